@@ -1,0 +1,1 @@
+"""DataMesh: a self-hosted data catalog."""
