@@ -1,0 +1,119 @@
+"""Settings, read once from the environment (prefix ``DATAMESH_``) and an optional ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_data_dir
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OIDCProviderSettings(BaseSettings):
+    """One OpenID Connect provider found by discovery."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    name: str
+    title: str = ""
+    issuer: str
+    client_id: str
+    client_secret: str = ""
+    scopes: list[str] = ["openid", "email", "profile"]
+    # Mapping from the provider's users to an org and a role.
+    default_org: str | None = None
+    email_domains: dict[str, str] = {}  # "acme.com" -> org name
+    groups_claim: str = "groups"
+    group_roles: dict[str, str] = {}  # group -> role
+    default_role: str = "viewer"
+    allow_provisioning: bool = True
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DATAMESH_", env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
+
+    # Database: no URL -> the embedded PostgreSQL in data_dir.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATAMESH_DATABASE_URL", "DATABASE_URL")
+    )
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("datamesh")))
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    db_connect_timeout: float = 5.0
+    db_statement_timeout_ms: int = 30_000
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""  # e.g. https://datamesh.example.com; default http://host:port
+    max_body_bytes: int = 5 * 1024 * 1024
+    cors_origins: list[str] = []
+
+    # Security
+    secret_key: str = ""  # signing key for access tokens; generated into data_dir if empty
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 14 * 24 * 3600
+    cookie_secure: bool = False
+    login_max_failures: int = 5
+    login_failure_window_seconds: int = 300
+    oidc_providers: list[OIDCProviderSettings] = []
+
+    # Observability
+    log_level: str = "INFO"
+    log_json: bool = True
+    otlp_endpoint: str | None = None
+    service_name: str = "datamesh"
+
+    # Secrets (Vault/OpenBao KV v2)
+    vault_url: str | None = None
+    vault_token: str | None = None
+    vault_role_id: str | None = None
+    vault_secret_id: str | None = None
+    secret_cache_seconds: float = 30.0
+
+    # Outbound calls made for users (test connection)
+    outbound_timeout_seconds: float = 5.0
+    outbound_denied_networks: list[str] = []
+    outbound_allowed_networks: list[str] = []
+
+    # Lineage
+    graph_url: str | None = None  # bolt://... -> graph engine
+    graph_user: str = "neo4j"
+    graph_password: str = ""
+    lineage_max_depth: int = 20
+    lineage_max_nodes: int = 5000
+
+    # SSE
+    sse_max_streams: int = 2000
+    sse_queue_size: int = 1000
+    sse_heartbeat_seconds: float = 15.0
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, v: str | None) -> str | None:
+        return normalise_database_url(v) if v else None
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept ``postgres://`` and ``postgresql://`` and use the asyncpg driver."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def settings_for_tests(**overrides: Any) -> Settings:
+    return Settings(**overrides)

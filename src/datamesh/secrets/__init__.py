@@ -1,0 +1,1 @@
+"""Secret references (env:, file:, vault:) and their resolution at the moment of use."""
