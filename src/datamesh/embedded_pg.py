@@ -37,6 +37,8 @@ def _bin(name: str) -> str:
 def _free_port(preferred: int | None = None) -> int:
     for port in ([preferred] if preferred else []) + [0]:
         with socket.socket() as s:
+            # As PostgreSQL itself does: a port left in TIME_WAIT by a restart is still ours.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:

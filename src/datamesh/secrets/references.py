@@ -13,7 +13,9 @@ from typing import Literal
 SecretScheme = Literal["env", "file", "vault"]
 
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_VAULT_RE = re.compile(r"^(?P<mount>[A-Za-z0-9_.-]+)/(?P<path>[A-Za-z0-9_./-]+)#(?P<key>[A-Za-z0-9_.-]+)$")
+_VAULT_RE = re.compile(
+    r"^(?P<mount>[A-Za-z0-9_.-]+)/(?P<path>[A-Za-z0-9_./-]+)#(?P<key>[A-Za-z0-9_.-]+)$"
+)
 
 REFERENCE_HINT = "a secret reference: env:NAME, file:/absolute/path or vault:mount/path#key"
 
@@ -45,7 +47,12 @@ def parse_ref(value: str) -> SecretRef:
     scheme, _, rest = value.partition(":")
     if scheme == "env" and _ENV_RE.match(rest):
         return SecretRef("env", rest)
-    if scheme == "file" and rest.startswith("/") and "\x00" not in rest and ".." not in rest.split("/"):
+    if (
+        scheme == "file"
+        and rest.startswith("/")
+        and "\x00" not in rest
+        and ".." not in rest.split("/")
+    ):
         return SecretRef("file", rest)
     if scheme == "vault":
         m = _VAULT_RE.match(rest)

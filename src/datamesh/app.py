@@ -1,0 +1,105 @@
+"""``create_app()``: routers, error handlers, middleware, lifespan and the SPA mount."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from datamesh import migrate
+from datamesh.config import Settings, get_settings
+from datamesh.db import make_engine, make_sessionmaker, resolve_database_url
+from datamesh.errors import install_error_handlers
+from datamesh.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from datamesh.observability import Metrics, MetricsMiddleware, configure_logging, configure_tracing
+from datamesh.system.endpoints import router as system_router
+
+log = logging.getLogger("datamesh")
+STATIC_DIR = Path(__file__).parent / "static"
+
+API_DESCRIPTION = """
+DataMesh: a self-hosted data catalog with search, Connect snippets, an activity feed and lineage.
+
+Errors are `application/problem+json` documents (`type`, `title`, `status`, `detail`, and
+`errors` with field paths for invalid input). Lists use cursor pagination: pass `next_cursor`
+back as `cursor`.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    url, embedded = await asyncio.to_thread(resolve_database_url, settings)
+    if app.state.migrate_on_start:
+        await asyncio.to_thread(migrate.upgrade, url)
+    engine = make_engine(url, settings)
+    app.state.engine = engine
+    app.state.database_url = url
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.metrics.bind_pool(lambda: _pool_stats(engine))
+    try:
+        yield
+    finally:
+        await engine.dispose()
+        if embedded is not None and app.state.stop_embedded_on_exit:
+            await asyncio.to_thread(embedded.stop)
+
+
+def _pool_stats(engine: Any) -> dict[str, int]:
+    pool = engine.sync_engine.pool
+    return {
+        "size": pool.size(),
+        "checked_out": pool.checkedout(),
+        "overflow": pool.overflow(),
+        "checked_in": pool.checkedin(),
+    }
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    migrate_on_start: bool = True,
+    stop_embedded_on_exit: bool = False,
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    configure_tracing(settings)
+    app = FastAPI(
+        title="DataMesh",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.migrate_on_start = migrate_on_start
+    app.state.stop_embedded_on_exit = stop_embedded_on_exit
+    app.state.metrics = Metrics()
+
+    install_error_handlers(app)
+    app.include_router(system_router)
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestContextMiddleware)
+
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/api/health")
+    _mount_spa(app)
+    return app
+
+
+def _mount_spa(app: FastAPI) -> None:
+    """Serve the built web UI: its assets, and index.html for any other non-API GET path."""
+    if (STATIC_DIR / "assets").is_dir():
+        app.mount("/assets", StaticFiles(directory=STATIC_DIR / "assets"), name="assets")
+    app.state.spa_index = STATIC_DIR / "index.html"

@@ -1,0 +1,1 @@
+"""The audit log: who did what to which resource, when and from where; tamper-evident."""

@@ -1,0 +1,142 @@
+"""Recording audit entries in the caller's transaction, and verifying the hash chain."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datamesh.audit import repository as repo
+from datamesh.kit.context import Actor, current_request, current_trace_id
+from datamesh.kit.ids import uuid7
+from datamesh.kit.refs import Ref
+from datamesh.models.audit import AuditEntry
+
+SECRET_MARK = "[changed]"
+
+
+def diff(
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    *,
+    secret_fields: Iterable[str] = (),
+) -> dict[str, dict[str, Any]]:
+    """Before/after of the fields that changed; secret fields only say that they changed."""
+    before, after = before or {}, after or {}
+    secret = set(secret_fields)
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted(set(before) | set(after)):
+        b, a = before.get(key), after.get(key)
+        if b == a:
+            continue
+        if key in secret:
+            out[key] = {"before": None, "after": SECRET_MARK}
+        else:
+            out[key] = {"before": _jsonable(b), "after": _jsonable(a)}
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    return orjson.loads(orjson.dumps(value, default=str))
+
+
+def _canonical(entry: AuditEntry) -> bytes:
+    at = entry.at.astimezone(UTC).isoformat(timespec="microseconds")
+    doc = [
+        str(entry.id),
+        at,
+        entry.actor_kind,
+        str(entry.actor_id) if entry.actor_id else None,
+        entry.actor_name,
+        entry.action,
+        entry.target_kind,
+        entry.target_id,
+        entry.target_name,
+        str(entry.org_id) if entry.org_id else None,
+        entry.request_id,
+        entry.trace_id,
+        str(entry.client) if entry.client else None,
+        entry.changes,
+        entry.details,
+    ]
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+def compute_hash(prev_hash: str, entry: AuditEntry) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + _canonical(entry)).hexdigest()
+
+
+async def record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    target: Ref,
+    changes: Mapping[str, Any] | None = None,
+    *,
+    org_id: UUID | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry to the audit log in the caller's transaction."""
+    ctx = current_request()
+    await repo.lock_chain(session)
+    prev = await repo.last_hash(session)
+    entry = AuditEntry(
+        id=uuid7(),
+        at=datetime.now(UTC),
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        action=action,
+        target_kind=target.kind,
+        target_id=target.id,
+        target_name=target.name,
+        org_id=org_id if org_id is not None else actor.org_id,
+        request_id=ctx.request_id,
+        trace_id=current_trace_id(),
+        client=ctx.client,
+        user_agent=(ctx.user_agent or "")[:512] or None,
+        changes=_jsonable(dict(changes or {})),
+        details=_jsonable(dict(details or {})),
+        prev_hash=prev,
+    )
+    entry.hash = compute_hash(prev, entry)
+    await repo.add(session, entry)
+    return entry
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    first_bad_id: str | None = None
+    reason: str | None = None
+
+
+async def verify(session: AsyncSession, since_seq: int | None = None) -> VerifyResult:
+    """Recompute the chain; name the first entry that was altered, removed or reordered."""
+    prev = await repo.hash_before(session, since_seq + 1) if since_seq else repo.GENESIS
+    checked = 0
+    async for entry in repo.stream_in_order(session, since_seq):
+        checked += 1
+        if entry.prev_hash != prev:
+            return VerifyResult(
+                False,
+                checked,
+                entry.seq,
+                str(entry.id),
+                "its link to the previous entry is broken (an entry before it was removed, "
+                "inserted or reordered)",
+            )
+        if compute_hash(prev, entry) != entry.hash:
+            return VerifyResult(
+                False, checked, entry.seq, str(entry.id), "its content does not match its hash"
+            )
+        prev = entry.hash
+    return VerifyResult(True, checked)

@@ -1,0 +1,95 @@
+"""Engine and session factory, and the choice between an external and the embedded PostgreSQL.
+
+The request's session commits once at the end (see :func:`session_scope`); services never
+commit. Event ids written in a transaction are announced with ``pg_notify`` just before the
+commit: PostgreSQL delivers a NOTIFY only when its transaction commits, so a rolled-back change
+announces nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session
+
+from datamesh.config import Settings
+from datamesh.embedded_pg import EmbeddedPostgres
+
+log = logging.getLogger("datamesh.db")
+
+NOTIFY_CHANNEL = "datamesh_events"
+PENDING_EVENTS = "datamesh_pending_event_ids"
+_NOTIFY_BATCH = 200  # ids per NOTIFY payload, well under PostgreSQL's 8000-byte limit
+
+
+def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """The configured URL, or the embedded server's (started if needed)."""
+    if settings.database_url:
+        return settings.database_url, None
+    pg = EmbeddedPostgres(settings.data_dir)
+    return pg.start(), pg
+
+
+def make_engine(url: str, settings: Settings, **kw: Any) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        pool_timeout=settings.db_connect_timeout,
+        connect_args={
+            "timeout": settings.db_connect_timeout,
+            "command_timeout": settings.db_statement_timeout_ms / 1000,
+            "server_settings": {
+                "application_name": "datamesh",
+                "statement_timeout": str(settings.db_statement_timeout_ms),
+            },
+        },
+        **kw,
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+def remember_event(session: AsyncSession, event_id: str) -> None:
+    """Queue an event id to be announced when this session's transaction commits."""
+    session.sync_session.info.setdefault(PENDING_EVENTS, []).append(event_id)
+
+
+@event.listens_for(Session, "before_commit")
+def _notify_before_commit(session: Session) -> None:
+    ids: list[str] = session.info.pop(PENDING_EVENTS, [])
+    for i in range(0, len(ids), _NOTIFY_BATCH):
+        session.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": NOTIFY_CHANNEL, "payload": ",".join(ids[i : i + _NOTIFY_BATCH])},
+        )
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(PENDING_EVENTS, None)
+
+
+@asynccontextmanager
+async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit at the end if all went well, else roll back."""
+    async with factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise

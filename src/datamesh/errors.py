@@ -1,0 +1,234 @@
+"""Application errors and their RFC 9457 ``application/problem+json`` rendering.
+
+Services raise :class:`AppError` subclasses; the handlers here turn every error, including
+framework ones (404 route, 405, 422 validation, 500, 503 database down), into a problem
+document without a stack trace or a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://datamesh.dev/problems/"
+
+log = logging.getLogger("datamesh.errors")
+
+
+class AppError(Exception):
+    """Base error: a status, a stable type slug and a message safe to show."""
+
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = list(errors) if errors else None
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+class BadRequest(AppError):
+    pass
+
+
+class Unauthorized(AppError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str | None = None, **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(AppError):
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(AppError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(AppError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(AppError):
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
+
+class PayloadTooLarge(AppError):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedMediaType(AppError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class Unprocessable(AppError):
+    status, slug, title = 422, "validation-error", "Invalid input"
+
+
+class TooManyRequests(AppError):
+    status, slug, title = 429, "too-many-requests", "Too many requests"
+
+
+class ServiceUnavailable(AppError):
+    status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+def field_error(path: Sequence[str | int], message: str, kind: str = "invalid") -> dict[str, Any]:
+    return {
+        "loc": list(path),
+        "field": ".".join(str(p) for p in path),
+        "msg": message,
+        "type": kind,
+    }
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + (slug or phrase.lower().replace(" ", "-")),
+        "title": title or phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        loc = [p for p in err.get("loc", ()) if p != "body"] or list(err.get("loc", ()))
+        # "input" may echo a secret the user typed: never send it back.
+        out.append(
+            field_error(loc, str(err.get("msg", "invalid")), str(err.get("type", "invalid")))
+        )
+    return out
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean PostgreSQL cannot be reached (not a bad query)."""
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(
+            cur,
+            OSError
+            | ConnectionError
+            | TimeoutError
+            | asyncpg.exceptions.CannotConnectNowError
+            | asyncpg.exceptions.ConnectionDoesNotExistError
+            | asyncpg.exceptions.InterfaceError
+            | asyncpg.exceptions.AdminShutdownError
+            | asyncpg.exceptions.CrashShutdownError
+            | asyncpg.exceptions.TooManyConnectionsError
+            | OperationalError
+            | InterfaceError,
+        ):
+            return True
+        if isinstance(cur, DBAPIError) and cur.connection_invalidated:
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _spa_fallback(request: Request, status: int) -> Response | None:
+    """Unknown non-API GET paths belong to the web UI's router: answer with index.html."""
+    index = getattr(request.app.state, "spa_index", None)
+    path = request.url.path
+    if (
+        status == 404
+        and request.method in ("GET", "HEAD")
+        and not (path == "/api" or path.startswith(("/api/", "/metrics")))
+        and index is not None
+        and index.exists()
+    ):
+        from starlette.responses import FileResponse
+
+        static = index.parent
+        candidate = (static / path.lstrip("/")).resolve()
+        if candidate.is_file() and static.resolve() in candidate.parents:
+            return FileResponse(candidate)
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+    return None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> Response:
+        return problem(
+            exc.status,
+            exc.detail,
+            slug=exc.slug,
+            title=exc.title,
+            errors=exc.errors,
+            headers=exc.headers,
+            extra=exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        errors = _clean_validation_errors(exc)
+        detail = "; ".join(f"{e['field'] or 'body'}: {e['msg']}" for e in errors[:5])
+        return problem(422, detail, slug="validation-error", title="Invalid input", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        spa = _spa_fallback(request, exc.status_code)
+        if spa is not None:
+            return spa
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "No such resource or route."
+        return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> Response:
+        if is_database_unavailable(exc):
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return problem(
+                503,
+                "The database is unreachable; try again shortly.",
+                slug="database-unavailable",
+                headers={"Retry-After": "5"},
+            )
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "An internal error occurred; it has been logged.", slug="internal")

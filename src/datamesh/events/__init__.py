@@ -1,0 +1,1 @@
+"""The events outbox: every state change writes one row here in its own transaction."""

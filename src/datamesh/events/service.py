@@ -1,0 +1,63 @@
+"""``emit``: write an event in the caller's transaction; announced by NOTIFY at commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datamesh.db import remember_event
+from datamesh.kit.context import Actor, current_trace_id
+from datamesh.kit.ids import uuid7
+from datamesh.kit.refs import Ref
+from datamesh.models.events import Event
+
+
+async def emit(
+    session: AsyncSession,
+    type: str,
+    actor: Actor,
+    subject: Ref,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    org_id: UUID | None = None,
+    related: Iterable[Ref | str] = (),
+    idempotency_key: str | None = None,
+) -> UUID | None:
+    """Write one event; returns its id, or None when the idempotency key was seen before."""
+    event_id = uuid7()
+    values = {
+        "id": event_id,
+        "type": type,
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "actor_name": actor.name,
+        "org_id": org_id if org_id is not None else actor.org_id,
+        "subject_kind": subject.kind,
+        "subject_id": subject.id,
+        "subject_name": subject.name,
+        "related": [str(r) for r in related],
+        "payload": orjson.loads(orjson.dumps(dict(payload or {}), default=str)),
+        "trace_id": current_trace_id(),
+        "idempotency_key": idempotency_key,
+    }
+    stmt = insert(Event).values(**values)
+    if idempotency_key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[Event.idempotency_key])
+    inserted: UUID | None = await session.scalar(stmt.returning(Event.id))
+    if inserted is None:
+        return None
+    remember_event(session, str(inserted))
+    return inserted
+
+
+async def seen(session: AsyncSession, idempotency_key: str) -> bool:
+    found = await session.scalar(
+        select(Event.id).where(Event.idempotency_key == idempotency_key).limit(1)
+    )
+    return found is not None

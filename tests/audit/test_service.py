@@ -1,0 +1,91 @@
+"""The audit write path: one transaction with the change, append-only, hash-chained."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datamesh.audit import service as audit
+from datamesh.kit.context import Actor
+from datamesh.kit.refs import Ref
+from datamesh.models.audit import AuditEntry
+
+ALICE = Actor(kind="user", name="alice@example.com")
+
+
+async def _record_three(session: AsyncSession) -> list[AuditEntry]:
+    entries = []
+    for i in range(3):
+        entries.append(
+            await audit.record(
+                session,
+                ALICE,
+                "dataset.update",
+                Ref("dataset", f"d{i}", f"orders_{i}"),
+                audit.diff({"title": "a"}, {"title": f"b{i}"}),
+            )
+        )
+    await session.commit()
+    return entries
+
+
+async def test_chain_verifies_when_intact(session: AsyncSession) -> None:
+    entries = await _record_three(session)
+    assert entries[1].prev_hash == entries[0].hash
+    result = await audit.verify(session)
+    assert result.ok and result.checked == 3
+
+
+async def test_diff_hides_secret_values() -> None:
+    changes = audit.diff(
+        {"host": "a", "password": "env:OLD"},
+        {"host": "b", "password": "env:NEW"},
+        secret_fields={"password"},
+    )
+    assert changes["host"] == {"before": "a", "after": "b"}
+    assert "OLD" not in str(changes["password"]) and "NEW" not in str(changes["password"])
+
+
+async def test_app_cannot_update_or_delete(session: AsyncSession) -> None:
+    await _record_three(session)
+    with pytest.raises(DBAPIError, match="append-only"):
+        await session.execute(AuditEntry.__table__.update().values(action="x"))
+    await session.rollback()
+    with pytest.raises(DBAPIError, match="append-only"):
+        await session.execute(AuditEntry.__table__.delete())
+    await session.rollback()
+
+
+async def _superuser_tamper(conn: asyncpg.Connection, sql: str) -> None:
+    async with conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute(sql)
+
+
+async def test_tampered_row_is_named(session: AsyncSession, raw_conn: asyncpg.Connection) -> None:
+    entries = await _record_three(session)
+    await _superuser_tamper(
+        raw_conn, f"UPDATE audit_log SET actor_name = 'mallory' WHERE id = '{entries[1].id}'"
+    )
+    result = await audit.verify(session)
+    assert not result.ok
+    assert result.first_bad_id == str(entries[1].id)
+    assert "content" in (result.reason or "")
+
+
+async def test_deleted_row_is_detected(session: AsyncSession, raw_conn: asyncpg.Connection) -> None:
+    entries = await _record_three(session)
+    await _superuser_tamper(raw_conn, f"DELETE FROM audit_log WHERE id = '{entries[1].id}'")
+    result = await audit.verify(session)
+    assert not result.ok
+    assert result.first_bad_id == str(entries[2].id)
+    assert "removed" in (result.reason or "")
+
+
+async def test_rollback_leaves_no_audit_row(session: AsyncSession) -> None:
+    await audit.record(session, ALICE, "dataset.publish", Ref("dataset", "x", "orders"))
+    await session.rollback()
+    assert await session.scalar(select(func.count()).select_from(AuditEntry)) == 0

@@ -1,0 +1,82 @@
+"""The command line: db upgrade/current, openapi, audit verify."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import asyncpg
+import pytest
+from typer.testing import CliRunner
+
+from datamesh.cli import app
+from datamesh.embedded_pg import EmbeddedPostgres
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(pg: EmbeddedPostgres, tmp_path) -> dict[str, str]:
+    pg.drop_database("cli_test")
+    pg.create_database("cli_test")
+    return {
+        "DATABASE_URL": pg.url("cli_test", driver="postgresql"),
+        "DATAMESH_DATA_DIR": str(tmp_path),
+    }
+
+
+def _invoke(args: list[str], env: dict[str, str]):
+    from datamesh.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        return runner.invoke(app, args, env=env)
+    finally:
+        get_settings.cache_clear()
+
+
+def test_db_upgrade_then_current(cli_env: dict[str, str]) -> None:
+    behind = _invoke(["db", "current"], cli_env)
+    assert behind.exit_code == 1
+    assert "current: None" in behind.output
+    up = _invoke(["db", "upgrade"], cli_env)
+    assert up.exit_code == 0, up.output
+    now = _invoke(["db", "current"], cli_env)
+    assert now.exit_code == 0, now.output
+
+
+def test_openapi_prints_the_spec(cli_env: dict[str, str]) -> None:
+    result = _invoke(["openapi"], cli_env)
+    assert result.exit_code == 0, result.output
+    spec = json.loads(result.stdout)
+    assert "/api/ready" in spec["paths"]
+
+
+async def test_audit_verify_exit_codes(cli_env: dict[str, str], pg: EmbeddedPostgres) -> None:
+    assert (await asyncio.to_thread(_invoke, ["db", "upgrade"], cli_env)).exit_code == 0
+    from datamesh.audit.service import record
+    from datamesh.config import Settings
+    from datamesh.db import make_engine, make_sessionmaker
+    from datamesh.kit.context import Actor
+    from datamesh.kit.refs import Ref
+
+    url = cli_env["DATABASE_URL"]
+    engine = make_engine(pg.url("cli_test"), Settings())
+    async with make_sessionmaker(engine)() as s:
+        for i in range(3):
+            await record(s, Actor("system"), "test.action", Ref("thing", str(i)))
+        await s.commit()
+    await engine.dispose()
+    ok = await asyncio.to_thread(_invoke, ["audit", "verify"], cli_env)
+    assert ok.exit_code == 0, ok.output
+    assert "3 entries" in ok.output
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute("UPDATE audit_log SET action = 'forged' WHERE seq = 2")
+    finally:
+        await conn.close()
+    bad = await asyncio.to_thread(_invoke, ["audit", "verify"], cli_env)
+    assert bad.exit_code == 1
+    assert "#2" in bad.output
