@@ -1,0 +1,1 @@
+"""Connector types (PostgreSQL, HTTP API, warehouses): settings schemas, secrets and testers."""
