@@ -9,16 +9,22 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from datamesh import migrate
+from datamesh.auth.endpoints import router as auth_router
+from datamesh.auth.oidc import OIDCRegistry
+from datamesh.auth.tokens import ensure_secret_key
 from datamesh.config import Settings, get_settings
 from datamesh.db import make_engine, make_sessionmaker, resolve_database_url
 from datamesh.errors import install_error_handlers
 from datamesh.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from datamesh.observability import Metrics, MetricsMiddleware, configure_logging, configure_tracing
+from datamesh.orgs.endpoints import router as orgs_router
 from datamesh.system.endpoints import router as system_router
+from datamesh.users.endpoints import router as users_router
 
 log = logging.getLogger("datamesh")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -43,9 +49,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.database_url = url
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.metrics.bind_pool(lambda: _pool_stats(engine))
+    app.state.signing_key = await asyncio.to_thread(ensure_secret_key, settings)
+    app.state.http = httpx.AsyncClient(timeout=settings.outbound_timeout_seconds)
+    app.state.oidc = OIDCRegistry(settings.oidc_providers, app.state.http)
     try:
         yield
     finally:
+        await app.state.http.aclose()
         await engine.dispose()
         if embedded is not None and app.state.stop_embedded_on_exit:
             await asyncio.to_thread(embedded.stop)
@@ -85,7 +95,8 @@ def create_app(
     app.state.metrics = Metrics()
 
     install_error_handlers(app)
-    app.include_router(system_router)
+    for router in (system_router, auth_router, users_router, orgs_router):
+        app.include_router(router)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -6,19 +6,43 @@ import asyncio
 import json
 import os
 import sys
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh import migrate
 from datamesh.config import Settings, get_settings
 from datamesh.db import resolve_database_url
 
+T = TypeVar("T")
+
 app = typer.Typer(help="DataMesh: a self-hosted data catalog.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit log.", no_args_is_help=True)
+users_app = typer.Typer(help="Users.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+
+
+def run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run one unit of work against the database (migrated first), committing at the end."""
+    from datamesh.db import make_engine, make_sessionmaker, session_scope
+
+    url = _database_url(settings)
+    migrate.upgrade(url)
+
+    async def _run() -> T:
+        engine = make_engine(url, settings)
+        try:
+            async with session_scope(make_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(_run())
 
 
 def _database_url(settings: Settings) -> str:
@@ -124,6 +148,51 @@ def audit_verify(
         return 1
 
     raise typer.Exit(asyncio.run(_run()))
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="The user's email (their login).")],
+    org: Annotated[str, typer.Option(help="Organization name; created if missing.")],
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password (omit for SSO-only users).", envvar="DATAMESH_USER_PASSWORD"),
+    ] = None,
+    role: Annotated[str, typer.Option(help="admin, steward, producer or viewer.")] = "viewer",
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    platform_admin: Annotated[
+        bool, typer.Option("--platform-admin", help="Manages all orgs.")
+    ] = False,
+) -> None:
+    """Create a user (and their organization if it does not exist)."""
+    from pydantic import ValidationError
+
+    from datamesh.errors import AppError
+    from datamesh.users import service as users
+    from datamesh.users.schemas import UserCreate
+
+    try:
+        data = UserCreate(
+            email=email,
+            password=password,
+            role=role,
+            name=name,
+            is_platform_admin=platform_admin,
+        )
+    except ValidationError as exc:
+        for err in exc.errors():
+            typer.echo(f"{'.'.join(map(str, err['loc']))}: {err['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+    async def work(session: AsyncSession) -> str:
+        user = await users.create_user(session, None, data, org_name=org)
+        return f"created {user.email} ({user.role}) in {org}"
+
+    try:
+        typer.echo(run_in_session(get_settings(), work))
+    except AppError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from platformdirs import user_data_dir
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+RoleName = Literal["admin", "steward", "producer", "viewer"]
 
 
 class OIDCProviderSettings(BaseSettings):
@@ -26,9 +28,11 @@ class OIDCProviderSettings(BaseSettings):
     default_org: str | None = None
     email_domains: dict[str, str] = {}  # "acme.com" -> org name
     groups_claim: str = "groups"
-    group_roles: dict[str, str] = {}  # group -> role
-    default_role: str = "viewer"
+    group_roles: dict[str, RoleName] = {}  # group -> role
+    default_role: RoleName = "viewer"
     allow_provisioning: bool = True
+    jwks_min_refresh_seconds: float = 10.0
+    clock_skew_seconds: int = 30
 
 
 class Settings(BaseSettings):

@@ -90,6 +90,9 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
         try:
             yield session
             await session.commit()
-        except BaseException:
-            await session.rollback()
+        except BaseException as exc:
+            if getattr(exc, "keep_changes", False):
+                await session.commit()
+            else:
+                await session.rollback()
             raise

@@ -38,8 +38,12 @@ class AppError(Exception):
         errors: Sequence[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        keep_changes: bool = False,
     ) -> None:
         super().__init__(detail or self.title)
+        # True: the request's transaction still commits (e.g. the audit entry of a failed
+        # sign-in, or revoking a token family after reuse), then the error is answered.
+        self.keep_changes = keep_changes
         self.detail = detail or self.title
         self.errors = list(errors) if errors else None
         self.headers = headers or {}

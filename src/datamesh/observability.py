@@ -69,7 +69,7 @@ def configure_tracing(settings: Settings) -> None:
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-    AsyncPGInstrumentor().instrument()
+    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
     HTTPXClientInstrumentor().instrument()
     _configured = True
 

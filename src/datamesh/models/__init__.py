@@ -3,5 +3,23 @@
 from datamesh.models.audit import AuditEntry
 from datamesh.models.base import Base
 from datamesh.models.events import Event
+from datamesh.models.identity import (
+    ApiKey,
+    AuthSession,
+    LoginThrottle,
+    Organization,
+    RefreshToken,
+    User,
+)
 
-__all__ = ["AuditEntry", "Base", "Event"]
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "AuthSession",
+    "Base",
+    "Event",
+    "LoginThrottle",
+    "Organization",
+    "RefreshToken",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""Sign-in (password, OpenID Connect), access and refresh tokens, API keys, permissions."""

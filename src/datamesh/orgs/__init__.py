@@ -1,0 +1,1 @@
+"""Organizations: the scope of users, datasets and everything they see."""

@@ -1,0 +1,1 @@
+"""User management: org admins manage their org's users; platform admins manage all."""
