@@ -26,6 +26,18 @@ TEMPLATE_DB = "datamesh_template"
 _ENV_DIR = "DATAMESH_TEST_PG_DIR"
 
 
+def _cheap_password_hashing() -> None:
+    """Real argon2id, with cheap parameters: the suite signs in thousands of times."""
+    from argon2 import PasswordHasher
+
+    from datamesh.auth import passwords
+
+    passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+_cheap_password_hashing()
+
+
 def _is_master(config: pytest.Config) -> bool:
     return not hasattr(config, "workerinput")
 

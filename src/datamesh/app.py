@@ -17,6 +17,7 @@ from datamesh import migrate
 from datamesh.auth.endpoints import router as auth_router
 from datamesh.auth.oidc import OIDCRegistry
 from datamesh.auth.tokens import ensure_secret_key
+from datamesh.catalog.endpoints import router as catalog_router
 from datamesh.config import Settings, get_settings
 from datamesh.db import make_engine, make_sessionmaker, resolve_database_url
 from datamesh.errors import install_error_handlers
@@ -95,7 +96,7 @@ def create_app(
     app.state.metrics = Metrics()
 
     install_error_handlers(app)
-    for router in (system_router, auth_router, users_router, orgs_router):
+    for router in (system_router, auth_router, users_router, orgs_router, catalog_router):
         app.include_router(router)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -22,9 +23,11 @@ app = typer.Typer(help="DataMesh: a self-hosted data catalog.", no_args_is_help=
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit log.", no_args_is_help=True)
 users_app = typer.Typer(help="Users.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Dataset catalog.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
+app.add_typer(catalog_app, name="catalog")
 
 
 def run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -193,6 +196,45 @@ def users_create(
     except AppError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="A .jsonl or .csv file.")
+    ],
+    org: Annotated[
+        str, typer.Option(help="Organization that owns the datasets; created if missing.")
+    ],
+) -> None:
+    """Upsert dataset profiles by namespace + name; bad lines are reported, good ones land."""
+    from tqdm import tqdm
+
+    from datamesh.catalog.importer import import_file, read_lines
+    from datamesh.db import make_engine, make_sessionmaker
+
+    settings = get_settings()
+    url = _database_url(settings)
+    migrate.upgrade(url)
+    total = sum(1 for _ in read_lines(file))
+
+    async def _run() -> int:
+        engine = make_engine(url, settings)
+        try:
+            with tqdm(total=total, unit="line", desc="import", disable=None) as bar:
+                report = await import_file(
+                    make_sessionmaker(engine), file, org, progress=bar.update
+                )
+        finally:
+            await engine.dispose()
+        for number, message in report.errors:
+            typer.echo(f"line {number}: {message}", err=True)
+        typer.echo(
+            f"{report.created} created, {report.updated} updated, {len(report.errors)} failed"
+        )
+        return 1 if report.errors else 0
+
+    raise typer.Exit(asyncio.run(_run()))
 
 
 if __name__ == "__main__":  # pragma: no cover

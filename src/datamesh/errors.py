@@ -234,5 +234,12 @@ def install_error_handlers(app: FastAPI) -> None:
                 slug="database-unavailable",
                 headers={"Retry-After": "5"},
             )
+        from sqlalchemy.exc import IntegrityError
+
+        if isinstance(exc, IntegrityError):
+            # A race the service's own checks could not see (e.g. two creates at once).
+            return problem(
+                409, "This conflicts with existing data; reload and try again.", slug="conflict"
+            )
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "An internal error occurred; it has been logged.", slug="internal")

@@ -8,6 +8,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
 _DUMMY = _hasher.hash("datamesh-dummy-password-for-timing")
 
+
+def use_hasher(hasher: PasswordHasher) -> None:
+    """Swap the cost parameters (the test suite uses cheap ones; production never calls this)."""
+    global _hasher, _DUMMY
+    _hasher = hasher
+    _DUMMY = hasher.hash("datamesh-dummy-password-for-timing")
+
+
 MIN_LENGTH = 8
 
 

@@ -26,6 +26,9 @@ def _run(connection: Connection) -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+    except BaseException:
+        connection.rollback()  # so the unlock below can run and the real error shows
+        raise
     finally:
         connection.execute(text("SELECT pg_advisory_unlock(hashtext('datamesh.migrations'))"))
         connection.commit()

@@ -2,6 +2,7 @@
 
 from datamesh.models.audit import AuditEntry
 from datamesh.models.base import Base
+from datamesh.models.catalog import Dataset, DatasetOwner, Follow
 from datamesh.models.events import Event
 from datamesh.models.identity import (
     ApiKey,
@@ -17,7 +18,10 @@ __all__ = [
     "AuditEntry",
     "AuthSession",
     "Base",
+    "Dataset",
+    "DatasetOwner",
     "Event",
+    "Follow",
     "LoginThrottle",
     "Organization",
     "RefreshToken",

@@ -1,0 +1,1 @@
+"""The catalog: dataset profiles, visibility, full-text search with filters and facets."""

@@ -1,0 +1,192 @@
+"""/api/datasets"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from datamesh.auth.deps import CurrentUser
+from datamesh.catalog import service
+from datamesh.catalog.repository import SearchQuery
+from datamesh.catalog.schemas import (
+    Dataset,
+    DatasetCreate,
+    DatasetSummary,
+    DatasetUpdate,
+    FacetCount,
+    Facets,
+    SearchResult,
+)
+from datamesh.deps import SessionDep
+from datamesh.kit.pagination import CursorParam
+
+router = APIRouter(prefix="/api/datasets", tags=["catalog"])
+
+IfMatch = Annotated[
+    str | None, Header(max_length=200, description="The ETag you read; 412 if it changed since.")
+]
+
+
+def to_schema(v: service.DatasetView) -> Dataset:
+    ds = v.dataset
+    return Dataset.model_validate(
+        {
+            **{
+                c: getattr(ds, c)
+                for c in (
+                    "id",
+                    "namespace",
+                    "name",
+                    "display_name",
+                    "description",
+                    "platform",
+                    "domain",
+                    "tags",
+                    "visibility",
+                    "status",
+                    "origin",
+                    "created_at",
+                    "updated_at",
+                    "created_by",
+                    "updated_by",
+                    "version",
+                )
+            },
+            "owners": [{"id": u.id, "name": u.name, "email": u.email} for u in v.owners],
+            "org": {"id": ds.org_id, "name": v.org_name},
+            "source": {
+                "node_id": ds.node_id,
+                "database": ds.source_database,
+                "schema_": ds.source_schema,
+                "table": ds.source_table,
+                "path": ds.source_path,
+            },
+            "fields": ds.fields or [],
+            "follower_count": v.follower_count,
+            "following": v.following,
+        }
+    )
+
+
+@router.post("", response_model=Dataset, status_code=status.HTTP_201_CREATED)
+async def publish(
+    data: DatasetCreate, principal: CurrentUser, session: SessionDep, response: Response
+) -> Dataset:
+    """Publish a dataset profile (producers and admins)."""
+    ds = await service.publish(session, principal, data)
+    response.headers["ETag"] = service.etag(ds)
+    return to_schema(await service.view(session, ds, principal))
+
+
+@router.get("", response_model=SearchResult)
+async def search(
+    principal: CurrentUser,
+    session: SessionDep,
+    query: Annotated[
+        str | None,
+        Query(max_length=200, description='Text; web-search syntax: "exact phrase", or, -exclude.'),
+    ] = None,
+    platform: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 - FastAPI copies it
+    domain: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    tag: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    org: Annotated[list[uuid.UUID], Query(max_length=20)] = [],  # noqa: B006
+    owner: Annotated[list[uuid.UUID], Query(max_length=20)] = [],  # noqa: B006
+    visibility: Annotated[list[Literal["public", "internal", "private"]], Query(max_length=3)] = [],  # noqa: B006
+    status_: Annotated[
+        list[Literal["active", "deprecated"]], Query(alias="status", max_length=2)
+    ] = ["active"],  # noqa: B006
+    sort: Literal["relevance", "updated", "name"] = "relevance",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: CursorParam = None,
+) -> SearchResult:
+    """Search datasets by text and filters; only what you may see is returned or counted."""
+    q = SearchQuery(
+        text=(query or "").strip() or None,
+        platform=[p.lower() for p in platform],
+        domain=domain,
+        tag=[t.lower() for t in tag],
+        org=org,
+        owner=owner,
+        visibility=list(visibility),
+        status=list(status_),
+        sort=sort,
+        limit=limit,
+    )
+    out = await service.search(session, principal, q, cursor)
+    return SearchResult(
+        items=[
+            DatasetSummary.model_validate(
+                {
+                    **{
+                        c: getattr(ds, c)
+                        for c in (
+                            "id",
+                            "namespace",
+                            "name",
+                            "display_name",
+                            "description",
+                            "platform",
+                            "domain",
+                            "tags",
+                            "visibility",
+                            "status",
+                            "updated_at",
+                        )
+                    },
+                    "description": ds.description[:300],
+                    "org": {"id": ds.org_id, "name": out.org_names.get(ds.org_id, "")},
+                    "score": round(score, 4) if score is not None else None,
+                }
+            )
+            for ds, score in out.items
+        ],
+        next_cursor=out.next_cursor,
+        total=out.total,
+        facets=Facets(
+            **{
+                k: [FacetCount(value=v, count=c, label=label) for v, c, label in vals]
+                for k, vals in out.facets.items()
+            }
+        ),
+    )
+
+
+@router.get("/{dataset_id}", response_model=Dataset)
+async def get_dataset(
+    dataset_id: uuid.UUID, principal: CurrentUser, session: SessionDep, response: Response
+) -> Dataset:
+    """Get a dataset profile (404 if it does not exist or you may not see it)."""
+    ds = await service.get(session, principal, dataset_id)
+    response.headers["ETag"] = service.etag(ds)
+    return to_schema(await service.view(session, ds, principal))
+
+
+@router.patch("/{dataset_id}", response_model=Dataset)
+async def update_dataset(
+    dataset_id: uuid.UUID,
+    data: DatasetUpdate,
+    principal: CurrentUser,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Dataset:
+    """Change a dataset profile (only the fields given); send If-Match to avoid lost updates."""
+    ds = await service.update(session, principal, dataset_id, data, if_match)
+    response.headers["ETag"] = service.etag(ds)
+    return to_schema(await service.view(session, ds, principal))
+
+
+@router.delete("/{dataset_id}", response_model=Dataset)
+async def deprecate_dataset(
+    dataset_id: uuid.UUID,
+    principal: CurrentUser,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Dataset:
+    """Deprecate a dataset: it leaves default search (owners, admins, stewards)."""
+    ds = await service.deprecate(session, principal, dataset_id, if_match)
+    response.headers["ETag"] = service.etag(ds)
+    return to_schema(await service.view(session, ds, principal))

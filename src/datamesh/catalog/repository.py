@@ -1,0 +1,331 @@
+"""SQL for datasets: the readable filter (visibility, in one place), search, facets, owners."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    delete,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datamesh.auth.principal import Principal
+from datamesh.kit.pagination import after as keyset_after
+from datamesh.models.catalog import Dataset, DatasetOwner, Follow
+from datamesh.models.identity import Organization, User
+
+TS_CONFIG = "english"
+CANDIDATES = 600  # ranked search scores at most this many full-text matches
+NAME_CANDIDATES = 100
+TRGM_THRESHOLD = 0.25
+
+
+# -- visibility ---------------------------------------------------------------------------------
+def readable(p: Principal | None, dataset: Any = Dataset) -> ColumnElement[bool]:
+    """What the caller may see: public to every signed-in user, internal to the owning org,
+    private to its owners and the owning org's admins and stewards. Every read path uses this."""
+    if p is None:
+        return false()
+    private_ok: list[ColumnElement[bool]] = []
+    if p.kind == "user" and p.user_id is not None:
+        private_ok.append(
+            exists().where(DatasetOwner.dataset_id == dataset.id, DatasetOwner.user_id == p.user_id)
+        )
+    if p.role in ("admin", "steward"):
+        private_ok.append(dataset.org_id == p.org_id)
+    return or_(
+        dataset.visibility == "public",
+        and_(dataset.visibility == "internal", dataset.org_id == p.org_id),
+        and_(dataset.visibility == "private", or_(*private_ok) if private_ok else false()),
+    )
+
+
+def readable_ids(p: Principal | None) -> Select[tuple[uuid.UUID]]:
+    """Ids of the datasets the caller may see, for other domains' queries (feed, lineage)."""
+    return select(Dataset.id).where(readable(p))
+
+
+# -- single rows --------------------------------------------------------------------------------
+async def get(session: AsyncSession, dataset_id: uuid.UUID, p: Principal | None) -> Dataset | None:
+    found: Dataset | None = await session.scalar(
+        select(Dataset).where(Dataset.id == dataset_id, readable(p))
+    )
+    return found
+
+
+async def get_for_update(
+    session: AsyncSession, dataset_id: uuid.UUID, p: Principal
+) -> Dataset | None:
+    found: Dataset | None = await session.scalar(
+        select(Dataset).where(Dataset.id == dataset_id, readable(p)).with_for_update()
+    )
+    return found
+
+
+async def by_key(session: AsyncSession, namespace: str, name: str) -> Dataset | None:
+    found: Dataset | None = await session.scalar(
+        select(Dataset).where(Dataset.namespace == namespace, Dataset.name == name)
+    )
+    return found
+
+
+async def add(session: AsyncSession, dataset: Dataset) -> Dataset:
+    session.add(dataset)
+    await session.flush()
+    return dataset
+
+
+async def refresh(session: AsyncSession, dataset: Dataset) -> None:
+    await session.refresh(dataset)
+
+
+async def owners(
+    session: AsyncSession, dataset_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[User]]:
+    if not dataset_ids:
+        return {}
+    rows = await session.execute(
+        select(DatasetOwner.dataset_id, User)
+        .join(User, User.id == DatasetOwner.user_id)
+        .where(DatasetOwner.dataset_id.in_(dataset_ids))
+        .order_by(User.email)
+    )
+    out: dict[uuid.UUID, list[User]] = {}
+    for ds_id, user in rows:
+        out.setdefault(ds_id, []).append(user)
+    return out
+
+
+async def set_owners(
+    session: AsyncSession, dataset_id: uuid.UUID, user_ids: Sequence[uuid.UUID]
+) -> None:
+    await session.execute(delete(DatasetOwner).where(DatasetOwner.dataset_id == dataset_id))
+    if user_ids:
+        await session.execute(
+            insert(DatasetOwner)
+            .values([{"dataset_id": dataset_id, "user_id": u} for u in dict.fromkeys(user_ids)])
+            .on_conflict_do_nothing()
+        )
+
+
+async def existing_users(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await session.scalars(
+        select(User.id).where(User.id.in_(user_ids), User.disabled.is_(False))
+    )
+    return set(rows)
+
+
+async def follower_count(session: AsyncSession, dataset_id: uuid.UUID) -> int:
+    return int(
+        await session.scalar(select(func.count()).where(Follow.dataset_id == dataset_id)) or 0
+    )
+
+
+async def is_following(
+    session: AsyncSession, dataset_id: uuid.UUID, user_id: uuid.UUID | None
+) -> bool:
+    if user_id is None:
+        return False
+    found = await session.scalar(
+        select(Follow.dataset_id).where(Follow.dataset_id == dataset_id, Follow.user_id == user_id)
+    )
+    return found is not None
+
+
+async def org_names(session: AsyncSession, org_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not org_ids:
+        return {}
+    rows = await session.execute(
+        select(Organization.id, Organization.name).where(Organization.id.in_(set(org_ids)))
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+# -- search -------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class SearchQuery:
+    text: str | None = None
+    platform: list[str] = field(default_factory=list)
+    domain: list[str] = field(default_factory=list)
+    tag: list[str] = field(default_factory=list)
+    org: list[uuid.UUID] = field(default_factory=list)
+    owner: list[uuid.UUID] = field(default_factory=list)
+    visibility: list[str] = field(default_factory=list)
+    status: list[str] = field(default_factory=lambda: ["active"])
+    sort: str = "relevance"
+    limit: int = 20
+    after: list[Any] | None = None
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9]+")
+_OPERATORS = re.compile(r"\"|(^|\s)-\w|\s+or\s+", re.IGNORECASE)
+
+
+def _prefix_tsquery(text: str) -> str | None:
+    """``customer ord`` -> ``customer & ord:*``: as-you-type matching on the last word."""
+    tokens = _TOKEN.findall(text)[:10]
+    if not tokens:
+        return None
+    return " & ".join([*tokens[:-1], f"{tokens[-1]}:*"])
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filters(q: SearchQuery, p: Principal | None) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [readable(p)]
+    if q.status:
+        conds.append(Dataset.status.in_(q.status))
+    if q.platform:
+        conds.append(Dataset.platform.in_(q.platform))
+    if q.domain:
+        conds.append(Dataset.domain.in_(q.domain))
+    if q.tag:
+        conds.append(Dataset.tags.contains(q.tag))
+    if q.org:
+        conds.append(Dataset.org_id.in_(q.org))
+    if q.visibility:
+        conds.append(Dataset.visibility.in_(q.visibility))
+    if q.owner:
+        conds.append(
+            exists().where(DatasetOwner.dataset_id == Dataset.id, DatasetOwner.user_id.in_(q.owner))
+        )
+    return conds
+
+
+@dataclass(slots=True)
+class _Text:
+    match: ColumnElement[bool]
+    score: ColumnElement[float]
+    name_match: ColumnElement[bool]
+
+
+def _text_terms(text: str) -> _Text:
+    lowered = text.strip().lower()
+    web = func.websearch_to_tsquery(TS_CONFIG, text)
+    prefix = _prefix_tsquery(text)
+    tsq = func.to_tsquery(TS_CONFIG, prefix) if prefix and not _OPERATORS.search(text) else None
+    combined = web.op("||")(tsq) if tsq is not None else web
+    single_word = " " not in lowered and not _OPERATORS.search(text)
+    name_match = or_(
+        Dataset.short_name == lowered,
+        Dataset.short_name.like(_escape_like(lowered) + "%", escape="\\"),
+        Dataset.short_name.op("%")(lowered) if single_word else false(),
+    )
+    match = or_(Dataset.search.op("@@")(combined), name_match)
+    score = (
+        func.ts_rank_cd(Dataset.search, combined, 1)
+        + case((Dataset.short_name == lowered, 10.0), else_=0.0)
+        + case((Dataset.short_name.like(_escape_like(lowered) + "%", escape="\\"), 5.0), else_=0.0)
+        + func.similarity(Dataset.short_name, lowered) * 2.0
+    )
+    return _Text(match=match, score=score, name_match=name_match)
+
+
+async def _set_trgm_threshold(session: AsyncSession) -> None:
+    await session.execute(
+        select(func.set_config("pg_trgm.similarity_threshold", str(TRGM_THRESHOLD), True))
+    )
+
+
+async def search(
+    session: AsyncSession, p: Principal | None, q: SearchQuery
+) -> tuple[list[tuple[Dataset, float | None]], int, dict[str, list[tuple[str, int]]]]:
+    """One page of results, the total and the facet counts over the filtered result."""
+    conds = _filters(q, p)
+    text = _text_terms(q.text) if q.text else None
+    if text is not None:
+        await _set_trgm_threshold(session)
+        conds.append(text.match)
+
+    matched = select(Dataset.id).where(*conds)
+    page = await _page(session, conds, text, q)
+    total = int(await session.scalar(select(func.count()).select_from(matched.subquery())) or 0)
+    facets = await _facets(session, conds)
+    return page, total, facets
+
+
+async def _page(
+    session: AsyncSession, conds: list[ColumnElement[bool]], text: _Text | None, q: SearchQuery
+) -> list[tuple[Dataset, float | None]]:
+    if text is not None and q.sort == "relevance":
+        # A bounded candidate set: the best name matches plus the first full-text matches,
+        # scored and ranked; never a rank over every matching row.
+        name_ids = select(Dataset.id).where(*conds, text.name_match).limit(NAME_CANDIDATES)
+        fts_ids = select(Dataset.id).where(*conds).limit(CANDIDATES)
+        candidates = name_ids.union(fts_ids).subquery()
+        scored = (
+            select(Dataset.id.label("id"), text.score.label("score"))
+            .where(Dataset.id.in_(select(candidates.c.id)))
+            .subquery()
+        )
+        stmt = select(Dataset, scored.c.score).join(scored, scored.c.id == Dataset.id)
+        if q.after:
+            stmt = stmt.where(keyset_after([scored.c.score, Dataset.id], q.after, descending=True))
+        stmt = stmt.order_by(scored.c.score.desc(), Dataset.id.desc())
+    else:
+        stmt = select(Dataset, literal(None).label("score")).where(*conds)
+        if q.sort == "name":
+            cols: list[Any] = [func.lower(Dataset.name), Dataset.id]
+            if q.after:
+                stmt = stmt.where(keyset_after(cols, q.after))
+            stmt = stmt.order_by(*cols)
+        else:
+            cols = [Dataset.updated_at, Dataset.id]
+            if q.after:
+                stmt = stmt.where(keyset_after(cols, q.after, descending=True))
+            stmt = stmt.order_by(Dataset.updated_at.desc(), Dataset.id.desc())
+    rows = (await session.execute(stmt.limit(q.limit + 1))).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+async def _facets(
+    session: AsyncSession, conds: list[ColumnElement[bool]], top: int = 25
+) -> dict[str, list[tuple[str, int]]]:
+    matched = (
+        select(Dataset.platform, Dataset.domain, Dataset.tags, Dataset.org_id)
+        .where(*conds)
+        .cte("matched")
+    )
+    out: dict[str, list[tuple[str, int]]] = {}
+    for name, col in (
+        ("platform", matched.c.platform),
+        ("domain", matched.c.domain),
+        ("org", matched.c.org_id),
+    ):
+        rows = await session.execute(
+            select(col, func.count())
+            .where(col.is_not(None))
+            .group_by(col)
+            .order_by(func.count().desc(), col)
+            .limit(top)
+        )
+        out[name] = [(str(r[0]), int(r[1])) for r in rows]
+    tag = func.unnest(matched.c.tags).table_valued("value").render_derived()
+    rows = await session.execute(
+        select(tag.c.value, func.count())
+        .select_from(matched)
+        .join(tag, true())
+        .group_by(tag.c.value)
+        .order_by(func.count().desc(), tag.c.value)
+        .limit(top)
+    )
+    out["tag"] = [(str(r[0]), int(r[1])) for r in rows]
+    return out

@@ -1,0 +1,182 @@
+"""Dataset payloads."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, field_validator
+
+from datamesh.kit.schemas import InputModel, OutputModel
+
+Visibility = Literal["public", "internal", "private"]
+Status = Literal["active", "deprecated"]
+
+
+def _token(pattern: str, what: str) -> AfterValidator:
+    """Lower-case, then check the pattern (pydantic checks a pattern before any transform)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        value = value.strip().lower()
+        if not compiled.fullmatch(value):
+            raise ValueError(f"must be {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+Platform = Annotated[str, _token(r"[a-z][a-z0-9_-]{0,39}", "a lower-case word like snowflake")]
+Tag = Annotated[str, _token(r"[a-z0-9][a-z0-9_.:-]{0,63}", "letters, digits, . _ : - (at most 64)")]
+PLATFORMS = ("snowflake", "databricks", "bigquery", "redshift", "postgresql", "s3", "kafka")
+
+
+class FieldSpec(InputModel):
+    name: str = Field(min_length=1, max_length=300)
+    type: str = Field("", max_length=200)
+    description: str = Field("", max_length=5000)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+
+
+class Source(InputModel):
+    node_id: uuid.UUID | None = None
+    database: str | None = Field(None, max_length=300)
+    schema_: str | None = Field(None, max_length=300, alias="schema")
+    table: str | None = Field(None, max_length=300)
+    path: str | None = Field(None, max_length=2000)
+
+    model_config = InputModel.model_config | {"populate_by_name": True}
+
+
+class DatasetBase(InputModel):
+    display_name: str = Field("", max_length=300)
+    description: str = Field("", max_length=100_000, description="Markdown.")
+    domain: str | None = Field(None, max_length=100)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    owners: list[uuid.UUID] | None = Field(
+        None, max_length=50, description="User ids; default: you."
+    )
+    visibility: Visibility = "internal"
+    source: Source = Field(default_factory=Source)
+    fields: list[FieldSpec] = Field(default_factory=list, max_length=2000)
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+
+class DatasetCreate(DatasetBase):
+    namespace: str = Field(
+        min_length=1,
+        max_length=500,
+        description="OpenLineage namespace, e.g. snowflake://acme.eu-west-1",
+    )
+    name: str = Field(
+        min_length=1, max_length=1000, description="OpenLineage name, e.g. ANALYTICS.PUBLIC.ORDERS"
+    )
+    platform: Platform
+
+
+class DatasetUpdate(InputModel):
+    """Only the fields given change."""
+
+    display_name: str | None = Field(None, max_length=300)
+    description: str | None = Field(None, max_length=100_000)
+    platform: Platform | None = None
+    domain: str | None = Field(None, max_length=100)
+    tags: list[Tag] | None = Field(None, max_length=50)
+    owners: list[uuid.UUID] | None = Field(None, max_length=50)
+    visibility: Visibility | None = None
+    status: Status | None = None
+    source: Source | None = None
+    fields: list[FieldSpec] | None = Field(None, max_length=2000)
+
+
+class Person(OutputModel):
+    id: uuid.UUID
+    name: str
+    email: str | None = None
+
+
+class OrgRef(OutputModel):
+    id: uuid.UUID
+    name: str
+
+
+class FieldOut(OutputModel):
+    name: str
+    type: str = ""
+    description: str = ""
+    tags: list[str] = []
+
+
+class SourceOut(OutputModel):
+    node_id: uuid.UUID | None = None
+    database: str | None = None
+    schema_: str | None = Field(None, serialization_alias="schema")
+    table: str | None = None
+    path: str | None = None
+
+
+class Dataset(OutputModel):
+    id: uuid.UUID
+    namespace: str
+    name: str
+    display_name: str
+    description: str
+    platform: str
+    domain: str | None
+    tags: list[str]
+    owners: list[Person]
+    org: OrgRef
+    visibility: Visibility
+    status: Status
+    origin: str
+    source: SourceOut
+    fields: list[FieldOut]
+    follower_count: int = 0
+    following: bool = False
+    created_at: datetime
+    updated_at: datetime
+    created_by: uuid.UUID | None
+    updated_by: uuid.UUID | None
+    version: int
+
+
+class DatasetSummary(OutputModel):
+    id: uuid.UUID
+    namespace: str
+    name: str
+    display_name: str
+    description: str
+    platform: str
+    domain: str | None
+    tags: list[str]
+    org: OrgRef
+    visibility: Visibility
+    status: Status
+    updated_at: datetime
+    score: float | None = None
+
+
+class FacetCount(OutputModel):
+    value: str
+    label: str | None = None
+    count: int
+
+
+class Facets(OutputModel):
+    platform: list[FacetCount]
+    domain: list[FacetCount]
+    tag: list[FacetCount]
+    org: list[FacetCount]
+
+
+class SearchResult(OutputModel):
+    items: list[DatasetSummary]
+    next_cursor: str | None
+    total: int
+    facets: Facets
