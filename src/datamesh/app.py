@@ -21,6 +21,8 @@ from datamesh.catalog.endpoints import router as catalog_router
 from datamesh.config import Settings, get_settings
 from datamesh.db import make_engine, make_sessionmaker, resolve_database_url
 from datamesh.errors import install_error_handlers
+from datamesh.feed.endpoints import router as feed_router
+from datamesh.feed.stream import StreamHub
 from datamesh.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from datamesh.observability import Metrics, MetricsMiddleware, configure_logging, configure_tracing
 from datamesh.orgs.endpoints import router as orgs_router
@@ -53,9 +55,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.signing_key = await asyncio.to_thread(ensure_secret_key, settings)
     app.state.http = httpx.AsyncClient(timeout=settings.outbound_timeout_seconds)
     app.state.oidc = OIDCRegistry(settings.oidc_providers, app.state.http)
+    app.state.stream_hub = StreamHub(engine, app.state.sessionmaker, settings.sse_queue_size)
+    await app.state.stream_hub.start()
     try:
         yield
     finally:
+        await app.state.stream_hub.stop()
         await app.state.http.aclose()
         await engine.dispose()
         if embedded is not None and app.state.stop_embedded_on_exit:
@@ -75,7 +80,7 @@ def _pool_stats(engine: Any) -> dict[str, int]:
 def create_app(
     settings: Settings | None = None,
     *,
-    migrate_on_start: bool = True,
+    migrate_on_start: bool | None = None,
     stop_embedded_on_exit: bool = False,
 ) -> FastAPI:
     settings = settings or get_settings()
@@ -91,13 +96,16 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.migrate_on_start = migrate_on_start
+    app.state.migrate_on_start = (
+        settings.migrate_on_start if migrate_on_start is None else migrate_on_start
+    )
     app.state.stop_embedded_on_exit = stop_embedded_on_exit
     app.state.metrics = Metrics()
 
     install_error_handlers(app)
     for router in (system_router, auth_router, users_router, orgs_router, catalog_router):
         app.include_router(router)
+    app.include_router(feed_router)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

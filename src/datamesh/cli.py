@@ -71,6 +71,7 @@ def serve(
     migrate.upgrade(url)
     # Workers read the resolved URL, so they share the one embedded server.
     os.environ["DATAMESH_DATABASE_URL"] = url
+    os.environ["DATAMESH_MIGRATE_ON_START"] = "false"
     os.environ["DATAMESH_PUBLIC_URL"] = settings.public_url or f"http://{host}:{port}"
     typer.echo(
         f"DataMesh is running at http://{host}:{port}  (API docs: http://{host}:{port}/api/docs)"

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     db_max_overflow: int = 20
     db_connect_timeout: float = 5.0
     db_statement_timeout_ms: int = 30_000
+    migrate_on_start: bool = True  # `datamesh serve` migrates once, then tells workers not to
 
     # HTTP
     host: str = "127.0.0.1"
@@ -95,6 +96,7 @@ class Settings(BaseSettings):
     sse_max_streams: int = 2000
     sse_queue_size: int = 1000
     sse_heartbeat_seconds: float = 15.0
+    sse_replay_limit: int = 1000
 
     @field_validator("database_url")
     @classmethod

@@ -1,4 +1,4 @@
-"""Bulk import: JSON Lines and CSV, upsert by namespace + name, bad lines reported, good ones kept."""
+"""Bulk import: JSON Lines and CSV, upserting by namespace + name; bad lines reported."""
 
 from __future__ import annotations
 

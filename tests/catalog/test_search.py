@@ -226,3 +226,32 @@ async def test_other_org_cannot_edit_even_public(world: dict, client: httpx.Asyn
         f"/api/datasets/{hidden['id']}", json={"description": "x"}, headers=other.headers
     )
     assert r.status_code == 404
+
+
+async def test_stream_predicate_agrees_with_sql_readable(world: dict, app: FastAPI) -> None:
+    """The live stream decides in memory; it must decide exactly as the SQL filter does."""
+    import uuid
+
+    from datamesh.auth.principal import Principal
+    from datamesh.catalog import policies, repository
+
+    async with app.state.sessionmaker() as session:
+        info = await repository.visibility_info(
+            session, [uuid.UUID(d["id"]) for d in world["datasets"].values()]
+        )
+        for acct in world["users"].values():
+            for role_override in (None, "admin", "steward", "producer", "viewer"):
+                p = Principal(
+                    kind="user",
+                    id=uuid.UUID(acct.id),
+                    name=acct.email,
+                    org_id=uuid.UUID(acct.org_id),
+                    role=role_override or acct.role,  # type: ignore[arg-type]
+                    user_id=uuid.UUID(acct.id),
+                )
+                sql = set(await session.scalars(repository.readable_ids(p)))
+                for ds_id, (vis, org_id, owners) in info.items():
+                    assert policies.can_read(p, vis, org_id, owners) == (ds_id in sql), (
+                        acct.email,
+                        vis,
+                    )

@@ -163,6 +163,25 @@ async def logout(
     return True, method
 
 
+async def still_valid(session: AsyncSession, principal: Principal) -> bool:
+    """For long-lived streams: is the caller's user, session or key still good?"""
+    if principal.kind == "api_key":
+        key = await repo.get_api_key(session, principal.id)
+        return key is not None and key.revoked_at is None
+    if principal.session_id is None:
+        return False
+    found = await repo.user_with_session(session, principal.id, principal.session_id)
+    if found is None:
+        return False
+    user, auth_session = found
+    return not (
+        user.disabled
+        or auth_session.revoked_at is not None
+        or auth_session.expires_at <= datetime.now(UTC)
+        or (user.sessions_valid_after is not None and auth_session.created_at < user.sessions_valid_after)
+    )
+
+
 async def me(session: AsyncSession, principal: Principal) -> dict[str, Any]:
     org = await orgs.get_org(session, principal, principal.org_id)
     return {

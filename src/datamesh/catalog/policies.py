@@ -25,5 +25,21 @@ def can_govern(p: Principal, org_id: uuid.UUID, owner_ids: set[uuid.UUID]) -> bo
     return p.org_id == org_id and p.role in ("admin", "steward")
 
 
+def can_read(
+    p: Principal | None, visibility: str, org_id: uuid.UUID, owner_ids: set[uuid.UUID]
+) -> bool:
+    """The rule of ``repository.readable`` for one loaded dataset (the live stream filters
+    events in memory); a test checks that both agree on every case."""
+    if p is None:
+        return False
+    if visibility == "public":
+        return True
+    if visibility == "internal":
+        return p.org_id == org_id
+    if p.kind == "user" and p.user_id is not None and p.user_id in owner_ids:
+        return True
+    return p.role in ("admin", "steward") and p.org_id == org_id
+
+
 def can_list_deprecated(p: Principal) -> bool:
     return p.role in ("admin", "steward")

@@ -131,6 +131,26 @@ async def existing_users(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -
     return set(rows)
 
 
+async def visibility_info(
+    session: AsyncSession, dataset_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, uuid.UUID, set[uuid.UUID]]]:
+    """(visibility, org, owners) per dataset: what deciding who may see it needs."""
+    if not dataset_ids:
+        return {}
+    rows = await session.execute(
+        select(Dataset.id, Dataset.visibility, Dataset.org_id).where(Dataset.id.in_(dataset_ids))
+    )
+    info = {r[0]: (r[1], r[2], set[uuid.UUID]()) for r in rows}
+    owner_rows = await session.execute(
+        select(DatasetOwner.dataset_id, DatasetOwner.user_id).where(
+            DatasetOwner.dataset_id.in_(list(info))
+        )
+    )
+    for ds_id, user_id in owner_rows:
+        info[ds_id][2].add(user_id)
+    return info
+
+
 async def follower_count(session: AsyncSession, dataset_id: uuid.UUID) -> int:
     return int(
         await session.scalar(select(func.count()).where(Follow.dataset_id == dataset_id)) or 0

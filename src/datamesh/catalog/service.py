@@ -72,6 +72,18 @@ def readable_ids(p: Principal | None) -> Select[tuple[uuid.UUID]]:
     return repo.readable_ids(p)
 
 
+async def visibility_info(
+    session: AsyncSession, dataset_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, uuid.UUID, set[uuid.UUID]]]:
+    return await repo.visibility_info(session, dataset_ids)
+
+
+def can_read(
+    p: Principal | None, visibility: str, org_id: uuid.UUID, owner_ids: set[uuid.UUID]
+) -> bool:
+    return policies.can_read(p, visibility, org_id, owner_ids)
+
+
 def _snapshot(ds: Dataset, owner_ids: list[uuid.UUID]) -> dict[str, Any]:
     return {
         "display_name": ds.display_name,

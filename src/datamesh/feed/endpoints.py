@@ -1,0 +1,173 @@
+"""/api/feed, /api/feed/stream (Server-Sent Events), /api/follows"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from datamesh.auth import service as auth
+from datamesh.auth.deps import CurrentUser
+from datamesh.auth.principal import Principal
+from datamesh.deps import SessionDep
+from datamesh.errors import ServiceUnavailable
+from datamesh.feed import repository as repo
+from datamesh.feed import service
+from datamesh.feed.schemas import FeedItem, FeedPage, Followed, FollowState, FollowToggle
+from datamesh.feed.stream import StreamHub, Subscriber
+from datamesh.kit.pagination import CursorParam, Limit
+from datamesh.models.events import Event
+
+router = APIRouter(tags=["feed"])
+_REVALIDATE_SECONDS = 30.0
+
+
+@router.get("/api/feed", response_model=FeedPage)
+async def feed(
+    principal: CurrentUser,
+    session: SessionDep,
+    mode: Literal["recent", "for_you"] = "recent",
+    type: Annotated[
+        list[str], Query(max_length=20, description="Event types, e.g. dataset.published")
+    ] = [],  # noqa: B006
+    dataset_id: uuid.UUID | None = None,
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> FeedPage:
+    """Events you may see, newest first; `for_you` ranks followed datasets, then your org, first."""
+    rows, next_cursor = await service.feed_page(
+        session, principal, mode=mode, types=type, dataset_id=dataset_id, limit=limit, cursor=cursor
+    )
+    return FeedPage(
+        items=[FeedItem.model_validate(service.item(e)) for e in rows], next_cursor=next_cursor
+    )
+
+
+def _message(event: Event) -> ServerSentEvent:
+    data = FeedItem.model_validate(service.item(event)).model_dump_json()
+    return ServerSentEvent(data=data, id=str(event.id), event=event.type)
+
+
+async def _events(
+    request: Request,
+    hub: StreamHub,
+    sub: Subscriber,
+    principal: Principal,
+    last_event_id: uuid.UUID | None,
+) -> AsyncIterator[ServerSentEvent]:
+    settings = request.app.state.settings
+    sessionmaker = request.app.state.sessionmaker
+    delivered: set[uuid.UUID] = set()
+    replayed_to = 0
+    last_id: str | None = str(last_event_id) if last_event_id else None
+    try:
+        yield ServerSentEvent(comment="connected")
+        if last_event_id is not None:
+            async with sessionmaker() as session:
+                seq = await repo.seq_of(session, last_event_id)
+                missed = (
+                    await repo.replay(session, principal, seq or 0, settings.sse_replay_limit + 1)
+                    if seq
+                    else []
+                )
+            if len(missed) > settings.sse_replay_limit:
+                yield ServerSentEvent(
+                    event="resync", data=orjson.dumps({"reason": "too_far_behind"}).decode()
+                )
+                return
+            for event in missed:
+                if sub.following_only and not sub.wants(event, await _info(sessionmaker, event)):
+                    continue
+                delivered.add(event.id)
+                replayed_to = max(replayed_to, event.seq)
+                last_id = str(event.id)
+                yield _message(event)
+        while True:
+            if sub.closed.is_set() and sub.queue.empty():
+                if sub.overflowed:
+                    yield ServerSentEvent(
+                        event="resync",
+                        data=orjson.dumps(
+                            {"reason": "slow_consumer", "last_event_id": last_id}
+                        ).decode(),
+                    )
+                return
+            try:
+                event = await asyncio.wait_for(sub.queue.get(), timeout=_REVALIDATE_SECONDS)
+            except TimeoutError:
+                async with sessionmaker() as session:
+                    if not await auth.still_valid(session, principal):
+                        yield ServerSentEvent(event="session_ended", data="{}")
+                        return
+                continue
+            if event.id in delivered or event.seq <= replayed_to:
+                continue
+            last_id = str(event.id)
+            yield _message(event)
+    finally:
+        hub.unsubscribe(sub)
+
+
+async def _info(sessionmaker, event: Event):  # type: ignore[no-untyped-def]
+    from datamesh.catalog import service as catalog
+
+    async with sessionmaker() as session:
+        with contextlib.suppress(ValueError):
+            return await catalog.visibility_info(session, [uuid.UUID(event.subject_id)])
+    return {}
+
+
+@router.get(
+    "/api/feed/stream",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+)
+async def stream(
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    following: bool = False,
+    last_event_id: Annotated[
+        uuid.UUID | None, Header(description="Sent by EventSource on reconnect")
+    ] = None,
+    last_event_id_param: Annotated[uuid.UUID | None, Query(alias="last_event_id")] = None,
+) -> EventSourceResponse:
+    """Live events you may see, as Server-Sent Events.
+
+    Each message has `id:` (event id), `event:` (type) and `data:` (a feed item). Reconnect
+    with the Last-Event-ID header to replay what you missed.
+    """
+    hub: StreamHub = request.app.state.stream_hub
+    settings = request.app.state.settings
+    if hub.subscriber_count >= settings.sse_max_streams:
+        raise ServiceUnavailable(
+            "Too many live streams on this server; retry shortly.", headers={"Retry-After": "5"}
+        )
+    followed = await repo.followed_ids(session, principal.user_id) if principal.user_id else set()
+    sub = hub.subscribe(principal, following, followed)
+    return EventSourceResponse(
+        _events(request, hub, sub, principal, last_event_id or last_event_id_param),
+        ping=settings.sse_heartbeat_seconds,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/api/follows", response_model=FollowState)
+async def toggle_follow(
+    data: FollowToggle, principal: CurrentUser, session: SessionDep
+) -> FollowState:
+    """Follow a dataset, or stop following it if you already do."""
+    following, count = await service.toggle_follow(session, principal, data.dataset_id)
+    return FollowState(dataset_id=data.dataset_id, following=following, follower_count=count)
+
+
+@router.get("/api/follows", response_model=list[Followed])
+async def list_follows(principal: CurrentUser, session: SessionDep) -> list[Followed]:
+    """The datasets you follow (that you may still see)."""
+    return [Followed.model_validate(f) for f in await service.followed(session, principal)]

@@ -1,0 +1,99 @@
+"""Feed rules: what a caller sees, follows with their audit and event, feed item shape."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datamesh.audit import service as audit
+from datamesh.auth.principal import Principal
+from datamesh.catalog import service as catalog
+from datamesh.errors import Forbidden
+from datamesh.events import service as events
+from datamesh.feed import repository as repo
+from datamesh.kit.pagination import decode_cursor, encode_cursor
+from datamesh.models.events import Event
+
+FOR_YOU_WINDOW = timedelta(days=14)
+
+
+def item(e: Event) -> dict[str, Any]:
+    """One feed item: the same JSON in GET /api/feed and in the live stream."""
+    return {
+        "id": e.id,
+        "type": e.type,
+        "occurred_at": e.occurred_at,
+        "actor": {"id": e.actor_id, "name": e.actor_name, "kind": e.actor_kind},
+        "org_id": e.org_id,
+        "subject": {"kind": e.subject_kind, "id": e.subject_id, "name": e.subject_name},
+        "payload": e.payload or {},
+    }
+
+
+async def feed_page(
+    session: AsyncSession,
+    p: Principal,
+    *,
+    mode: str,
+    types: Sequence[str],
+    dataset_id: uuid.UUID | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Event], str | None]:
+    arity = 3 if mode == "for_you" else 2
+    after = decode_cursor(cursor, arity)
+    since = datetime.now(UTC) - FOR_YOU_WINDOW if mode == "for_you" else None
+    rows = await repo.page(
+        session,
+        p,
+        mode=mode,
+        types=types,
+        dataset_id=dataset_id,
+        limit=limit,
+        after=after,
+        since=since,
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last, rank = rows[-1]
+        key: list[Any] = [last.occurred_at.isoformat(), str(last.id)]
+        next_cursor = encode_cursor([rank, *key] if mode == "for_you" else key)
+    return [e for e, _ in rows], next_cursor
+
+
+async def toggle_follow(
+    session: AsyncSession, p: Principal, dataset_id: uuid.UUID
+) -> tuple[bool, int]:
+    if p.kind != "user" or p.user_id is None:
+        raise Forbidden("Only people can follow datasets.")
+    ds = await catalog.get(session, p, dataset_id)  # 404 if hidden
+    ref = catalog.ref(ds)
+    if await repo.is_following(session, p.user_id, ds.id):
+        await repo.unfollow(session, p.user_id, ds.id)
+        following = False
+        await audit.record(session, p.actor(), "dataset.unfollow", ref, org_id=ds.org_id)
+        await events.emit(session, "dataset.unfollowed", p.actor(), ref, {}, org_id=ds.org_id)
+    else:
+        await repo.follow(session, p.user_id, ds.id)
+        following = True
+        await audit.record(session, p.actor(), "dataset.follow", ref, org_id=ds.org_id)
+        await events.emit(session, "dataset.followed", p.actor(), ref, {}, org_id=ds.org_id)
+    return following, await repo.count_followers(session, ds.id)
+
+
+async def followed(session: AsyncSession, p: Principal) -> list[dict[str, Any]]:
+    return [
+        {
+            "dataset_id": ds.id,
+            "name": ds.name,
+            "display_name": ds.display_name,
+            "platform": ds.platform,
+            "followed_at": at,
+        }
+        for ds, at in await repo.followed(session, p)
+    ]

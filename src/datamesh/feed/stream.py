@@ -1,0 +1,210 @@
+"""The live stream's hub: one LISTEN connection per process, in-process fan-out to subscribers.
+
+A write's transaction sends ``NOTIFY datamesh_events, '<event ids>'`` at commit (see ``db``).
+The hub loads those events once, decides per subscriber whether they may see each one (the
+catalog's visibility rule, evaluated on loaded values), and puts it on the subscriber's bounded
+queue. A subscriber that falls behind is told to resync (replay by Last-Event-ID) instead of
+growing memory. If the LISTEN connection drops, the hub reconnects and catches up from the
+events table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from datamesh.auth.principal import Principal
+from datamesh.catalog import service as catalog
+from datamesh.db import NOTIFY_CHANNEL
+from datamesh.feed import repository as repo
+from datamesh.models.events import Event
+
+log = logging.getLogger("datamesh.stream")
+
+_RECONNECT_MAX_SECONDS = 5.0
+_CATCH_UP_BATCH = 1000
+
+
+@dataclass(eq=False)
+class Subscriber:
+    principal: Principal
+    following_only: bool
+    followed: set[uuid.UUID]
+    queue: asyncio.Queue[Event]
+    overflowed: bool = False
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wants(
+        self, event: Event, dataset_info: dict[uuid.UUID, tuple[str, uuid.UUID, set[uuid.UUID]]]
+    ) -> bool:
+        p = self.principal
+        if event.subject_kind == "dataset":
+            try:
+                ds_id = uuid.UUID(event.subject_id)
+            except ValueError:
+                return False
+            info = dataset_info.get(ds_id)
+            if info is None or not catalog.can_read(p, *info):
+                return False
+            return not (self.following_only and ds_id not in self.followed)
+        if event.subject_kind in repo.ORG_SCOPED_KINDS:
+            return not self.following_only and event.org_id == p.org_id
+        return False
+
+    def track_follows(self, event: Event) -> None:
+        if event.actor_id != self.principal.user_id or event.subject_kind != "dataset":
+            return
+        with contextlib.suppress(ValueError):
+            if event.type == "dataset.followed":
+                self.followed.add(uuid.UUID(event.subject_id))
+            elif event.type == "dataset.unfollowed":
+                self.followed.discard(uuid.UUID(event.subject_id))
+
+
+class StreamHub:
+    def __init__(
+        self, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], queue_size: int
+    ) -> None:
+        self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._sessionmaker = sessionmaker
+        self._queue_size = queue_size
+        self._subscribers: set[Subscriber] = set()
+        self._incoming: asyncio.Queue[list[uuid.UUID] | None] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._conn: asyncpg.Connection | None = None
+        self._last_seq = 0
+        self.connected = asyncio.Event()
+        self._stopping = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        async with self._sessionmaker() as session:
+            self._last_seq = await repo.max_seq(session)
+        self._tasks = [
+            asyncio.create_task(self._listen_forever(), name="stream-listener"),
+            asyncio.create_task(self._dispatch_forever(), name="stream-dispatcher"),
+        ]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for sub in list(self._subscribers):
+            sub.closed.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._conn is not None and not self._conn.is_closed():
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def subscribe(
+        self, principal: Principal, following_only: bool, followed: set[uuid.UUID]
+    ) -> Subscriber:
+        sub = Subscriber(principal, following_only, followed, asyncio.Queue(self._queue_size))
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subscribers.discard(sub)
+
+    async def kill_listener_connection(self) -> None:
+        """Close the LISTEN connection as a network fault would (for fault tests)."""
+        if self._conn is not None:
+            self._conn.terminate()
+
+    # -- listening ------------------------------------------------------------------------------
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        ids = []
+        for part in payload.split(","):
+            with contextlib.suppress(ValueError):
+                ids.append(uuid.UUID(part))
+        if ids:
+            self._incoming.put_nowait(ids)
+
+    async def _listen_forever(self) -> None:
+        delay = 0.1
+        first = True
+        while not self._stopping:
+            lost = asyncio.Event()
+            try:
+                self._conn = await asyncpg.connect(
+                    self._dsn, timeout=5, server_settings={"application_name": "datamesh-listener"}
+                )
+                self._conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                if not first:
+                    self._incoming.put_nowait(None)  # catch up on what was missed
+                first = False
+                delay = 0.1
+                self.connected.set()
+                log.info("stream listener connected")
+                await lost.wait()
+                log.warning("stream listener connection lost; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("stream listener cannot connect (%s); retrying", type(exc).__name__)
+            finally:
+                self.connected.clear()
+                if self._conn is not None and not self._conn.is_closed():
+                    self._conn.terminate()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RECONNECT_MAX_SECONDS)
+
+    # -- fan-out --------------------------------------------------------------------------------
+    async def _dispatch_forever(self) -> None:
+        while True:
+            ids = await self._incoming.get()
+            try:
+                if ids is None:
+                    await self._catch_up()
+                else:
+                    async with self._sessionmaker() as session:
+                        await self._deliver(session, await repo.by_ids(session, ids))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("stream dispatch failed; will catch up from the table")
+                await asyncio.sleep(0.5)
+                self._incoming.put_nowait(None)
+
+    async def _catch_up(self) -> None:
+        async with self._sessionmaker() as session:
+            while True:
+                batch = await repo.after_seq(session, self._last_seq, _CATCH_UP_BATCH)
+                if not batch:
+                    return
+                await self._deliver(session, batch)
+
+    async def _deliver(self, session: AsyncSession, events: list[Event]) -> None:
+        if not events:
+            return
+        dataset_ids = []
+        for e in events:
+            if e.subject_kind == "dataset":
+                with contextlib.suppress(ValueError):
+                    dataset_ids.append(uuid.UUID(e.subject_id))
+        info = await catalog.visibility_info(session, dataset_ids)
+        for event in events:
+            self._last_seq = max(self._last_seq, event.seq)
+            for sub in list(self._subscribers):
+                sub.track_follows(event)
+                if sub.overflowed or not sub.wants(event, info):
+                    continue
+                try:
+                    sub.queue.put_nowait(event)
+                except asyncio.QueueFull:
+                    sub.overflowed = True  # the stream tells the client to resync
+                    sub.closed.set()

@@ -1,0 +1,249 @@
+"""The live stream over a real HTTP server: delivery, visibility, replay, faults, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from datamesh.config import Settings
+from datamesh.events import service as events
+from datamesh.kit.context import Actor
+from datamesh.kit.refs import Ref
+from tests.factories import PASSWORD, Account, make_user
+from tests.fixtures.live import free_port, live_server, sse
+
+STREAM = "/api/feed/stream"
+
+
+@pytest.fixture
+async def live(settings: Settings, clean_db: None) -> AsyncIterator[tuple[str, object]]:
+    async with live_server(settings, migrate_on_start=False) as (url, app):
+        yield url, app
+
+
+async def _login(client: httpx.AsyncClient, acct: Account) -> Account:
+    r = await client.post("/api/auth/login", json={"email": acct.email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    acct.token = r.json()["access_token"]
+    client.cookies.clear()
+    return acct
+
+
+async def _publish(
+    client: httpx.AsyncClient, who: Account, name: str, visibility: str = "internal"
+) -> dict:
+    r = await client.post(
+        "/api/datasets",
+        json={
+            "namespace": "pg://x",
+            "name": name,
+            "platform": "postgresql",
+            "visibility": visibility,
+        },
+        headers=who.headers,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_stream_delivers_only_what_each_subscriber_may_see(live) -> None:
+    url, app = live
+    async with httpx.AsyncClient(base_url=url) as c:
+        owner = await _login(c, await make_user(app, "owner@acme.test", role="producer"))
+        colleague = await _login(c, await make_user(app, "col@acme.test", role="viewer"))
+        outsider = await _login(
+            c, await make_user(app, "out@globex.test", role="viewer", org="Globex")
+        )
+        async with (
+            sse(c, STREAM, headers=colleague.headers) as col,
+            sse(c, STREAM, headers=outsider.headers) as out,
+        ):
+            private = await _publish(c, owner, "s.private_t", "private")
+            internal = await _publish(c, owner, "s.internal_t", "internal")
+            public = await _publish(c, owner, "s.public_t", "public")
+            got = await out.wait_for(lambda m: m.json()["subject"]["id"] == public["id"])
+            assert got.event == "dataset.published"
+            assert got.id and got.json()["id"] == got.id
+            await col.wait_for(lambda m: m.json()["subject"]["id"] == public["id"])
+            col_ids = {m.json()["subject"]["id"] for m in col.messages}
+            out_ids = {m.json()["subject"]["id"] for m in out.messages}
+            assert col_ids == {internal["id"], public["id"]}
+            assert out_ids == {public["id"]}
+            assert all(private["id"] not in m.data for m in col.messages + out.messages)
+
+
+async def test_browser_cookie_authenticates_the_stream(live) -> None:
+    url, app = live
+    async with httpx.AsyncClient(base_url=url) as c:
+        owner = await _login(c, await make_user(app, "owner@acme.test", role="producer"))
+        async with httpx.AsyncClient(base_url=url) as browser:
+            await make_user(app, "b@acme.test")
+            r = await browser.post(
+                "/api/auth/login", json={"email": "b@acme.test", "password": PASSWORD}
+            )
+            assert r.status_code == 200
+            async with sse(browser, STREAM) as stream:
+                ds = await _publish(c, owner, "s.cookie")
+                await stream.wait_for(lambda m: m.json()["subject"]["id"] == ds["id"])
+        anon = await c.get(STREAM)
+        assert anon.status_code == 401
+
+
+async def test_last_event_id_replays_what_was_missed(live) -> None:
+    url, app = live
+    async with httpx.AsyncClient(base_url=url) as c:
+        owner = await _login(c, await make_user(app, "owner@acme.test", role="producer"))
+        async with sse(c, STREAM, headers=owner.headers) as first:
+            await _publish(c, owner, "s.before")
+            seen = await first.wait_for(lambda m: m.event == "dataset.published")
+        missed = [await _publish(c, owner, f"s.missed{i}") for i in range(3)]
+        async with sse(c, STREAM, headers={**owner.headers, "Last-Event-ID": seen.id}) as again:
+            for ds in missed:
+                await again.wait_for(lambda m, ds=ds: m.json()["subject"]["id"] == ds["id"])
+            live_ds = await _publish(c, owner, "s.after")
+            await again.wait_for(lambda m: m.json()["subject"]["id"] == live_ds["id"])
+            ids = [m.json()["subject"]["id"] for m in again.messages]
+            assert ids == [d["id"] for d in [*missed, live_ds]], "in order, no gap, no duplicate"
+
+
+async def test_listener_reconnects_and_catches_up(live, raw_conn: asyncpg.Connection) -> None:
+    url, app = live
+    hub = app.state.stream_hub
+    async with httpx.AsyncClient(base_url=url) as c:
+        owner = await _login(c, await make_user(app, "owner@acme.test", role="producer"))
+        async with sse(c, STREAM, headers=owner.headers) as stream:
+            killed = await raw_conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'datamesh-listener' AND datname = current_database()"
+            )
+            assert killed >= 1
+            during = await _publish(c, owner, "s.during_outage")
+            await stream.wait_for(lambda m: m.json()["subject"]["id"] == during["id"], timeout=20)
+            await asyncio.wait_for(hub.connected.wait(), 20)
+            after = await _publish(c, owner, "s.after_outage")
+            await stream.wait_for(lambda m: m.json()["subject"]["id"] == after["id"])
+
+
+async def test_slow_consumer_is_told_to_resync(settings: Settings, clean_db: None) -> None:
+    small = settings.model_copy(update={"sse_queue_size": 3})
+    async with (
+        live_server(small, migrate_on_start=False) as (url, app),
+        httpx.AsyncClient(base_url=url) as c,
+    ):
+        owner = await _login(c, await make_user(app, "owner@acme.test", role="producer"))
+        ds = await _publish(c, owner, "s.busy", "public")
+        async with sse(c, STREAM, headers=owner.headers) as stream:
+            async with app.state.sessionmaker() as session:  # one transaction, ten events at once
+                for i in range(10):
+                    await events.emit(
+                        session,
+                        "dataset.updated",
+                        Actor("system"),
+                        Ref("dataset", ds["id"], "busy"),
+                        {"n": i},
+                        org_id=None,
+                    )
+                await session.commit()
+            resync = await stream.wait_for(lambda m: m.event == "resync")
+            assert resync.json()["reason"] == "slow_consumer"
+        assert app.state.stream_hub.subscriber_count == 0
+
+
+async def test_stream_cap_answers_503(settings: Settings, clean_db: None) -> None:
+    capped = settings.model_copy(update={"sse_max_streams": 1})
+    async with (
+        live_server(capped, migrate_on_start=False) as (url, app),
+        httpx.AsyncClient(base_url=url) as c,
+    ):
+        owner = await _login(c, await make_user(app, "owner@acme.test", role="producer"))
+        async with sse(c, STREAM, headers=owner.headers):
+            second = await c.get(STREAM, headers=owner.headers)
+            assert second.status_code == 503
+            assert second.headers["retry-after"]
+            assert second.headers["content-type"].startswith("application/problem+json")
+
+
+# -- across processes ---------------------------------------------------------------------------
+def _serve(db_url: str, data_dir: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "DATAMESH_DATA_DIR": str(data_dir),
+        "DATAMESH_SECRET_KEY": "shared-secret-for-the-cross-process-test-000000",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "datamesh.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient() as c:
+        for _ in range(1200):  # start-up is slow on a busy 2-core machine
+            if proc.poll() is not None:
+                raise AssertionError(
+                    proc.stderr.read().decode()[-3000:] if proc.stderr else "exited"
+                )
+            try:
+                if (await c.get(f"{url}/api/ready")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("server did not become ready")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def test_event_written_through_one_process_reaches_another(
+    app, db_url: str, tmp_path: Path
+) -> None:
+    await make_user(app, "owner@acme.test", role="producer")
+    await make_user(app, "reader@acme.test", role="viewer")
+    ports = [free_port(), free_port()]
+    procs = [_serve(db_url, tmp_path, p, workers=2) for p in ports]
+    try:
+        a, b = (f"http://127.0.0.1:{p}" for p in ports)
+        await asyncio.gather(_wait_ready(a, procs[0]), _wait_ready(b, procs[1]))
+        async with httpx.AsyncClient(base_url=a) as ca, httpx.AsyncClient(base_url=b) as cb:
+            reader = await _login(ca, Account("reader@acme.test", "Acme", "viewer"))
+            owner = await _login(cb, Account("owner@acme.test", "Acme", "producer"))
+            # Several subscribers on server A (spread over its two workers), the write on server B.
+            streams = [sse(ca, STREAM, headers=reader.headers) for _ in range(4)]
+            readers = [await s.__aenter__() for s in streams]
+            try:
+                ds = await _publish(cb, owner, "s.cross_process")
+                for r in readers:
+                    await r.wait_for(lambda m: m.json()["subject"]["id"] == ds["id"], timeout=15)
+            finally:
+                for s in streams:
+                    await s.__aexit__(None, None, None)
+    finally:
+        for p in procs:
+            _stop(p)
