@@ -178,7 +178,10 @@ async def still_valid(session: AsyncSession, principal: Principal) -> bool:
         user.disabled
         or auth_session.revoked_at is not None
         or auth_session.expires_at <= datetime.now(UTC)
-        or (user.sessions_valid_after is not None and auth_session.created_at < user.sessions_valid_after)
+        or (
+            user.sessions_valid_after is not None
+            and auth_session.created_at < user.sessions_valid_after
+        )
     )
 
 
