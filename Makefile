@@ -9,16 +9,19 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
+NPM := npm --no-audit --no-fund --loglevel=error
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 export UV_LINK_MODE := copy
 PYTEST_WORKERS ?= 2
+STATIC := src/datamesh/static/index.html
+WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/package.json -type f 2>/dev/null)
 
-.PHONY: help run test venv deps lint typecheck imports pytest web test-deps browser bench soak clean
+.PHONY: help run demo test venv lint typecheck imports pytest web web-check test-deps chromium bench soak clean
 
 help:
 	@echo "make run   - install, build, start DataMesh on the embedded PostgreSQL (http://127.0.0.1:8000)"
-	@echo "make test  - install and run every check (lint, types, import contracts, tests)"
+	@echo "make test  - install and run every check (lint, types, import contracts, web, tests)"
 	@echo "make bench - run the benchmarks and print the ratios"
 
 $(UV):
@@ -31,11 +34,35 @@ $(BIN)/datamesh: $(UV) pyproject.toml uv.lock
 
 venv: $(BIN)/datamesh
 
-# Node packages the tests use (the OpenID provider fixture).
-test-deps:
-	@command -v node >/dev/null || { echo "node is required (Debian: apt-get install nodejs npm)"; exit 1; }
-	@if [ ! -d tests/fixtures/oidc_provider/node_modules ]; then \
-	  npm ci --silent --no-audit --no-fund --prefix tests/fixtures/oidc_provider; fi
+web/node_modules/.package-lock.json: web/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js and npm are required (Debian: apt-get install nodejs npm)"; exit 1; }
+	$(NPM) ci --prefix web
+	@touch $@
+
+# The web UI, built into the Python package's static folder (served by FastAPI).
+$(STATIC): web/node_modules/.package-lock.json $(WEB_SOURCES)
+	$(NPM) --prefix web run build
+
+web: $(STATIC)
+
+run: venv web
+	$(BIN)/datamesh demo
+	$(BIN)/datamesh serve
+
+demo: venv
+	$(BIN)/datamesh demo
+
+# What the tests need besides Python: the OpenID provider (npm) and Chromium (Debian).
+tests/fixtures/oidc_provider/node_modules/.package-lock.json: tests/fixtures/oidc_provider/package-lock.json
+	$(NPM) ci --prefix tests/fixtures/oidc_provider
+	@touch $@
+
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
+
+test-deps: venv tests/fixtures/oidc_provider/node_modules/.package-lock.json chromium web
 
 lint: venv
 	$(BIN)/ruff check .
@@ -47,16 +74,21 @@ typecheck: venv
 imports: venv
 	$(BIN)/lint-imports
 
-pytest: venv test-deps
-	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+web-check: web/node_modules/.package-lock.json
+	$(NPM) --prefix web run typecheck
+	$(NPM) --prefix web run lint
+	$(NPM) --prefix web test
 
-test: venv test-deps lint typecheck imports pytest
+# Browser tests drive Chromium through Playwright's sync API, which must not share a process
+# with the asyncio tests: they run as a second pytest session.
+pytest: test-deps
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q --ignore=tests/e2e
+	$(BIN)/pytest -q tests/e2e
 
-run: venv
-	$(BIN)/datamesh serve
+test: lint typecheck imports web-check pytest
 
 bench: venv
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache web/node_modules src/datamesh/static

@@ -19,10 +19,13 @@ from datamesh.auth.oidc import OIDCRegistry
 from datamesh.auth.tokens import ensure_secret_key
 from datamesh.catalog.endpoints import router as catalog_router
 from datamesh.config import Settings, get_settings
+from datamesh.connectors import health as connectors_health
+from datamesh.connectors.endpoints import router as connectors_router
 from datamesh.db import make_engine, make_sessionmaker, resolve_database_url
-from datamesh.errors import install_error_handlers
+from datamesh.errors import install_error_handlers, problem_openapi
 from datamesh.feed.endpoints import router as feed_router
 from datamesh.feed.stream import StreamHub
+from datamesh.lineage.endpoints import router as lineage_router
 from datamesh.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from datamesh.observability import Metrics, MetricsMiddleware, configure_logging, configure_tracing
 from datamesh.orgs.endpoints import router as orgs_router
@@ -58,12 +61,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.stream_hub = StreamHub(engine, app.state.sessionmaker, settings.sse_queue_size)
     await app.state.stream_hub.start()
     try:
-        yield
+        async with connectors_health.lifespan(app):
+            yield
     finally:
         await app.state.stream_hub.stop()
         await app.state.http.aclose()
         await engine.dispose()
-        if embedded is not None and app.state.stop_embedded_on_exit:
+        if embedded is not None and embedded.started_here and app.state.stop_embedded_on_exit:
             await asyncio.to_thread(embedded.stop)
 
 
@@ -105,7 +109,9 @@ def create_app(
     install_error_handlers(app)
     for router in (system_router, auth_router, users_router, orgs_router, catalog_router):
         app.include_router(router)
+    app.include_router(connectors_router)
     app.include_router(feed_router)
+    app.include_router(lineage_router)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -115,7 +121,19 @@ def create_app(
 
     FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/api/health")
     _mount_spa(app)
+    _document_problems(app)
     return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_openapi(plain())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _mount_spa(app: FastAPI) -> None:

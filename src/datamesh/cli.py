@@ -67,7 +67,7 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     url, embedded = resolve_database_url(settings)
-    started_here = embedded is not None
+    started_here = embedded is not None and embedded.started_here
     migrate.upgrade(url)
     # Workers read the resolved URL, so they share the one embedded server.
     os.environ["DATAMESH_DATABASE_URL"] = url
@@ -121,6 +121,32 @@ def openapi() -> None:
 
     spec = create_app(get_settings()).openapi()
     sys.stdout.write(json.dumps(spec, indent=2) + "\n")
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo workspace (two orgs, a login per role, datasets, lineage); idempotent."""
+    from datamesh import demo as demo_data
+    from datamesh.app import create_app
+
+    settings = get_settings()
+
+    async def _run() -> None:
+        app = create_app(settings, stop_embedded_on_exit=True)
+        async with app.router.lifespan_context(app):
+            await demo_data.load(app, echo=typer.echo)
+
+    asyncio.run(_run())
+    print_logins()
+
+
+def print_logins() -> None:
+    from datamesh import demo as demo_data
+
+    typer.echo(f"Demo logins (password for all: {demo_data.PASSWORD}):")
+    for login in demo_data.LOGINS:
+        extra = ", platform admin" if login.platform_admin else ""
+        typer.echo(f"  {login.email:<22} {login.role} of {login.org}{extra}")
 
 
 @audit_app.command("verify")

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     outbound_denied_networks: list[str] = []
     outbound_allowed_networks: list[str] = []
 
+    # Periodic health checks of nodes that have check_interval_seconds (background task)
+    health_checks_enabled: bool = True
+    health_check_poll_seconds: float = Field(default=5.0, gt=0)
+    health_check_concurrency: int = Field(default=4, ge=1, le=64)
+
     # Lineage
     graph_url: str | None = None  # bolt://... -> graph engine
     graph_user: str = "neo4j"

@@ -58,6 +58,7 @@ class EmbeddedPostgres:
         self._port_file = self.data_dir / "pg.port"
         self._wanted_port = port
         self._os_user = _OS_USER if os.geteuid() == 0 else None
+        self.started_here = False  # True when start() launched the server (so stop it after)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> str:
@@ -67,6 +68,7 @@ class EmbeddedPostgres:
             self._initdb()
         if not self.is_running():
             self._pg_ctl_start()
+            self.started_here = True
         self._ensure_database(DEFAULT_DB)
         return self.url(DEFAULT_DB)
 

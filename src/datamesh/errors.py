@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -96,6 +97,23 @@ class TooManyRequests(AppError):
 
 class ServiceUnavailable(AppError):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    field: str
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: every error response has this shape."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = None
 
 
 def field_error(path: Sequence[str | int], message: str, kind: str = "invalid") -> dict[str, Any]:
@@ -243,3 +261,21 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "An internal error occurred; it has been logged.", slug="internal")
+
+
+def problem_openapi(spec: dict[str, Any]) -> dict[str, Any]:
+    """Document errors as they are sent: problem+json, also for 422 (not FastAPI's default)."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schemas["Problem"].pop("$defs", {}).items():
+        schemas[name] = sub
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for path in spec.get("paths", {}).values():
+        for op in path.values():
+            responses = op.setdefault("responses", {})
+            for code in ("401", "403", "404", "422"):
+                entry = responses.setdefault(code, {"description": HTTPStatus(int(code)).phrase})
+                entry["content"] = {PROBLEM_JSON: {"schema": ref}}
+    return spec

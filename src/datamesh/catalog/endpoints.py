@@ -29,47 +29,6 @@ IfMatch = Annotated[
 ]
 
 
-def to_schema(v: service.DatasetView) -> Dataset:
-    ds = v.dataset
-    return Dataset.model_validate(
-        {
-            **{
-                c: getattr(ds, c)
-                for c in (
-                    "id",
-                    "namespace",
-                    "name",
-                    "display_name",
-                    "description",
-                    "platform",
-                    "domain",
-                    "tags",
-                    "visibility",
-                    "status",
-                    "origin",
-                    "created_at",
-                    "updated_at",
-                    "created_by",
-                    "updated_by",
-                    "version",
-                )
-            },
-            "owners": [{"id": u.id, "name": u.name, "email": u.email} for u in v.owners],
-            "org": {"id": ds.org_id, "name": v.org_name},
-            "source": {
-                "node_id": ds.node_id,
-                "database": ds.source_database,
-                "schema_": ds.source_schema,
-                "table": ds.source_table,
-                "path": ds.source_path,
-            },
-            "fields": ds.fields or [],
-            "follower_count": v.follower_count,
-            "following": v.following,
-        }
-    )
-
-
 @router.post("", response_model=Dataset, status_code=status.HTTP_201_CREATED)
 async def publish(
     data: DatasetCreate, principal: CurrentUser, session: SessionDep, response: Response
@@ -77,7 +36,7 @@ async def publish(
     """Publish a dataset profile (producers and admins)."""
     ds = await service.publish(session, principal, data)
     response.headers["ETag"] = service.etag(ds)
-    return to_schema(await service.view(session, ds, principal))
+    return service.to_schema(await service.view(session, ds, principal))
 
 
 @router.get("", response_model=SearchResult)
@@ -144,6 +103,7 @@ async def search(
         ],
         next_cursor=out.next_cursor,
         total=out.total,
+        total_is_lower_bound=out.total_is_lower_bound,
         facets=Facets(
             **{
                 k: [FacetCount(value=v, count=c, label=label) for v, c, label in vals]
@@ -158,9 +118,9 @@ async def get_dataset(
     dataset_id: uuid.UUID, principal: CurrentUser, session: SessionDep, response: Response
 ) -> Dataset:
     """Get a dataset profile (404 if it does not exist or you may not see it)."""
-    ds = await service.get(session, principal, dataset_id)
-    response.headers["ETag"] = service.etag(ds)
-    return to_schema(await service.view(session, ds, principal))
+    v = await service.get_view(session, principal, dataset_id)
+    response.headers["ETag"] = service.etag(v.dataset)
+    return service.to_schema(v)
 
 
 @router.patch("/{dataset_id}", response_model=Dataset)
@@ -175,7 +135,7 @@ async def update_dataset(
     """Change a dataset profile (only the fields given); send If-Match to avoid lost updates."""
     ds = await service.update(session, principal, dataset_id, data, if_match)
     response.headers["ETag"] = service.etag(ds)
-    return to_schema(await service.view(session, ds, principal))
+    return service.to_schema(await service.view(session, ds, principal))
 
 
 @router.delete("/{dataset_id}", response_model=Dataset)
@@ -189,4 +149,4 @@ async def deprecate_dataset(
     """Deprecate a dataset: it leaves default search (owners, admins, stewards)."""
     ds = await service.deprecate(session, principal, dataset_id, if_match)
     response.headers["ETag"] = service.etag(ds)
-    return to_schema(await service.view(session, ds, principal))
+    return service.to_schema(await service.view(session, ds, principal))

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
     and_,
     case,
     delete,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +35,7 @@ from datamesh.models.identity import Organization, User
 TS_CONFIG = "english"
 CANDIDATES = 600  # ranked search scores at most this many full-text matches
 NAME_CANDIDATES = 100
+COUNT_LIMIT = 10_000  # totals and facets are exact up to this many matches, then a lower bound
 TRGM_THRESHOLD = 0.25
 
 
@@ -67,6 +70,26 @@ async def get(session: AsyncSession, dataset_id: uuid.UUID, p: Principal | None)
         select(Dataset).where(Dataset.id == dataset_id, readable(p))
     )
     return found
+
+
+async def get_with_extras(
+    session: AsyncSession, dataset_id: uuid.UUID, p: Principal | None
+) -> tuple[Dataset, str, int, bool] | None:
+    """The dataset, its org's name, follower count and whether the caller follows: one query."""
+    followers = select(func.count()).where(Follow.dataset_id == Dataset.id).scalar_subquery()
+    following = (
+        exists().where(Follow.dataset_id == Dataset.id, Follow.user_id == p.user_id)
+        if p is not None and p.user_id is not None
+        else false()
+    )
+    row = (
+        await session.execute(
+            select(Dataset, Organization.name, followers, following)
+            .join(Organization, Organization.id == Dataset.org_id)
+            .where(Dataset.id == dataset_id, readable(p))
+        )
+    ).first()
+    return (row[0], row[1], int(row[2]), bool(row[3])) if row else None
 
 
 async def get_for_update(
@@ -105,6 +128,22 @@ async def owners(
         .join(User, User.id == DatasetOwner.user_id)
         .where(DatasetOwner.dataset_id.in_(dataset_ids))
         .order_by(User.email)
+    )
+    out: dict[uuid.UUID, list[User]] = {}
+    for ds_id, user in rows:
+        out.setdefault(ds_id, []).append(user)
+    return out
+
+
+async def followers(
+    session: AsyncSession, dataset_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[User]]:
+    if not dataset_ids:
+        return {}
+    rows = await session.execute(
+        select(Follow.dataset_id, User)
+        .join(User, User.id == Follow.user_id)
+        .where(Follow.dataset_id.in_(dataset_ids), User.disabled.is_(False))
     )
     out: dict[uuid.UUID, list[User]] = {}
     for ds_id, user in rows:
@@ -267,19 +306,16 @@ async def _set_trgm_threshold(session: AsyncSession) -> None:
 
 async def search(
     session: AsyncSession, p: Principal | None, q: SearchQuery
-) -> tuple[list[tuple[Dataset, float | None]], int, dict[str, list[tuple[str, int]]]]:
-    """One page of results, the total and the facet counts over the filtered result."""
+) -> tuple[list[tuple[Dataset, float | None]], int, bool, dict[str, list[tuple[str, int]]]]:
+    """One page, the total (exact up to ``COUNT_LIMIT``), and facet counts over the result."""
     conds = _filters(q, p)
     text = _text_terms(q.text) if q.text else None
     if text is not None:
         await _set_trgm_threshold(session)
         conds.append(text.match)
-
-    matched = select(Dataset.id).where(*conds)
     page = await _page(session, conds, text, q)
-    total = int(await session.scalar(select(func.count()).select_from(matched.subquery())) or 0)
-    facets = await _facets(session, conds)
-    return page, total, facets
+    total, capped, facets = await _facets(session, conds)
+    return page, total, capped, facets
 
 
 async def _page(
@@ -318,34 +354,39 @@ async def _page(
 
 async def _facets(
     session: AsyncSession, conds: list[ColumnElement[bool]], top: int = 25
-) -> dict[str, list[tuple[str, int]]]:
+) -> tuple[int, bool, dict[str, list[tuple[str, int]]]]:
+    """Total and facet counts in one scan of the (bounded) result."""
     matched = (
         select(Dataset.platform, Dataset.domain, Dataset.tags, Dataset.org_id)
         .where(*conds)
+        .limit(COUNT_LIMIT + 1)
         .cte("matched")
+        .prefix_with("MATERIALIZED")
     )
-    out: dict[str, list[tuple[str, int]]] = {}
-    for name, col in (
-        ("platform", matched.c.platform),
-        ("domain", matched.c.domain),
-        ("org", matched.c.org_id),
-    ):
-        rows = await session.execute(
-            select(col, func.count())
-            .where(col.is_not(None))
-            .group_by(col)
-            .order_by(func.count().desc(), col)
-            .limit(top)
-        )
-        out[name] = [(str(r[0]), int(r[1])) for r in rows]
     tag = func.unnest(matched.c.tags).table_valued("value").render_derived()
-    rows = await session.execute(
-        select(tag.c.value, func.count())
+    parts = [
+        select(literal("total"), literal(None), func.count()).select_from(matched),
+        select(literal("platform"), matched.c.platform, func.count()).group_by(matched.c.platform),
+        select(literal("domain"), matched.c.domain, func.count())
+        .where(matched.c.domain.is_not(None))
+        .group_by(matched.c.domain),
+        select(literal("org"), func.cast(matched.c.org_id, String), func.count()).group_by(
+            matched.c.org_id
+        ),
+        select(literal("tag"), tag.c.value, func.count())
         .select_from(matched)
         .join(tag, true())
-        .group_by(tag.c.value)
-        .order_by(func.count().desc(), tag.c.value)
-        .limit(top)
-    )
-    out["tag"] = [(str(r[0]), int(r[1])) for r in rows]
-    return out
+        .group_by(tag.c.value),
+    ]
+    rows = (await session.execute(union_all(*parts))).all()
+    total = 0
+    out: dict[str, list[tuple[str, int]]] = {"platform": [], "domain": [], "org": [], "tag": []}
+    for facet, value, count in rows:
+        if facet == "total":
+            total = int(count)
+        else:
+            out[facet].append((str(value), int(count)))
+    for facet, values in out.items():
+        out[facet] = sorted(values, key=lambda v: (-v[1], v[0]))[:top]
+    capped = total > COUNT_LIMIT
+    return min(total, COUNT_LIMIT), capped, out

@@ -179,4 +179,7 @@ class SearchResult(OutputModel):
     items: list[DatasetSummary]
     next_cursor: str | None
     total: int
+    total_is_lower_bound: bool = Field(
+        False, description="True past 10,000 matches: total and facet counts then cover those."
+    )
     facets: Facets

@@ -15,6 +15,7 @@ from datamesh.audit import service as audit
 from datamesh.auth.principal import Principal
 from datamesh.catalog import policies
 from datamesh.catalog import repository as repo
+from datamesh.catalog.schemas import Dataset as DatasetSchema
 from datamesh.catalog.schemas import DatasetCreate, DatasetUpdate, FieldSpec, Source
 from datamesh.errors import (
     Conflict,
@@ -84,6 +85,18 @@ def can_read(
     return policies.can_read(p, visibility, org_id, owner_ids)
 
 
+async def owners_of(
+    session: AsyncSession, dataset_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[User]]:
+    return await repo.owners(session, dataset_ids)
+
+
+async def followers_of(
+    session: AsyncSession, dataset_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[User]]:
+    return await repo.followers(session, dataset_ids)
+
+
 def _snapshot(ds: Dataset, owner_ids: list[uuid.UUID]) -> dict[str, Any]:
     return {
         "display_name": ds.display_name,
@@ -139,6 +152,18 @@ async def _check_owners(session: AsyncSession, owner_ids: list[uuid.UUID]) -> No
             "Some owners are not active users.",
             errors=[field_error(["owners", i], "no such active user") for i in missing],
         )
+
+
+async def get_view(
+    session: AsyncSession, p: Principal | None, dataset_id: uuid.UUID
+) -> DatasetView:
+    """A readable dataset with its profile extras, in two queries (the hot read path)."""
+    found = await repo.get_with_extras(session, dataset_id, p)
+    if found is None:
+        raise NotFound("No such dataset.")
+    ds, org_name, follower_count, following = found
+    owners = (await repo.owners(session, [ds.id])).get(ds.id, [])
+    return DatasetView(ds, owners, org_name, follower_count, following)
 
 
 async def view(session: AsyncSession, ds: Dataset, p: Principal | None) -> DatasetView:
@@ -319,6 +344,7 @@ class SearchOutcome:
     org_names: dict[uuid.UUID, str]
     next_cursor: str | None
     total: int
+    total_is_lower_bound: bool
     facets: dict[str, list[tuple[str, int, str | None]]]
 
 
@@ -330,7 +356,7 @@ async def search(
     if q.sort == "relevance" and not q.text:
         q.sort = "updated"
     q.after = decode_cursor(cursor, 2)
-    rows, total, facets = await repo.search(session, p, q)
+    rows, total, capped, facets = await repo.search(session, p, q)
     next_cursor = None
     if len(rows) > q.limit:
         rows = rows[: q.limit]
@@ -348,7 +374,7 @@ async def search(
         k: [(v, c, names.get(uuid.UUID(v)) if k == "org" else None) for v, c in vals]
         for k, vals in facets.items()
     }
-    return SearchOutcome(rows, names, next_cursor, total, labelled)
+    return SearchOutcome(rows, names, next_cursor, total, capped, labelled)
 
 
 # -- bulk import and lineage --------------------------------------------------------------------
@@ -429,3 +455,44 @@ async def upsert(
             org_id=org_id,
         )
     return existing, False
+
+
+def to_schema(v: DatasetView) -> DatasetSchema:
+    ds = v.dataset
+    return DatasetSchema.model_validate(
+        {
+            **{
+                c: getattr(ds, c)
+                for c in (
+                    "id",
+                    "namespace",
+                    "name",
+                    "display_name",
+                    "description",
+                    "platform",
+                    "domain",
+                    "tags",
+                    "visibility",
+                    "status",
+                    "origin",
+                    "created_at",
+                    "updated_at",
+                    "created_by",
+                    "updated_by",
+                    "version",
+                )
+            },
+            "owners": [{"id": u.id, "name": u.name, "email": u.email} for u in v.owners],
+            "org": {"id": ds.org_id, "name": v.org_name},
+            "source": {
+                "node_id": ds.node_id,
+                "database": ds.source_database,
+                "schema_": ds.source_schema,
+                "table": ds.source_table,
+                "path": ds.source_path,
+            },
+            "fields": ds.fields or [],
+            "follower_count": v.follower_count,
+            "following": v.following,
+        }
+    )

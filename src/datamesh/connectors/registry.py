@@ -263,7 +263,14 @@ def _field_errors(error: ValidationError) -> list[FieldError]:
         return [FieldError(path, "has an invalid format")]
     if keyword == "format":
         return [FieldError(path, f"must be a valid {value}")]
-    return [FieldError(path, error.message)]
+    if keyword in ("maxItems", "maxProperties"):
+        return [FieldError(path, f"has too many entries (max {value})")]
+    if keyword in ("minItems", "minProperties"):
+        return [FieldError(path, f"has too few entries (min {value})")]
+    if keyword == "uniqueItems":
+        return [FieldError(path, "has duplicate entries")]
+    # jsonschema's own message quotes the submitted value (maybe a secret): never use it.
+    return [FieldError(path, f"is not valid ({keyword})")]
 
 
 def _type_name(kind: object) -> str:

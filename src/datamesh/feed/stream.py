@@ -85,8 +85,7 @@ class StreamHub:
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        async with self._sessionmaker() as session:
-            self._last_seq = await repo.max_seq(session)
+        """Start listening; never fails the app's start-up (the listener retries by itself)."""
         self._tasks = [
             asyncio.create_task(self._listen_forever(), name="stream-listener"),
             asyncio.create_task(self._dispatch_forever(), name="stream-dispatcher"),
@@ -144,7 +143,10 @@ class StreamHub:
                 )
                 self._conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-                if not first:
+                if first:
+                    async with self._sessionmaker() as session:
+                        self._last_seq = await repo.max_seq(session)
+                else:
                     self._incoming.put_nowait(None)  # catch up on what was missed
                 first = False
                 delay = 0.1

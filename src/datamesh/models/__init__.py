@@ -12,18 +12,35 @@ from datamesh.models.identity import (
     RefreshToken,
     User,
 )
+from datamesh.models.lineage import (
+    ColumnEdge,
+    GraphCursor,
+    IngestedEvent,
+    LineageEdge,
+    Process,
+    Run,
+)
+from datamesh.models.nodes import Node, NodeCheck
 
 __all__ = [
     "ApiKey",
     "AuditEntry",
     "AuthSession",
     "Base",
+    "ColumnEdge",
     "Dataset",
     "DatasetOwner",
     "Event",
     "Follow",
+    "GraphCursor",
+    "IngestedEvent",
+    "LineageEdge",
     "LoginThrottle",
+    "Node",
+    "NodeCheck",
     "Organization",
+    "Process",
     "RefreshToken",
+    "Run",
     "User",
 ]

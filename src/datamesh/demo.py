@@ -1,0 +1,323 @@
+"""The demo workspace: two organizations, a login per role, ~60 datasets on five platforms,
+lineage from a sample pipeline replayed through the real OpenLineage endpoint, some activity.
+
+Everything goes through the public API (an in-process client), so the demo exercises the same
+paths a user does. Running it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from datamesh.db import session_scope
+from datamesh.users import service as users
+from datamesh.users.schemas import UserCreate
+
+PASSWORD = "datamesh-demo"
+
+
+@dataclass(frozen=True)
+class Login:
+    email: str
+    role: str
+    org: str
+    platform_admin: bool = False
+
+
+LOGINS = (
+    Login("admin@acme.test", "admin", "Acme", platform_admin=True),
+    Login("steward@acme.test", "steward", "Acme"),
+    Login("producer@acme.test", "producer", "Acme"),
+    Login("viewer@acme.test", "viewer", "Acme"),
+    Login("admin@globex.test", "admin", "Globex"),
+)
+
+PLATFORMS = {
+    "snowflake": ("snowflake://acme.eu-west-1", "ANALYTICS.{schema}.{table}"),
+    "databricks": ("databricks://acme.cloud.databricks.com", "main.{schema}.{table}"),
+    "bigquery": ("bigquery", "acme-prod.{schema}.{table}"),
+    "redshift": ("redshift://acme-wh.eu-west-1:5439", "dev.{schema}.{table}"),
+    "postgresql": ("postgres://shop-db:5432", "{schema}.{table}"),
+}
+DOMAINS = {
+    "sales": ["orders", "order_items", "refunds", "invoices", "daily_revenue", "sales_targets"],
+    "marketing": ["campaigns", "ad_spend", "email_events", "attribution", "web_sessions", "leads"],
+    "product": [
+        "events",
+        "feature_flags",
+        "experiments",
+        "page_views",
+        "signups",
+        "retention_cohorts",
+    ],
+    "finance": ["ledger", "payments", "fx_rates", "budgets", "payroll_summary", "forecasts"],
+    "operations": ["shipments", "inventory", "suppliers", "warehouses", "returns", "sla_breaches"],
+}
+FIELDS = [
+    ("id", "BIGINT", "Primary key", []),
+    ("created_at", "TIMESTAMP", "When the row was created (UTC)", []),
+    ("customer_email", "VARCHAR", "Customer's email address", ["pii"]),
+    ("amount", "NUMERIC(12,2)", "Amount in EUR", []),
+    ("region", "VARCHAR", "Sales region", []),
+    ("status", "VARCHAR", "Lifecycle status", []),
+]
+
+
+def _datasets() -> list[dict[str, Any]]:
+    rng = random.Random(42)
+    out = []
+    platforms = list(PLATFORMS)
+    for d_index, (domain, tables) in enumerate(DOMAINS.items()):
+        for t_index, table in enumerate(tables):
+            for copy, schema in enumerate(("core", "mart")):
+                platform = platforms[(d_index + t_index + copy) % len(platforms)]
+                namespace, pattern = PLATFORMS[platform]
+                name = pattern.format(
+                    schema=schema.upper() if platform == "snowflake" else schema,
+                    table=table.upper() if platform == "snowflake" else table,
+                )
+                visibility = rng.choice(["public", "internal", "internal", "private"])
+                out.append(
+                    {
+                        "namespace": namespace,
+                        "name": name,
+                        "platform": platform,
+                        "display_name": f"{table.replace('_', ' ').title()} ({schema})",
+                        "description": (
+                            f"{'Cleaned, modelled' if schema == 'mart' else 'Raw'} "
+                            f"{table.replace('_', ' ')} for the {domain} domain. "
+                            "Refreshed daily by the data platform team."
+                        ),
+                        "domain": domain,
+                        "tags": sorted(
+                            {
+                                schema,
+                                rng.choice(["gold", "silver", "bronze"]),
+                                *(["pii"] if rng.random() < 0.3 else []),
+                            }
+                        ),
+                        "visibility": visibility,
+                        "source": {
+                            "database": name.split(".")[0] if name.count(".") == 2 else None,
+                            "schema": name.split(".")[-2],
+                            "table": name.split(".")[-1],
+                        },
+                        "fields": [
+                            {"name": n, "type": t, "description": desc, "tags": tags}
+                            for n, t, desc, tags in FIELDS[: 3 + rng.randint(0, 3)]
+                        ],
+                    }
+                )
+    return out
+
+
+def pipeline_events(start: datetime | None = None) -> list[dict[str, Any]]:
+    """OpenLineage events of an Airflow DAG, a Spark job and dbt models, with column lineage."""
+    t = start or datetime.now(UTC).replace(hour=5, minute=0, second=0, microsecond=0) - timedelta(
+        days=1
+    )
+    producer = "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/integration/airflow"
+    schema_url = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+
+    def ds(
+        ns: str,
+        name: str,
+        fields: list[tuple[str, str]] | None = None,
+        columns: dict[str, list[tuple[str, str, str]]] | None = None,
+    ) -> dict[str, Any]:
+        facets: dict[str, Any] = {}
+        if fields:
+            facets["schema"] = {
+                "_producer": producer,
+                "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json",
+                "fields": [{"name": n, "type": ty} for n, ty in fields],
+            }
+        if columns:
+            facets["columnLineage"] = {
+                "_producer": producer,
+                "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json",
+                "fields": {
+                    out: {
+                        "inputFields": [
+                            {"namespace": n, "name": nm, "field": f} for n, nm, f in ins
+                        ]
+                    }
+                    for out, ins in columns.items()
+                },
+            }
+        return {"namespace": ns, "name": name, "facets": facets}
+
+    def job(
+        ns: str, name: str, integration: str, job_type: str, sql: str | None = None
+    ) -> dict[str, Any]:
+        facets: dict[str, Any] = {
+            "jobType": {
+                "_producer": producer,
+                "_schemaURL": "https://openlineage.io/spec/facets/2-0-3/JobTypeJobFacet.json",
+                "processingType": "BATCH",
+                "integration": integration,
+                "jobType": job_type,
+            }
+        }
+        if sql:
+            facets["sql"] = {
+                "_producer": producer,
+                "_schemaURL": "https://openlineage.io/spec/facets/1-1-0/SQLJobFacet.json",
+                "query": sql,
+            }
+        return {"namespace": ns, "name": name, "facets": facets}
+
+    pg, s3, sf = "postgres://shop-db:5432", "s3://acme-raw", "snowflake://acme.eu-west-1"
+    steps = [
+        (
+            job("airflow", "daily_sales.extract_orders", "AIRFLOW", "TASK"),
+            [
+                ds(
+                    pg,
+                    "core.orders",
+                    [("id", "BIGINT"), ("amount", "NUMERIC"), ("customer_email", "VARCHAR")],
+                )
+            ],
+            [ds(s3, "orders/")],
+        ),
+        (
+            job("airflow", "daily_sales.extract_refunds", "AIRFLOW", "TASK"),
+            [ds(pg, "core.refunds")],
+            [ds(s3, "refunds/")],
+        ),
+        (
+            job("spark", "clean_orders", "SPARK", "JOB"),
+            [ds(s3, "orders/"), ds(s3, "refunds/")],
+            [
+                ds(
+                    sf,
+                    "ANALYTICS.CORE.ORDERS",
+                    [("ID", "NUMBER"), ("AMOUNT", "NUMBER"), ("CUSTOMER_EMAIL", "VARCHAR")],
+                    {
+                        "AMOUNT": [(s3, "orders/", "amount")],
+                        "CUSTOMER_EMAIL": [(s3, "orders/", "customer_email")],
+                    },
+                )
+            ],
+        ),
+        (
+            job(
+                "dbt",
+                "model.acme.fct_daily_revenue",
+                "DBT",
+                "MODEL",
+                "select date_trunc('day', created_at) as day, sum(amount) "
+                "from {{ ref('orders') }} group by 1",
+            ),
+            [ds(sf, "ANALYTICS.CORE.ORDERS")],
+            [
+                ds(
+                    sf,
+                    "ANALYTICS.MART.DAILY_REVENUE",
+                    [("DAY", "DATE"), ("REVENUE", "NUMBER")],
+                    {"REVENUE": [(sf, "ANALYTICS.CORE.ORDERS", "AMOUNT")]},
+                )
+            ],
+        ),
+        (
+            job("dbt", "model.acme.sales_targets", "DBT", "MODEL"),
+            [ds(sf, "ANALYTICS.MART.DAILY_REVENUE")],
+            [ds(sf, "ANALYTICS.MART.SALES_TARGETS")],
+        ),
+    ]
+    events = []
+    for i, (j, inputs, outputs) in enumerate(steps):
+        run = {
+            "runId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"datamesh-demo-{j['name']}-{t.date()}"))
+        }
+        begin = t + timedelta(minutes=12 * i)
+        base = {"producer": producer, "schemaURL": schema_url, "job": j, "run": run}
+        events.append(
+            {
+                **base,
+                "eventType": "START",
+                "eventTime": begin.isoformat(),
+                "inputs": inputs,
+                "outputs": [],
+            }
+        )
+        events.append(
+            {
+                **base,
+                "eventType": "COMPLETE",
+                "eventTime": (begin + timedelta(minutes=7)).isoformat(),
+                "inputs": inputs,
+                "outputs": outputs,
+            }
+        )
+    return events
+
+
+async def load(app: FastAPI, *, echo: Any = print) -> bool:
+    """Build the demo workspace through the API; returns False if it was already there."""
+    async with session_scope(app.state.sessionmaker) as session:
+        if await users.by_email(session, LOGINS[0].email) is not None:
+            echo("demo workspace already loaded")
+            return False
+        for login in LOGINS:
+            await users.create_user(
+                session,
+                None,
+                UserCreate(
+                    email=login.email,
+                    password=PASSWORD,
+                    role=login.role,
+                    name=login.email.split("@")[0].title(),
+                    is_platform_admin=login.platform_admin,
+                ),
+                org_name=login.org,
+            )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
+
+        async def token(email: str) -> dict[str, str]:
+            r = await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+            r.raise_for_status()
+            client.cookies.clear()
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        producer = await token("producer@acme.test")
+        admin = await token("admin@acme.test")
+        viewer = await token("viewer@acme.test")
+        ids = []
+        for body in _datasets():
+            r = await client.post("/api/datasets", json=body, headers=producer)
+            r.raise_for_status()
+            ids.append(r.json()["id"])
+        key = (
+            await client.post(
+                "/api/auth/api-keys",
+                json={"name": "airflow-openlineage", "role": "producer"},
+                headers=producer,
+            )
+        ).json()["key"]
+        r = await client.post(
+            "/api/v1/lineage/batch",
+            json=pipeline_events(),
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        r.raise_for_status()
+        for ds_id in ids[:3]:
+            await client.post("/api/follows", json={"dataset_id": ds_id}, headers=viewer)
+        await client.patch(
+            f"/api/datasets/{ids[0]}",
+            json={
+                "description": "All orders placed in the web shop and the apps, "
+                "one row per order. **Source of truth** for revenue reporting."
+            },
+            headers=admin,
+        )
+    echo(f"demo workspace loaded: {len(ids)} datasets, {len(pipeline_events())} lineage events")
+    return True

@@ -1,0 +1,1 @@
+"""Lineage: OpenLineage ingestion, the dataset/process graph and its traversal."""

@@ -1,0 +1,289 @@
+"""/api/lineage/* and the OpenLineage endpoints /api/v1/lineage (ingest, and Marquez-style read)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query, Request, Response, status
+
+from datamesh.auth.deps import CurrentUser
+from datamesh.catalog import service as catalog
+from datamesh.catalog.schemas import Dataset
+from datamesh.deps import SessionDep
+from datamesh.errors import BadRequest, Unprocessable
+from datamesh.kit.pagination import CursorParam, Limit
+from datamesh.lineage import ingest, marquez, service
+from datamesh.lineage.repository import runs_of
+from datamesh.lineage.schemas import (
+    AssetCreate,
+    ColumnEdgeOut,
+    EdgeCreate,
+    EdgeOut,
+    EdgePage,
+    Graph,
+    Impact,
+    IngestResult,
+    ProcessCreate,
+    ProcessOut,
+    ProcessPage,
+    ProcessUpdate,
+    RunOut,
+)
+
+router = APIRouter(tags=["lineage"])
+
+DEPTH_DOC = (
+    "Depth counts dataset-to-dataset hops: a process between two datasets is not a hop, so "
+    "A -> job -> B puts B at depth 1 (and the job at depth 1 too)."
+)
+
+
+def _depth(request: Request, depth: int) -> int:
+    limit = request.app.state.settings.lineage_max_depth
+    if depth > limit:
+        raise Unprocessable(
+            f"depth may be at most {limit}.",
+            errors=[
+                {"loc": ["depth"], "field": "depth", "msg": f"at most {limit}", "type": "too_large"}
+            ],
+        )
+    return depth
+
+
+# -- assets (= catalog datasets) ----------------------------------------------------------------
+@router.post("/api/lineage/assets", response_model=Dataset, status_code=status.HTTP_201_CREATED)
+async def create_asset(
+    data: AssetCreate, principal: CurrentUser, session: SessionDep, response: Response
+) -> Dataset:
+    """Create a data asset: a catalog dataset (same as POST /api/datasets)."""
+    ds = await catalog.publish(session, principal, data)
+    response.headers["ETag"] = catalog.etag(ds)
+    return catalog.to_schema(await catalog.view(session, ds, principal))
+
+
+@router.get("/api/lineage/assets/{asset_id}", response_model=Dataset)
+async def get_asset(
+    asset_id: uuid.UUID, principal: CurrentUser, session: SessionDep, response: Response
+) -> Dataset:
+    """Get a data asset (the catalog dataset)."""
+    ds = await catalog.get(session, principal, asset_id)
+    response.headers["ETag"] = catalog.etag(ds)
+    return catalog.to_schema(await catalog.view(session, ds, principal))
+
+
+@router.get("/api/lineage/assets/{asset_id}/columns", response_model=list[ColumnEdgeOut])
+async def asset_columns(
+    asset_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+) -> list[ColumnEdgeOut]:
+    """Column-level lineage into and out of this dataset (OpenLineage's columnLineage facet)."""
+    return [
+        ColumnEdgeOut.model_validate(e)
+        for e in await service.column_lineage(session, principal, asset_id)
+    ]
+
+
+# -- processes ----------------------------------------------------------------------------------
+async def _process_out(session: Any, proc: Any) -> ProcessOut:
+    out = ProcessOut.model_validate(proc)
+    out.runs = [RunOut.model_validate(r) for r in await runs_of(session, proc.id)]
+    return out
+
+
+@router.post(
+    "/api/lineage/processes", response_model=ProcessOut, status_code=status.HTTP_201_CREATED
+)
+async def create_process(
+    data: ProcessCreate, principal: CurrentUser, session: SessionDep
+) -> ProcessOut:
+    """Create a process (job)."""
+    return await _process_out(session, await service.create_process(session, principal, data))
+
+
+@router.get("/api/lineage/processes", response_model=ProcessPage)
+async def list_processes(
+    principal: CurrentUser,
+    session: SessionDep,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> ProcessPage:
+    """Processes of your organization."""
+    rows, nxt = await service.list_processes(session, principal, q, limit, cursor)
+    return ProcessPage(items=[ProcessOut.model_validate(r) for r in rows], next_cursor=nxt)
+
+
+@router.get("/api/lineage/processes/{process_id}", response_model=ProcessOut)
+async def get_process(
+    process_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+) -> ProcessOut:
+    """A process with its latest runs."""
+    return await _process_out(session, await service.get_process(session, principal, process_id))
+
+
+@router.patch("/api/lineage/processes/{process_id}", response_model=ProcessOut)
+async def update_process(
+    process_id: uuid.UUID, data: ProcessUpdate, principal: CurrentUser, session: SessionDep
+) -> ProcessOut:
+    """Change a process's description, owners, type, source or SQL."""
+    return await _process_out(
+        session, await service.update_process(session, principal, process_id, data)
+    )
+
+
+@router.delete("/api/lineage/processes/{process_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_process(
+    process_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+) -> None:
+    """Delete a process and its edges."""
+    await service.delete_process(session, principal, process_id)
+
+
+# -- edges --------------------------------------------------------------------------------------
+def _edge_out(e: Any) -> EdgeOut:
+    return EdgeOut(
+        id=e.id,
+        source=e.src_id,
+        target=e.dst_id,
+        source_kind=e.src_kind,
+        target_kind=e.dst_kind,
+        origin=e.origin,
+        created_at=e.created_at,
+    )
+
+
+@router.post("/api/lineage/edges", response_model=EdgeOut, status_code=status.HTTP_201_CREATED)
+async def create_edge(data: EdgeCreate, principal: CurrentUser, session: SessionDep) -> EdgeOut:
+    """Draw an edge: dataset -> process (input), process -> dataset (output), dataset -> dataset."""
+    return _edge_out(await service.create_edge(session, principal, data))
+
+
+@router.get("/api/lineage/edges", response_model=EdgePage)
+async def list_edges(
+    principal: CurrentUser,
+    session: SessionDep,
+    node: Annotated[
+        str | None, Query(max_length=3000, description="Only edges touching this node")
+    ] = None,
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> EdgePage:
+    """Edges between nodes you may see."""
+    rows, nxt = await service.list_edges(session, principal, node, limit, cursor)
+    return EdgePage(items=[_edge_out(e) for e in rows], next_cursor=nxt)
+
+
+@router.delete("/api/lineage/edges/{edge_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_edge(edge_id: uuid.UUID, principal: CurrentUser, session: SessionDep) -> None:
+    """Remove an edge."""
+    await service.delete_edge(session, principal, edge_id)
+
+
+# -- queries ------------------------------------------------------------------------------------
+@router.get("/api/lineage/graph", response_model=Graph, description=DEPTH_DOC)
+async def graph(
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    node: Annotated[
+        str, Query(max_length=3000, description="UUID, dataset:<ns>:<name> or job:<ns>:<name>")
+    ],
+    direction: Literal["upstream", "downstream", "both"] = "both",
+    depth: Annotated[int, Query(ge=0, le=1000, description=DEPTH_DOC)] = 3,
+) -> Graph:
+    """The lineage around a node, upstream and/or downstream, to a depth."""
+    settings = request.app.state.settings
+    result = await service.graph(
+        session,
+        principal,
+        service.engine_for(request.app.state),
+        node,
+        direction,
+        _depth(request, depth),
+        settings.lineage_max_nodes,
+    )
+    return Graph.model_validate(result)
+
+
+@router.get("/api/lineage/impact", response_model=Impact, description=DEPTH_DOC)
+async def impact(
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    node: Annotated[str, Query(max_length=3000)],
+    depth: Annotated[int, Query(ge=1, le=1000, description=DEPTH_DOC)] = 20,
+) -> Impact:
+    """What breaks if this fails: every downstream dataset and process, owners, people to notify."""
+    settings = request.app.state.settings
+    result = await service.impact(
+        session,
+        principal,
+        service.engine_for(request.app.state),
+        node,
+        _depth(request, depth),
+        settings.lineage_max_nodes,
+    )
+    return Impact.model_validate(result)
+
+
+# -- OpenLineage --------------------------------------------------------------------------------
+@router.post(
+    "/api/v1/lineage",
+    response_model=IngestResult,
+    tags=["openlineage"],
+    responses={400: {"description": "The event is not valid OpenLineage"}},
+)
+async def ingest_event(
+    principal: CurrentUser,
+    session: SessionDep,
+    event: Annotated[Any, Body(description="One OpenLineage event")],
+) -> IngestResult:
+    """Receive one OpenLineage event (RunEvent, DatasetEvent or JobEvent), as Marquez does."""
+    if isinstance(event, list):
+        raise BadRequest("Send a list of events to /api/v1/lineage/batch.")
+    out = await ingest.ingest(session, principal, [event])
+    if out.errors:
+        raise BadRequest(f"Invalid OpenLineage event: {out.errors[0]['detail']}", errors=out.errors)
+    return IngestResult(accepted=out.accepted, duplicates=out.duplicates, failed=0)
+
+
+@router.post("/api/v1/lineage/batch", response_model=IngestResult, tags=["openlineage"])
+async def ingest_batch(
+    principal: CurrentUser,
+    session: SessionDep,
+    events: Annotated[
+        list[Any], Body(max_length=ingest.MAX_BATCH, description="OpenLineage events")
+    ],
+) -> IngestResult:
+    """Receive many OpenLineage events at once; invalid ones are listed, the others land."""
+    out = await ingest.ingest(session, principal, events)
+    return IngestResult(
+        accepted=out.accepted, duplicates=out.duplicates, failed=len(out.errors), errors=out.errors
+    )
+
+
+@router.get("/api/v1/lineage", tags=["openlineage"])
+async def marquez_lineage(
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    node_id: Annotated[
+        str,
+        Query(
+            alias="nodeId", max_length=3000, description="dataset:<ns>:<name> or job:<ns>:<name>"
+        ),
+    ],
+    depth: Annotated[int, Query(ge=0, le=1000)] = 20,
+) -> dict[str, Any]:
+    """Lineage in Marquez's response shape ({graph: [{id, type, data, inEdges, outEdges}]})."""
+    settings = request.app.state.settings
+    result = await service.graph(
+        session,
+        principal,
+        service.engine_for(request.app.state),
+        node_id,
+        "both",
+        _depth(request, depth),
+        settings.lineage_max_nodes,
+    )
+    return marquez.to_marquez(result)

@@ -1,0 +1,369 @@
+"""SQL for lineage: processes, runs, edges, column edges, the frontier walk, bulk ingestion."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    any_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datamesh.kit.pagination import after as keyset_after
+from datamesh.models.catalog import Dataset
+from datamesh.models.lineage import (
+    ColumnEdge,
+    GraphCursor,
+    IngestedEvent,
+    LineageEdge,
+    Process,
+    Run,
+)
+from datamesh.models.nodes import Node
+
+
+def _uuids(values: Iterable[uuid.UUID]) -> Any:
+    """One array parameter (an IN list of 50k ids would exceed the protocol's parameter limit)."""
+    return bindparam(None, list(values), type_=ARRAY(PG_UUID(as_uuid=True)))
+
+
+# -- processes ----------------------------------------------------------------------------------
+async def get_process(session: AsyncSession, process_id: uuid.UUID) -> Process | None:
+    return await session.get(Process, process_id)
+
+
+async def process_by_key(session: AsyncSession, namespace: str, name: str) -> Process | None:
+    found: Process | None = await session.scalar(
+        select(Process).where(Process.namespace == namespace, Process.name == name)
+    )
+    return found
+
+
+async def add(session: AsyncSession, obj: Any) -> Any:
+    session.add(obj)
+    await session.flush()
+    return obj
+
+
+async def delete_obj(session: AsyncSession, obj: Any) -> None:
+    await session.delete(obj)
+    await session.flush()
+
+
+async def page_processes(
+    session: AsyncSession,
+    visible: ColumnElement[bool],
+    text_q: str | None,
+    limit: int,
+    after: list[Any] | None,
+) -> list[Process]:
+    stmt = select(Process).where(visible)
+    if text_q:
+        stmt = stmt.where(
+            or_(Process.name.ilike(f"%{text_q}%"), Process.namespace.ilike(f"%{text_q}%"))
+        )
+    cols = [func.lower(Process.name), Process.id]
+    if after:
+        stmt = stmt.where(keyset_after(cols, after))
+    return list(await session.scalars(stmt.order_by(*cols).limit(limit + 1)))
+
+
+async def runs_of(session: AsyncSession, process_id: uuid.UUID, limit: int = 20) -> list[Run]:
+    rows = await session.scalars(
+        select(Run).where(Run.process_id == process_id).order_by(Run.event_time.desc()).limit(limit)
+    )
+    return list(rows)
+
+
+# -- nodes and edges ----------------------------------------------------------------------------
+async def node_kinds(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    id_list = list(set(ids))
+    if not id_list:
+        return {}
+    out = dict.fromkeys(
+        await session.scalars(select(Dataset.id).where(Dataset.id.in_(id_list))), "dataset"
+    )
+    out |= dict.fromkeys(
+        await session.scalars(select(Process.id).where(Process.id.in_(id_list))), "process"
+    )
+    return out
+
+
+async def get_edge(session: AsyncSession, edge_id: uuid.UUID) -> LineageEdge | None:
+    return await session.get(LineageEdge, edge_id)
+
+
+async def edge_between(session: AsyncSession, src: uuid.UUID, dst: uuid.UUID) -> LineageEdge | None:
+    found: LineageEdge | None = await session.scalar(
+        select(LineageEdge).where(LineageEdge.src_id == src, LineageEdge.dst_id == dst)
+    )
+    return found
+
+
+async def page_edges(
+    session: AsyncSession, node: uuid.UUID | None, limit: int, after: list[Any] | None
+) -> list[LineageEdge]:
+    stmt = select(LineageEdge)
+    if node is not None:
+        stmt = stmt.where(or_(LineageEdge.src_id == node, LineageEdge.dst_id == node))
+    if after:
+        stmt = stmt.where(keyset_after([LineageEdge.id], after))
+    return list(await session.scalars(stmt.order_by(LineageEdge.id).limit(limit + 1)))
+
+
+async def delete_edges_of(
+    session: AsyncSession, node: uuid.UUID
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    rows = await session.execute(
+        delete(LineageEdge)
+        .where(or_(LineageEdge.src_id == node, LineageEdge.dst_id == node))
+        .returning(LineageEdge.src_id, LineageEdge.dst_id)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+async def frontier_edges(
+    session: AsyncSession, frontier: Sequence[uuid.UUID], downstream: bool
+) -> list[tuple[uuid.UUID, uuid.UUID, str, str]]:
+    """Edges leaving (downstream) or entering (upstream) any frontier node: one index probe each."""
+    key = LineageEdge.src_id if downstream else LineageEdge.dst_id
+    rows = await session.execute(
+        select(
+            LineageEdge.src_id, LineageEdge.dst_id, LineageEdge.src_kind, LineageEdge.dst_kind
+        ).where(key == any_(_uuids(frontier)))
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+async def edges_among(
+    session: AsyncSession, nodes: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID, str, str]]:
+    rows = await session.execute(
+        select(
+            LineageEdge.src_id, LineageEdge.dst_id, LineageEdge.src_kind, LineageEdge.dst_kind
+        ).where(
+            LineageEdge.src_id == any_(_uuids(nodes)), LineageEdge.dst_id == any_(_uuids(nodes))
+        )
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+async def all_edges(session: AsyncSession, batch: int = 10_000) -> Any:
+    """Every edge, in batches (for rebuilding a graph projection)."""
+    last: uuid.UUID | None = None
+    while True:
+        stmt = (
+            select(LineageEdge.id, LineageEdge.src_id, LineageEdge.dst_id)
+            .order_by(LineageEdge.id)
+            .limit(batch)
+        )
+        if last is not None:
+            stmt = stmt.where(LineageEdge.id > last)
+        rows = (await session.execute(stmt)).all()
+        if not rows:
+            return
+        yield [(r[1], r[2]) for r in rows]
+        last = rows[-1][0]
+
+
+# -- column lineage -----------------------------------------------------------------------------
+async def column_edges(session: AsyncSession, dataset_id: uuid.UUID) -> list[ColumnEdge]:
+    rows = await session.scalars(
+        select(ColumnEdge)
+        .where(
+            or_(
+                ColumnEdge.output_dataset_id == dataset_id,
+                ColumnEdge.input_dataset_id == dataset_id,
+            )
+        )
+        .order_by(ColumnEdge.output_field, ColumnEdge.input_field)
+    )
+    return list(rows)
+
+
+# -- bulk ingestion -----------------------------------------------------------------------------
+async def new_event_hashes(session: AsyncSession, hashes: Sequence[str]) -> set[str]:
+    """Record hashes; return those not seen before (a replayed event is skipped)."""
+    if not hashes:
+        return set()
+    rows = await session.scalars(
+        insert(IngestedEvent)
+        .values([{"hash": h} for h in dict.fromkeys(hashes)])
+        .on_conflict_do_nothing()
+        .returning(IngestedEvent.hash)
+    )
+    return set(rows)
+
+
+async def dataset_ids(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], uuid.UUID]:
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(Dataset.namespace, Dataset.name, Dataset.id).where(
+            tuple_(Dataset.namespace, Dataset.name).in_(list(keys))
+        )
+    )
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+async def insert_datasets(
+    session: AsyncSession, rows: list[dict[str, Any]]
+) -> dict[tuple[str, str], uuid.UUID]:
+    if not rows:
+        return {}
+    result = await session.execute(
+        insert(Dataset)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(Dataset.namespace, Dataset.name, Dataset.id)
+    )
+    return {(r[0], r[1]): r[2] for r in result}
+
+
+async def update_dataset_fields(
+    session: AsyncSession, updates: dict[uuid.UUID, list[dict[str, Any]]]
+) -> None:
+    for ds_id, fields in updates.items():
+        await session.execute(
+            update(Dataset)
+            .where(Dataset.id == ds_id, Dataset.fields != literal(fields, Dataset.fields.type))
+            .values(fields=fields, updated_at=func.now(), version=Dataset.version + 1)
+        )
+
+
+async def process_ids(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], uuid.UUID]:
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(Process.namespace, Process.name, Process.id).where(
+            tuple_(Process.namespace, Process.name).in_(list(keys))
+        )
+    )
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+async def upsert_processes(
+    session: AsyncSession, rows: list[dict[str, Any]]
+) -> dict[tuple[str, str], uuid.UUID]:
+    if not rows:
+        return {}
+    stmt = insert(Process).values(rows)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[Process.namespace, Process.name],
+        set_={
+            "type": stmt.excluded.type,
+            "sql": func.coalesce(stmt.excluded.sql, Process.sql),
+            "description": func.coalesce(
+                func.nullif(stmt.excluded.description, ""), Process.description
+            ),
+            "source_code": Process.source_code.op("||")(stmt.excluded.source_code),
+            "owners": func.coalesce(
+                func.nullif(stmt.excluded.owners, literal([], Process.owners.type)),
+                Process.owners,
+            ),
+            "updated_at": func.now(),
+        },
+    ).returning(Process.namespace, Process.name, Process.id)
+    return {(r[0], r[1]): r[2] for r in await session.execute(upsert)}
+
+
+async def upsert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Runs spread over many events: the newest event decides the state; start and end stick."""
+    if not rows:
+        return
+    stmt = insert(Run).values(rows)
+    newer = stmt.excluded.event_time >= Run.event_time
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Run.process_id, Run.run_id],
+        set_={
+            "state": case((newer, stmt.excluded.state), else_=Run.state),
+            "event_time": func.greatest(Run.event_time, stmt.excluded.event_time),
+            "started_at": func.coalesce(Run.started_at, stmt.excluded.started_at),
+            "ended_at": func.coalesce(stmt.excluded.ended_at, Run.ended_at),
+            "facets": Run.facets.op("||")(stmt.excluded.facets),
+        },
+    )
+    await session.execute(stmt)
+
+
+async def refresh_latest_runs(session: AsyncSession, process_ids: Sequence[uuid.UUID]) -> None:
+    if not process_ids:
+        return
+    await session.execute(
+        text(
+            "UPDATE processes p SET latest_run_state = r.state, latest_run_at = r.event_time "
+            "FROM (SELECT DISTINCT ON (process_id) process_id, state, event_time FROM runs "
+            "      WHERE process_id = ANY(:ids) ORDER BY process_id, event_time DESC) r "
+            "WHERE p.id = r.process_id"
+        ).bindparams(bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True)))),
+        {"ids": list(process_ids)},
+    )
+
+
+async def insert_edges(
+    session: AsyncSession, rows: list[dict[str, Any]]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    if not rows:
+        return []
+    result = await session.execute(
+        insert(LineageEdge)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(LineageEdge.src_id, LineageEdge.dst_id)
+    )
+    return [(r[0], r[1]) for r in result]
+
+
+async def insert_column_edges(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    result = await session.execute(
+        insert(ColumnEdge).values(rows).on_conflict_do_nothing().returning(ColumnEdge.id)
+    )
+    return len(result.all())
+
+
+# -- projection cursor --------------------------------------------------------------------------
+async def cursor(session: AsyncSession, name: str) -> int:
+    value = await session.scalar(select(GraphCursor.last_seq).where(GraphCursor.name == name))
+    return int(value or 0)
+
+
+async def set_cursor(session: AsyncSession, name: str, seq: int) -> None:
+    stmt = insert(GraphCursor).values(name=name, last_seq=seq)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[GraphCursor.name], set_={"last_seq": seq, "updated_at": func.now()}
+        )
+    )
+
+
+async def node_statuses(
+    session: AsyncSession, node_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Health of the connections (catalog nodes) datasets live on."""
+    if not node_ids:
+        return {}
+    rows = await session.execute(
+        select(Node.id, Node.status).where(Node.id.in_(list(set(node_ids))))
+    )
+    return {r[0]: r[1] for r in rows}

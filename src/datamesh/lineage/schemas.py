@@ -1,0 +1,169 @@
+"""Lineage payloads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from datamesh.catalog.schemas import DatasetCreate
+from datamesh.kit.schemas import InputModel, OutputModel
+
+NodeKind = Literal["dataset", "process"]
+
+
+class AssetCreate(DatasetCreate):
+    """A lineage asset is a catalog dataset."""
+
+
+class ProcessCreate(InputModel):
+    namespace: str = Field(min_length=1, max_length=500)
+    name: str = Field(min_length=1, max_length=1000)
+    type: str = Field("other", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    description: str = Field("", max_length=20_000)
+    owners: list[str] = Field(default_factory=list, max_length=50)
+    source_code: dict[str, str] = Field(
+        default_factory=dict, description="type, url, repo_url, path, version"
+    )
+    sql: str | None = Field(None, max_length=200_000)
+
+
+class ProcessUpdate(InputModel):
+    type: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    description: str | None = Field(None, max_length=20_000)
+    owners: list[str] | None = Field(None, max_length=50)
+    source_code: dict[str, str] | None = None
+    sql: str | None = Field(None, max_length=200_000)
+
+
+class RunOut(OutputModel):
+    run_id: str
+    state: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    event_time: datetime
+
+
+class ProcessOut(OutputModel):
+    id: uuid.UUID
+    namespace: str
+    name: str
+    type: str
+    description: str
+    owners: list[str]
+    source_code: dict[str, Any]
+    sql: str | None
+    latest_run_state: str | None
+    latest_run_at: datetime | None
+    origin: str
+    org_id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+    runs: list[RunOut] = []
+
+
+class ProcessPage(OutputModel):
+    items: list[ProcessOut]
+    next_cursor: str | None
+
+
+class EdgeCreate(InputModel):
+    source: str = Field(description="Node reference: UUID, dataset:<ns>:<name> or job:<ns>:<name>")
+    target: str = Field(description="Node reference")
+
+
+class EdgeOut(OutputModel):
+    id: uuid.UUID
+    source: uuid.UUID
+    target: uuid.UUID
+    source_kind: NodeKind
+    target_kind: NodeKind
+    origin: str
+    created_at: datetime
+
+
+class EdgePage(OutputModel):
+    items: list[EdgeOut]
+    next_cursor: str | None
+
+
+class GraphNode(OutputModel):
+    id: str
+    kind: NodeKind
+    name: str | None = None
+    namespace: str | None = None
+    depth: int
+    health: str | None = Field(
+        None,
+        description="ok | error | unknown: the connection a dataset lives on, or a job's last run",
+    )
+    restricted: bool = False
+    platform: str | None = None
+    visibility: str | None = None
+
+
+class GraphEdge(OutputModel):
+    source: str
+    target: str
+
+
+class Graph(OutputModel):
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    truncated: bool
+    engine: str
+
+
+class NotifyPerson(OutputModel):
+    id: uuid.UUID
+    name: str
+    email: str | None = None
+    reasons: list[str]
+
+
+class ImpactItem(OutputModel):
+    id: str
+    kind: NodeKind
+    name: str | None
+    namespace: str | None
+    distance: int
+    restricted: bool = False
+    owners: list[str] = []
+    follower_count: int = 0
+    health: str | None = None
+    latest_run_state: str | None = None
+
+
+class ImpactTotals(OutputModel):
+    datasets: int
+    processes: int
+    restricted: int
+    people: int
+
+
+class Impact(OutputModel):
+    node: GraphNode
+    depth: int
+    items: list[ImpactItem]
+    totals: ImpactTotals
+    notify: list[NotifyPerson]
+    truncated: bool
+
+
+class ColumnEdgeOut(OutputModel):
+    output_dataset_id: uuid.UUID
+    output_field: str
+    input_dataset_id: uuid.UUID
+    input_field: str
+    transformation_type: str | None
+    transformation_subtype: str | None
+    description: str | None
+
+
+class IngestResult(OutputModel):
+    accepted: int
+    duplicates: int
+    failed: int
+    errors: list[dict[str, Any]] = []

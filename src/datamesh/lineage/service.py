@@ -1,0 +1,515 @@
+"""Lineage rules: node references, processes and edges CRUD, graph and impact queries.
+
+Visibility: a dataset is shown if the catalog's readable filter allows it; a process if it
+belongs to the caller's org. Anything else stays in the graph as a placeholder with its kind
+only (``restricted``), so paths and counts stay true and nothing is named.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datamesh.audit import service as audit
+from datamesh.auth.principal import Principal
+from datamesh.catalog import service as catalog
+from datamesh.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error
+from datamesh.events import service as events
+from datamesh.kit.pagination import decode_cursor, split_page
+from datamesh.kit.refs import Ref
+from datamesh.lineage import repository as repo
+from datamesh.lineage.engine import GraphEngine, PostgresEngine, traverse
+from datamesh.lineage.schemas import EdgeCreate, ProcessCreate, ProcessUpdate
+from datamesh.models.catalog import Dataset
+from datamesh.models.lineage import LineageEdge, Process
+
+POSTGRES = PostgresEngine()
+WRITERS = ("admin", "producer", "steward")
+
+
+def process_ref(proc: Process) -> Ref:
+    return Ref("process", str(proc.id), proc.name)
+
+
+def _can_see_process(p: Principal, proc: Process) -> bool:
+    return proc.org_id == p.org_id
+
+
+def _require_writer(p: Principal) -> None:
+    if p.role not in WRITERS:
+        raise Forbidden("Only producers, stewards and admins may change lineage.")
+
+
+# -- references ---------------------------------------------------------------------------------
+def _splits(rest: str) -> list[tuple[str, str]]:
+    return [
+        (rest[:i], rest[i + 1 :])
+        for i, ch in enumerate(rest)
+        if ch == ":" and 0 < i < len(rest) - 1
+    ]
+
+
+async def resolve(session: AsyncSession, ref: str) -> tuple[uuid.UUID, str]:
+    """A node from a UUID or an OpenLineage id ``dataset:<ns>:<name>`` / ``job:<ns>:<name>``.
+
+    Namespaces contain ``:`` (``postgres://host:5432``), so every split is tried.
+    """
+    ref = ref.strip()
+    try:
+        node = uuid.UUID(ref)
+    except ValueError:
+        kind, _, rest = ref.partition(":")
+        candidates = _splits(rest)
+        if kind == "dataset" and candidates:
+            found = await repo.dataset_ids(session, candidates)
+            if found:
+                return next(iter(found.values())), "dataset"
+        elif kind == "job" and candidates:
+            found = await repo.process_ids(session, candidates)
+            if found:
+                return next(iter(found.values())), "process"
+        elif kind not in ("dataset", "job"):
+            raise Unprocessable(
+                "A node is a UUID, dataset:<namespace>:<name> or job:<namespace>:<name>.",
+                errors=[field_error(["node"], "unknown reference form")],
+            ) from None
+        raise NotFound("No such lineage node.") from None
+    kinds = await repo.node_kinds(session, [node])
+    if node not in kinds:
+        raise NotFound("No such lineage node.")
+    return node, kinds[node]
+
+
+async def _require_visible(session: AsyncSession, p: Principal, node: uuid.UUID, kind: str) -> None:
+    if kind == "dataset":
+        await catalog.get(session, p, node)  # 404 if hidden
+    else:
+        proc = await repo.get_process(session, node)
+        if proc is None or not _can_see_process(p, proc):
+            raise NotFound("No such lineage node.")
+
+
+# -- processes ----------------------------------------------------------------------------------
+async def create_process(session: AsyncSession, p: Principal, data: ProcessCreate) -> Process:
+    _require_writer(p)
+    if await repo.process_by_key(session, data.namespace, data.name):
+        raise Conflict(f"A process {data.namespace} / {data.name} already exists.")
+    proc: Process = await repo.add(
+        session,
+        Process(
+            org_id=p.org_id,
+            namespace=data.namespace,
+            name=data.name,
+            type=data.type,
+            description=data.description,
+            owners=data.owners,
+            source_code=data.source_code,
+            sql=data.sql,
+            origin="manual",
+        ),
+    )
+    await session.refresh(proc)
+    await audit.record(
+        session,
+        p.actor(),
+        "lineage.process_create",
+        process_ref(proc),
+        audit.diff({}, data.model_dump()),
+        org_id=proc.org_id,
+    )
+    await events.emit(
+        session,
+        "lineage.changed",
+        p.actor(),
+        process_ref(proc),
+        {"nodes_added": [str(proc.id)], "kind": "process"},
+        org_id=proc.org_id,
+    )
+    return proc
+
+
+async def get_process(session: AsyncSession, p: Principal, process_id: uuid.UUID) -> Process:
+    proc = await repo.get_process(session, process_id)
+    if proc is None or not _can_see_process(p, proc):
+        raise NotFound("No such process.")
+    return proc
+
+
+async def list_processes(
+    session: AsyncSession, p: Principal, q: str | None, limit: int, cursor: str | None
+) -> tuple[list[Process], str | None]:
+    rows = await repo.page_processes(
+        session, Process.org_id == p.org_id, q, limit, decode_cursor(cursor, 2)
+    )
+    return split_page(rows, limit, lambda r: [r.name.lower(), str(r.id)])
+
+
+async def update_process(
+    session: AsyncSession, p: Principal, process_id: uuid.UUID, data: ProcessUpdate
+) -> Process:
+    _require_writer(p)
+    proc = await get_process(session, p, process_id)
+    given = data.model_dump(exclude_unset=True)
+    before = {k: getattr(proc, k) for k in given}
+    for key, value in given.items():
+        if value is not None:
+            setattr(proc, key, value)
+    await session.flush()
+    changes = audit.diff(before, {k: getattr(proc, k) for k in given})
+    if changes:
+        await audit.record(
+            session,
+            p.actor(),
+            "lineage.process_update",
+            process_ref(proc),
+            changes,
+            org_id=proc.org_id,
+        )
+        await events.emit(
+            session,
+            "process.updated",
+            p.actor(),
+            process_ref(proc),
+            {"fields": sorted(changes)},
+            org_id=proc.org_id,
+        )
+    return proc
+
+
+async def delete_process(session: AsyncSession, p: Principal, process_id: uuid.UUID) -> None:
+    _require_writer(p)
+    proc = await get_process(session, p, process_id)
+    removed = await repo.delete_edges_of(session, proc.id)
+    ref = process_ref(proc)
+    await audit.record(
+        session,
+        p.actor(),
+        "lineage.process_delete",
+        ref,
+        audit.diff({"name": proc.name}, {}),
+        org_id=proc.org_id,
+    )
+    await events.emit(
+        session,
+        "lineage.changed",
+        p.actor(),
+        ref,
+        {"nodes_removed": [str(proc.id)], "edges_removed": [[str(s), str(d)] for s, d in removed]},
+        org_id=proc.org_id,
+    )
+    await repo.delete_obj(session, proc)
+
+
+# -- edges --------------------------------------------------------------------------------------
+async def create_edge(session: AsyncSession, p: Principal, data: EdgeCreate) -> LineageEdge:
+    _require_writer(p)
+    src, src_kind = await resolve(session, data.source)
+    dst, dst_kind = await resolve(session, data.target)
+    await _require_visible(session, p, src, src_kind)
+    await _require_visible(session, p, dst, dst_kind)
+    if src == dst:
+        raise Unprocessable(
+            "An edge cannot connect a node to itself.",
+            errors=[field_error(["target"], "self-loop")],
+        )
+    if src_kind == "process" and dst_kind == "process":
+        raise Unprocessable(
+            "Connect processes through the datasets they read and write.",
+            errors=[field_error(["target"], "process to process edges are not allowed")],
+        )
+    if await repo.edge_between(session, src, dst):
+        raise Conflict("This edge already exists.")
+    edge: LineageEdge = await repo.add(
+        session,
+        LineageEdge(
+            src_id=src,
+            dst_id=dst,
+            src_kind=src_kind,
+            dst_kind=dst_kind,
+            org_id=p.org_id,
+            origin="manual",
+        ),
+    )
+    await session.refresh(edge)
+    ref = Ref("edge", str(edge.id), f"{src}->{dst}")
+    await audit.record(
+        session,
+        p.actor(),
+        "lineage.edge_create",
+        ref,
+        {
+            "source": {"before": None, "after": str(src)},
+            "target": {"before": None, "after": str(dst)},
+        },
+    )
+    await events.emit(
+        session,
+        "lineage.changed",
+        p.actor(),
+        _subject(src, src_kind, dst, dst_kind),
+        {"edges_added": [[str(src), str(dst)]], "kinds": {str(src): src_kind, str(dst): dst_kind}},
+    )
+    return edge
+
+
+def _subject(src: uuid.UUID, src_kind: str, dst: uuid.UUID, dst_kind: str) -> Ref:
+    """Edge events are about a dataset end when there is one (so they follow its visibility)."""
+    if dst_kind == "dataset":
+        return Ref("dataset", str(dst))
+    if src_kind == "dataset":
+        return Ref("dataset", str(src))
+    return Ref("process", str(src))
+
+
+async def list_edges(
+    session: AsyncSession, p: Principal, node: str | None, limit: int, cursor: str | None
+) -> tuple[list[LineageEdge], str | None]:
+    node_id = None
+    if node:
+        node_id, kind = await resolve(session, node)
+        await _require_visible(session, p, node_id, kind)
+    rows = await repo.page_edges(session, node_id, limit * 2 + 1, decode_cursor(cursor, 1))
+    visible = await _visible_ids(session, p, {i for e in rows for i in (e.src_id, e.dst_id)})
+    kept = [e for e in rows if e.src_id in visible and e.dst_id in visible]
+    return split_page(kept, limit, lambda e: [str(e.id)])
+
+
+async def delete_edge(session: AsyncSession, p: Principal, edge_id: uuid.UUID) -> None:
+    _require_writer(p)
+    edge = await repo.get_edge(session, edge_id)
+    if edge is None:
+        raise NotFound("No such edge.")
+    await _require_visible(session, p, edge.src_id, edge.src_kind)
+    await _require_visible(session, p, edge.dst_id, edge.dst_kind)
+    ref = Ref("edge", str(edge.id), f"{edge.src_id}->{edge.dst_id}")
+    await audit.record(
+        session,
+        p.actor(),
+        "lineage.edge_delete",
+        ref,
+        {
+            "source": {"before": str(edge.src_id), "after": None},
+            "target": {"before": str(edge.dst_id), "after": None},
+        },
+    )
+    await events.emit(
+        session,
+        "lineage.changed",
+        p.actor(),
+        _subject(edge.src_id, edge.src_kind, edge.dst_id, edge.dst_kind),
+        {"edges_removed": [[str(edge.src_id), str(edge.dst_id)]]},
+    )
+    await repo.delete_obj(session, edge)
+
+
+# -- visibility of many nodes -------------------------------------------------------------------
+async def _visible_ids(session: AsyncSession, p: Principal, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    id_list = list(ids)
+    datasets = set(
+        await session.scalars(
+            select(Dataset.id).where(Dataset.id.in_(id_list), catalog.readable_clause(p, Dataset))
+        )
+    )
+    processes = set(
+        await session.scalars(
+            select(Process.id).where(Process.id.in_(id_list), Process.org_id == p.org_id)
+        )
+    )
+    return datasets | processes
+
+
+# -- graph queries ------------------------------------------------------------------------------
+def engine_for(app_state: Any) -> GraphEngine:
+    engine: GraphEngine = getattr(app_state, "graph_engine", None) or POSTGRES
+    return engine
+
+
+async def graph(
+    session: AsyncSession,
+    p: Principal,
+    engine: GraphEngine,
+    ref: str,
+    direction: str,
+    depth: int,
+    max_nodes: int,
+) -> dict[str, Any]:
+    start, kind = await resolve(session, ref)
+    await _require_visible(session, p, start, kind)
+    result, used = await traverse(
+        engine, POSTGRES, session, start, kind, direction, depth, max_nodes
+    )
+    nodes = await _describe(session, p, result.nodes)
+    placeholder = {n["real_id"]: n["id"] for n in nodes}
+    edges = [{"source": placeholder[s], "target": placeholder[t]} for s, t in sorted(result.edges)]
+    for n in nodes:
+        n.pop("real_id")
+    return {"nodes": nodes, "edges": edges, "truncated": result.truncated, "engine": used}
+
+
+async def _describe(
+    session: AsyncSession, p: Principal, depths: dict[str, int]
+) -> list[dict[str, Any]]:
+    """Name what the caller may see; a restricted placeholder (kind only) for the rest."""
+    ids = [uuid.UUID(i) for i in depths]
+    visible = await _visible_ids(session, p, set(ids))
+    datasets = {
+        d.id: d
+        for d in await session.scalars(
+            select(Dataset).where(Dataset.id.in_([i for i in ids if i in visible]))
+        )
+    }
+    processes = {
+        pr.id: pr
+        for pr in await session.scalars(
+            select(Process).where(Process.id.in_([i for i in ids if i in visible]))
+        )
+    }
+    kinds = await repo.node_kinds(session, ids)
+    health = await node_health(session, [d.node_id for d in datasets.values() if d.node_id])
+    out = []
+    restricted_n = 0
+    for node_id, depth in sorted(depths.items(), key=lambda kv: (kv[1], kv[0])):
+        uid = uuid.UUID(node_id)
+        kind = kinds.get(uid, "dataset")
+        if uid in datasets:
+            d = datasets[uid]
+            out.append(
+                {
+                    "real_id": node_id,
+                    "id": node_id,
+                    "kind": "dataset",
+                    "name": d.name,
+                    "namespace": d.namespace,
+                    "depth": depth,
+                    "restricted": False,
+                    "platform": d.platform,
+                    "visibility": d.visibility,
+                    "health": health.get(d.node_id) if d.node_id else None,
+                }
+            )
+        elif uid in processes:
+            pr = processes[uid]
+            out.append(
+                {
+                    "real_id": node_id,
+                    "id": node_id,
+                    "kind": "process",
+                    "name": pr.name,
+                    "namespace": pr.namespace,
+                    "depth": depth,
+                    "restricted": False,
+                    "health": _run_health(pr.latest_run_state),
+                }
+            )
+        else:
+            restricted_n += 1
+            out.append(
+                {
+                    "real_id": node_id,
+                    "id": f"restricted-{restricted_n}",
+                    "kind": kind,
+                    "depth": depth,
+                    "restricted": True,
+                }
+            )
+    return out
+
+
+def _run_health(state: str | None) -> str | None:
+    if state is None:
+        return None
+    return {"FAIL": "error", "ABORT": "error", "COMPLETE": "ok"}.get(state, "unknown")
+
+
+async def node_health(session: AsyncSession, node_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Status of the connections (nodes) datasets live on."""
+    return await repo.node_statuses(session, node_ids)
+
+
+async def impact(
+    session: AsyncSession, p: Principal, engine: GraphEngine, ref: str, depth: int, max_nodes: int
+) -> dict[str, Any]:
+    """What breaks if this fails: everything downstream, who owns it, who follows it."""
+    start, kind = await resolve(session, ref)
+    await _require_visible(session, p, start, kind)
+    result, _ = await traverse(
+        engine, POSTGRES, session, start, kind, "downstream", depth, max_nodes
+    )
+    described = await _describe(session, p, result.nodes)
+    root = next(n for n in described if n["real_id"] == str(start))
+    affected = [n for n in described if n["real_id"] != str(start)]
+    visible_ds = [
+        uuid.UUID(n["real_id"]) for n in affected if n["kind"] == "dataset" and not n["restricted"]
+    ]
+    owners = await catalog.owners_of(session, visible_ds)
+    followers = await catalog.followers_of(session, visible_ds)
+    procs = {
+        pr.id: pr
+        for pr in await session.scalars(
+            select(Process).where(
+                Process.id.in_(
+                    [
+                        uuid.UUID(n["real_id"])
+                        for n in affected
+                        if n["kind"] == "process" and not n["restricted"]
+                    ]
+                )
+            )
+        )
+    }
+    people: dict[uuid.UUID, dict[str, Any]] = {}
+    items = []
+    for n in affected:
+        uid = uuid.UUID(n["real_id"])
+        item: dict[str, Any] = {
+            "id": n["id"],
+            "kind": n["kind"],
+            "name": n.get("name"),
+            "namespace": n.get("namespace"),
+            "distance": n["depth"],
+            "restricted": n["restricted"],
+            "health": n.get("health"),
+        }
+        if n["kind"] == "dataset" and not n["restricted"]:
+            item["owners"] = [u.email for u in owners.get(uid, [])]
+            item["follower_count"] = len(followers.get(uid, []))
+            for u in owners.get(uid, []):
+                people.setdefault(
+                    u.id, {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
+                )["reasons"].append(f"owns {n['name']}")
+            for u in followers.get(uid, []):
+                people.setdefault(
+                    u.id, {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
+                )["reasons"].append(f"follows {n['name']}")
+        if n["kind"] == "process" and uid in procs:
+            item["latest_run_state"] = procs[uid].latest_run_state
+            item["owners"] = list(procs[uid].owners or [])
+        items.append(item)
+    root.pop("real_id")
+    return {
+        "node": root,
+        "depth": depth,
+        "items": items,
+        "totals": {
+            "datasets": sum(1 for n in affected if n["kind"] == "dataset"),
+            "processes": sum(1 for n in affected if n["kind"] == "process"),
+            "restricted": sum(1 for n in affected if n["restricted"]),
+            "people": len(people),
+        },
+        "notify": sorted(people.values(), key=lambda x: x["email"] or ""),
+        "truncated": result.truncated,
+    }
+
+
+async def column_lineage(session: AsyncSession, p: Principal, dataset_id: uuid.UUID) -> list[Any]:
+    await catalog.get(session, p, dataset_id)
+    edges = await repo.column_edges(session, dataset_id)
+    visible = await _visible_ids(
+        session, p, {e.input_dataset_id for e in edges} | {e.output_dataset_id for e in edges}
+    )
+    return [e for e in edges if e.input_dataset_id in visible and e.output_dataset_id in visible]

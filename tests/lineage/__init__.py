@@ -1,0 +1,1 @@
+"""Lineage: OpenLineage parsing, hop-depth traversal and the Bolt graph engine."""

@@ -1,0 +1,12 @@
+import "@fontsource-variable/inter/wght.css";
+import "./styles/tokens.css";
+import "./styles/app.css";
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { App } from "./App";
+
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);
