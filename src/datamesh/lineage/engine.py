@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,9 +24,11 @@ log = logging.getLogger("datamesh.lineage")
 
 @dataclass(slots=True)
 class Neighbourhood:
-    kinds: dict[str, str]
-    out_edges: dict[str, list[str]]
-    in_edges: dict[str, list[str]]
+    """Keys are node UUIDs (converting hundreds of thousands of ids to text costs seconds)."""
+
+    kinds: dict[Any, str]
+    out_edges: dict[Any, list[Any]]
+    in_edges: dict[Any, list[Any]]
     cut: bool
 
 
@@ -45,7 +47,7 @@ class GraphEngine(Protocol):
 
 
 def _empty(start: uuid.UUID, kind: str) -> Neighbourhood:
-    return Neighbourhood({str(start): kind}, {}, {}, False)
+    return Neighbourhood({start: kind}, {}, {}, False)
 
 
 class PostgresEngine:
@@ -63,6 +65,7 @@ class PostgresEngine:
         hood = _empty(start, start_kind)
         fetch_cap = max_nodes * 4  # enough to find the nearest max_nodes after hop weighting
         walks = [d for d in ("downstream", "upstream") if direction in (d, "both")]
+        kind = {True: "dataset", False: "process"}
         for walk in walks:
             downstream = walk == "downstream"
             seen = {start}
@@ -70,13 +73,12 @@ class PostgresEngine:
             for _ in range(raw_depth):
                 if not frontier:
                     break
-                edges = await repo.frontier_edges(session, frontier, downstream)
                 nxt = []
-                for src, dst, src_kind, dst_kind in edges:
-                    s, d = str(src), str(dst)
-                    hood.kinds[s], hood.kinds[d] = src_kind, dst_kind
-                    hood.out_edges.setdefault(s, []).append(d)
-                    hood.in_edges.setdefault(d, []).append(s)
+                rows = await repo.frontier_edges_raw(session, frontier, downstream)
+                for src, dst, src_ds, dst_ds in rows:
+                    hood.kinds[src], hood.kinds[dst] = kind[src_ds], kind[dst_ds]
+                    hood.out_edges.setdefault(src, []).append(dst)
+                    hood.in_edges.setdefault(dst, []).append(src)
                     new = dst if downstream else src
                     if new not in seen:
                         seen.add(new)
@@ -87,12 +89,10 @@ class PostgresEngine:
                     break
         if direction == "both" and len(hood.kinds) > 1:
             # Edges between the two sides (e.g. an upstream dataset also read downstream).
-            ids = [uuid.UUID(k) for k in hood.kinds]
-            for src, dst, _sk, _dk in await repo.edges_among(session, ids):
-                s, d = str(src), str(dst)
-                if d not in hood.out_edges.get(s, []):
-                    hood.out_edges.setdefault(s, []).append(d)
-                    hood.in_edges.setdefault(d, []).append(s)
+            for src, dst, _sk, _dk in await repo.edges_among(session, list(hood.kinds)):
+                if dst not in hood.out_edges.get(src, []):
+                    hood.out_edges.setdefault(src, []).append(dst)
+                    hood.in_edges.setdefault(dst, []).append(src)
         return hood
 
 
@@ -123,8 +123,8 @@ async def traverse(
             session, start, start_kind, direction, 2 * depth, max_nodes
         )
         used = fallback.name
-    result = traversal.hop_depths(
-        str(start),
+    walked = traversal.hop_depths(
+        start,  # type: ignore[arg-type]  # UUID keys: see Neighbourhood
         hood.kinds,
         hood.out_edges,
         cast(traversal.Direction, direction),
@@ -132,6 +132,9 @@ async def traverse(
         max_nodes,
         in_edges=hood.in_edges,
     )
-    if hood.cut and not result.truncated:
-        result = traversal.Traversal(result.nodes, result.edges, True)
+    result = traversal.Traversal(
+        {str(k): v for k, v in walked.nodes.items()},
+        {(str(a), str(b)) for a, b in walked.edges},
+        walked.truncated or hood.cut,
+    )
     return result, used

@@ -150,6 +150,25 @@ async def frontier_edges(
     return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
+async def frontier_edges_raw(
+    session: AsyncSession, frontier: Sequence[uuid.UUID], downstream: bool
+) -> list[Any]:
+    """The same as ``frontier_edges`` straight through the driver: records of (src, dst,
+    src_is_dataset, dst_is_dataset). Walks touch hundreds of thousands of edges; this path
+    skips the ORM's per-row work."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    key = "src_id" if downstream else "dst_id"
+    return list(
+        await driver.fetch(
+            "SELECT src_id, dst_id, src_kind = 'dataset', dst_kind = 'dataset' "
+            f"FROM lineage_edges WHERE {key} = ANY($1::uuid[])",
+            frontier,
+        )
+    )
+
+
 async def edges_among(
     session: AsyncSession, nodes: Sequence[uuid.UUID]
 ) -> list[tuple[uuid.UUID, uuid.UUID, str, str]]:
