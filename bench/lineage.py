@@ -26,7 +26,9 @@ STARTS = 12
 CTE_TIMEOUT_MS = 20_000
 
 
-def generate(seed: int = 7) -> tuple[list[uuid.UUID], list[uuid.UUID], list[tuple[int, int, str, str]]]:
+def generate(
+    seed: int = 7,
+) -> tuple[list[uuid.UUID], list[uuid.UUID], list[tuple[int, int, str, str]]]:
     """Edges as (src index, dst index, src kind, dst kind); indices into datasets + processes."""
     rng = random.Random(seed)
     ds = [uuid7() for _ in range(DATASETS)]
@@ -49,21 +51,65 @@ async def load(app, org: uuid.UUID, ds, ps, edges) -> None:
     try:
         await raw.copy_records_to_table(
             "datasets",
-            columns=["id", "org_id", "namespace", "name", "platform", "visibility", "status", "origin",
-                     "display_name", "description", "tags", "fields", "version"],
-            records=[(d, org, "bench://lake", f"table_{i}", "postgresql", "public", "active", "lineage",
-                      "", "", [], "[]", 1) for i, d in enumerate(ds)],
+            columns=[
+                "id",
+                "org_id",
+                "namespace",
+                "name",
+                "platform",
+                "visibility",
+                "status",
+                "origin",
+                "display_name",
+                "description",
+                "tags",
+                "fields",
+                "version",
+            ],
+            records=[
+                (
+                    d,
+                    org,
+                    "bench://lake",
+                    f"table_{i}",
+                    "postgresql",
+                    "public",
+                    "active",
+                    "lineage",
+                    "",
+                    "",
+                    [],
+                    "[]",
+                    1,
+                )
+                for i, d in enumerate(ds)
+            ],
         )
         await raw.copy_records_to_table(
             "processes",
-            columns=["id", "org_id", "namespace", "name", "type", "description", "owners", "source_code", "origin"],
-            records=[(p, org, "bench", f"job_{i}", "spark", "", "[]", "{}", "openlineage") for i, p in enumerate(ps)],
+            columns=[
+                "id",
+                "org_id",
+                "namespace",
+                "name",
+                "type",
+                "description",
+                "owners",
+                "source_code",
+                "origin",
+            ],
+            records=[
+                (p, org, "bench", f"job_{i}", "spark", "", "[]", "{}", "openlineage")
+                for i, p in enumerate(ps)
+            ],
         )
         ids = ds + ps
         await raw.copy_records_to_table(
             "lineage_edges",
             columns=["id", "src_id", "dst_id", "src_kind", "dst_kind", "org_id", "origin"],
-            records=[(uuid7(), ids[s], ids[d], sk, dk, org, "openlineage") for s, d, sk, dk in edges],
+            records=[
+                (uuid7(), ids[s], ids[d], sk, dk, org, "openlineage") for s, d, sk, dk in edges
+            ],
         )
         await raw.execute("ANALYZE datasets; ANALYZE processes; ANALYZE lineage_edges")
     finally:
@@ -73,7 +119,9 @@ async def load(app, org: uuid.UUID, ds, ps, edges) -> None:
 async def asyncpg_conn(app):
     import asyncpg
 
-    return await asyncpg.connect(app.state.engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    return await asyncpg.connect(
+        app.state.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
 
 
 MARQUEZ_CTE = """
@@ -92,7 +140,7 @@ async def run() -> dict:
     t0 = time.perf_counter()
     ds, ps, edges = generate()
     gen_s = time.perf_counter() - t0
-    index = {i: n for i, n in enumerate(ds + ps)}
+    index = dict(enumerate(ds + ps))
     graph = nx.DiGraph()
     graph.add_edges_from((s, d) for s, d, _, _ in edges)
     n_nodes = DATASETS + PROCESSES
@@ -100,14 +148,21 @@ async def run() -> dict:
     dst = np.fromiter((d for _, d, _, _ in edges), dtype=np.int32)
     csr = csr_matrix((np.ones(len(edges), dtype=np.int8), (src, dst)), shape=(n_nodes, n_nodes))
     rng = random.Random(3)
-    hubs = sorted(range(2000), key=lambda i: -graph.out_degree(i) if i in graph else 0)[: STARTS // 2]
+    hubs = sorted(range(2000), key=lambda i: -graph.out_degree(i) if i in graph else 0)[
+        : STARTS // 2
+    ]
     starts = hubs + [rng.randrange(DATASETS // 2) for _ in range(STARTS - len(hubs))]
 
     async with bench_app("lineage", lineage_max_nodes=10**7) as (app, _pg):
         async with app.state.sessionmaker() as s:
-            org = (await s.execute(text(
-                "INSERT INTO organizations (id, name, slug, description, settings) "
-                "VALUES (gen_random_uuid(), 'Bench', 'bench', '', '{}') RETURNING id"))).scalar_one()
+            org = (
+                await s.execute(
+                    text(
+                        "INSERT INTO organizations (id, name, slug, description, settings) "
+                        "VALUES (gen_random_uuid(), 'Bench', 'bench', '', '{}') RETURNING id"
+                    )
+                )
+            ).scalar_one()
             await s.commit()
         t1 = time.perf_counter()
         await load(app, org, ds, ps, edges)
@@ -117,11 +172,17 @@ async def run() -> dict:
         for start in starts:
             async with app.state.sessionmaker() as s:
                 t = time.perf_counter()
-                result, _ = await traverse(engine, engine, s, index[start], "dataset", "downstream", DEPTH, 10**7)
+                result, _ = await traverse(
+                    engine, engine, s, index[start], "dataset", "downstream", DEPTH, 10**7
+                )
                 ours.append((time.perf_counter() - t) * 1000)
                 ours_sizes.append(len(result.nodes))
             t = time.perf_counter()
-            reached = nx.single_source_shortest_path_length(graph, start, cutoff=2 * DEPTH) if start in graph else {start: 0}
+            reached = (
+                nx.single_source_shortest_path_length(graph, start, cutoff=2 * DEPTH)
+                if start in graph
+                else {start: 0}
+            )
             nx_ms.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             breadth_first_order(csr, start, directed=True, return_predecessors=False)
@@ -131,7 +192,9 @@ async def run() -> dict:
                 await s.execute(text(f"SET statement_timeout = {CTE_TIMEOUT_MS}"))
                 t = time.perf_counter()
                 try:
-                    await s.execute(text(MARQUEZ_CTE), {"start": str(index[start]), "raw_depth": 2 * DEPTH})
+                    await s.execute(
+                        text(MARQUEZ_CTE), {"start": str(index[start]), "raw_depth": 2 * DEPTH}
+                    )
                     cte_ms.append((time.perf_counter() - t) * 1000)
                 except Exception:
                     cte_timeouts += 1

@@ -201,13 +201,14 @@ async def _datasets(
             }
             for ns, name in missing
         ]
+        rows.sort(key=lambda r: (r["namespace"], r["name"]))  # one lock order: no deadlocks
         created = await repo.insert_datasets(session, rows)
         out.datasets_created = len(created)
         ids |= created
         if len(ids) < len(keys):  # created by a concurrent batch in the meantime
             ids |= await repo.dataset_ids(session, [k for k in keys if k not in ids])
     await repo.update_dataset_fields(
-        session, {ids[k]: f for k, f in schemas.items() if k in ids and k not in missing}
+        session, {ids[k]: schemas[k] for k in sorted(schemas) if k in ids and k not in missing}
     )
     return ids
 
@@ -237,7 +238,7 @@ async def _processes(
             "owners": [o.name for o in job.owners],
             "origin": "openlineage",
         }
-    return await repo.upsert_processes(session, list(rows.values()))
+    return await repo.upsert_processes(session, [rows[k] for k in sorted(rows)])
 
 
 async def _runs(
@@ -273,7 +274,9 @@ async def _runs(
         row["facets"] = {**row["facets"], **ev.run.facets}
         if state == "FAIL":
             out.failed_runs.append((proc, key[1]))
-    await repo.upsert_runs(session, list(merged.values()))
+    await repo.upsert_runs(
+        session, [merged[k] for k in sorted(merged, key=lambda k: (str(k[0]), k[1]))]
+    )
     await repo.refresh_latest_runs(session, list({k[0] for k in merged}))
 
 
@@ -311,7 +314,9 @@ async def _edges(
                 "org_id": p.org_id,
                 "origin": "openlineage",
             }
-    return await repo.insert_edges(session, list(rows.values()))
+    return await repo.insert_edges(
+        session, [rows[k] for k in sorted(rows, key=lambda k: (str(k[0]), str(k[1])))]
+    )
 
 
 async def _column_edges(

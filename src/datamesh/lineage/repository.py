@@ -283,26 +283,52 @@ async def process_ids(
 async def upsert_processes(
     session: AsyncSession, rows: list[dict[str, Any]]
 ) -> dict[tuple[str, str], uuid.UUID]:
+    """Insert new processes; update existing ones only where a facet changed something, so
+    re-runs of a known job take no row lock (concurrent producers do not queue on it)."""
     if not rows:
         return {}
-    stmt = insert(Process).values(rows)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[Process.namespace, Process.name],
-        set_={
-            "type": stmt.excluded.type,
-            "sql": func.coalesce(stmt.excluded.sql, Process.sql),
-            "description": func.coalesce(
-                func.nullif(stmt.excluded.description, ""), Process.description
-            ),
-            "source_code": Process.source_code.op("||")(stmt.excluded.source_code),
-            "owners": func.coalesce(
-                func.nullif(stmt.excluded.owners, literal([], Process.owners.type)),
-                Process.owners,
-            ),
-            "updated_at": func.now(),
-        },
-    ).returning(Process.namespace, Process.name, Process.id)
-    return {(r[0], r[1]): r[2] for r in await session.execute(upsert)}
+    keys = [(r["namespace"], r["name"]) for r in rows]
+    existing = {
+        (p.namespace, p.name): p
+        for p in await session.scalars(
+            select(Process).where(tuple_(Process.namespace, Process.name).in_(keys))
+        )
+    }
+    fresh = [r for r in rows if (r["namespace"], r["name"]) not in existing]
+    ids = {k: p.id for k, p in existing.items()}
+    if fresh:
+        result = await session.execute(
+            insert(Process)
+            .values(fresh)
+            .on_conflict_do_nothing()
+            .returning(Process.namespace, Process.name, Process.id)
+        )
+        ids |= {(r[0], r[1]): r[2] for r in result}
+        if len(ids) < len(keys):  # inserted by a concurrent batch meanwhile
+            ids |= await process_ids(session, [k for k in keys if k not in ids])
+    for row in rows:
+        proc = existing.get((row["namespace"], row["name"]))
+        if proc is None:
+            continue
+        changes: dict[str, Any] = {}
+        if row["type"] != "other" and row["type"] != proc.type:
+            changes["type"] = row["type"]
+        if row["sql"] and row["sql"] != proc.sql:
+            changes["sql"] = row["sql"]
+        if row["description"] and row["description"] != proc.description:
+            changes["description"] = row["description"]
+        if row["owners"] and row["owners"] != proc.owners:
+            changes["owners"] = row["owners"]
+        merged = {**(proc.source_code or {}), **row["source_code"]}
+        if merged != (proc.source_code or {}):
+            changes["source_code"] = merged
+        if changes:
+            await session.execute(
+                update(Process)
+                .where(Process.id == proc.id)
+                .values(**changes, updated_at=func.now())
+            )
+    return ids
 
 
 async def upsert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -36,6 +36,7 @@ from typing import Literal, get_args
 
 __all__ = [
     "DIRECTIONS",
+    "MAX_DEPTH_LIMIT",
     "Adjacency",
     "Direction",
     "NodeKey",
