@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     graph_url: str | None = None  # bolt://... -> graph engine
     graph_user: str = "neo4j"
     graph_password: str = ""
+    graph_dialect: Literal["neo4j", "falkordb"] = "neo4j"
+    graph_projection_interval_seconds: float = 1.0
     lineage_max_depth: int = 20
     lineage_max_nodes: int = 5000
 

@@ -20,6 +20,7 @@ from datamesh.audit import service as audit
 from datamesh.auth.principal import Principal
 from datamesh.errors import Forbidden
 from datamesh.events import service as events
+from datamesh.kit.context import Actor
 from datamesh.kit.ids import uuid7
 from datamesh.kit.refs import Ref
 from datamesh.lineage import repository as repo
@@ -96,7 +97,11 @@ def _hash(raw: Any) -> str:
     return hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-async def ingest(session: AsyncSession, p: Principal, raw_events: list[Any]) -> Outcome:
+async def ingest(
+    session: AsyncSession, p: Principal, raw_events: list[Any], *, actor: Actor | None = None
+) -> Outcome:
+    """Apply a batch; ``actor`` overrides who the audit log and events name (the CLI)."""
+    who = actor or p.actor()
     if p.role not in ("admin", "producer", "steward"):
         raise Forbidden("Sending lineage needs a producer (or admin) API key or user.")
     out = Outcome()
@@ -111,7 +116,7 @@ async def ingest(session: AsyncSession, p: Principal, raw_events: list[Any]) -> 
     out.duplicates = len(parsed) - len(todo)
     out.accepted = len(todo)
     if not todo:
-        await _audit(session, p, out)
+        await _audit(session, p, who, out)
         return out
 
     settings = await orgs.org_settings(session, p.org_id)
@@ -133,7 +138,7 @@ async def ingest(session: AsyncSession, p: Principal, raw_events: list[Any]) -> 
         await events.emit(
             session,
             "lineage.changed",
-            p.actor(),
+            who,
             subject,
             {
                 "edges_added": [[str(s), str(d)] for s, d in added],
@@ -143,14 +148,14 @@ async def ingest(session: AsyncSession, p: Principal, raw_events: list[Any]) -> 
             },
             org_id=p.org_id,
         )
-    await _audit(session, p, out)
+    await _audit(session, p, who, out)
     return out
 
 
-async def _audit(session: AsyncSession, p: Principal, out: Outcome) -> None:
+async def _audit(session: AsyncSession, p: Principal, who: Actor, out: Outcome) -> None:
     await audit.record(
         session,
-        p.actor(),
+        who,
         "lineage.ingest",
         Ref("org", str(p.org_id), None),
         details={
