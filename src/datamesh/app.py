@@ -25,7 +25,9 @@ from datamesh.db import make_engine, make_sessionmaker, resolve_database_url
 from datamesh.errors import install_error_handlers, problem_openapi
 from datamesh.feed.endpoints import router as feed_router
 from datamesh.feed.stream import StreamHub
+from datamesh.lineage.bolt import BoltGraph
 from datamesh.lineage.endpoints import router as lineage_router
+from datamesh.lineage.projection import BoltEngine, Projector
 from datamesh.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from datamesh.observability import Metrics, MetricsMiddleware, configure_logging, configure_tracing
 from datamesh.orgs.endpoints import router as orgs_router
@@ -60,15 +62,36 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.oidc = OIDCRegistry(settings.oidc_providers, app.state.http)
     app.state.stream_hub = StreamHub(engine, app.state.sessionmaker, settings.sse_queue_size)
     await app.state.stream_hub.start()
+    projector = _graph_engine(app, settings)
     try:
         async with connectors_health.lifespan(app):
             yield
     finally:
+        if projector is not None:
+            await projector.stop()
+            if app.state.graph_owned:
+                await app.state.graph_engine.graph.close()
         await app.state.stream_hub.stop()
         await app.state.http.aclose()
         await engine.dispose()
         if embedded is not None and embedded.started_here and app.state.stop_embedded_on_exit:
             await asyncio.to_thread(embedded.stop)
+
+
+def _graph_engine(app: FastAPI, settings: Settings) -> Projector | None:
+    """The Bolt engine and its projector, when a graph server is configured (or given)."""
+    graph: BoltGraph | None = app.state.graph_override
+    app.state.graph_owned = graph is None
+    if graph is None and settings.graph_url:
+        auth = (settings.graph_user, settings.graph_password) if settings.graph_password else None
+        graph = BoltGraph.connect(settings.graph_url, auth, dialect=settings.graph_dialect)
+    if graph is None:
+        app.state.graph_engine = None
+        return None
+    app.state.graph_engine = BoltEngine(graph)
+    projector = Projector(app.state.sessionmaker, graph, settings.graph_projection_interval_seconds)
+    projector.start()
+    return projector
 
 
 def _pool_stats(engine: Any) -> dict[str, int]:
@@ -86,6 +109,7 @@ def create_app(
     *,
     migrate_on_start: bool | None = None,
     stop_embedded_on_exit: bool = False,
+    graph: BoltGraph | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
@@ -104,6 +128,7 @@ def create_app(
         settings.migrate_on_start if migrate_on_start is None else migrate_on_start
     )
     app.state.stop_embedded_on_exit = stop_embedded_on_exit
+    app.state.graph_override = graph
     app.state.metrics = Metrics()
 
     install_error_handlers(app)
