@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from datamesh import migrate
+from datamesh.audit.endpoints import router as audit_router
 from datamesh.auth.endpoints import router as auth_router
 from datamesh.auth.oidc import OIDCRegistry
 from datamesh.auth.tokens import ensure_secret_key
@@ -137,6 +138,7 @@ def create_app(
     app.include_router(connectors_router)
     app.include_router(feed_router)
     app.include_router(lineage_router)
+    app.include_router(audit_router)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from datamesh.audit import repository as repo
 from datamesh.kit.context import Actor, current_request, current_trace_id
@@ -140,3 +140,48 @@ async def verify(session: AsyncSession, since_seq: int | None = None) -> VerifyR
             )
         prev = entry.hash
     return VerifyResult(True, checked)
+
+
+def item(entry: AuditEntry) -> dict[str, Any]:
+    """One entry as the API and the exports show it."""
+    return {
+        "id": entry.id,
+        "seq": entry.seq,
+        "at": entry.at,
+        "actor": {"id": entry.actor_id, "name": entry.actor_name, "kind": entry.actor_kind},
+        "action": entry.action,
+        "target": {"kind": entry.target_kind, "id": entry.target_id, "name": entry.target_name},
+        "org_id": entry.org_id,
+        "request_id": entry.request_id,
+        "trace_id": entry.trace_id,
+        "client": str(entry.client) if entry.client else None,
+        "user_agent": entry.user_agent,
+        "changes": entry.changes or {},
+        "details": entry.details or {},
+        "hash": entry.hash,
+    }
+
+
+async def search(
+    session: AsyncSession, q: repo.AuditQuery, limit: int, before_seq: int | None
+) -> tuple[list[AuditEntry], int | None]:
+    rows = await repo.page(session, q, limit + 1, before_seq)
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].seq
+    return rows, None
+
+
+async def stream(
+    sessionmaker: async_sessionmaker[AsyncSession], q: repo.AuditQuery, batch: int = 1000
+) -> AsyncIterator[AuditEntry]:
+    """Every matching entry, newest first, a batch at a time (exports never load it all)."""
+    before: int | None = None
+    async with sessionmaker() as session:
+        while True:
+            rows = await repo.page(session, q, batch, before)
+            for row in rows:
+                yield row
+            if len(rows) < batch:
+                return
+            before = rows[-1].seq
+            session.expunge_all()

@@ -129,6 +129,7 @@ async def refresh(
     ):
         raise Unauthorized("The session has ended; sign in again.")
     await repo.mark_used(session, token)
+    await audit.record(session, _actor(user), "auth.refresh", _user_ref(user))
     new_refresh = tokens.new_refresh_token()
     await repo.add_refresh_token(session, auth_session.id, tokens.sha256(new_refresh))
     access, ttl = tokens.issue_access_token(

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.auth.principal import Principal
 from datamesh.kit.pagination import after as keyset_after
+from datamesh.kit.text import escape_like
 from datamesh.models.catalog import Dataset, DatasetOwner, Follow
 from datamesh.models.identity import Organization, User
 
@@ -244,10 +245,6 @@ def _prefix_tsquery(text: str) -> str | None:
     return " & ".join([*tokens[:-1], f"{tokens[-1]}:*"])
 
 
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _filters(q: SearchQuery, p: Principal | None) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = [readable(p)]
     if q.status:
@@ -285,14 +282,14 @@ def _text_terms(text: str) -> _Text:
     single_word = " " not in lowered and not _OPERATORS.search(text)
     name_match = or_(
         Dataset.short_name == lowered,
-        Dataset.short_name.like(_escape_like(lowered) + "%", escape="\\"),
+        Dataset.short_name.like(escape_like(lowered) + "%", escape="\\"),
         Dataset.short_name.op("%")(lowered) if single_word else false(),
     )
     match = or_(Dataset.search.op("@@")(combined), name_match)
     score = (
         func.ts_rank_cd(Dataset.search, combined, 1)
         + case((Dataset.short_name == lowered, 10.0), else_=0.0)
-        + case((Dataset.short_name.like(_escape_like(lowered) + "%", escape="\\"), 5.0), else_=0.0)
+        + case((Dataset.short_name.like(escape_like(lowered) + "%", escape="\\"), 5.0), else_=0.0)
         + func.similarity(Dataset.short_name, lowered) * 2.0
     )
     return _Text(match=match, score=score, name_match=name_match)
