@@ -291,11 +291,13 @@ async def load(app: FastAPI, *, echo: Any = print) -> bool:
         producer = await token("producer@acme.test")
         admin = await token("admin@acme.test")
         viewer = await token("viewer@acme.test")
-        ids = []
+        ids, shared = [], []
         for body in _datasets():
             r = await client.post("/api/datasets", json=body, headers=producer)
             r.raise_for_status()
             ids.append(r.json()["id"])
+            if body["visibility"] != "private":
+                shared.append(r.json()["id"])
         key = (
             await client.post(
                 "/api/auth/api-keys",
@@ -309,8 +311,10 @@ async def load(app: FastAPI, *, echo: Any = print) -> bool:
             headers={"Authorization": f"Bearer {key}"},
         )
         r.raise_for_status()
-        for ds_id in ids[:3]:
-            await client.post("/api/follows", json={"dataset_id": ds_id}, headers=viewer)
+        for ds_id in shared[:3]:
+            (
+                await client.post("/api/follows", json={"dataset_id": ds_id}, headers=viewer)
+            ).raise_for_status()
         await client.patch(
             f"/api/datasets/{ids[0]}",
             json={

@@ -1,0 +1,151 @@
+"""Live stream delivery: 1,000 SSE subscribers spread over a server with 2 worker processes;
+latency from the commit of a write (its HTTP response) to receipt by every subscriber, next to
+a pure in-process asyncio fan-out to the same number of consumers in the same run.
+Seed bound: < 3 s. Goal: p99 < 100 ms and <= 3x the in-process figure. Also reports the server's
+memory per idle subscriber."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from bench.common import pct, save, summary
+from datamesh.embedded_pg import EmbeddedPostgres
+
+SUBSCRIBERS = 1000
+WRITES = 20
+PASSWORD = "bench-password-1"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _reader(client: httpx.AsyncClient, url: str, headers: dict, arrivals: dict, ready: asyncio.Event, counter: list) -> None:
+    async with client.stream("GET", url, headers=headers, timeout=httpx.Timeout(60, read=None)) as resp:
+        async for line in resp.aiter_lines():
+            if line.startswith(": connected"):
+                counter[0] += 1
+                if counter[0] == SUBSCRIBERS:
+                    ready.set()
+            elif line.startswith("data:"):
+                item = json.loads(line[5:])
+                arrivals.setdefault(item["subject"]["id"], []).append(time.perf_counter())
+
+
+async def in_process_baseline() -> list[float]:
+    queues = [asyncio.Queue() for _ in range(SUBSCRIBERS)]
+    lat: list[float] = []
+
+    async def consumer(q: asyncio.Queue) -> None:
+        while True:
+            sent = await q.get()
+            if sent is None:
+                return
+            lat.append((time.perf_counter() - sent) * 1000)
+
+    tasks = [asyncio.create_task(consumer(q)) for q in queues]
+    for _ in range(WRITES):
+        now = time.perf_counter()
+        for q in queues:
+            q.put_nowait(now)
+        await asyncio.sleep(0.05)
+    for q in queues:
+        q.put_nowait(None)
+    await asyncio.gather(*tasks)
+    return lat
+
+
+async def run() -> dict:
+    base = Path(tempfile.mkdtemp(prefix="datamesh-bench-stream-"))
+    pg = EmbeddedPostgres(base)
+    pg.start()
+    port = _port()
+    env = {**os.environ, "DATABASE_URL": pg.url(driver="postgresql"), "DATAMESH_DATA_DIR": str(base),
+           "DATAMESH_LOG_LEVEL": "WARNING", "DATAMESH_SSE_MAX_STREAMS": "5000", "DATAMESH_HEALTH_CHECKS_ENABLED": "false"}
+    subprocess.run([sys.executable, "-m", "datamesh.cli", "users", "create", "--email", "bench@bench.test", "--password",
+                    PASSWORD, "--org", "Bench", "--role", "producer"], env=env, check=True, capture_output=True)
+    server = subprocess.Popen([sys.executable, "-m", "datamesh.cli", "serve", "--port", str(port), "--workers", "2"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        limits = httpx.Limits(max_connections=SUBSCRIBERS + 50, max_keepalive_connections=SUBSCRIBERS + 50)
+        async with httpx.AsyncClient(base_url=url, limits=limits) as c:
+            for _ in range(600):
+                try:
+                    if (await c.get("/api/ready")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            token = (await c.post("/api/auth/login", json={"email": "bench@bench.test", "password": PASSWORD})).json()["access_token"]
+            c.cookies.clear()
+            headers = {"Authorization": f"Bearer {token}"}
+            workers = [p for p in psutil.Process(server.pid).children(recursive=True)]
+            rss_before = sum(p.memory_info().rss for p in workers)
+            arrivals: dict[str, list[float]] = {}
+            ready, counter = asyncio.Event(), [0]
+            readers = [asyncio.create_task(_reader(c, "/api/feed/stream", headers, arrivals, ready, counter)) for _ in range(SUBSCRIBERS)]
+            await asyncio.wait_for(ready.wait(), 120)
+            await asyncio.sleep(1)
+            rss_after = sum(p.memory_info().rss for p in workers)
+            committed: dict[str, float] = {}
+            for i in range(WRITES):
+                r = await c.post("/api/datasets", json={"namespace": "bench://s", "name": f"t{i}", "platform": "postgresql",
+                                                        "visibility": "public"}, headers=headers)
+                committed[r.json()["id"]] = time.perf_counter()
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(3)
+            for t in readers:
+                t.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+        lat, last, missing = [], [], 0
+        for ds_id, t0 in committed.items():
+            got = arrivals.get(ds_id, [])
+            missing += SUBSCRIBERS - len(got)
+            lat += [(t - t0) * 1000 for t in got]
+            if got:
+                last.append((max(got) - t0) * 1000)
+        baseline = await in_process_baseline()
+        s, b = summary(lat), summary(baseline)
+        return {
+            "subscribers": SUBSCRIBERS,
+            "server_workers": 2,
+            "writes": WRITES,
+            "missed_deliveries": missing,
+            "sse_delivery": s,
+            "time_to_last_delivery_ms_p50": round(pct(last, 50), 1),
+            "in_process_asyncio_fanout": b,
+            "ratio_p99_over_in_process_p99": round(s["p99_ms"] / max(b["p99_ms"], 0.001), 1),
+            "memory_per_idle_subscriber_kib": round((rss_after - rss_before) / SUBSCRIBERS / 1024, 1),
+            "note": "client and server share the machine's 2 cores: delivery includes the client's parsing of 1,000 streams",
+            "goal": "p99 < 100 ms and <= 3x in-process; seed bound < 3 s",
+        }
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        pg.stop("immediate")
+
+
+def main() -> None:
+    save("stream", asyncio.run(run()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The demo workspace: built through the API, idempotent, every login works, lineage answers."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+from fastapi import FastAPI
+
+from datamesh import demo
+
+
+async def test_demo_builds_once_and_works(
+    app: FastAPI, client: httpx.AsyncClient, raw_conn: asyncpg.Connection
+) -> None:
+    messages: list[str] = []
+    assert await demo.load(app, echo=messages.append) is True
+    counts = {
+        t: await raw_conn.fetchval(f"SELECT count(*) FROM {t}")
+        for t in ("datasets", "processes", "lineage_edges", "events", "audit_log")
+    }
+    assert counts["datasets"] >= 60 and counts["processes"] == 5 and counts["lineage_edges"] == 11
+    assert await demo.load(app, echo=messages.append) is False
+    assert {t: await raw_conn.fetchval(f"SELECT count(*) FROM {t}") for t in counts} == counts
+    assert messages[-1] == "demo workspace already loaded"
+    platforms = {
+        r["platform"] for r in await raw_conn.fetch("SELECT DISTINCT platform FROM datasets")
+    }
+    assert {"snowflake", "databricks", "bigquery", "redshift", "postgresql"} <= platforms
+    for login in demo.LOGINS:
+        r = await client.post(
+            "/api/auth/login", json={"email": login.email, "password": demo.PASSWORD}
+        )
+        assert r.status_code == 200, login.email
+        me = (
+            await client.get(
+                "/api/auth/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
+            )
+        ).json()
+        assert (me["role"], me["org"]["name"], me["is_platform_admin"]) == (
+            login.role,
+            login.org,
+            login.platform_admin,
+        )
+        client.cookies.clear()
+    token = (
+        await client.post(
+            "/api/auth/login", json={"email": "producer@acme.test", "password": demo.PASSWORD}
+        )
+    ).json()["access_token"]
+    client.cookies.clear()
+    impact = await client.get(
+        "/api/lineage/impact",
+        params={"node": "dataset:postgres://shop-db:5432:core.orders"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert impact.status_code == 200
+    names = {i["name"] for i in impact.json()["items"]}
+    assert {
+        "ANALYTICS.CORE.ORDERS",
+        "ANALYTICS.MART.DAILY_REVENUE",
+        "ANALYTICS.MART.SALES_TARGETS",
+    } <= names
