@@ -45,7 +45,9 @@ def make_engine(url: str, settings: Settings, **kw: Any) -> AsyncEngine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping round trip on every checkout: a connection broken by a database restart
+        # fails once, SQLAlchemy then invalidates the whole pool and the next request reconnects.
+        pool_pre_ping=False,
         pool_timeout=settings.db_connect_timeout,
         connect_args={
             "timeout": settings.db_connect_timeout,
