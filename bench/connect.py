@@ -2,10 +2,12 @@
 artifacts, with the caller's default profile) next to ``GET /api/health``, measured in the same
 run on the same event loop (in-process ASGI client, as bench/search.py).
 
-Each of the 20 clients alternates a Connect and a health check, so both see the same load.
+Each of the 20 clients alternates a Connect, a health check and, for reference, a plain
+``GET /api/datasets/{id}`` (one authenticated read), so all see the same load.
 Latency is taken twice: server-side (from the ASGI call to the last body byte, by a wrapper
 around the app) and client-side (around the httpx call). A single-client pass gives the cost
-of one request without queueing. Goals: Connect p95 < 10 ms server-side and <= 3x health."""
+of one request without queueing, and rendering alone (no HTTP, no database) the share of the
+templates. Goals: Connect p95 < 10 ms server-side and <= 3x health."""
 
 from __future__ import annotations
 
@@ -69,7 +71,14 @@ class ServerTimer:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        route = "connect" if scope["path"].endswith("/connect") else scope["path"]
+        path = scope["path"]
+        route = (
+            "connect"
+            if path.endswith("/connect")
+            else "get_dataset"
+            if path.startswith("/api/datasets/")
+            else path
+        )
 
         async def timed_send(message: Any) -> None:
             await send(message)
@@ -163,11 +172,19 @@ async def run() -> dict[str, Any]:
                     client_side["/api/health"].append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200
 
+            async def get_dataset(rng: random.Random, record: bool) -> None:
+                t = time.perf_counter()
+                r = await client.get(f"/api/datasets/{rng.choice(ids)}", headers=headers)
+                if record:
+                    client_side["get_dataset"].append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200, r.text
+
             async def worker(seed: int, rounds: int, record: bool) -> None:
                 rng = random.Random(seed)
                 for _ in range(rounds):
                     await connect(rng, record)
                     await health(record)
+                    await get_dataset(rng, record)
 
             # Warm up (pool connections, caches), then the measured concurrent run.
             await asyncio.gather(*(worker(i, 10, False) for i in range(CLIENTS)))
@@ -186,6 +203,7 @@ async def run() -> dict[str, Any]:
             await worker(999, SERIAL, True)
             timer.recording = False
             serial_server = {k: list(v) for k, v in timer.samples.items()}
+    render_ms = _render_only()
 
     c_srv = summary(concurrent_server["connect"])
     h_srv = summary(concurrent_server["/api/health"])
@@ -193,18 +211,43 @@ async def run() -> dict[str, Any]:
     h_cli = summary(concurrent_client["/api/health"])
     return {
         "clients": CLIENTS,
-        "requests": 2 * CLIENTS * ROUNDS,
-        "throughput_rps": round(2 * CLIENTS * ROUNDS / elapsed, 1),
+        "requests": 3 * CLIENTS * ROUNDS,
+        "throughput_rps": round(3 * CLIENTS * ROUNDS / elapsed, 1),
         "connect_server": c_srv,
         "health_server": h_srv,
         "connect_client": c_cli,
         "health_client": h_cli,
+        "get_dataset_server": summary(concurrent_server["get_dataset"]),
         "ratio_connect_p95_over_health_p95_server": round(c_srv["p95_ms"] / h_srv["p95_ms"], 2),
         "ratio_connect_p95_over_health_p95_client": round(c_cli["p95_ms"] / h_cli["p95_ms"], 2),
         "single_client_connect_server": summary(serial_server["connect"]),
         "single_client_health_server": summary(serial_server["/api/health"]),
+        "single_client_get_dataset_server": summary(serial_server["get_dataset"]),
+        "render_only_five_artifacts": summary(render_ms),
         "goal": "connect p95 < 10 ms server-side and <= 3x health (20 concurrent, same run)",
     }
+
+
+def _render_only() -> list[float]:
+    """The renderer alone: five artifacts for one dataset, templates already compiled."""
+    from datamesh.connect import renderer
+
+    renderer.preload()
+    samples = []
+    for i in range(SERIAL):
+        platform = PLATFORMS[i % len(PLATFORMS)]
+        settings, secrets = PROFILES[platform]
+        source = renderer.DatasetSource(
+            namespace=f"{platform}://bench",
+            name=f"analytics.sales.orders_{i}",
+            platform=platform,
+            fields=[renderer.FieldInfo("id", "bigint")],
+        )
+        profile = renderer.ProfileInfo(platform, settings, secrets)
+        t = time.perf_counter()
+        renderer.render(source, profile)
+        samples.append((time.perf_counter() - t) * 1000)
+    return samples
 
 
 def main() -> None:

@@ -20,6 +20,8 @@ from datamesh.auth.oidc import OIDCRegistry
 from datamesh.auth.tokens import ensure_secret_key
 from datamesh.catalog.endpoints import router as catalog_router
 from datamesh.config import Settings, get_settings
+from datamesh.connect import renderer as connect_renderer
+from datamesh.connect.endpoints import router as connect_router
 from datamesh.connectors import health as connectors_health
 from datamesh.connectors.endpoints import router as connectors_router
 from datamesh.db import make_engine, make_sessionmaker, resolve_database_url
@@ -59,6 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.metrics.bind_pool(lambda: _pool_stats(engine))
     app.state.signing_key = await asyncio.to_thread(ensure_secret_key, settings)
+    await asyncio.to_thread(connect_renderer.preload)  # no request compiles a template
     app.state.http = httpx.AsyncClient(timeout=settings.outbound_timeout_seconds)
     app.state.oidc = OIDCRegistry(settings.oidc_providers, app.state.http)
     app.state.stream_hub = StreamHub(engine, app.state.sessionmaker, settings.sse_queue_size)
@@ -136,6 +139,7 @@ def create_app(
     for router in (system_router, auth_router, users_router, orgs_router, catalog_router):
         app.include_router(router)
     app.include_router(connectors_router)
+    app.include_router(connect_router)
     app.include_router(feed_router)
     app.include_router(lineage_router)
     app.include_router(audit_router)

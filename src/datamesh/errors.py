@@ -95,6 +95,10 @@ class TooManyRequests(AppError):
     status, slug, title = 429, "too-many-requests", "Too many requests"
 
 
+class BadGateway(AppError):
+    status, slug, title = 502, "upstream-failed", "The connected system failed"
+
+
 class ServiceUnavailable(AppError):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from datamesh.auth.deps import CurrentUser
 from datamesh.catalog import service
@@ -148,5 +148,21 @@ async def deprecate_dataset(
 ) -> Dataset:
     """Deprecate a dataset: it leaves default search (owners, admins, stewards)."""
     ds = await service.deprecate(session, principal, dataset_id, if_match)
+    response.headers["ETag"] = service.etag(ds)
+    return service.to_schema(await service.view(session, ds, principal))
+
+
+@router.post("/{dataset_id}/refresh", response_model=Dataset)
+async def refresh_schema(
+    dataset_id: uuid.UUID,
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    response: Response,
+) -> Dataset:
+    """Read the dataset's columns from the PostgreSQL node it is bound to and update its fields."""
+    ds = await service.refresh_schema(
+        session, principal, dataset_id, request.app.state.connector_runtime
+    )
     response.headers["ETag"] = service.etag(ds)
     return service.to_schema(await service.view(session, ds, principal))

@@ -18,6 +18,7 @@ from datamesh.catalog import repository as repo
 from datamesh.catalog.schemas import Dataset as DatasetSchema
 from datamesh.catalog.schemas import DatasetCreate, DatasetUpdate, FieldSpec, Source
 from datamesh.errors import (
+    BadGateway,
     Conflict,
     Forbidden,
     NotFound,
@@ -496,3 +497,63 @@ def to_schema(v: DatasetView) -> DatasetSchema:
             "following": v.following,
         }
     )
+
+
+async def refresh_schema(
+    session: AsyncSession, p: Principal, dataset_id: uuid.UUID, runtime: Any
+) -> Dataset:
+    """Read the table's columns from the PostgreSQL node the dataset is bound to and update the
+    profile's fields (descriptions and tags written in DataMesh are kept for known columns)."""
+    from datamesh.connectors import service as connectors
+
+    ds = await get(session, p, dataset_id)
+    owner_ids = {u.id for u in (await repo.owners(session, [ds.id])).get(ds.id, [])}
+    if not policies.can_edit(p, ds.org_id, owner_ids):
+        raise Forbidden("You may not edit this dataset.")
+    if ds.node_id is None:
+        raise Conflict("Bind the dataset to a PostgreSQL node first (source.node_id).")
+    parts = ds.name.split(".")
+    schema = ds.source_schema or (parts[-2] if len(parts) >= 2 else "public")
+    table = ds.source_table or parts[-1]
+    try:
+        columns = await connectors.read_columns(session, runtime, p, ds.node_id, schema, table)
+    except connectors.SchemaReadError as exc:
+        raise BadGateway(f"Could not read the columns of {schema}.{table}: {exc}") from None
+    if not columns:
+        raise Conflict(f"{schema}.{table} has no columns on that server (does the table exist?).")
+    ds = await repo.get_for_update(session, dataset_id, p) or ds
+    known = {f["name"]: f for f in ds.fields or []}
+    fields = [
+        {
+            "name": c["name"],
+            "type": c["type"],
+            "description": known.get(c["name"], {}).get("description") or c["description"],
+            "tags": known.get(c["name"], {}).get("tags", []),
+        }
+        for c in columns
+    ]
+    changes = audit.diff({"fields": ds.fields or []}, {"fields": fields})
+    if changes:
+        ds.fields = fields
+        ds.version += 1
+        ds.updated_at = datetime.now(UTC)
+        ds.updated_by = p.user_id
+        await session.flush()
+    await audit.record(
+        session,
+        p.actor(),
+        "dataset.refresh",
+        ref(ds),
+        changes,
+        org_id=ds.org_id,
+        details={"node_id": str(ds.node_id), "table": f"{schema}.{table}", "columns": len(fields)},
+    )
+    await events.emit(
+        session,
+        "dataset.refreshed",
+        p.actor(),
+        ref(ds),
+        {"columns": len(fields), "changed": bool(changes)},
+        org_id=ds.org_id,
+    )
+    return ds

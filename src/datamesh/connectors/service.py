@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,7 +41,7 @@ from datamesh.connectors.schemas import (
     SecretFieldInfo,
     TestResult,
 )
-from datamesh.connectors.testers import run_test
+from datamesh.connectors.testers import describe_error, run_test
 from datamesh.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable, field_error
 from datamesh.events import service as events
 from datamesh.kit.context import Actor, current_trace_id
@@ -50,6 +51,7 @@ from datamesh.kit.ssrf import OutboundPolicy
 from datamesh.models.nodes import Node, NodeCheck
 from datamesh.secrets.references import parse_ref
 from datamesh.secrets.resolver import SecretResolutionError, SecretResolver
+from datamesh.secrets.scrub import scrub
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("datamesh.connectors")
@@ -654,3 +656,43 @@ async def claim_due_nodes(
     if limit <= 0:
         return []
     return [target_of(n) for n in await repo.claim_due(session, limit, lease_seconds, exclude)]
+
+
+class SchemaReadError(Exception):
+    """Reading a table's columns failed; the message is scrubbed and safe to show."""
+
+
+async def read_columns(
+    session: AsyncSession,
+    runtime: Runtime,
+    actor: Principal,
+    node_id: uuid.UUID,
+    schema: str,
+    table: str,
+) -> list[dict[str, str]]:
+    """Columns of a table on a saved PostgreSQL node, read outside the request's transaction."""
+    from datamesh.connectors.types import postgresql
+
+    node = await get_node(session, actor, node_id)
+    target = target_of(node)
+    if target.type != "postgresql":
+        raise Conflict(f"Schema refresh reads PostgreSQL nodes; {target.name} is {target.type}.")
+    await _release(session)
+    try:
+        values = await _resolve(runtime, target.secrets)
+    except SecretResolutionError as exc:
+        raise SchemaReadError(_clip(f"secret {exc.message}")) from None
+    config = registry.apply_defaults("postgresql", target.config)
+    try:
+        columns = await postgresql.read_columns(
+            config, values, runtime.timeout, runtime.policy, schema, table
+        )
+    except Exception as exc:  # any failure becomes a scrubbed message, never a trace
+        where = f"{config.get('host')}:{config.get('port')}"
+        reason = (
+            str(exc).strip() or type(exc).__name__
+            if isinstance(exc, asyncpg.PostgresError)
+            else describe_error(exc, target=where, timeout=runtime.timeout)
+        )
+        raise SchemaReadError(_clip(scrub(reason, values.values()))) from None
+    return columns

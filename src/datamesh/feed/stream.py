@@ -80,6 +80,7 @@ class StreamHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._conn: asyncpg.Connection | None = None
         self._last_seq = 0
+        self._skipped = False
         self.connected = asyncio.Event()
         self._stopping = False
 
@@ -169,6 +170,11 @@ class StreamHub:
     async def _dispatch_forever(self) -> None:
         while True:
             ids = await self._incoming.get()
+            if not self._subscribers:
+                # Nobody listens in this process: skip loading the events. The next subscriber
+                # starts from "now" (or replays by Last-Event-ID); catch-up restarts from here.
+                self._skipped = True
+                continue
             try:
                 if ids is None:
                     await self._catch_up()
@@ -184,6 +190,10 @@ class StreamHub:
 
     async def _catch_up(self) -> None:
         async with self._sessionmaker() as session:
+            if self._skipped and not self._subscribers:
+                self._last_seq = await repo.max_seq(session)
+                return
+            self._skipped = False
             while True:
                 batch = await repo.after_seq(session, self._last_seq, _CATCH_UP_BATCH)
                 if not batch:

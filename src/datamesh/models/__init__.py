@@ -3,6 +3,7 @@
 from datamesh.models.audit import AuditEntry
 from datamesh.models.base import Base
 from datamesh.models.catalog import Dataset, DatasetOwner, Follow
+from datamesh.models.connect import PlatformProfile
 from datamesh.models.events import Event
 from datamesh.models.identity import (
     ApiKey,
@@ -39,6 +40,7 @@ __all__ = [
     "Node",
     "NodeCheck",
     "Organization",
+    "PlatformProfile",
     "Process",
     "RefreshToken",
     "Run",

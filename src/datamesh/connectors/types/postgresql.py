@@ -7,8 +7,9 @@ server version: that proves the network path, TLS mode, credentials and database
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import asyncpg
@@ -56,6 +57,57 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+@contextlib.asynccontextmanager
+async def _connection(
+    config: Mapping[str, Any],
+    secrets: Mapping[str, str],
+    connect_timeout: float,
+    policy: OutboundPolicy,
+) -> AsyncIterator[Any]:
+    """A connection to the configured server, through the SSRF guard."""
+    host = str(config["host"])
+    port = int(config.get("port", DEFAULT_PORT))
+    sslmode = str(config.get("sslmode", "prefer"))
+    addresses = await policy.check_host(host, port)
+    conn = await asyncpg.connect(
+        host=host if sslmode == "verify-full" else str(addresses[0]),
+        port=port,
+        user=str(config["user"]),
+        database=str(config["database"]),
+        password=secrets.get("password", ""),  # never PGPASSWORD of the DataMesh server
+        ssl=sslmode,
+        timeout=connect_timeout,
+        server_settings={"application_name": "datamesh-schema-refresh"},
+    )
+    try:
+        yield conn
+    finally:
+        await conn.close(timeout=connect_timeout)
+
+
+async def read_columns(
+    config: Mapping[str, Any],
+    secrets: Mapping[str, str],
+    timeout: float,  # noqa: ASYNC109 - a budget enforced inside
+    policy: OutboundPolicy,
+    schema: str,
+    table: str,
+) -> list[dict[str, str]]:
+    """Columns of ``schema.table`` from the server's catalog, in table order, with comments."""
+    async with asyncio.timeout(timeout), _connection(config, secrets, timeout, policy) as conn:
+        rows = await conn.fetch(
+            "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, "
+            "coalesce(col_description(a.attrelid, a.attnum), '') AS description "
+            "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped "
+            "ORDER BY a.attnum",
+            schema,
+            table,
+        )
+    return [{"name": r["name"], "type": r["type"], "description": r["description"]} for r in rows]
 
 
 async def check_connection(
@@ -122,7 +174,7 @@ CONNECTOR = ConnectorType(
     type="postgresql",
     title="PostgreSQL",
     description="PostgreSQL and compatible servers, reached over TCP with asyncpg.",
-    capabilities={"test_connection": True, "connect_snippets": True, "schema_refresh": False},
+    capabilities={"test_connection": True, "connect_snippets": True, "schema_refresh": True},
     config_schema=CONFIG_SCHEMA,
     secret_fields=(SecretField("password", "Password of the user (omit for trust/cert auth)."),),
     tester=check_connection,

@@ -1,0 +1,158 @@
+"""SQL for platform profiles: what the caller may see (``readable``), defaults, pages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datamesh.auth.principal import Principal
+from datamesh.errors import Conflict
+from datamesh.kit.pagination import after as keyset_after
+from datamesh.models.connect import PlatformProfile
+
+_UNIQUE_MESSAGES = {
+    "uq_platform_profiles_user_name": "You already have a profile named {name!r}.",
+    "uq_platform_profiles_org_name": "Your organization already has a profile named {name!r}.",
+    "uq_platform_profiles_user_default": "Another default was set at the same time; try again.",
+    "uq_platform_profiles_org_default": "Another default was set at the same time; try again.",
+}
+
+
+def readable(p: Principal) -> ColumnElement[bool]:
+    """The caller's own profiles and the org-wide profiles of the caller's organization."""
+    own = (
+        and_(PlatformProfile.scope == "user", PlatformProfile.owner_id == p.user_id)
+        if p.user_id is not None
+        else false()
+    )
+    return or_(own, and_(PlatformProfile.scope == "org", PlatformProfile.org_id == p.org_id))
+
+
+async def get(
+    session: AsyncSession, p: Principal, profile_id: uuid.UUID, *, for_update: bool = False
+) -> PlatformProfile | None:
+    stmt = select(PlatformProfile).where(PlatformProfile.id == profile_id, readable(p))
+    if for_update:
+        stmt = stmt.with_for_update()
+    found: PlatformProfile | None = await session.scalar(stmt)
+    return found
+
+
+async def default_for(session: AsyncSession, p: Principal, platform: str) -> PlatformProfile | None:
+    """The caller's default for the platform, else the organization's: one query."""
+    found: PlatformProfile | None = await session.scalar(
+        select(PlatformProfile)
+        .where(readable(p), PlatformProfile.platform == platform, PlatformProfile.is_default)
+        .order_by(case((PlatformProfile.scope == "user", 0), else_=1))
+        .limit(1)
+    )
+    return found
+
+
+def _same_slot(profile: PlatformProfile) -> list[ColumnElement[bool]]:
+    """Profiles competing with this one for "the default": same owner (or org), same platform."""
+    conds = [PlatformProfile.platform == profile.platform, PlatformProfile.scope == profile.scope]
+    if profile.scope == "user":
+        conds.append(PlatformProfile.owner_id == profile.owner_id)
+    else:
+        conds.append(PlatformProfile.org_id == profile.org_id)
+    return conds
+
+
+async def lock_default_slot(session: AsyncSession, profile: PlatformProfile) -> None:
+    """Serialise changes of "the default" for this profile's owner (or org) and platform until
+    the end of the transaction, so concurrent changes queue (the last one wins) instead of
+    failing on the one-default index."""
+    owner = profile.owner_id if profile.scope == "user" else profile.org_id
+    key = f"datamesh.platform_profile_default:{profile.scope}:{owner}:{profile.platform}"
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
+async def has_default(session: AsyncSession, profile: PlatformProfile) -> bool:
+    found = await session.scalar(
+        select(PlatformProfile.id).where(*_same_slot(profile), PlatformProfile.is_default).limit(1)
+    )
+    return found is not None
+
+
+async def clear_default(session: AsyncSession, profile: PlatformProfile) -> list[uuid.UUID]:
+    """Unset the default among this profile's competitors; returns the ids that lost it."""
+    rows = await session.scalars(
+        update(PlatformProfile)
+        .where(*_same_slot(profile), PlatformProfile.is_default, PlatformProfile.id != profile.id)
+        .values(is_default=False, updated_at=func.now())
+        .returning(PlatformProfile.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(rows)
+
+
+async def name_taken(
+    session: AsyncSession, profile: PlatformProfile, name: str, exclude: uuid.UUID | None = None
+) -> bool:
+    conds: list[ColumnElement[bool]] = [
+        PlatformProfile.scope == profile.scope,
+        func.lower(PlatformProfile.name) == name.lower(),
+    ]
+    if profile.scope == "user":
+        conds.append(PlatformProfile.owner_id == profile.owner_id)
+    else:
+        conds.append(PlatformProfile.org_id == profile.org_id)
+    if exclude is not None:
+        conds.append(PlatformProfile.id != exclude)
+    return (await session.scalar(select(PlatformProfile.id).where(*conds).limit(1))) is not None
+
+
+async def _flush_unique(session: AsyncSession, name: str) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        for index, message in _UNIQUE_MESSAGES.items():
+            if index in str(exc.orig):
+                raise Conflict(message.format(name=name)) from None
+        raise
+
+
+async def add(session: AsyncSession, profile: PlatformProfile) -> PlatformProfile:
+    session.add(profile)
+    await _flush_unique(session, profile.name)
+    await session.refresh(profile)
+    return profile
+
+
+async def save(session: AsyncSession, profile: PlatformProfile) -> PlatformProfile:
+    await _flush_unique(session, profile.name)
+    await session.refresh(profile)
+    return profile
+
+
+async def delete(session: AsyncSession, profile: PlatformProfile) -> None:
+    await session.delete(profile)
+    await session.flush()
+
+
+async def page(
+    session: AsyncSession,
+    p: Principal,
+    *,
+    platform: str | None,
+    scope: str | None,
+    after: Sequence[Any] | None,
+    limit: int,
+) -> list[PlatformProfile]:
+    """Readable profiles by name (case-insensitive), then id; ``limit + 1`` rows."""
+    columns: list[Any] = [func.lower(PlatformProfile.name), PlatformProfile.id]
+    stmt = select(PlatformProfile).where(readable(p))
+    if platform:
+        stmt = stmt.where(PlatformProfile.platform == platform)
+    if scope:
+        stmt = stmt.where(PlatformProfile.scope == scope)
+    if after is not None:
+        stmt = stmt.where(keyset_after(columns, after))
+    return list(await session.scalars(stmt.order_by(*columns).limit(limit + 1)))
