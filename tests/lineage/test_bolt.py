@@ -302,7 +302,16 @@ def test_cypher_literals() -> None:
 async def test_literal_rendering_round_trips_through_falkordb(
     bolt_driver: neo4j.AsyncDriver,
 ) -> None:
-    values: list[Any] = [*NASTY, 0.1234567891, -(2**63), 2**63 - 1, [1, "a'b", None], {"k": "v"}]
+    values: list[Any] = [
+        *NASTY,
+        0.1234567891,
+        1e-05,
+        -1.5e300,
+        -(2**63),
+        2**63 - 1,
+        [1, "a'b", None],
+        {"k": "v"},
+    ]
     graph = BoltGraph(bolt_driver, dialect="falkordb")
     for value in values:
 
