@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ["search", "lineage", "ingest", "stream"]
+ALL = ["search", "connect", "ingest", "stream", "lineage"]
 
 
 def main() -> None:

@@ -153,7 +153,7 @@ async def run() -> dict:
                     conds = repo._filters(SearchQuery(text=q), p)
                     terms = repo._text_terms(q)
                     await repo._set_trgm_threshold(s)
-                    await repo._page(s, [*conds, terms.match], terms, SearchQuery(text=q, limit=20))
+                    await repo._page(s, conds, terms, SearchQuery(text=q, limit=20))
                     ranked.append((time.perf_counter() - t) * 1000)
                     t = time.perf_counter()
                     await s.execute(

@@ -34,8 +34,17 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _reader(client: httpx.AsyncClient, url: str, headers: dict, arrivals: dict, ready: asyncio.Event, counter: list) -> None:
-    async with client.stream("GET", url, headers=headers, timeout=httpx.Timeout(60, read=None)) as resp:
+async def _reader(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict,
+    arrivals: dict,
+    ready: asyncio.Event,
+    counter: list,
+) -> None:
+    async with client.stream(
+        "GET", url, headers=headers, timeout=httpx.Timeout(60, read=None)
+    ) as resp:
         async for line in resp.aiter_lines():
             if line.startswith(": connected"):
                 counter[0] += 1
@@ -74,15 +83,45 @@ async def run() -> dict:
     pg = EmbeddedPostgres(base)
     pg.start()
     port = _port()
-    env = {**os.environ, "DATABASE_URL": pg.url(driver="postgresql"), "DATAMESH_DATA_DIR": str(base),
-           "DATAMESH_LOG_LEVEL": "WARNING", "DATAMESH_SSE_MAX_STREAMS": "5000", "DATAMESH_HEALTH_CHECKS_ENABLED": "false"}
-    subprocess.run([sys.executable, "-m", "datamesh.cli", "users", "create", "--email", "bench@bench.test", "--password",
-                    PASSWORD, "--org", "Bench", "--role", "producer"], env=env, check=True, capture_output=True)
-    server = subprocess.Popen([sys.executable, "-m", "datamesh.cli", "serve", "--port", str(port), "--workers", "2"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg.url(driver="postgresql"),
+        "DATAMESH_DATA_DIR": str(base),
+        "DATAMESH_LOG_LEVEL": "WARNING",
+        "DATAMESH_SSE_MAX_STREAMS": "5000",
+        "DATAMESH_HEALTH_CHECKS_ENABLED": "false",
+    }
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "datamesh.cli",
+            "users",
+            "create",
+            "--email",
+            "bench@bench.test",
+            "--password",
+            PASSWORD,
+            "--org",
+            "Bench",
+            "--role",
+            "producer",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "datamesh.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
-        limits = httpx.Limits(max_connections=SUBSCRIBERS + 50, max_keepalive_connections=SUBSCRIBERS + 50)
+        limits = httpx.Limits(
+            max_connections=SUBSCRIBERS + 50, max_keepalive_connections=SUBSCRIBERS + 50
+        )
         async with httpx.AsyncClient(base_url=url, limits=limits) as c:
             for _ in range(600):
                 try:
@@ -91,21 +130,38 @@ async def run() -> dict:
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.1)
-            token = (await c.post("/api/auth/login", json={"email": "bench@bench.test", "password": PASSWORD})).json()["access_token"]
+            token = (
+                await c.post(
+                    "/api/auth/login", json={"email": "bench@bench.test", "password": PASSWORD}
+                )
+            ).json()["access_token"]
             c.cookies.clear()
             headers = {"Authorization": f"Bearer {token}"}
-            workers = [p for p in psutil.Process(server.pid).children(recursive=True)]
+            workers = list(psutil.Process(server.pid).children(recursive=True))
             rss_before = sum(p.memory_info().rss for p in workers)
             arrivals: dict[str, list[float]] = {}
             ready, counter = asyncio.Event(), [0]
-            readers = [asyncio.create_task(_reader(c, "/api/feed/stream", headers, arrivals, ready, counter)) for _ in range(SUBSCRIBERS)]
+            readers = [
+                asyncio.create_task(
+                    _reader(c, "/api/feed/stream", headers, arrivals, ready, counter)
+                )
+                for _ in range(SUBSCRIBERS)
+            ]
             await asyncio.wait_for(ready.wait(), 120)
             await asyncio.sleep(1)
             rss_after = sum(p.memory_info().rss for p in workers)
             committed: dict[str, float] = {}
             for i in range(WRITES):
-                r = await c.post("/api/datasets", json={"namespace": "bench://s", "name": f"t{i}", "platform": "postgresql",
-                                                        "visibility": "public"}, headers=headers)
+                r = await c.post(
+                    "/api/datasets",
+                    json={
+                        "namespace": "bench://s",
+                        "name": f"t{i}",
+                        "platform": "postgresql",
+                        "visibility": "public",
+                    },
+                    headers=headers,
+                )
                 committed[r.json()["id"]] = time.perf_counter()
                 await asyncio.sleep(0.2)
             await asyncio.sleep(3)
@@ -130,7 +186,9 @@ async def run() -> dict:
             "time_to_last_delivery_ms_p50": round(pct(last, 50), 1),
             "in_process_asyncio_fanout": b,
             "ratio_p99_over_in_process_p99": round(s["p99_ms"] / max(b["p99_ms"], 0.001), 1),
-            "memory_per_idle_subscriber_kib": round((rss_after - rss_before) / SUBSCRIBERS / 1024, 1),
+            "memory_per_idle_subscriber_kib": round(
+                (rss_after - rss_before) / SUBSCRIBERS / 1024, 1
+            ),
             "note": "client and server share the machine's 2 cores: delivery includes the client's parsing of 1,000 streams",
             "goal": "p99 < 100 ms and <= 3x in-process; seed bound < 3 s",
         }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 import httpx
 import pytest
@@ -20,12 +22,14 @@ async def bind_to_table(
     password_env: str = "DM_TEST_REFRESH_PASSWORD",
 ) -> dict:
     """A source table on the test server, a node pointing at it, a dataset bound to both."""
-    pg.drop_database("refresh_src")
-    pg.create_database("refresh_src")
+    source = (
+        f"refresh_src_{uuid.uuid4().hex[:8]}"  # unique per call: xdist workers share the server
+    )
+    pg.create_database(source)
     pg.psql(
         "CREATE TABLE public.orders (id bigint PRIMARY KEY, amount numeric(12,2), note text); "
         "COMMENT ON COLUMN public.orders.amount IS 'In EUR'",
-        "refresh_src",
+        source,
     )
     monkeypatch.setenv(password_env, pg.password)
     node = await client.post(
@@ -36,7 +40,7 @@ async def bind_to_table(
             "config": {
                 "host": "127.0.0.1",
                 "port": pg.port,
-                "database": "refresh_src",
+                "database": source,
                 "user": "postgres",
                 "sslmode": "disable",
             },

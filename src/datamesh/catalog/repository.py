@@ -270,7 +270,9 @@ def _filters(q: SearchQuery, p: Principal | None) -> list[ColumnElement[bool]]:
 class _Text:
     match: ColumnElement[bool]
     score: ColumnElement[float]
-    name_match: ColumnElement[bool]
+    fts: ColumnElement[bool]
+    name_prefix: ColumnElement[bool]
+    typo: ColumnElement[bool] | None
 
 
 def _text_terms(text: str) -> _Text:
@@ -280,19 +282,17 @@ def _text_terms(text: str) -> _Text:
     tsq = func.to_tsquery(TS_CONFIG, prefix) if prefix and not _OPERATORS.search(text) else None
     combined = web.op("||")(tsq) if tsq is not None else web
     single_word = " " not in lowered and not _OPERATORS.search(text)
-    name_match = or_(
-        Dataset.short_name == lowered,
-        Dataset.short_name.like(escape_like(lowered) + "%", escape="\\"),
-        Dataset.short_name.op("%")(lowered) if single_word else false(),
-    )
-    match = or_(Dataset.search.op("@@")(combined), name_match)
+    name_prefix = Dataset.short_name.like(escape_like(lowered) + "%", escape="\\")
+    typo = Dataset.short_name.op("%")(lowered) if single_word else None
+    fts = Dataset.search.op("@@")(combined)
+    match = or_(fts, name_prefix, typo if typo is not None else false())
     score = (
         func.ts_rank_cd(Dataset.search, combined, 1)
         + case((Dataset.short_name == lowered, 10.0), else_=0.0)
         + case((Dataset.short_name.like(escape_like(lowered) + "%", escape="\\"), 5.0), else_=0.0)
         + func.similarity(Dataset.short_name, lowered) * 2.0
     )
-    return _Text(match=match, score=score, name_match=name_match)
+    return _Text(match=match, score=score, fts=fts, name_prefix=name_prefix, typo=typo)
 
 
 async def _set_trgm_threshold(session: AsyncSession) -> None:
@@ -305,12 +305,12 @@ async def search(
     session: AsyncSession, p: Principal | None, q: SearchQuery
 ) -> tuple[list[tuple[Dataset, float | None]], int, bool, dict[str, list[tuple[str, int]]]]:
     """One page, the total (exact up to ``COUNT_LIMIT``), and facet counts over the result."""
-    conds = _filters(q, p)
+    base = _filters(q, p)
     text = _text_terms(q.text) if q.text else None
+    conds = [*base, text.match] if text is not None else base
     if text is not None:
         await _set_trgm_threshold(session)
-        conds.append(text.match)
-    page = await _page(session, conds, text, q)
+    page = await _page(session, base if text is not None else conds, text, q)
     total, capped, facets = await _facets(session, conds)
     return page, total, capped, facets
 
@@ -319,14 +319,23 @@ async def _page(
     session: AsyncSession, conds: list[ColumnElement[bool]], text: _Text | None, q: SearchQuery
 ) -> list[tuple[Dataset, float | None]]:
     if text is not None and q.sort == "relevance":
-        # A bounded candidate set: the best name matches plus the first full-text matches,
-        # scored and ranked; never a rank over every matching row.
-        name_ids = select(Dataset.id).where(*conds, text.name_match).limit(NAME_CANDIDATES)
-        fts_ids = select(Dataset.id).where(*conds).limit(CANDIDATES)
-        candidates = name_ids.union(fts_ids).subquery()
+        # A bounded candidate set, each part stopping at its limit on its own index: names
+        # equal to or starting with the text (btree, in order), the first full-text matches
+        # (GIN), and trigram neighbours only when those found too little (a typo); then scored.
+        prefix_ids = (
+            select(Dataset.id)
+            .where(*conds, text.name_prefix)
+            .order_by(Dataset.short_name)
+            .limit(NAME_CANDIDATES)
+        )
+        fts_ids = select(Dataset.id).where(*conds, text.fts).limit(CANDIDATES)
+        ids = set(await session.scalars(prefix_ids.union(fts_ids)))
+        if text.typo is not None and len(ids) < q.limit:
+            typo_ids = select(Dataset.id).where(*conds, text.typo).limit(NAME_CANDIDATES)
+            ids |= set(await session.scalars(typo_ids))
         scored = (
             select(Dataset.id.label("id"), text.score.label("score"))
-            .where(Dataset.id.in_(select(candidates.c.id)))
+            .where(Dataset.id.in_(list(ids)) if ids else false())
             .subquery()
         )
         stmt = select(Dataset, scored.c.score).join(scored, scored.c.id == Dataset.id)
