@@ -311,6 +311,7 @@ async def load(app: FastAPI, *, echo: Any = print) -> bool:
             headers={"Authorization": f"Bearer {key}"},
         )
         r.raise_for_status()
+        await _connections(client, admin)
         for ds_id in shared[:3]:
             (
                 await client.post("/api/follows", json={"dataset_id": ds_id}, headers=viewer)
@@ -325,3 +326,68 @@ async def load(app: FastAPI, *, echo: Any = print) -> bool:
         )
     echo(f"demo workspace loaded: {len(ids)} datasets, {len(pipeline_events())} lineage events")
     return True
+
+
+# Org-wide Connect profiles (references only: the values live in each user's environment) and an
+# API node watching the server's own health endpoint, so "test connection" works live.
+PROFILES = [
+    {
+        "name": "Acme Snowflake",
+        "platform": "snowflake",
+        "settings": {
+            "account": "acme-eu",
+            "user": "ANALYST",
+            "role": "ANALYST",
+            "warehouse": "ANALYTICS_WH",
+        },
+        "secrets": {"password": "env:SNOWFLAKE_PASSWORD"},
+    },
+    {
+        "name": "Acme Databricks",
+        "platform": "databricks",
+        "settings": {
+            "workspace_host": "acme.cloud.databricks.com",
+            "http_path": "/sql/1.0/warehouses/abc123",
+            "catalog": "main",
+        },
+        "secrets": {"token": "env:DATABRICKS_TOKEN"},
+    },
+    {
+        "name": "Acme BigQuery",
+        "platform": "bigquery",
+        "settings": {"project": "acme-prod", "location": "EU", "credentials_method": "adc"},
+        "secrets": {},
+    },
+    {
+        "name": "Acme Redshift",
+        "platform": "redshift",
+        "settings": {
+            "host": "acme-wh.abc123.eu-west-1.redshift.amazonaws.com",
+            "port": 5439,
+            "database": "dev",
+            "user": "analyst",
+        },
+        "secrets": {"password": "vault:secret/redshift/analyst#password"},
+    },
+]
+
+
+async def _connections(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    import os
+
+    for profile in PROFILES:
+        r = await client.post(
+            "/api/platform-profiles",
+            json={**profile, "scope": "org", "is_default": True},
+            headers=admin,
+        )
+        r.raise_for_status()
+    port = os.environ.get("DATAMESH_PORT", "8000")
+    node = {
+        "name": "DataMesh API (self)",
+        "type": "http_api",
+        "tags": ["demo"],
+        "config": {"url": f"http://127.0.0.1:{port}/api/health", "expected_status": 200},
+        "check_interval_seconds": 300,
+    }
+    (await client.post("/api/nodes", json=node, headers=admin)).raise_for_status()
