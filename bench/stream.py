@@ -28,6 +28,16 @@ WRITES = 20
 PASSWORD = "bench-password-1"
 
 
+def _rss(processes: list[psutil.Process]) -> int:
+    total = 0
+    for p in processes:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:  # helper processes (e.g. the resource tracker) come and go
+            continue
+    return total
+
+
 def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -138,7 +148,7 @@ async def run() -> dict:
             c.cookies.clear()
             headers = {"Authorization": f"Bearer {token}"}
             workers = list(psutil.Process(server.pid).children(recursive=True))
-            rss_before = sum(p.memory_info().rss for p in workers)
+            rss_before = _rss(workers)
             arrivals: dict[str, list[float]] = {}
             ready, counter = asyncio.Event(), [0]
             readers = [
@@ -149,7 +159,7 @@ async def run() -> dict:
             ]
             await asyncio.wait_for(ready.wait(), 120)
             await asyncio.sleep(1)
-            rss_after = sum(p.memory_info().rss for p in workers)
+            rss_after = _rss(workers)
             committed: dict[str, float] = {}
             for i in range(WRITES):
                 r = await c.post(
