@@ -19,7 +19,8 @@ async def test_demo_builds_once_and_works(
         for t in ("datasets", "processes", "lineage_edges", "events", "audit_log")
     }
     assert counts["datasets"] >= 60 and counts["processes"] == 5 and counts["lineage_edges"] == 11
-    assert await raw_conn.fetchval("SELECT count(*) FROM platform_profiles WHERE scope = 'org'") == 4
+    profiles = "SELECT count(*) FROM platform_profiles WHERE scope = 'org'"
+    assert await raw_conn.fetchval(profiles) == 4
     assert await raw_conn.fetchval("SELECT count(*) FROM nodes WHERE type = 'http_api'") == 1
     assert await demo.load(app, echo=messages.append) is False
     assert {t: await raw_conn.fetchval(f"SELECT count(*) FROM {t}") for t in counts} == counts
