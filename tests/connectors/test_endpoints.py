@@ -129,7 +129,7 @@ async def test_connectors_lists_the_six_types(app: FastAPI, client: httpx.AsyncC
     assert pg["capabilities"] == {
         "test_connection": True,
         "connect_snippets": True,
-        "schema_refresh": False,
+        "schema_refresh": True,
     }
     assert [s["name"] for s in pg["secret_fields"]] == ["password"]
     assert pg["config_schema_ref"] == "/api/connectors/postgresql#/config_schema"
