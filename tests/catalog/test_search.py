@@ -255,3 +255,14 @@ async def test_stream_predicate_agrees_with_sql_readable(world: dict, app: FastA
                         acct.email,
                         vis,
                     )
+
+
+async def test_text_filters_every_sort_order(app: FastAPI, client: httpx.AsyncClient) -> None:
+    prod = await signed_in(app, client, "p@acme.test", role="producer")
+    await _ds(client, prod, "s.orders")
+    await _ds(client, prod, "s.invoices")
+    for sort in ("relevance", "name", "updated"):
+        found = await _search(client, prod, query="orders", sort=sort)
+        assert names(found) == ["s.orders"], sort
+        none = await _search(client, prod, query="zzzz-nothing-like-this", sort=sort)
+        assert none["items"] == [] and none["total"] == 0, sort

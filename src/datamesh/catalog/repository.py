@@ -310,7 +310,9 @@ async def search(
     conds = [*base, text.match] if text is not None else base
     if text is not None:
         await _set_trgm_threshold(session)
-    page = await _page(session, base if text is not None else conds, text, q)
+    # Relevance builds its own candidate sets from the base filters; other sorts page the match.
+    ranked = text is not None and q.sort == "relevance"
+    page = await _page(session, base if ranked else conds, text, q)
     total, capped, facets = await _facets(session, conds)
     return page, total, capped, facets
 
