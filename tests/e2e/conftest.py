@@ -72,6 +72,9 @@ def _server_env(data_dir: Path, port: int) -> dict[str, str]:
         DATAMESH_HOST="127.0.0.1",
         DATAMESH_LOG_JSON="false",
         DATAMESH_HEALTH_CHECKS_ENABLED="false",
+        # The nodes tests point connections at this very server (an HTTP node on /api/health,
+        # a PostgreSQL node on a closed loopback port): let test connections reach loopback.
+        DATAMESH_OUTBOUND_ALLOWED_NETWORKS='["127.0.0.1/32"]',
     )
     return env
 

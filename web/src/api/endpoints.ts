@@ -15,7 +15,22 @@ import type {
   OrgCreate,
   OrgUpdate,
   Page,
+  ConnectorDetail,
+  Connector,
+  DataNode,
+  FeedMode,
+  FeedPage,
   FollowState,
+  Graph,
+  Impact,
+  LineageDirection,
+  NodeCheck,
+  NodeConnectionTest,
+  NodeCreate,
+  NodeSort,
+  NodeStatus,
+  NodeUpdate,
+  TestResult,
   Provider,
   SearchResult,
   User,
@@ -86,4 +101,54 @@ export const datasetsApi = {
 export const followsApi = {
   /** Follow a dataset, or stop following it. */
   toggle: (datasetId: string) => api.post<FollowState>("/api/follows", { dataset_id: datasetId }),
+};
+
+export interface FeedQuery {
+  mode?: FeedMode;
+  type?: string[];
+  dataset_id?: string | null;
+  limit?: number;
+  cursor?: string | null;
+}
+
+export const feedApi = {
+  page: (params: FeedQuery, signal?: AbortSignal) => api.get<FeedPage>("/api/feed", { ...params }, signal),
+};
+
+export const lineageApi = {
+  graph: (
+    params: { node: string; direction?: LineageDirection; depth?: number },
+    signal?: AbortSignal,
+  ) => api.get<Graph>("/api/lineage/graph", { ...params }, signal),
+  impact: (params: { node: string; depth?: number }, signal?: AbortSignal) =>
+    api.get<Impact>("/api/lineage/impact", { ...params }, signal),
+};
+
+export interface NodeQuery {
+  type?: string | null;
+  status?: NodeStatus | null;
+  q?: string | null;
+  sort?: NodeSort;
+  limit?: number;
+  cursor?: string | null;
+}
+
+export const nodesApi = {
+  list: (params: NodeQuery, signal?: AbortSignal) => api.get<Page<DataNode>>("/api/nodes", { ...params }, signal),
+  get: (id: string, signal?: AbortSignal) => api.get<DataNode>(`/api/nodes/${id}`, undefined, signal),
+  create: (body: NodeCreate) => api.post<DataNode>("/api/nodes", body),
+  update: (id: string, body: NodeUpdate) => api.patch<DataNode>(`/api/nodes/${id}`, body),
+  remove: (id: string) => api.delete(`/api/nodes/${id}`),
+  /** Test settings that are not saved yet. */
+  testUnsaved: (body: NodeConnectionTest) => api.post<TestResult>("/api/nodes/test", body),
+  /** Test a saved node (records a check and may change its status). */
+  test: (id: string) => api.post<TestResult>(`/api/nodes/${id}/test`, {}),
+  checks: (id: string, signal?: AbortSignal) =>
+    api.get<Page<NodeCheck>>(`/api/nodes/${id}/checks`, undefined, signal),
+};
+
+export const connectorsApi = {
+  list: (signal?: AbortSignal) => api.get<Page<Connector>>("/api/connectors", undefined, signal),
+  get: (type: string, signal?: AbortSignal) =>
+    api.get<ConnectorDetail>(`/api/connectors/${encodeURIComponent(type)}`, undefined, signal),
 };

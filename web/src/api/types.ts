@@ -42,3 +42,32 @@ export type DatasetSort = "relevance" | "updated" | "name";
 
 export const PLATFORMS = ["snowflake", "databricks", "bigquery", "redshift", "postgresql", "s3", "kafka"] as const;
 export type FollowState = S["FollowState"];
+
+/* Feed */
+export type FeedItem = S["FeedItem"];
+export type FeedPage = S["FeedPage"];
+export type FeedMode = "recent" | "for_you";
+export type Followed = S["Followed"];
+
+/* Lineage */
+export type Graph = S["Graph"];
+export type GraphNode = S["GraphNode"];
+export type GraphEdge = S["GraphEdge"];
+export type Impact = S["Impact"];
+export type ImpactItem = S["ImpactItem"];
+export type NotifyPerson = S["NotifyPerson"];
+export type LineageDirection = "upstream" | "downstream" | "both";
+export type Health = "ok" | "error" | "unknown";
+
+/* Nodes and connectors */
+export type DataNode = S["Node"];
+export type NodeCreate = S["NodeCreate"];
+export type NodeUpdate = S["NodeUpdate"];
+export type NodeConnectionTest = S["NodeConnectionTest"];
+export type NodeCheck = S["NodeCheck"];
+export type TestResult = S["TestResult"];
+export type NodeStatus = DataNode["status"];
+export type NodeSort = "name" | "updated" | "status";
+export type Connector = S["Connector"];
+export type ConnectorDetail = S["ConnectorDetail"];
+export type SecretFieldInfo = S["SecretFieldInfo"];

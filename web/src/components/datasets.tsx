@@ -2,16 +2,7 @@
 import type { Dataset, DatasetSummary, Visibility } from "../api/types";
 import { Badge, type Tone } from "./ui";
 import { BanIcon, LockIcon, UsersIcon } from "./icons";
-
-const PLATFORM_LABELS: Record<string, string> = {
-  snowflake: "Snowflake",
-  databricks: "Databricks",
-  bigquery: "BigQuery",
-  redshift: "Redshift",
-  postgresql: "PostgreSQL",
-  s3: "Amazon S3",
-  kafka: "Kafka",
-};
+import { platformLabel } from "../lib/platforms";
 
 const PLATFORM_COLOURS: Record<string, string> = {
   snowflake: "#29b5e8",
@@ -21,11 +12,10 @@ const PLATFORM_COLOURS: Record<string, string> = {
   postgresql: "#336791",
   s3: "#7aa116",
   kafka: "#6b7280",
+  http_api: "#0d9488",
 };
 
-export function platformLabel(p: string): string {
-  return PLATFORM_LABELS[p] ?? p.charAt(0).toUpperCase() + p.slice(1);
-}
+export { platformLabel };
 
 /** A square tile with the platform's initials (colour is decoration; the name is always shown). */
 export function PlatformTile({ platform, size = 40 }: { platform: string; size?: number }) {

@@ -211,6 +211,71 @@ export const LinkIcon = make(
 );
 export const ArrowRightIcon = make(<path d="M5 12h14M13 6l6 6-6 6" />);
 
+export const ArrowUpIcon = make(<path d="M12 19V5M6 11l6-6 6 6" />);
+export const UploadIcon = make(
+  <>
+    <path d="M12 15V4M7 9l5-5 5 5" />
+    <path d="M4 15v3a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2v-3" />
+  </>,
+);
+export const DownloadIcon = make(
+  <>
+    <path d="M12 4v11M7 10l5 5 5-5" />
+    <path d="M4 15v3a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2v-3" />
+  </>,
+);
+export const BellIcon = make(
+  <>
+    <path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
+    <path d="M10.3 21a1.9 1.9 0 0 0 3.4 0" />
+  </>,
+);
+export const XCircleIcon = make(
+  <>
+    <circle cx="12" cy="12" r="9" />
+    <path d="m15 9-6 6M9 9l6 6" />
+  </>,
+);
+export const HelpCircleIcon = make(
+  <>
+    <circle cx="12" cy="12" r="9" />
+    <path d="M9.1 9a3 3 0 0 1 5.8 1c0 2-3 3-3 3M12 17h.01" />
+  </>,
+);
+export const ActivityIcon = make(<path d="M22 12h-4l-3 9L9 3l-3 9H2" />);
+export const PlayIcon = make(<path d="m7 4 13 8-13 8V4Z" />);
+export const ExpandIcon = make(
+  <>
+    <circle cx="12" cy="12" r="9" />
+    <path d="M12 8v8M8 12h8" />
+  </>,
+);
+export const FocusIcon = make(
+  <>
+    <circle cx="12" cy="12" r="3" />
+    <path d="M3 8V5a2 2 0 0 1 2-2h3M16 3h3a2 2 0 0 1 2 2v3M21 16v3a2 2 0 0 1-2 2h-3M8 21H5a2 2 0 0 1-2-2v-3" />
+  </>,
+);
+export const CogIcon = make(
+  <>
+    <path d="M4 7h10M18 7h2M4 17h2M10 17h10" />
+    <circle cx="16" cy="7" r="2" />
+    <circle cx="8" cy="17" r="2" />
+  </>,
+);
+export const ClockIcon = make(
+  <>
+    <circle cx="12" cy="12" r="9" />
+    <path d="M12 7v5l3 2" />
+  </>,
+);
+export const TagIcon = make(
+  <>
+    <path d="M20.6 13.4 13.4 20.6a2 2 0 0 1-2.8 0L3 13V3h10l7.6 7.6a2 2 0 0 1 0 2.8Z" />
+    <circle cx="7.5" cy="7.5" r="1.2" fill="currentColor" />
+  </>,
+);
+
 export function BrandMark({ className = "brand-mark" }: { className?: string }) {
   return (
     <svg className={className} viewBox="0 0 32 32" aria-hidden="true" focusable="false">

@@ -2,6 +2,7 @@
 import {
   type ButtonHTMLAttributes,
   type InputHTMLAttributes,
+  type KeyboardEvent,
   type ReactNode,
   type SelectHTMLAttributes,
   type TextareaHTMLAttributes,
@@ -528,5 +529,80 @@ export function Spinner({ label = "Loading" }: { label?: string }) {
       <span className="spinner" aria-hidden="true" />
       <span>{label}…</span>
     </span>
+  );
+}
+
+/* Tabs (ARIA tab pattern: arrow keys move between tabs, one tab stop) -------------------------- */
+
+export interface TabSpec<T extends string> {
+  id: T;
+  label: ReactNode;
+  icon?: ReactNode;
+}
+
+export function tabIds(prefix: string, id: string) {
+  return { tab: `${prefix}-tab-${id}`, panel: `${prefix}-panel-${id}` };
+}
+
+export function Tabs<T extends string>({
+  label,
+  tabs,
+  value,
+  onChange,
+  idPrefix,
+}: {
+  label: string;
+  tabs: TabSpec<T>[];
+  value: T;
+  onChange: (id: T) => void;
+  idPrefix: string;
+}) {
+  const move = (e: KeyboardEvent<HTMLButtonElement>) => {
+    const index = tabs.findIndex((t) => t.id === value);
+    let next = index;
+    if (e.key === "ArrowRight") next = (index + 1) % tabs.length;
+    else if (e.key === "ArrowLeft") next = (index - 1 + tabs.length) % tabs.length;
+    else if (e.key === "Home") next = 0;
+    else if (e.key === "End") next = tabs.length - 1;
+    else return;
+    e.preventDefault();
+    const target = tabs[next];
+    if (!target) return;
+    onChange(target.id);
+    document.getElementById(tabIds(idPrefix, target.id).tab)?.focus();
+  };
+  return (
+    <div className="tabs" role="tablist" aria-label={label}>
+      {tabs.map((t) => {
+        const ids = tabIds(idPrefix, t.id);
+        const selected = t.id === value;
+        return (
+          <button
+            key={t.id}
+            type="button"
+            role="tab"
+            id={ids.tab}
+            className="tab"
+            aria-selected={selected}
+            aria-controls={ids.panel}
+            tabIndex={selected ? 0 : -1}
+            onClick={() => onChange(t.id)}
+            onKeyDown={move}
+          >
+            {t.icon}
+            {t.label}
+          </button>
+        );
+      })}
+    </div>
+  );
+}
+
+export function TabPanel({ idPrefix, id, children }: { idPrefix: string; id: string; children: ReactNode }) {
+  const ids = tabIds(idPrefix, id);
+  return (
+    <div role="tabpanel" id={ids.panel} aria-labelledby={ids.tab} className="tab-panel">
+      {children}
+    </div>
   );
 }

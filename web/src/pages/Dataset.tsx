@@ -1,7 +1,7 @@
 /** A dataset's profile: description, fields, owners, visibility; edit and deprecate. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState, type FormEvent } from "react";
-import { Link, useParams } from "react-router";
+import { useState, type FormEvent, type ReactNode } from "react";
+import { Link, useParams, useSearchParams } from "react-router";
 import { datasetsApi, followsApi } from "../api/endpoints";
 import { isApiError } from "../api/errors";
 import { useMe } from "../api/queries";
@@ -14,6 +14,8 @@ import {
   datasetTitle,
 } from "../components/datasets";
 import { ConfirmDialog, Dialog } from "../components/Dialog";
+import { FeedTimeline } from "../components/feed";
+import { LineageExplorer } from "../components/lineage/LineageExplorer";
 import {
   BanIcon,
   CatalogIcon,
@@ -37,6 +39,8 @@ import {
   ErrorAlert,
   SelectField,
   Skeleton,
+  TabPanel,
+  Tabs,
   TextAreaField,
   TextField,
   Time,
@@ -301,9 +305,28 @@ function breakable(text: string) {
 
 const UPCOMING = [
   { Icon: ProfilesIcon, title: "Connect", text: "Working code for your platform, one click to copy." },
-  { Icon: FeedIcon, title: "Activity", text: "Changes to this dataset, live." },
-  { Icon: LineageIcon, title: "Lineage", text: "Upstream sources, downstream consumers and impact." },
 ];
+
+type DatasetTab = "overview" | "activity" | "lineage";
+const TABS: { id: DatasetTab; label: string; icon: ReactNode }[] = [
+  { id: "overview", label: "Overview", icon: <CatalogIcon /> },
+  { id: "activity", label: "Activity", icon: <FeedIcon /> },
+  { id: "lineage", label: "Lineage", icon: <LineageIcon /> },
+];
+
+function DatasetLineage({ id }: { id: string }) {
+  const [depth, setDepth] = useState({ up: 2, down: 2 });
+  return (
+    <LineageExplorer
+      nodeRef={id}
+      up={depth.up}
+      down={depth.down}
+      onDepthChange={setDepth}
+      datasetHref={(other) => `/datasets/${other}?tab=lineage`}
+      height={480}
+    />
+  );
+}
 
 export function Component() {
   const { id = "" } = useParams();
@@ -312,6 +335,19 @@ export function Component() {
   const toast = useToast();
   const [editing, setEditing] = useState(false);
   const [deprecating, setDeprecating] = useState(false);
+  const [params, setParams] = useSearchParams();
+  const tabParam = params.get("tab");
+  const tab: DatasetTab = tabParam === "activity" || tabParam === "lineage" ? tabParam : "overview";
+  const setTab = (next: DatasetTab) =>
+    setParams(
+      (prev) => {
+        const p = new URLSearchParams(prev);
+        if (next === "overview") p.delete("tab");
+        else p.set("tab", next);
+        return p;
+      },
+      { replace: true },
+    );
 
   const query = useQuery({
     queryKey: datasetKey(id),
@@ -432,6 +468,21 @@ export function Component() {
         </div>
       ) : null}
 
+      <Tabs label="Dataset sections" idPrefix="dataset" tabs={TABS} value={tab} onChange={setTab} />
+      {tab === "activity" ? (
+        <TabPanel idPrefix="dataset" id="activity">
+          <FeedTimeline
+            datasetId={ds.id}
+            pageSize={20}
+            toolbar={<span className="muted">Changes, follows and lineage of {datasetTitle(ds)}, live.</span>}
+          />
+        </TabPanel>
+      ) : tab === "lineage" ? (
+        <TabPanel idPrefix="dataset" id="lineage">
+          <DatasetLineage id={ds.id} />
+        </TabPanel>
+      ) : (
+      <TabPanel idPrefix="dataset" id="overview">
       <div className="dataset-grid">
         <div className="stack">
           <section className="card" aria-labelledby="about-heading">
@@ -525,6 +576,8 @@ export function Component() {
           </section>
         </aside>
       </div>
+      </TabPanel>
+      )}
 
       <Dialog open={editing} onClose={() => setEditing(false)} title={`Edit ${datasetTitle(ds)}`}>
         {editing ? (

@@ -1,0 +1,189 @@
+/** Impact: what is downstream of a node, how far, how healthy, and who to tell before changing it. */
+import { useQuery } from "@tanstack/react-query";
+import { useId, useState } from "react";
+import { Link } from "react-router";
+import { lineageApi } from "../../api/endpoints";
+import type { ImpactItem } from "../../api/types";
+import { downloadText, impactCsv, impactFileName, nodeTitle } from "../../lib/lineage";
+import { HealthBadge } from "../health";
+import { CogIcon, DownloadIcon, LockIcon, UsersIcon, WarningIcon } from "../icons";
+import { Alert, Avatar, Badge, Button, CopyButton, EmptyState, ErrorAlert, Skeleton } from "../ui";
+
+const DEPTHS = [1, 2, 3, 5, 10, 20];
+
+function runLabel(state: string | null | undefined): string | null {
+  if (!state) return null;
+  return state.charAt(0) + state.slice(1).toLowerCase();
+}
+
+function ImpactRow({ item, hrefFor }: { item: ImpactItem; hrefFor: (id: string) => string }) {
+  const title = nodeTitle(item);
+  return (
+    <li className="impact-item" data-testid="impact-item" data-kind={item.kind}>
+      <span className={`impact-item__icon impact-item__icon--${item.restricted ? "restricted" : item.kind}`} aria-hidden="true">
+        {item.restricted ? <LockIcon /> : item.kind === "process" ? <CogIcon /> : <span>DS</span>}
+      </span>
+      <div className="impact-item__main">
+        <div className="impact-item__name">
+          {item.kind === "dataset" && !item.restricted ? (
+            <Link to={hrefFor(item.id)}>{title}</Link>
+          ) : (
+            <span className={item.restricted ? "subtle" : undefined}>{title}</span>
+          )}
+        </div>
+        <div className="impact-item__meta">
+          <span>{item.kind === "process" ? "Process" : "Dataset"}</span>
+          {item.namespace ? <span className="mono">{item.namespace}</span> : null}
+          {item.kind === "dataset" && !item.restricted ? (
+            <span>
+              {item.follower_count ?? 0} {item.follower_count === 1 ? "follower" : "followers"}
+            </span>
+          ) : null}
+        </div>
+        {item.owners && item.owners.length ? (
+          <div className="impact-item__owners">Owners: {item.owners.join(", ")}</div>
+        ) : null}
+      </div>
+      <div className="impact-item__side">
+        <Badge tone="neutral" title="Dataset hops from the starting point">
+          {item.distance} {item.distance === 1 ? "hop" : "hops"}
+        </Badge>
+        {item.restricted ? null : item.kind === "process" && item.latest_run_state ? (
+          <HealthBadge status={item.health} title={`Last run: ${runLabel(item.latest_run_state)}`} prefix="Run" />
+        ) : item.health ? (
+          <HealthBadge status={item.health} />
+        ) : null}
+      </div>
+    </li>
+  );
+}
+
+export function ImpactPanel({
+  nodeRef,
+  hrefFor,
+}: {
+  nodeRef: string;
+  hrefFor: (id: string) => string;
+}) {
+  const [depth, setDepth] = useState(20);
+  const depthId = useId();
+  const query = useQuery({
+    queryKey: ["lineage", "impact", nodeRef, depth],
+    queryFn: ({ signal }) => lineageApi.impact({ node: nodeRef, depth }, signal),
+  });
+  const impact = query.data;
+  const items = impact ? [...impact.items].sort((a, b) => a.distance - b.distance) : [];
+  const emails = impact?.notify.map((p) => p.email).filter((e): e is string => !!e) ?? [];
+
+  return (
+    <section className="card impact" aria-labelledby="impact-heading" data-testid="impact-panel">
+      <div className="card__header">
+        <div>
+          <h2 className="card__title" id="impact-heading">
+            Impact
+          </h2>
+          <p className="card__subtitle">What depends on {impact ? nodeTitle(impact.node) : "this"}, and who to tell before changing it.</p>
+        </div>
+        <div className="row">
+          <label htmlFor={depthId} className="field__label" style={{ marginRight: 4 }}>
+            Depth
+          </label>
+          <select id={depthId} className="select select--sm" value={depth} onChange={(e) => setDepth(Number(e.target.value))}>
+            {DEPTHS.map((d) => (
+              <option key={d} value={d}>
+                {d === 20 ? "All (up to 20 hops)" : `${d} ${d === 1 ? "hop" : "hops"}`}
+              </option>
+            ))}
+          </select>
+          <Button
+            size="sm"
+            disabled={!impact || !items.length}
+            onClick={() => impact && downloadText(impactCsv(items), impactFileName(impact))}
+          >
+            <DownloadIcon /> Download CSV
+          </Button>
+        </div>
+      </div>
+      {query.isPending ? (
+        <div className="card__body" style={{ display: "grid", gap: 10 }} role="status" aria-busy="true">
+          <span className="sr-only">Computing impact…</span>
+          <Skeleton width="40%" height={14} />
+          <Skeleton width="80%" />
+          <Skeleton width="70%" />
+        </div>
+      ) : query.isError ? (
+        <div className="card__body">
+          <ErrorAlert error={query.error} onRetry={() => query.refetch()} retrying={query.isFetching} />
+        </div>
+      ) : impact ? (
+        <>
+          <div className="impact-totals" data-testid="impact-totals">
+            <div>
+              <strong>{impact.totals.datasets}</strong> {impact.totals.datasets === 1 ? "dataset" : "datasets"}
+            </div>
+            <div>
+              <strong>{impact.totals.processes}</strong> {impact.totals.processes === 1 ? "process" : "processes"}
+            </div>
+            <div>
+              <strong>{impact.totals.people}</strong> {impact.totals.people === 1 ? "person" : "people"} to notify
+            </div>
+            {impact.totals.restricted ? (
+              <div>
+                <strong>{impact.totals.restricted}</strong> restricted
+              </div>
+            ) : null}
+          </div>
+          {impact.truncated ? (
+            <div className="card__body" style={{ paddingBottom: 0 }}>
+              <Alert tone="warning" title="Partial result">
+                The graph is larger than the server walks in one request: there may be more downstream
+                than listed. Lower the depth or start from a node further down.
+              </Alert>
+            </div>
+          ) : null}
+          {items.length === 0 ? (
+            <EmptyState icon={<WarningIcon />} title="Nothing downstream">
+              No dataset or process reads from it within {depth} {depth === 1 ? "hop" : "hops"}: changing it breaks
+              nothing that lineage knows of.
+            </EmptyState>
+          ) : (
+            <div className="impact-grid">
+              <div>
+                <h3 className="impact-section">Affected ({items.length})</h3>
+                <ul className="impact-list" aria-label="Affected datasets and processes">
+                  {items.map((item) => (
+                    <ImpactRow key={item.id} item={item} hrefFor={hrefFor} />
+                  ))}
+                </ul>
+              </div>
+              <div>
+                <div className="impact-section impact-section--row">
+                  <h3 className="impact-section">People to notify ({impact.notify.length})</h3>
+                  {emails.length ? <CopyButton text={emails.join(", ")} label="Copy emails" variant="ghost" /> : null}
+                </div>
+                {impact.notify.length ? (
+                  <ul className="notify-list" aria-label="People to notify" data-testid="notify-list">
+                    {impact.notify.map((p) => (
+                      <li key={p.id} className="identity">
+                        <Avatar name={p.name || p.email || "?"} seed={p.id} size="sm" />
+                        <span className="identity__text">
+                          <span className="cell-primary">{p.name}</span>
+                          {p.email ? <span className="cell-secondary">{p.email}</span> : null}
+                          <span className="notify-reasons">{p.reasons.join(" · ")}</span>
+                        </span>
+                      </li>
+                    ))}
+                  </ul>
+                ) : (
+                  <p className="subtle impact-empty-people">
+                    <UsersIcon /> Nobody owns or follows the affected datasets yet.
+                  </p>
+                )}
+              </div>
+            </div>
+          )}
+        </>
+      ) : null}
+    </section>
+  );
+}

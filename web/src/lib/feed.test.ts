@@ -1,0 +1,112 @@
+import { describe, expect, it } from "vitest";
+import type { FeedItem } from "../api/types";
+import { describeEvent, groupByDay, listing, matchesFilter, mergeLive } from "./feed";
+
+function item(over: Partial<FeedItem> & { type: string }): FeedItem {
+  return {
+    id: over.id ?? "01a0",
+    occurred_at: over.occurred_at ?? "2026-03-02T10:00:00Z",
+    actor: over.actor ?? { id: "u1", name: "Ada Admin", kind: "user" },
+    org_id: "o1",
+    subject: over.subject ?? { kind: "dataset", id: "d1", name: "Orders" },
+    payload: over.payload ?? {},
+    ...over,
+  };
+}
+
+describe("describeEvent", () => {
+  it("says who published what, linking the dataset", () => {
+    const d = describeEvent(item({ type: "dataset.published", payload: { namespace: "snowflake://a", name: "X.Y" } }));
+    expect(d.text).toBe("Ada Admin published Orders");
+    expect(d.href).toBe("/datasets/d1");
+    expect(d.detail).toBe("snowflake://a/X.Y");
+    expect(d.label).toBe("Published");
+  });
+
+  it("names the changed fields of an update", () => {
+    const d = describeEvent(item({ type: "dataset.updated", payload: { fields: ["description", "tags", "display_name"] } }));
+    expect(d.text).toBe("Ada Admin changed the description, tags and display name of Orders");
+  });
+
+  it("describes visibility, deprecation, follows and connections", () => {
+    expect(describeEvent(item({ type: "dataset.visibility_changed", payload: { before: "public", after: "private" } })).text).toBe(
+      "Ada Admin made Orders private",
+    );
+    expect(describeEvent(item({ type: "dataset.deprecated" })).text).toBe("Ada Admin deprecated Orders");
+    expect(describeEvent(item({ type: "dataset.followed" })).text).toBe("Ada Admin started following Orders");
+    const connected = describeEvent(
+      item({ type: "dataset.connected", payload: { platform: "snowflake", kinds: ["python", "jdbc_url"], tested: true } }),
+    );
+    expect(connected.text).toBe("Ada Admin connected to Orders from Snowflake");
+    expect(connected.detail).toBe("Used the python and jdbc url snippets and tested the connection.");
+  });
+
+  it("summarises lineage changes and names API keys", () => {
+    const d = describeEvent(
+      item({
+        type: "lineage.changed",
+        actor: { id: "k1", name: "api-key:airflow", kind: "api_key" },
+        subject: { kind: "process", id: "p1", name: null },
+        payload: { edges_added: [["a", "b"], ["b", "c"]], datasets_created: 1 },
+      }),
+    );
+    expect(d.text).toBe("API key “airflow” recorded new lineage");
+    expect(d.detail).toBe("2 new links, 1 new dataset.");
+    expect(d.href).toBe("/lineage?node=p1");
+  });
+
+  it("reports node health changes with the message", () => {
+    const d = describeEvent(
+      item({
+        type: "node.status_changed",
+        subject: { kind: "node", id: "n1", name: "Warehouse" },
+        payload: { from: "ok", to: "error", message: "connection refused" },
+      }),
+    );
+    expect(d.text).toBe("The connection Warehouse is now Error (was OK)");
+    expect(d.detail).toBe("connection refused");
+    expect(d.tone).toBe("danger");
+  });
+
+  it("reports failed runs", () => {
+    const d = describeEvent(
+      item({ type: "process.run_failed", subject: { kind: "process", id: "p1", name: "clean_orders" }, payload: { message: "OOM" } }),
+    );
+    expect(d.text).toBe("clean_orders failed");
+    expect(d.detail).toBe("OOM");
+  });
+
+  it("falls back to a readable sentence for unknown types", () => {
+    expect(describeEvent(item({ type: "dataset.starred" })).text).toBe("Ada Admin starred Orders");
+  });
+});
+
+describe("live list", () => {
+  const a = item({ id: "a", type: "dataset.published", occurred_at: "2026-03-02T10:00:00Z" });
+  const b = item({ id: "b", type: "dataset.published", occurred_at: "2026-03-02T11:00:00Z" });
+  const c = item({ id: "c", type: "dataset.updated", occurred_at: "2026-03-01T09:00:00Z" });
+
+  it("puts live items first, newest first, without duplicates", () => {
+    expect(mergeLive([a, b], [a, c]).map((x) => x.id)).toEqual(["b", "a", "c"]);
+  });
+
+  it("filters by dataset and type", () => {
+    expect(matchesFilter(a, { datasetId: "d1" })).toBe(true);
+    expect(matchesFilter(a, { datasetId: "other" })).toBe(false);
+    expect(matchesFilter(c, { types: ["dataset.published"] })).toBe(false);
+  });
+
+  it("groups by day", () => {
+    const now = new Date("2026-03-02T18:00:00Z");
+    const groups = groupByDay([b, a, c], now);
+    expect(groups.map((g) => [g.label, g.items.length])).toEqual([
+      ["Today", 2],
+      ["Yesterday", 1],
+    ]);
+  });
+
+  it("lists words", () => {
+    expect(listing(["a"])).toBe("a");
+    expect(listing(["a", "b", "c"])).toBe("a, b and c");
+  });
+});

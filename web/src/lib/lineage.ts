@@ -1,0 +1,149 @@
+/** Lineage graph logic: merging fetched neighbourhoods, sides of the root, impact CSV. */
+import type { Graph, GraphEdge, GraphNode, Impact, ImpactItem } from "../api/types";
+
+export type Side = "root" | "upstream" | "downstream" | "expanded";
+
+export interface LNode extends GraphNode {
+  side: Side;
+}
+
+export interface LGraph {
+  nodes: LNode[];
+  edges: GraphEdge[];
+  truncated: boolean;
+}
+
+export const EMPTY_GRAPH: LGraph = { nodes: [], edges: [], truncated: false };
+
+export function isRestrictedId(id: string): boolean {
+  return id.startsWith("restricted-");
+}
+
+/**
+ * Restricted placeholders are numbered per response ("restricted-1"), so the same id in two
+ * responses may be two different nodes: make them unique to the response before merging.
+ */
+export function tagRestricted(graph: Graph, tag: string): Graph {
+  const rename = (id: string) => (isRestrictedId(id) ? `${id}@${tag}` : id);
+  return {
+    ...graph,
+    nodes: graph.nodes.map((n) => (isRestrictedId(n.id) ? { ...n, id: rename(n.id) } : n)),
+    edges: graph.edges.map((e) => ({ source: rename(e.source), target: rename(e.target) })),
+  };
+}
+
+export const edgeKey = (e: GraphEdge) => `${e.source}->${e.target}`;
+
+/**
+ * Merge a fetched graph into another. Nodes already present keep their place (and depth);
+ * new ones get `side` and a depth counted from `baseDepth` (the expanded node's depth).
+ */
+export function mergeGraph(into: LGraph, add: Graph, side: Side, baseDepth = 0): LGraph {
+  const byId = new Map(into.nodes.map((n) => [n.id, n]));
+  const nodes = [...into.nodes];
+  for (const n of add.nodes) {
+    if (byId.has(n.id)) continue;
+    const node: LNode = { ...n, depth: baseDepth + n.depth, side: n.depth === 0 && side !== "expanded" ? "root" : side };
+    byId.set(n.id, node);
+    nodes.push(node);
+  }
+  const seen = new Set(into.edges.map(edgeKey));
+  const edges = [...into.edges];
+  for (const e of add.edges) {
+    const k = edgeKey(e);
+    if (seen.has(k) || !byId.has(e.source) || !byId.has(e.target)) continue;
+    seen.add(k);
+    edges.push(e);
+  }
+  return { nodes, edges, truncated: into.truncated || add.truncated };
+}
+
+/** The start node of a graph response (the only node at depth 0). */
+export function rootOf(graph: Pick<Graph, "nodes"> | undefined): GraphNode | undefined {
+  return graph?.nodes.find((n) => n.depth === 0);
+}
+
+/** Build the view: upstream and downstream fetches around the root, then expansions in order. */
+export function buildGraph(
+  upstream: Graph | undefined,
+  downstream: Graph | undefined,
+  expansions: { anchor: string; graph: Graph }[],
+): LGraph {
+  let g = EMPTY_GRAPH;
+  if (upstream) g = mergeGraph(g, tagRestricted(upstream, "up"), "upstream");
+  if (downstream) g = mergeGraph(g, tagRestricted(downstream, "down"), "downstream");
+  expansions.forEach(({ anchor, graph }, i) => {
+    const base = g.nodes.find((n) => n.id === anchor)?.depth ?? 0;
+    g = mergeGraph(g, tagRestricted(graph, `x${i}`), "expanded", base);
+  });
+  return g;
+}
+
+/** Upstream and downstream neighbours of each node (for the list view and tooltips). */
+export function neighbours(graph: LGraph): Map<string, { up: string[]; down: string[] }> {
+  const out = new Map<string, { up: string[]; down: string[] }>();
+  for (const n of graph.nodes) out.set(n.id, { up: [], down: [] });
+  for (const e of graph.edges) {
+    out.get(e.target)?.up.push(e.source);
+    out.get(e.source)?.down.push(e.target);
+  }
+  return out;
+}
+
+export function nodeTitle(n: Pick<GraphNode, "kind" | "name" | "restricted">): string {
+  if (n.restricted || !n.name) return n.kind === "process" ? "Restricted process" : "Restricted dataset";
+  return n.name;
+}
+
+/* CSV --------------------------------------------------------------------------------------- */
+
+/** One CSV cell: quoted when needed; a leading = + - @ is defused so spreadsheets do not run it. */
+export function csvCell(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  let s = Array.isArray(value) ? value.join("; ") : String(value);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n;]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export const IMPACT_COLUMNS = [
+  "kind",
+  "name",
+  "namespace",
+  "distance",
+  "health",
+  "latest_run_state",
+  "owners",
+  "follower_count",
+  "restricted",
+] as const;
+
+export function impactCsv(items: ImpactItem[]): string {
+  const rows = [IMPACT_COLUMNS.join(",")];
+  for (const item of items) {
+    const row = IMPACT_COLUMNS.map((c) => {
+      if (c === "name") return csvCell(item.restricted ? nodeTitle(item) : item.name);
+      if (c === "owners") return csvCell(item.owners ?? []);
+      return csvCell(item[c]);
+    });
+    rows.push(row.join(","));
+  }
+  return rows.join("\r\n") + "\r\n";
+}
+
+export function impactFileName(impact: Pick<Impact, "node">): string {
+  const base = (impact.node.name ?? "lineage").replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^_+|_+$/g, "");
+  return `impact-${base || "lineage"}.csv`;
+}
+
+/** Save text as a file in the browser (no server round trip). */
+export function downloadText(text: string, fileName: string, type = "text/csv;charset=utf-8"): void {
+  const blob = new Blob(["\ufeff", text], { type });
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = fileName;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 1000);
+}

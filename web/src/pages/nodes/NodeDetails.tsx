@@ -1,0 +1,269 @@
+/** One node: its health, settings, secret references and check history; test, edit, delete. */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { connectorsApi, nodesApi } from "../../api/endpoints";
+import type { Connector, DataNode, TestResult } from "../../api/types";
+import { PlatformTile } from "../../components/datasets";
+import { ConfirmDialog, Dialog } from "../../components/Dialog";
+import { HealthBadge } from "../../components/health";
+import { EditIcon, KeyIcon, PlayIcon, TrashIcon } from "../../components/icons";
+import { useToast } from "../../components/toasts";
+import { Button, EmptyState, ErrorAlert, TableSkeleton, Time } from "../../components/ui";
+import { fieldsFromSchema, targetSummary } from "../../lib/jsonSchemaForm";
+import { TestOutcome, intervalLabel } from "./NodeForm";
+
+function show(v: unknown): string {
+  if (v === null || v === undefined || v === "") return "—";
+  if (typeof v === "boolean") return v ? "Yes" : "No";
+  if (Array.isArray(v)) return v.join(", ");
+  if (typeof v === "object")
+    return Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${k}: ${String(x)}`)
+      .join("\n");
+  return String(v);
+}
+
+function CheckHistory({ nodeId }: { nodeId: string }) {
+  const checks = useQuery({
+    queryKey: ["nodes", "checks", nodeId],
+    queryFn: ({ signal }) => nodesApi.checks(nodeId, signal),
+  });
+  if (checks.isPending) return <TableSkeleton rows={3} columns={4} label="Loading checks" />;
+  if (checks.isError) return <ErrorAlert error={checks.error} onRetry={() => checks.refetch()} />;
+  if (!checks.data.items.length) {
+    return (
+      <EmptyState icon={<PlayIcon />} title="Never checked">
+        Test the connection to record its first check.
+      </EmptyState>
+    );
+  }
+  return (
+    <div className="table-wrap">
+      <table className="table table--compact" data-testid="check-history">
+        <caption className="sr-only">Latest connection checks, newest first</caption>
+        <thead>
+          <tr>
+            <th scope="col">When</th>
+            <th scope="col">Result</th>
+            <th scope="col" className="num">
+              Latency
+            </th>
+            <th scope="col">Trigger</th>
+            <th scope="col">Message</th>
+          </tr>
+        </thead>
+        <tbody>
+          {checks.data.items.map((c) => (
+            <tr key={c.checked_at}>
+              <td>
+                <Time iso={c.checked_at} />
+              </td>
+              <td>
+                <HealthBadge status={c.status} />
+              </td>
+              <td className="num">{c.latency_ms != null ? `${Math.round(c.latency_ms)} ms` : "—"}</td>
+              <td className="muted">{c.trigger === "schedule" ? "Scheduled" : "By hand"}</td>
+              <td className="muted check-message">{c.message}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export function NodeDetailsDialog({
+  node,
+  connectors,
+  canWrite,
+  onClose,
+  onEdit,
+}: {
+  node: DataNode | null;
+  connectors: Connector[];
+  canWrite: boolean;
+  onClose: () => void;
+  onEdit: (node: DataNode) => void;
+}) {
+  const connector = connectors.find((c) => c.type === node?.type);
+  return (
+    <Dialog
+      open={!!node}
+      onClose={onClose}
+      size="lg"
+      title={
+        node ? (
+          <span className="row">
+            <PlatformTile platform={node.type} size={28} />
+            {node.name}
+          </span>
+        ) : (
+          ""
+        )
+      }
+      description={node ? `${connector?.title ?? node.type} · ${targetSummary(node.config) || "no address"}` : undefined}
+    >
+      {node ? <Details node={node} connector={connector} canWrite={canWrite} onClose={onClose} onEdit={onEdit} /> : null}
+    </Dialog>
+  );
+}
+
+function Details({
+  node,
+  connector,
+  canWrite,
+  onClose,
+  onEdit,
+}: {
+  node: DataNode;
+  connector: Connector | undefined;
+  canWrite: boolean;
+  onClose: () => void;
+  onEdit: (node: DataNode) => void;
+}) {
+  const qc = useQueryClient();
+  const toast = useToast();
+  const [result, setResult] = useState<TestResult | null>(null);
+  const [deleting, setDeleting] = useState(false);
+  const detail = useQuery({
+    queryKey: ["connectors", node.type],
+    queryFn: ({ signal }) => connectorsApi.get(node.type, signal),
+    staleTime: 10 * 60_000,
+  });
+  const titles = Object.fromEntries(fieldsFromSchema(detail.data?.config_schema).map((f) => [f.key, f.title]));
+
+  const test = useMutation({
+    mutationFn: () => nodesApi.test(node.id),
+    onSuccess: (r) => {
+      setResult(r);
+      void qc.invalidateQueries({ queryKey: ["nodes"] });
+    },
+    onError: (err) => toast.fromError(err, "Could not test the node"),
+  });
+  const remove = useMutation({
+    mutationFn: () => nodesApi.remove(node.id),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: ["nodes"] });
+      toast.success("Node deleted", `${node.name} and its check history are gone.`);
+      setDeleting(false);
+      onClose();
+    },
+    onError: (err) => toast.fromError(err, "Could not delete the node"),
+  });
+
+  const canTest = connector?.capabilities.test_connection !== false;
+  const secretEntries = Object.entries(node.secrets);
+
+  return (
+    <div className="stack node-details" style={{ gap: "var(--space-5)" }}>
+      <div className="node-status">
+        <HealthBadge status={node.status} />
+        <div className="node-status__text">
+          {node.last_checked_at ? (
+            <>
+              Checked <Time iso={node.last_checked_at} />
+              {node.last_latency_ms != null ? ` · ${Math.round(node.last_latency_ms)} ms` : ""}
+              {node.last_message ? <div className="muted">{node.last_message}</div> : null}
+            </>
+          ) : (
+            <span className="muted">Not checked yet.</span>
+          )}
+        </div>
+        <Button
+          onClick={() => test.mutate()}
+          loading={test.isPending}
+          disabled={!canTest}
+          title={canTest ? undefined : "This connector type has no live connection test"}
+        >
+          <PlayIcon /> Test now
+        </Button>
+      </div>
+      {result ? <TestOutcome result={result} /> : null}
+
+      <div className="node-details__grid">
+        <section aria-labelledby="node-settings">
+          <h3 className="form-section__title" id="node-settings">
+            Settings
+          </h3>
+          <dl className="definition-list">
+            {Object.entries(node.config).map(([k, v]) => (
+              <div key={k} className="definition-list__row">
+                <dt>{titles[k] ?? k}</dt>
+                <dd className="mono">{show(v)}</dd>
+              </div>
+            ))}
+            <div className="definition-list__row">
+              <dt>Checks</dt>
+              <dd>{intervalLabel(node.check_interval_seconds)}</dd>
+            </div>
+            {node.tags.length ? (
+              <div className="definition-list__row">
+                <dt>Tags</dt>
+                <dd>
+                  {node.tags.map((t) => (
+                    <span key={t} className="tag">
+                      #{t}
+                    </span>
+                  ))}
+                </dd>
+              </div>
+            ) : null}
+          </dl>
+        </section>
+        <section aria-labelledby="node-secrets">
+          <h3 className="form-section__title" id="node-secrets">
+            <KeyIcon /> Secret references
+          </h3>
+          {secretEntries.length ? (
+            <dl className="definition-list">
+              {secretEntries.map(([k, v]) => (
+                <div key={k} className="definition-list__row">
+                  <dt>{k}</dt>
+                  <dd className="mono">{v}</dd>
+                </div>
+              ))}
+            </dl>
+          ) : (
+            <p className="subtle">None.</p>
+          )}
+        </section>
+      </div>
+
+      <section aria-labelledby="node-history">
+        <h3 className="form-section__title" id="node-history">
+          Check history
+        </h3>
+        <CheckHistory nodeId={node.id} />
+      </section>
+
+      <div className="form-actions form-actions--split">
+        {canWrite ? (
+          <Button variant="danger-ghost" onClick={() => setDeleting(true)}>
+            <TrashIcon /> Delete
+          </Button>
+        ) : (
+          <span className="subtle">Only admins change nodes.</span>
+        )}
+        <div className="row">
+          <Button onClick={onClose}>Close</Button>
+          {canWrite ? (
+            <Button variant="primary" onClick={() => onEdit(node)}>
+              <EditIcon /> Edit
+            </Button>
+          ) : null}
+        </div>
+      </div>
+      <ConfirmDialog
+        open={deleting}
+        title={`Delete ${node.name}?`}
+        confirmLabel="Delete node"
+        pending={remove.isPending}
+        onClose={() => setDeleting(false)}
+        onConfirm={() => remove.mutate()}
+      >
+        Its settings, secret references and check history are removed. Datasets that live on it lose their health
+        status.
+      </ConfirmDialog>
+    </div>
+  );
+}
