@@ -219,3 +219,25 @@ async def test_node_cap_truncates(app: FastAPI, client: httpx.AsyncClient, setti
     finally:
         app.state.settings.lineage_max_nodes = 5000
     assert g["truncated"] is True and len(g["nodes"]) == 4
+
+
+async def test_placeholders_are_stable_and_opaque(app: FastAPI, client: httpx.AsyncClient) -> None:
+    owner = await signed_in(app, client, "o@acme.test", role="producer")
+    outsider = await signed_in(app, client, "x@globex.test", role="admin", org="Globex")
+    src = await _ds(client, owner, "s.pub_a", visibility="public")
+    hidden = await _ds(client, owner, "s.hidden_b", visibility="private")
+    sink = await _ds(client, owner, "s.pub_c", visibility="public")
+    for a, b in ((src, hidden), (hidden, sink)):
+        await _edge(client, owner, a["id"], b["id"])
+    ids = []
+    for start in (src["id"], sink["id"]):
+        g = (
+            await client.get(
+                "/api/lineage/graph",
+                params={"node": start, "direction": "both", "depth": 3},
+                headers=outsider.headers,
+            )
+        ).json()
+        ids.append(next(n["id"] for n in g["nodes"] if n["restricted"]))
+    assert ids[0] == ids[1], "the same hidden node has the same id from either side"
+    assert hidden["id"] not in ids[0]

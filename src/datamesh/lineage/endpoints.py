@@ -201,6 +201,7 @@ async def graph(
         direction,
         _depth(request, depth),
         settings.lineage_max_nodes,
+        salt=request.app.state.signing_key,
     )
     return Graph.model_validate(result)
 
@@ -222,6 +223,7 @@ async def impact(
         node,
         _depth(request, depth),
         settings.lineage_max_nodes,
+        salt=request.app.state.signing_key,
     )
     return Impact.model_validate(result)
 
@@ -285,5 +287,6 @@ async def marquez_lineage(
         "both",
         _depth(request, depth),
         settings.lineage_max_nodes,
+        salt=request.app.state.signing_key,
     )
     return marquez.to_marquez(result)

@@ -7,6 +7,8 @@ only (``restricted``), so paths and counts stay true and nothing is named.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from typing import Any
 
@@ -337,13 +339,15 @@ async def graph(
     direction: str,
     depth: int,
     max_nodes: int,
+    *,
+    salt: str = "",
 ) -> dict[str, Any]:
     start, kind = await resolve(session, ref)
     await _require_visible(session, p, start, kind)
     result, used = await traverse(
         engine, POSTGRES, session, start, kind, direction, depth, max_nodes
     )
-    nodes = await _describe(session, p, result.nodes)
+    nodes = await _describe(session, p, result.nodes, salt)
     placeholder = {n["real_id"]: n["id"] for n in nodes}
     edges = [{"source": placeholder[s], "target": placeholder[t]} for s, t in sorted(result.edges)]
     for n in nodes:
@@ -351,8 +355,15 @@ async def graph(
     return {"nodes": nodes, "edges": edges, "truncated": result.truncated, "engine": used}
 
 
+def _placeholder_id(node_id: str, salt: str) -> str:
+    """An opaque id for a hidden node: the same node gets the same id in every response (so a
+    client can merge expansions) and nobody can tell which node it is without the server key."""
+    digest = hmac.new(salt.encode(), node_id.encode(), hashlib.sha256).hexdigest()
+    return f"restricted-{digest[:20]}"
+
+
 async def _describe(
-    session: AsyncSession, p: Principal, depths: dict[str, int]
+    session: AsyncSession, p: Principal, depths: dict[str, int], salt: str = ""
 ) -> list[dict[str, Any]]:
     """Name what the caller may see; a restricted placeholder (kind only) for the rest."""
     ids = [uuid.UUID(i) for i in depths]
@@ -372,7 +383,6 @@ async def _describe(
     kinds = await repo.node_kinds(session, ids)
     health = await node_health(session, [d.node_id for d in datasets.values() if d.node_id])
     out = []
-    restricted_n = 0
     for node_id, depth in sorted(depths.items(), key=lambda kv: (kv[1], kv[0])):
         uid = uuid.UUID(node_id)
         kind = kinds.get(uid, "dataset")
@@ -407,11 +417,10 @@ async def _describe(
                 }
             )
         else:
-            restricted_n += 1
             out.append(
                 {
                     "real_id": node_id,
-                    "id": f"restricted-{restricted_n}",
+                    "id": _placeholder_id(node_id, salt),
                     "kind": kind,
                     "depth": depth,
                     "restricted": True,
@@ -432,7 +441,14 @@ async def node_health(session: AsyncSession, node_ids: list[uuid.UUID]) -> dict[
 
 
 async def impact(
-    session: AsyncSession, p: Principal, engine: GraphEngine, ref: str, depth: int, max_nodes: int
+    session: AsyncSession,
+    p: Principal,
+    engine: GraphEngine,
+    ref: str,
+    depth: int,
+    max_nodes: int,
+    *,
+    salt: str = "",
 ) -> dict[str, Any]:
     """What breaks if this fails: everything downstream, who owns it, who follows it."""
     start, kind = await resolve(session, ref)
@@ -440,7 +456,7 @@ async def impact(
     result, _ = await traverse(
         engine, POSTGRES, session, start, kind, "downstream", depth, max_nodes
     )
-    described = await _describe(session, p, result.nodes)
+    described = await _describe(session, p, result.nodes, salt)
     root = next(n for n in described if n["real_id"] == str(start))
     affected = [n for n in described if n["real_id"] != str(start)]
     visible_ds = [
