@@ -3,7 +3,10 @@ actor, action and target. A new write endpoint without a scenario here fails the
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -354,6 +357,13 @@ async def _ol_one(w: World):
 async def _ol_batch(w: World):
     r = await w.call("POST", "/api/v1/lineage/batch", w.prod, json=_events())
     return r, "lineage.ingest", w.prod.id, "org"
+
+
+# Domains may keep their scenarios next to this file, in ``scenarios_<domain>.py`` modules that
+# import ``scenario`` and ``World`` from here; they are loaded below, once the registry exists.
+for _mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
+    if _mod.name.startswith("scenarios_"):
+        importlib.import_module(f"tests.audit.{_mod.name}")
 
 
 def _write_operations(app: FastAPI) -> set[str]:
