@@ -4,6 +4,7 @@ from datamesh.models.audit import AuditEntry
 from datamesh.models.base import Base
 from datamesh.models.catalog import Dataset, DatasetOwner, Follow
 from datamesh.models.connect import PlatformProfile
+from datamesh.models.dashboards import Dashboard
 from datamesh.models.events import Event
 from datamesh.models.identity import (
     ApiKey,
@@ -29,6 +30,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "ColumnEdge",
+    "Dashboard",
     "Dataset",
     "DatasetOwner",
     "Event",
