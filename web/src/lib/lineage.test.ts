@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Graph, ImpactItem } from "../api/types";
-import { buildGraph, csvCell, impactCsv, impactFileName, neighbours, nodeTitle, tagRestricted } from "./lineage";
+import { buildGraph, csvCell, impactCsv, impactFileName, neighbours, nodeTitle } from "./lineage";
 
 const ds = (id: string, depth: number, extra: object = {}) => ({
   id,
@@ -12,29 +12,33 @@ const ds = (id: string, depth: number, extra: object = {}) => ({
   ...extra,
 });
 
+// Placeholder ids as the server makes them: opaque, and the same for one hidden node everywhere.
+const HIDDEN_DS = "restricted-3f9a0c1d2e4b5a6c7d8e";
+const HIDDEN_JOB = "restricted-0b1c2d3e4f5a6b7c8d9e";
+
 const up: Graph = {
-  nodes: [ds("root", 0), ds("src", 1), { id: "restricted-1", kind: "dataset", depth: 2, restricted: true }],
+  nodes: [ds("root", 0), ds("src", 1), { id: HIDDEN_DS, kind: "dataset", depth: 2, restricted: true }],
   edges: [
     { source: "src", target: "root" },
-    { source: "restricted-1", target: "src" },
+    { source: HIDDEN_DS, target: "src" },
   ],
   truncated: false,
   engine: "postgres",
 };
 const down: Graph = {
-  nodes: [ds("root", 0), ds("out", 1), { id: "restricted-1", kind: "process", depth: 1, restricted: true }],
+  nodes: [ds("root", 0), ds("out", 2), { id: HIDDEN_JOB, kind: "process", depth: 1, restricted: true }],
   edges: [
-    { source: "root", target: "restricted-1" },
-    { source: "restricted-1", target: "out" },
+    { source: "root", target: HIDDEN_JOB },
+    { source: HIDDEN_JOB, target: "out" },
   ],
   truncated: true,
   engine: "postgres",
 };
 
 describe("buildGraph", () => {
-  it("merges both directions, keeping restricted placeholders of each response apart", () => {
+  it("merges both directions, keeping different hidden nodes apart", () => {
     const g = buildGraph(up, down, []);
-    expect(g.nodes.map((n) => n.id).sort()).toEqual(["out", "restricted-1@down", "restricted-1@up", "root", "src"].sort());
+    expect(g.nodes.map((n) => n.id).sort()).toEqual(["out", HIDDEN_DS, HIDDEN_JOB, "root", "src"].sort());
     expect(g.edges).toHaveLength(4);
     expect(g.truncated).toBe(true);
     expect(g.nodes.find((n) => n.id === "root")?.side).toBe("root");
@@ -54,15 +58,36 @@ describe("buildGraph", () => {
     };
     const g = buildGraph(up, down, [{ anchor: "out", graph: expansion }]);
     const extra = g.nodes.find((n) => n.id === "extra");
-    expect(extra).toMatchObject({ side: "expanded", depth: 2 });
+    expect(extra).toMatchObject({ side: "expanded", depth: 3 });
     expect(g.nodes.filter((n) => n.id === "root")).toHaveLength(1);
     expect(g.edges.some((e) => e.source === "out" && e.target === "extra")).toBe(true);
     expect(neighbours(g).get("out")?.down).toContain("extra");
   });
 
-  it("renames restricted ids in edges too", () => {
-    const t = tagRestricted(up, "x");
-    expect(t.edges[1]).toEqual({ source: "restricted-1@x", target: "src" });
+  it("shows a hidden node reached by several fetches once, with the edges of each", () => {
+    // Expanding "out" upstream reaches the hidden job again, and a new hidden input of it.
+    const expansion: Graph = {
+      nodes: [
+        ds("out", 0),
+        { id: HIDDEN_JOB, kind: "process", depth: 1, restricted: true },
+        ds("side", 1),
+        { id: "restricted-99aa88bb77cc66dd55ee", kind: "dataset", depth: 2, restricted: true },
+      ],
+      edges: [
+        { source: HIDDEN_JOB, target: "out" },
+        { source: "side", target: "out" },
+        { source: "restricted-99aa88bb77cc66dd55ee", target: HIDDEN_JOB },
+      ],
+      truncated: false,
+      engine: "postgres",
+    };
+    const g = buildGraph(up, down, [{ anchor: "out", graph: expansion }]);
+    expect(g.nodes.filter((n) => n.id === HIDDEN_JOB)).toHaveLength(1);
+    expect(g.nodes.filter((n) => n.restricted)).toHaveLength(3);
+    // The placeholder keeps the place it had (downstream, depth 1).
+    expect(g.nodes.find((n) => n.id === HIDDEN_JOB)).toMatchObject({ side: "downstream", depth: 1 });
+    expect(g.edges.filter((e) => e.source === HIDDEN_JOB && e.target === "out")).toHaveLength(1);
+    expect(neighbours(g).get(HIDDEN_JOB)?.up.sort()).toEqual(["restricted-99aa88bb77cc66dd55ee", "root"].sort());
   });
 });
 

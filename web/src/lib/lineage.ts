@@ -19,18 +19,11 @@ export function isRestrictedId(id: string): boolean {
   return id.startsWith("restricted-");
 }
 
-/**
- * Restricted placeholders are numbered per response ("restricted-1"), so the same id in two
- * responses may be two different nodes: make them unique to the response before merging.
+/*
+ * Restricted placeholders carry an opaque id that the server derives from the hidden node
+ * (the same node gets the same id in every response, and nobody can tell which node it is):
+ * merging by id keeps one hidden node once, however many fetches reach it.
  */
-export function tagRestricted(graph: Graph, tag: string): Graph {
-  const rename = (id: string) => (isRestrictedId(id) ? `${id}@${tag}` : id);
-  return {
-    ...graph,
-    nodes: graph.nodes.map((n) => (isRestrictedId(n.id) ? { ...n, id: rename(n.id) } : n)),
-    edges: graph.edges.map((e) => ({ source: rename(e.source), target: rename(e.target) })),
-  };
-}
 
 export const edgeKey = (e: GraphEdge) => `${e.source}->${e.target}`;
 
@@ -70,12 +63,12 @@ export function buildGraph(
   expansions: { anchor: string; graph: Graph }[],
 ): LGraph {
   let g = EMPTY_GRAPH;
-  if (upstream) g = mergeGraph(g, tagRestricted(upstream, "up"), "upstream");
-  if (downstream) g = mergeGraph(g, tagRestricted(downstream, "down"), "downstream");
-  expansions.forEach(({ anchor, graph }, i) => {
+  if (upstream) g = mergeGraph(g, upstream, "upstream");
+  if (downstream) g = mergeGraph(g, downstream, "downstream");
+  for (const { anchor, graph } of expansions) {
     const base = g.nodes.find((n) => n.id === anchor)?.depth ?? 0;
-    g = mergeGraph(g, tagRestricted(graph, `x${i}`), "expanded", base);
-  });
+    g = mergeGraph(g, graph, "expanded", base);
+  }
   return g;
 }
 
