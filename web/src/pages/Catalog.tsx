@@ -1,6 +1,6 @@
 /** Catalog: search as you type, facet filters with counts, sort, pagination. State in the URL. */
 import { keepPreviousData, useInfiniteQuery } from "@tanstack/react-query";
-import { useEffect, useId, useMemo, useRef, useState } from "react";
+import { useId, useMemo, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { datasetsApi } from "../api/endpoints";
 import { useMe } from "../api/queries";
@@ -24,6 +24,7 @@ import {
   type CatalogState,
   type FacetKey,
 } from "../lib/catalogQuery";
+import { useDebouncedUrlText } from "../lib/useDebouncedUrlText";
 import { PublishDatasetDialog } from "./catalog/PublishDataset";
 
 const VISIBILITY_OPTIONS: FacetCount[] = [
@@ -159,35 +160,13 @@ export function Component() {
   const sortId = useId();
 
   // The text box is local so typing stays instant; the URL (and so the query) follows, debounced,
-  // replacing the history entry instead of adding one per keystroke.
-  const [text, setText] = useState(state.q);
-  const [pushed, setPushed] = useState(state.q);
-  const [seenQ, setSeenQ] = useState(state.q);
-  if (state.q !== seenQ) {
-    setSeenQ(state.q);
-    // The URL changed from elsewhere (header search, back button): show it. Our own debounced
-    // push must not overwrite what was typed since.
-    if (state.q !== pushed) {
-      setPushed(state.q);
-      setText(state.q);
-    }
-  }
-  const timer = useRef<number | undefined>(undefined);
-  useEffect(() => () => window.clearTimeout(timer.current), []);
-  const onType = (value: string) => {
-    setText(value);
-    window.clearTimeout(timer.current);
-    timer.current = window.setTimeout(() => {
-      setPushed(value);
-      setParams((prev) => toSearchParams({ ...parseCatalogParams(prev), q: value }), { replace: true });
-    }, 200);
-  };
+  // replacing the history entry instead of adding one per keystroke, on top of the newest URL.
+  const search = useDebouncedUrlText("q", (latest, q) => toSearchParams({ ...parseCatalogParams(latest), q }));
+  const text = search.text;
 
   const update = (next: Partial<CatalogState>) => {
-    window.clearTimeout(timer.current);
-    const merged = { ...state, q: text, ...next };
-    setPushed(merged.q);
-    setParams(toSearchParams(merged));
+    const q = search.take(next.q);
+    setParams(toSearchParams({ ...state, ...next, q }));
   };
   const apiSearch = toApiSearch(state);
 
@@ -318,7 +297,7 @@ export function Component() {
                 placeholder="Search by name, tag, field or description"
                 autoComplete="off"
                 value={text}
-                onChange={(e) => onType(e.target.value)}
+                onChange={(e) => search.onType(e.target.value)}
               />
               {results.isFetching && !results.isFetchingNextPage ? (
                 <span className="spinner catalog__spinner" aria-hidden="true" />
@@ -366,7 +345,6 @@ export function Component() {
                   actions={
                     <Button
                       onClick={() => {
-                        setText("");
                         update({ q: "", platform: [], domain: [], tag: [], org: [], visibility: [], deprecated: false });
                       }}
                     >
