@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { KNOWN_EVENT_TYPES, describeEvent } from "./feed";
 import { healthOf, healthSummary, isClockTime, isHealthEvent, percent, slaBody, slaText, statusBatches } from "./dashboardHealth";
 
 describe("health", () => {
@@ -64,5 +65,26 @@ describe("SLA form", () => {
     expect(percent(0.456)).toBe("46%");
     expect(percent(1)).toBe("100%");
     expect(percent(null)).toBe("—");
+  });
+});
+
+describe("SLA events in the feed", () => {
+  const item = (type: string, payload: Record<string, unknown> = {}) => ({
+    id: "1",
+    type,
+    occurred_at: "2026-01-01T07:05:00Z",
+    actor: { id: null, name: "", kind: "system" },
+    subject: { kind: "dataset", id: "d1", name: "ORDERS" },
+    payload,
+  });
+
+  it("are delivered by the live stream and described in words", () => {
+    expect(KNOWN_EVENT_TYPES).toContain("dataset.sla_breached");
+    expect(KNOWN_EVENT_TYPES).toContain("dataset.sla_recovered");
+    const breached = describeEvent(item("dataset.sla_breached", { due_at: "2026-01-01T07:00:00Z" }) as never);
+    expect(breached.text).toBe("ORDERS is late: its freshness SLA is breached");
+    expect(breached.tone).toBe("warning");
+    expect(breached.detail).toContain("07:00:00 GMT");
+    expect(describeEvent(item("dataset.sla_recovered") as never).text).toBe("ORDERS is fresh again: its SLA is met");
   });
 });

@@ -17,6 +17,8 @@ export const KNOWN_EVENT_TYPES = [
   "process.deleted",
   "process.run_failed",
   "run.failed",
+  "dataset.sla_breached",
+  "dataset.sla_recovered",
   "node.created",
   "node.updated",
   "node.deleted",
@@ -261,6 +263,19 @@ export function describeEvent(item: FeedItem): EventDescription {
       detail = str(p.message) ?? str(p.error) ?? str(p.error_message);
       break;
     }
+    case "dataset.sla_breached":
+      parts = [S, " is late: its freshness SLA is breached"];
+      label = "SLA breached";
+      icon = "failure";
+      tone = "warning";
+      detail = str(p.due_at) ? `It was due by ${new Date(String(p.due_at)).toUTCString()}.` : undefined;
+      break;
+    case "dataset.sla_recovered":
+      parts = [S, " is fresh again: its SLA is met"];
+      label = "SLA met";
+      icon = "other";
+      tone = "success";
+      break;
     case "process.updated":
       parts = [A, " updated the process ", S];
       label = "Process";
