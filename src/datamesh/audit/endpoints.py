@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Literal
@@ -18,7 +19,7 @@ from datamesh.audit.schemas import AuditItem, AuditPage, VerifyOut
 from datamesh.auth.deps import CurrentUser, PlatformAdmin
 from datamesh.auth.principal import Principal
 from datamesh.deps import SessionDep
-from datamesh.errors import BadRequest, Forbidden
+from datamesh.errors import BadRequest, Forbidden, NotFound
 from datamesh.kit.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/audit", tags=["governance"])
@@ -40,8 +41,13 @@ def _query(
     since: datetime | None,
     until: datetime | None,
     query: str | None,
+    org_id: uuid.UUID | None = None,
 ) -> repo.AuditQuery:
     q = _scope(p)
+    if org_id is not None:
+        if q.org_id is not None and org_id != q.org_id:
+            raise NotFound("No such organization.")
+        q.org_id = org_id
     q.actor, q.action, q.target, q.since, q.until, q.text = (
         actor,
         action,
@@ -56,6 +62,9 @@ def _query(
 
 
 Filter = Annotated[str | None, Query(max_length=300)]
+OrgFilter = Annotated[
+    uuid.UUID | None, Query(description="Only this organization's entries (platform admins).")
+]
 ACTION_DOC = "Exact action (dataset.connect), or a prefix ending in . or * (dataset.)"
 TARGET_DOC = "kind:id (dataset:<uuid>) or an id"
 
@@ -70,11 +79,12 @@ async def search(
     since: datetime | None = None,
     until: datetime | None = None,
     query: Filter = None,
+    org_id: OrgFilter = None,
     limit: Limit = 50,
     cursor: CursorParam = None,
 ) -> AuditPage:
     """Search the audit log, newest first (stewards and admins: their org; platform admins: all)."""
-    q = _query(principal, actor, action, target, since, until, query)
+    q = _query(principal, actor, action, target, since, until, query, org_id)
     after = decode_cursor(cursor, 1)
     rows, next_seq = await service.search(session, q, limit, int(after[0]) if after else None)
     return AuditPage(
@@ -143,9 +153,10 @@ async def export(
     since: datetime | None = None,
     until: datetime | None = None,
     query: Filter = None,
+    org_id: OrgFilter = None,
 ) -> StreamingResponse:
     """Stream every matching entry as CSV or JSON Lines, for auditors."""
-    q = _query(principal, actor, action, target, since, until, query)
+    q = _query(principal, actor, action, target, since, until, query, org_id)
     sessionmaker = request.app.state.sessionmaker
 
     async def body() -> AsyncIterator[bytes]:
