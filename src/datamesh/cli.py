@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -78,6 +79,10 @@ def serve(
     typer.echo(
         f"DataMesh is running at http://{host}:{port}  (API docs: http://{host}:{port}/api/docs)"
     )
+    # uvicorn drains connections on SIGTERM (live streams get a last `reconnect` event), then
+    # re-raises the signal: end with a normal exit instead, so the `finally` below still stops
+    # the embedded PostgreSQL and supervisors see status 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run(
             "datamesh.app:create_app",
@@ -95,6 +100,10 @@ def serve(
     finally:
         if started_here and embedded is not None:
             embedded.stop()
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 @db_app.command("upgrade")

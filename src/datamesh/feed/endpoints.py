@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
+import anyio
 import orjson
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -26,6 +27,10 @@ from datamesh.models.events import Event
 
 router = APIRouter(tags=["feed"])
 _REVALIDATE_SECONDS = 30.0
+# On shutdown a stream gets this long to say goodbye before the SSE library cancels it; well
+# under uvicorn's graceful-shutdown timeout (see cli.serve), so the process exits promptly.
+_SHUTDOWN_GRACE_SECONDS = 2.0
+_RECONNECT_MS = 1000
 
 
 @router.get("/api/feed", response_model=FeedPage)
@@ -60,12 +65,15 @@ async def _events(
     sub: Subscriber,
     principal: Principal,
     last_event_id: uuid.UUID | None,
+    shutdown: anyio.Event,
 ) -> AsyncIterator[ServerSentEvent]:
     settings = request.app.state.settings
     sessionmaker = request.app.state.sessionmaker
     delivered: set[uuid.UUID] = set()
     replayed_to = 0
     last_id: str | None = str(last_event_id) if last_event_id else None
+    stopping = asyncio.ensure_future(shutdown.wait())
+    getter: asyncio.Future[Event] | None = None
     try:
         yield ServerSentEvent(comment="connected")
         if last_event_id is not None:
@@ -98,19 +106,39 @@ async def _events(
                         ).decode(),
                     )
                 return
-            try:
-                event = await asyncio.wait_for(sub.queue.get(), timeout=_REVALIDATE_SECONDS)
-            except TimeoutError:
+            if stopping.done():
+                # The server is shutting down: end the response properly (not a reset) and tell
+                # the client to come back soon; it resumes from its Last-Event-ID elsewhere.
+                yield ServerSentEvent(
+                    event="reconnect",
+                    data=orjson.dumps(
+                        {"reason": "server_shutdown", "last_event_id": last_id}
+                    ).decode(),
+                    retry=_RECONNECT_MS,
+                )
+                return
+            getter = asyncio.ensure_future(sub.queue.get())
+            await asyncio.wait(
+                {getter, stopping}, timeout=_REVALIDATE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not getter.done():
+                getter.cancel()  # a cancelled get() leaves its item on the queue
+                if stopping.done():
+                    continue
                 async with sessionmaker() as session:
                     if not await auth.still_valid(session, principal):
                         yield ServerSentEvent(event="session_ended", data="{}")
                         return
                 continue
+            event = getter.result()
             if event.id in delivered or event.seq <= replayed_to:
                 continue
             last_id = str(event.id)
             yield _message(event)
     finally:
+        stopping.cancel()
+        if getter is not None:
+            getter.cancel()
         hub.unsubscribe(sub)
 
 
@@ -151,10 +179,13 @@ async def stream(
         )
     followed = await repo.followed_ids(session, principal.user_id) if principal.user_id else set()
     sub = hub.subscribe(principal, following, followed)
+    shutdown = anyio.Event()  # set by sse-starlette when the server begins a graceful shutdown
     return EventSourceResponse(
-        _events(request, hub, sub, principal, last_event_id or last_event_id_param),
+        _events(request, hub, sub, principal, last_event_id or last_event_id_param, shutdown),
         ping=settings.sse_heartbeat_seconds,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        shutdown_event=shutdown,
+        shutdown_grace_period=_SHUTDOWN_GRACE_SECONDS,
     )
 
 
