@@ -1,0 +1,1 @@
+"""Dashboards: saved, annotated lineage canvases."""
