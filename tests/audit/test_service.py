@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,3 +92,27 @@ async def test_rollback_leaves_no_audit_row(session: AsyncSession) -> None:
     await audit.record(session, ALICE, "dataset.publish", Ref("dataset", "x", "orders"))
     await session.rollback()
     assert await session.scalar(select(func.count()).select_from(AuditEntry)) == 0
+
+
+async def test_concurrent_writers_keep_one_chain_in_commit_order(app: FastAPI) -> None:
+    """Entries join the chain at commit: writers that interleave still make one valid chain,
+    and a transaction that rolls back leaves nothing in it."""
+
+    async def writer(i: int) -> None:
+        async with app.state.sessionmaker() as s:
+            await audit.record(s, ALICE, "dataset.update", Ref("dataset", f"w{i}"))
+            await asyncio.sleep(0.001 * (i % 5))  # the rest of the request, outside the lock
+            await audit.record(s, ALICE, "dataset.follow", Ref("dataset", f"w{i}"))
+            if i % 7 == 0:
+                await s.rollback()
+            else:
+                await s.commit()
+
+    await asyncio.gather(*(writer(i) for i in range(40)))
+    async with app.state.sessionmaker() as s:
+        result = await audit.verify(s)
+        rows = (await s.execute(select(AuditEntry).order_by(AuditEntry.seq))).scalars().all()
+    assert result.ok and result.checked == 2 * (40 - 6)
+    assert {r.target_id for r in rows} == {f"w{i}" for i in range(40) if i % 7}
+    # a transaction's two entries are adjacent: nothing else was chained between them
+    assert all(rows[k].target_id == rows[k + 1].target_id for k in range(0, len(rows), 2))

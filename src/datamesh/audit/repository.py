@@ -17,19 +17,9 @@ from datamesh.models.audit import AuditEntry
 GENESIS = "0" * 64
 
 
-async def lock_chain(session: AsyncSession) -> None:
-    """Serialise appends until commit, so the chain order is the commit order."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('datamesh.audit_chain'))"))
-
-
-async def last_hash(session: AsyncSession) -> str:
-    row = await session.scalar(select(AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1))
-    return row or GENESIS
-
-
-async def add(session: AsyncSession, entry: AuditEntry) -> None:
-    session.add(entry)
-    await session.flush()
+# Used at commit by the service's before_commit hook (synchronous there).
+LOCK_CHAIN = text("SELECT pg_advisory_xact_lock(hashtext('datamesh.audit_chain'))")
+LAST_HASH = select(AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
 
 
 async def stream_in_order(

@@ -10,7 +10,9 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from datamesh.audit import repository as repo
 from datamesh.kit.context import Actor, current_request, current_trace_id
@@ -19,6 +21,7 @@ from datamesh.kit.refs import Ref
 from datamesh.models.audit import AuditEntry
 
 SECRET_MARK = "[changed]"
+PENDING_ENTRIES = "datamesh.audit.pending"
 
 
 def diff(
@@ -82,10 +85,12 @@ async def record(
     org_id: UUID | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
-    """Append one entry to the audit log in the caller's transaction."""
+    """Append one entry to the audit log in the caller's transaction.
+
+    The entry joins the hash chain at commit (see ``_chain_before_commit``): the chain's lock is
+    held only from then to the commit, not for the rest of the request, so writers overlap.
+    """
     ctx = current_request()
-    await repo.lock_chain(session)
-    prev = await repo.last_hash(session)
     entry = AuditEntry(
         id=uuid7(),
         at=datetime.now(UTC),
@@ -103,11 +108,33 @@ async def record(
         user_agent=(ctx.user_agent or "")[:512] or None,
         changes=_jsonable(dict(changes or {})),
         details=_jsonable(dict(details or {})),
-        prev_hash=prev,
     )
-    entry.hash = compute_hash(prev, entry)
-    await repo.add(session, entry)
+    session.sync_session.info.setdefault(PENDING_ENTRIES, []).append(entry)
     return entry
+
+
+@event.listens_for(Session, "before_commit")
+def _chain_before_commit(session: Session) -> None:
+    """Link the transaction's pending entries to the chain, under the chain's lock.
+
+    The lock is taken here, just before the commit flushes, and released by the commit, so the
+    chain order is the commit order and ``seq`` follows it.
+    """
+    pending: list[AuditEntry] = session.info.pop(PENDING_ENTRIES, [])
+    if not pending:
+        return
+    session.flush()  # the transaction's own writes first: under the lock only the chain is written
+    session.execute(repo.LOCK_CHAIN)
+    prev = session.scalar(repo.LAST_HASH) or repo.GENESIS
+    for entry in pending:
+        entry.prev_hash = prev
+        entry.hash = prev = compute_hash(prev, entry)
+    session.add_all(pending)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(PENDING_ENTRIES, None)
 
 
 @dataclass(frozen=True, slots=True)
