@@ -71,3 +71,11 @@ export function useDashboards(q: string) {
     queryFn: ({ signal }) => dashboardsApi.list({ q: q || undefined }, signal),
   });
 }
+
+type Schemas = import("./schema").components["schemas"];
+export type ProcessSummary = Schemas["ProcessOut"];
+
+export const processesApi = {
+  search: (q: string, signal?: AbortSignal) =>
+    api.get<Page<ProcessSummary>>("/api/lineage/processes", { q: q || undefined, limit: 20 }, signal),
+};

@@ -847,6 +847,26 @@ export interface paths {
         patch: operations["update_process_api_lineage_processes__process_id__patch"];
         trace?: never;
     };
+    "/api/lineage/processes/{process_id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Runs
+         * @description A process's runs (START, COMPLETE, FAIL, ABORT...), newest first.
+         */
+        get: operations["list_runs_api_lineage_processes__process_id__runs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/lineage/edges": {
         parameters: {
             query?: never;
@@ -975,6 +995,95 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/datasets/{dataset_id}/sla": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Sla
+         * @description A dataset's freshness SLA and its last evaluated state (404 when it has none).
+         */
+        get: operations["get_sla_api_datasets__dataset_id__sla_get"];
+        /**
+         * Set Sla
+         * @description Set a freshness SLA: updated daily by HH:MM UTC, or at most N hours old.
+         */
+        put: operations["set_sla_api_datasets__dataset_id__sla_put"];
+        post?: never;
+        /**
+         * Delete Sla
+         * @description Remove a dataset's freshness SLA.
+         */
+        delete: operations["delete_sla_api_datasets__dataset_id__sla_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Node Status
+         * @description Health of datasets and processes (to colour lineage and dashboard nodes); ids you may
+         *     not see are absent.
+         */
+        get: operations["node_status_api_monitoring_status_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Overview
+         * @description Breached SLAs and failed runs you may see, with how many datasets each one affects.
+         */
+        get: operations["overview_api_monitoring_overview_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/coverage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Coverage
+         * @description Your org's share of datasets with lineage, owners and SLAs; dashboards, annotated nodes.
+         */
+        get: operations["coverage_api_monitoring_coverage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/audit": {
         parameters: {
             query?: never;
@@ -1035,6 +1144,78 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dashboards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Dashboards
+         * @description Dashboards you may see, most recently changed first.
+         */
+        get: operations["list_dashboards_api_dashboards_get"];
+        put?: never;
+        /**
+         * Create Dashboard
+         * @description Create a dashboard in your organization (producers, stewards and admins).
+         */
+        post: operations["create_dashboard_api_dashboards_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dashboards/{dashboard_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Dashboard
+         * @description A dashboard, its refs resolved for you (404 if it is missing or hidden from you).
+         */
+        get: operations["get_dashboard_api_dashboards__dashboard_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Dashboard
+         * @description Delete a dashboard (its creator, and the organization's admins and stewards).
+         */
+        delete: operations["delete_dashboard_api_dashboards__dashboard_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Dashboard
+         * @description Save changes (any of title, description, visibility, layout); If-Match is required.
+         */
+        patch: operations["update_dashboard_api_dashboards__dashboard_id__patch"];
+        trace?: never;
+    };
+    "/api/dashboards/{dashboard_id}/duplicate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Duplicate Dashboard
+         * @description Copy a dashboard you may see into your organization, as yours.
+         */
+        post: operations["duplicate_dashboard_api_dashboards__dashboard_id__duplicate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1047,6 +1228,15 @@ export interface components {
             name: string;
             /** Kind */
             kind: string;
+        };
+        /** Annotations */
+        Annotations: {
+            /** Owner */
+            owner?: string | null;
+            /** Sla */
+            sla?: string | null;
+            /** Note */
+            note?: string | null;
         };
         /** ApiKey */
         ApiKey: {
@@ -1238,6 +1428,21 @@ export interface components {
             /** Name */
             name: string | null;
         };
+        /** Breach */
+        Breach: {
+            dataset: components["schemas"]["DatasetBrief"];
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "daily_by" | "max_age";
+            /** Due At */
+            due_at: string | null;
+            /** Breached Since */
+            breached_since: string | null;
+            /** Impact Count */
+            impact_count: number;
+        };
         /** ColumnEdgeOut */
         ColumnEdgeOut: {
             /**
@@ -1385,6 +1590,175 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** Coverage */
+        Coverage: {
+            /**
+             * Org Id
+             * Format: uuid
+             */
+            org_id: string;
+            /** Datasets */
+            datasets: number;
+            /** With Lineage */
+            with_lineage: number;
+            /** With Owners */
+            with_owners: number;
+            /** With Sla */
+            with_sla: number;
+            /** Lineage Share */
+            lineage_share: number;
+            /** Owners Share */
+            owners_share: number;
+            /** Sla Share */
+            sla_share: number;
+            /** Dashboards */
+            dashboards: number;
+            /** Annotated Nodes */
+            annotated_nodes: number;
+        };
+        /** Creator */
+        Creator: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+        };
+        /**
+         * DailyBy
+         * @description Updated every day by a time of day (UTC).
+         */
+        DailyBy: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "daily_by";
+            /**
+             * At
+             * @description HH:MM, UTC
+             */
+            at: string;
+        };
+        /** Dashboard */
+        Dashboard: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Org Id
+             * Format: uuid
+             */
+            org_id: string;
+            /** Title */
+            title: string;
+            /** Description */
+            description: string;
+            /**
+             * Visibility
+             * @enum {string}
+             */
+            visibility: "public" | "internal" | "private";
+            /** Version */
+            version: number;
+            /** Layout */
+            layout: {
+                [key: string]: unknown;
+            };
+            created_by: components["schemas"]["Creator"] | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Can Edit */
+            can_edit: boolean;
+            /** Entities */
+            entities: {
+                [key: string]: components["schemas"]["DatasetEntity"] | components["schemas"]["ProcessEntity"] | components["schemas"]["RestrictedEntity"];
+            };
+        };
+        /** DashboardCreate */
+        DashboardCreate: {
+            /** Title */
+            title: string;
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+            /**
+             * Visibility
+             * @default internal
+             * @enum {string}
+             */
+            visibility?: "public" | "internal" | "private";
+            layout?: components["schemas"]["Layout"];
+        };
+        /** DashboardDuplicate */
+        DashboardDuplicate: {
+            /**
+             * Title
+             * @description Default: "Copy of <title>".
+             */
+            title?: string | null;
+        };
+        /** DashboardList */
+        DashboardList: {
+            /** Items */
+            items: components["schemas"]["DashboardSummary"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** DashboardSummary */
+        DashboardSummary: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Title */
+            title: string;
+            /** Description */
+            description: string;
+            /**
+             * Visibility
+             * @enum {string}
+             */
+            visibility: "public" | "internal" | "private";
+            /** Version */
+            version: number;
+            /** Node Count */
+            node_count: number;
+            created_by: components["schemas"]["Creator"] | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * DashboardUpdate
+         * @description Any of the fields; the others keep their value.
+         */
+        DashboardUpdate: {
+            /** Title */
+            title?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Visibility */
+            visibility?: ("public" | "internal" | "private") | null;
+            layout?: components["schemas"]["Layout"] | null;
+        };
         /** Dataset */
         Dataset: {
             /**
@@ -1451,6 +1825,18 @@ export interface components {
             /** Version */
             version: number;
         };
+        /** DatasetBrief */
+        DatasetBrief: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Platform */
+            platform: string;
+        };
         /** DatasetCreate */
         DatasetCreate: {
             /**
@@ -1494,6 +1880,32 @@ export interface components {
             name: string;
             /** Platform */
             platform: string;
+        };
+        /** DatasetEntity */
+        DatasetEntity: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @default dataset
+             * @constant
+             */
+            kind?: "dataset";
+            /** Name */
+            name: string;
+            /** Namespace */
+            namespace: string;
+            /** Platform */
+            platform: string;
+            /**
+             * Restricted
+             * @default false
+             * @constant
+             */
+            restricted?: false;
         };
         /** DatasetSummary */
         DatasetSummary: {
@@ -1634,6 +2046,16 @@ export interface components {
             tag: components["schemas"]["FacetCount"][];
             /** Org */
             org: components["schemas"]["FacetCount"][];
+        };
+        /** FailedRun */
+        FailedRun: {
+            process: components["schemas"]["ProcessBrief"];
+            /** Run Id */
+            run_id: string | null;
+            /** Failed At */
+            failed_at: string | null;
+            /** Impact Count */
+            impact_count: number;
         };
         /** FeedItem */
         FeedItem: {
@@ -1869,6 +2291,64 @@ export interface components {
                 [key: string]: unknown;
             }[];
         };
+        /** Layout */
+        Layout: {
+            /** Nodes */
+            nodes?: components["schemas"]["LayoutNode"][];
+            /** Edges */
+            edges?: components["schemas"]["LayoutEdge"][];
+            /** Groups */
+            groups?: components["schemas"]["LayoutGroup"][];
+            viewport?: components["schemas"]["Viewport"];
+        };
+        /** LayoutEdge */
+        LayoutEdge: {
+            /** Id */
+            id: string;
+            /** Source */
+            source: string;
+            /** Target */
+            target: string;
+            /** Label */
+            label?: string | null;
+        };
+        /** LayoutGroup */
+        LayoutGroup: {
+            /** Id */
+            id: string;
+            /** Label */
+            label: string;
+            position: components["schemas"]["Point"];
+            size: components["schemas"]["Size"];
+        };
+        /** LayoutNode */
+        LayoutNode: {
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "dataset" | "process" | "note";
+            /**
+             * Ref
+             * @description The dataset's or process's id.
+             */
+            ref?: string | null;
+            /**
+             * Text
+             * @description A note's text.
+             */
+            text?: string | null;
+            position: components["schemas"]["Point"];
+            size?: components["schemas"]["Size"] | null;
+            /**
+             * Parent
+             * @description The id of the group it sits in.
+             */
+            parent?: string | null;
+            annotations?: components["schemas"]["Annotations"] | null;
+        };
         /** LoginRequest */
         LoginRequest: {
             /** Email */
@@ -1893,6 +2373,19 @@ export interface components {
              * @description Open this to end the identity provider's session too.
              */
             logout_url?: string | null;
+        };
+        /**
+         * MaxAge
+         * @description Never older than a number of hours.
+         */
+        MaxAge: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "max_age";
+            /** Hours */
+            hours: number;
         };
         /** Me */
         Me: {
@@ -2029,6 +2522,23 @@ export interface components {
              */
             check_interval_seconds?: number | null;
         };
+        /** NodeStatus */
+        NodeStatus: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "dataset" | "process";
+            /**
+             * Health
+             * @enum {string}
+             */
+            health: "ok" | "failing" | "breached" | "running" | "unknown";
+            /** Latest Run State */
+            latest_run_state: string | null;
+            /** Sla State */
+            sla_state: ("ok" | "breached" | "unknown") | null;
+        };
         /** NodeUpdate */
         NodeUpdate: {
             /** Name */
@@ -2158,6 +2668,18 @@ export interface components {
             /** Description */
             description?: string | null;
             settings?: components["schemas"]["OrgSettings"] | null;
+        };
+        /** Overview */
+        Overview: {
+            /** Breaches */
+            breaches: components["schemas"]["Breach"][];
+            /** Failed Runs */
+            failed_runs: components["schemas"]["FailedRun"][];
+            /**
+             * Generated At
+             * Format: date-time
+             */
+            generated_at: string;
         };
         /** Page[Connector] */
         Page_Connector_: {
@@ -2316,6 +2838,25 @@ export interface components {
              */
             is_default?: boolean | null;
         };
+        /** Point */
+        Point: {
+            /** X */
+            x: number;
+            /** Y */
+            y: number;
+        };
+        /** ProcessBrief */
+        ProcessBrief: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Namespace */
+            namespace: string;
+        };
         /** ProcessCreate */
         ProcessCreate: {
             /** Namespace */
@@ -2343,6 +2884,30 @@ export interface components {
             };
             /** Sql */
             sql?: string | null;
+        };
+        /** ProcessEntity */
+        ProcessEntity: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @default process
+             * @constant
+             */
+            kind?: "process";
+            /** Name */
+            name: string;
+            /** Namespace */
+            namespace: string;
+            /**
+             * Restricted
+             * @default false
+             * @constant
+             */
+            restricted?: false;
         };
         /** ProcessOut */
         ProcessOut: {
@@ -2442,6 +3007,28 @@ export interface components {
              */
             refresh_token?: string | null;
         };
+        /**
+         * RestrictedEntity
+         * @description Something the reader may not see (or that no longer exists): its kind, never its name.
+         */
+        RestrictedEntity: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "dataset" | "process";
+            /**
+             * Restricted
+             * @default true
+             * @constant
+             */
+            restricted?: true;
+        };
         /** RunOut */
         RunOut: {
             /** Run Id */
@@ -2457,6 +3044,13 @@ export interface components {
              * Format: date-time
              */
             event_time: string;
+        };
+        /** RunPage */
+        RunPage: {
+            /** Items */
+            items: components["schemas"]["RunOut"][];
+            /** Next Cursor */
+            next_cursor: string | null;
         };
         /** SearchResult */
         SearchResult: {
@@ -2482,6 +3076,52 @@ export interface components {
             description: string;
             /** Required */
             required: boolean;
+        };
+        /** Size */
+        Size: {
+            /** Width */
+            width: number;
+            /** Height */
+            height: number;
+        };
+        /** Sla */
+        Sla: {
+            /**
+             * Dataset Id
+             * Format: uuid
+             */
+            dataset_id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "daily_by" | "max_age";
+            /** At */
+            at: string | null;
+            /** Hours */
+            hours: number | null;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "ok" | "breached" | "unknown";
+            /**
+             * Last Complete At
+             * @description End of the last COMPLETE run of a process that writes the dataset
+             */
+            last_complete_at: string | null;
+            /**
+             * Due At
+             * @description The deadline the data must next meet (the missed one while breached)
+             */
+            due_at: string | null;
+            /** Breached Since */
+            breached_since: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
         };
         /** Source */
         Source: {
@@ -2645,6 +3285,24 @@ export interface components {
             first_bad_id: string | null;
             /** Reason */
             reason: string | null;
+        };
+        /** Viewport */
+        Viewport: {
+            /**
+             * X
+             * @default 0
+             */
+            x?: number;
+            /**
+             * Y
+             * @default 0
+             */
+            y?: number;
+            /**
+             * Zoom
+             * @default 1
+             */
+            zoom?: number;
         };
         /**
          * Problem
@@ -6175,6 +6833,69 @@ export interface operations {
             };
         };
     };
+    list_runs_api_lineage_processes__process_id__runs_get: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200). */
+                limit?: number;
+                /** @description `next_cursor` from the previous page. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                process_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunPage"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_edges_api_lineage_edges_get: {
         parameters: {
             query?: {
@@ -6665,6 +7386,355 @@ export interface operations {
             };
         };
     };
+    get_sla_api_datasets__dataset_id__sla_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sla"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_sla_api_datasets__dataset_id__sla_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DailyBy"] | components["schemas"]["MaxAge"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sla"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_sla_api_datasets__dataset_id__sla_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    node_status_api_monitoring_status_get: {
+        parameters: {
+            query?: {
+                /** @description Comma-separated dataset/process UUIDs */
+                ids?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: components["schemas"]["NodeStatus"];
+                    };
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    overview_api_monitoring_overview_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Overview"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    coverage_api_monitoring_coverage_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Coverage"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     search_api_audit_get: {
         parameters: {
             query?: {
@@ -6677,6 +7747,8 @@ export interface operations {
                 since?: string | null;
                 until?: string | null;
                 query?: string | null;
+                /** @description Only this organization's entries (platform admins). */
+                org_id?: string | null;
                 /** @description Page size (1-200). */
                 limit?: number;
                 /** @description `next_cursor` from the previous page. */
@@ -6747,6 +7819,8 @@ export interface operations {
                 since?: string | null;
                 until?: string | null;
                 query?: string | null;
+                /** @description Only this organization's entries (platform admins). */
+                org_id?: string | null;
             };
             header?: never;
             path?: never;
@@ -6820,6 +7894,396 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["VerifyOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_dashboards_api_dashboards_get: {
+        parameters: {
+            query?: {
+                /** @description Text in the title or description. */
+                q?: string | null;
+                limit?: number;
+                /** @description `next_cursor` from the previous page. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardList"];
+                };
+            };
+            /** @description The cursor is not valid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_dashboard_api_dashboards_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DashboardCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_dashboard_api_dashboards__dashboard_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dashboard_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_dashboard_api_dashboards__dashboard_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dashboard_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_dashboard_api_dashboards__dashboard_id__patch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag you read, e.g. "3"; required (428 without it). */
+                "if-match"?: string | null;
+            };
+            path: {
+                dashboard_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DashboardUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stale If-Match: the dashboard changed since you read it (ETag: the current one). */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match is missing. */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    duplicate_dashboard_api_dashboards__dashboard_id__duplicate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dashboard_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DashboardDuplicate"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"];
                 };
             };
             /** @description Unauthorized */

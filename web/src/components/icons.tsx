@@ -243,6 +243,14 @@ export const HelpCircleIcon = make(
   </>,
 );
 export const ActivityIcon = make(<path d="M22 12h-4l-3 9L9 3l-3 9H2" />);
+export const DashboardIcon = make(
+  <>
+    <rect x="3" y="3" width="7" height="9" rx="1.5" />
+    <rect x="14" y="3" width="7" height="5" rx="1.5" />
+    <rect x="14" y="12" width="7" height="9" rx="1.5" />
+    <rect x="3" y="16" width="7" height="5" rx="1.5" />
+  </>,
+);
 export const PlayIcon = make(<path d="m7 4 13 8-13 8V4Z" />);
 export const ExpandIcon = make(
   <>

@@ -23,6 +23,17 @@ export function sizeOf(n: Pick<LNode, "kind" | "restricted" | "name" | "health">
 let elk: InstanceType<typeof ELK> | null = null;
 
 export async function layout(graph: LGraph): Promise<Map<string, { x: number; y: number }>> {
+  return layoutBoxes(
+    graph.nodes.map((n) => ({ id: n.id, ...sizeOf(n) })),
+    graph.edges,
+  );
+}
+
+/** The same layered layout for any boxes and links (the dashboard canvas's auto-layout uses it). */
+export async function layoutBoxes(
+  boxes: { id: string; width: number; height: number }[],
+  links: { source: string; target: string }[],
+): Promise<Map<string, { x: number; y: number }>> {
   elk ??= new ELK({ workerUrl });
   const result = await elk.layout({
     id: "root",
@@ -36,8 +47,8 @@ export async function layout(graph: LGraph): Promise<Map<string, { x: number; y:
       "elk.separateConnectedComponents": "true",
       "elk.spacing.componentComponent": "48",
     },
-    children: graph.nodes.map((n) => ({ id: n.id, ...sizeOf(n) })),
-    edges: graph.edges.map((e, i) => ({ id: `e${i}`, sources: [e.source], targets: [e.target] })),
+    children: boxes,
+    edges: links.map((e, i) => ({ id: `e${i}`, sources: [e.source], targets: [e.target] })),
   });
   const out = new Map<string, { x: number; y: number }>();
   for (const c of result.children ?? []) out.set(c.id, { x: c.x ?? 0, y: c.y ?? 0 });
