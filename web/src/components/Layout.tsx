@@ -5,9 +5,11 @@ import { isAdmin } from "../api/queries";
 import type { Me } from "../api/types";
 import { useTheme } from "../lib/theme";
 import {
+  ActivityIcon,
   AdminIcon,
   BrandMark,
   CatalogIcon,
+  DashboardIcon,
   FeedIcon,
   GovernanceIcon,
   LineageIcon,
@@ -25,8 +27,10 @@ const DISCOVER = [
   { to: "/catalog", label: "Catalog", Icon: CatalogIcon },
   { to: "/feed", label: "Feed", Icon: FeedIcon },
   { to: "/lineage", label: "Lineage", Icon: LineageIcon },
+  { to: "/dashboards", label: "Dashboards", Icon: DashboardIcon },
 ];
 const OPERATE = [
+  { to: "/health", label: "Health", Icon: ActivityIcon },
   { to: "/nodes", label: "Nodes", Icon: NodesIcon },
   { to: "/profiles", label: "Profiles", Icon: ProfilesIcon },
   { to: "/governance", label: "Governance", Icon: GovernanceIcon },
