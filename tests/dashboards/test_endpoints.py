@@ -511,9 +511,9 @@ async def test_a_deleted_creator_leaves_the_dashboard_without_one(
     creator = await signed_in(app, client, "creator@acme.test", role="producer")
     admin = await signed_in(app, client, "admin@acme.test", role="admin")
     board = await created(client, creator, "Flow")
-    await raw_conn.execute(
-        "UPDATE dashboards SET created_by = NULL WHERE id = $1", uuid.UUID(board["id"])
-    )
+    # No API deletes users (they are disabled); an operator removing the row in SQL must not
+    # take the team's dashboards with it.
+    await raw_conn.execute("DELETE FROM users WHERE id = $1", uuid.UUID(creator.id))
     got = await client.get(f"/api/dashboards/{board['id']}", headers=admin.headers)
     assert got.status_code == 200
     assert got.json()["created_by"] is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 
@@ -17,9 +17,30 @@ from datamesh.dashboards.schemas import (
     DashboardUpdate,
 )
 from datamesh.deps import SessionDep
+from datamesh.errors import PROBLEM_JSON
 from datamesh.kit.pagination import CursorParam
 
 router = APIRouter(prefix="/api/dashboards", tags=["dashboards"])
+
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}  # added to the document by app.py
+
+
+def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Document the problem+json answers an operation may give besides the usual ones."""
+    described = {
+        400: "The cursor is not valid.",
+        412: "Stale If-Match: the dashboard changed since you read it (ETag: the current one).",
+        428: "If-Match is missing.",
+    }
+    return {
+        c: {
+            "description": described[c],
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}},
+        }
+        for c in codes
+    }
+
 
 IfMatch = Annotated[
     str | None,
@@ -37,7 +58,7 @@ async def create_dashboard(
     return await service.to_schema(session, principal, d)
 
 
-@router.get("", response_model=DashboardList)
+@router.get("", response_model=DashboardList, responses=_problems(400))
 async def list_dashboards(
     principal: CurrentUser,
     session: SessionDep,
@@ -61,7 +82,7 @@ async def get_dashboard(
     return await service.to_schema(session, principal, d)
 
 
-@router.patch("/{dashboard_id}", response_model=Dashboard)
+@router.patch("/{dashboard_id}", response_model=Dashboard, responses=_problems(412, 428))
 async def update_dashboard(
     dashboard_id: uuid.UUID,
     data: DashboardUpdate,
