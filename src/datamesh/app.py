@@ -33,6 +33,8 @@ from datamesh.lineage.bolt import BoltGraph
 from datamesh.lineage.endpoints import router as lineage_router
 from datamesh.lineage.projection import BoltEngine, Projector
 from datamesh.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from datamesh.monitoring import evaluator as sla_evaluator
+from datamesh.monitoring.endpoints import router as monitoring_router
 from datamesh.observability import Metrics, MetricsMiddleware, configure_logging, configure_tracing
 from datamesh.orgs.endpoints import router as orgs_router
 from datamesh.system.endpoints import router as system_router
@@ -69,7 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await app.state.stream_hub.start()
     projector = _graph_engine(app, settings)
     try:
-        async with connectors_health.lifespan(app):
+        async with connectors_health.lifespan(app), sla_evaluator.lifespan(app):
             yield
     finally:
         if projector is not None:
@@ -135,6 +137,7 @@ def create_app(
     app.state.stop_embedded_on_exit = stop_embedded_on_exit
     app.state.graph_override = graph
     app.state.metrics = Metrics()
+    app.state.clock = sla_evaluator.system_clock  # tests replace it to move time
 
     install_error_handlers(app)
     for router in (system_router, auth_router, users_router, orgs_router, catalog_router):
@@ -143,6 +146,7 @@ def create_app(
     app.include_router(connect_router)
     app.include_router(feed_router)
     app.include_router(lineage_router)
+    app.include_router(monitoring_router)
     app.include_router(audit_router)
     app.include_router(dashboards_router)
 

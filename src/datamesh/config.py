@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     lineage_max_depth: int = 20
     lineage_max_nodes: int = 5000
 
+    # Pipeline health: how often freshness SLAs are evaluated (background task; 0 = off)
+    sla_check_interval_seconds: float = Field(default=30.0, ge=0)
+
     # SSE
     sse_max_streams: int = 2000
     sse_queue_size: int = 1000

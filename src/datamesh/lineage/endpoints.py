@@ -29,6 +29,7 @@ from datamesh.lineage.schemas import (
     ProcessPage,
     ProcessUpdate,
     RunOut,
+    RunPage,
 )
 
 router = APIRouter(tags=["lineage"])
@@ -119,6 +120,19 @@ async def get_process(
 ) -> ProcessOut:
     """A process with its latest runs."""
     return await _process_out(session, await service.get_process(session, principal, process_id))
+
+
+@router.get("/api/lineage/processes/{process_id}/runs", response_model=RunPage)
+async def list_runs(
+    process_id: uuid.UUID,
+    principal: CurrentUser,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: CursorParam = None,
+) -> RunPage:
+    """A process's runs (START, COMPLETE, FAIL, ABORT...), newest first."""
+    rows, nxt = await service.list_runs(session, principal, process_id, limit, cursor)
+    return RunPage(items=[RunOut.model_validate(r) for r in rows], next_cursor=nxt)
 
 
 @router.patch("/api/lineage/processes/{process_id}", response_model=ProcessOut)

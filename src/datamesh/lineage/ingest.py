@@ -11,6 +11,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -24,6 +25,7 @@ from datamesh.kit.context import Actor
 from datamesh.kit.ids import uuid7
 from datamesh.kit.refs import Ref
 from datamesh.lineage import repository as repo
+from datamesh.lineage import service
 from datamesh.lineage.openlineage import (
     DatasetRef,
     InvalidEvent,
@@ -66,7 +68,7 @@ class Outcome:
     errors: list[dict[str, Any]] = field(default_factory=list)
     datasets_created: int = 0
     edges_added: int = 0
-    failed_runs: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    failed_runs: list[tuple[uuid.UUID, str, datetime]] = field(default_factory=list)
 
 
 def platform_of(namespace: str) -> str:
@@ -126,6 +128,7 @@ async def ingest(
     added = await _edges(session, p, todo, ds_ids, proc_ids)
     out.edges_added = len(added)
     await _column_edges(session, todo, ds_ids, proc_ids)
+    await _announce_failures(session, who, out)  # after the edges: the impact includes them
     if added or out.datasets_created:
         kinds = {str(i): "dataset" for i in ds_ids.values()} | {
             str(i): "process" for i in proc_ids.values()
@@ -278,11 +281,40 @@ async def _runs(
             row["ended_at"] = ev.event_time
         row["facets"] = {**row["facets"], **ev.run.facets}
         if state == "FAIL":
-            out.failed_runs.append((proc, key[1]))
+            out.failed_runs.append((proc, key[1], ev.event_time))
     await repo.upsert_runs(
         session, [merged[k] for k in sorted(merged, key=lambda k: (str(k[0]), k[1]))]
     )
     await repo.refresh_latest_runs(session, list({k[0] for k in merged}))
+
+
+async def _announce_failures(session: AsyncSession, who: Actor, out: Outcome) -> None:
+    """``process.run_failed`` once per failed run (a replayed or repeated FAIL writes nothing),
+    with how many datasets are downstream of the process."""
+    first: dict[tuple[uuid.UUID, str], datetime] = {}
+    for proc_id, run_id, failed_at in out.failed_runs:
+        first.setdefault((proc_id, run_id), failed_at)
+    for (proc_id, run_id), failed_at in first.items():
+        key = f"process.run_failed:{proc_id}:{hashlib.sha256(run_id.encode()).hexdigest()[:32]}"
+        proc = await repo.get_process(session, proc_id)
+        if proc is None or await events.seen(session, key):
+            continue
+        await events.emit(
+            session,
+            "process.run_failed",
+            who,
+            service.process_ref(proc),
+            {
+                "process_id": str(proc.id),
+                "process_name": proc.name,
+                "namespace": proc.namespace,
+                "run_id": run_id,
+                "failed_at": failed_at.isoformat(),
+                "impact_count": await service.downstream_dataset_count(session, proc.id, "process"),
+            },
+            org_id=proc.org_id,
+            idempotency_key=key,
+        )
 
 
 async def _edges(

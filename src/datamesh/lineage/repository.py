@@ -90,6 +90,18 @@ async def runs_of(session: AsyncSession, process_id: uuid.UUID, limit: int = 20)
     return list(rows)
 
 
+async def page_runs(
+    session: AsyncSession, process_id: uuid.UUID, limit: int, after: list[Any] | None
+) -> list[Run]:
+    """Runs of a process, newest first (keyset on event time, then id)."""
+    stmt = select(Run).where(Run.process_id == process_id)
+    if after:
+        stmt = stmt.where(keyset_after([Run.event_time, Run.id], after, descending=True))
+    return list(
+        await session.scalars(stmt.order_by(Run.event_time.desc(), Run.id.desc()).limit(limit + 1))
+    )
+
+
 # -- nodes and edges ----------------------------------------------------------------------------
 async def node_kinds(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
     id_list = list(set(ids))

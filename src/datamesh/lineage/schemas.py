@@ -46,6 +46,11 @@ class RunOut(OutputModel):
     event_time: datetime
 
 
+class RunPage(OutputModel):
+    items: list[RunOut]
+    next_cursor: str | None
+
+
 class ProcessOut(OutputModel):
     id: uuid.UUID
     namespace: str

@@ -26,7 +26,7 @@ from datamesh.lineage import repository as repo
 from datamesh.lineage.engine import GraphEngine, PostgresEngine, traverse
 from datamesh.lineage.schemas import EdgeCreate, ProcessCreate, ProcessUpdate
 from datamesh.models.catalog import Dataset
-from datamesh.models.lineage import LineageEdge, Process
+from datamesh.models.lineage import LineageEdge, Process, Run
 
 POSTGRES = PostgresEngine()
 WRITERS = ("admin", "producer", "steward")
@@ -147,6 +147,15 @@ async def list_processes(
         session, Process.org_id == p.org_id, q, limit, decode_cursor(cursor, 2)
     )
     return split_page(rows, limit, lambda r: [r.name.lower(), str(r.id)])
+
+
+async def list_runs(
+    session: AsyncSession, p: Principal, process_id: uuid.UUID, limit: int, cursor: str | None
+) -> tuple[list[Run], str | None]:
+    """A visible process's runs, newest first."""
+    await get_process(session, p, process_id)
+    rows = await repo.page_runs(session, process_id, limit, decode_cursor(cursor, 2))
+    return split_page(rows, limit, lambda r: [r.event_time.isoformat(), str(r.id)])
 
 
 async def update_process(
@@ -520,6 +529,30 @@ async def impact(
         "notify": sorted(people.values(), key=lambda x: x["email"] or ""),
         "truncated": result.truncated,
     }
+
+
+IMPACT_DEPTH = 20
+"""How deep impact counts reach (the impact endpoint's default depth)."""
+
+
+async def downstream_dataset_count(
+    session: AsyncSession,
+    node: uuid.UUID,
+    kind: str,
+    *,
+    engine: GraphEngine = POSTGRES,
+    depth: int = IMPACT_DEPTH,
+    max_nodes: int = 5000,
+) -> int:
+    """How many datasets are downstream of a node, hidden ones included (a count names nothing):
+    the impact query's walk, for run failures and SLA breaches."""
+    result, _ = await traverse(
+        engine, POSTGRES, session, node, kind, "downstream", depth, max_nodes
+    )
+    if len(result.nodes) <= 1:
+        return 0
+    kinds = await repo.node_kinds(session, [uuid.UUID(n) for n in result.nodes if n != str(node)])
+    return sum(1 for k in kinds.values() if k == "dataset")
 
 
 async def column_lineage(session: AsyncSession, p: Principal, dataset_id: uuid.UUID) -> list[Any]:

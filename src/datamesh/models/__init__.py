@@ -22,6 +22,7 @@ from datamesh.models.lineage import (
     Process,
     Run,
 )
+from datamesh.models.monitoring import DatasetSla
 from datamesh.models.nodes import Node, NodeCheck
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Dashboard",
     "Dataset",
     "DatasetOwner",
+    "DatasetSla",
     "Event",
     "Follow",
     "GraphCursor",

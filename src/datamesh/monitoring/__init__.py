@@ -1,0 +1,1 @@
+"""Pipeline health: run failures, freshness SLAs, status for colouring nodes, overview, coverage."""
