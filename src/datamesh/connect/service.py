@@ -556,7 +556,8 @@ async def connect(
         details={
             "platform": platform,
             "kinds": artifact_kinds,
-            "profile_id": str(profile.id) if profile else None,
+            # another org's governance must not learn the ids of this caller's profiles
+            "profile_id": str(profile.id) if profile and p.org_id == ds.org_id else None,
             "profile_scope": profile.scope if profile else None,
             "test_requested": req.test,
             "test_ran": test is not None,

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import anyio
 import orjson
@@ -49,13 +49,19 @@ async def feed(
     rows, next_cursor = await service.feed_page(
         session, principal, mode=mode, types=type, dataset_id=dataset_id, limit=limit, cursor=cursor
     )
+    payloads = await service.payloads_for(session, principal, rows)
     return FeedPage(
-        items=[FeedItem.model_validate(service.item(e)) for e in rows], next_cursor=next_cursor
+        items=[FeedItem.model_validate(service.item(e, payloads.get(e.id))) for e in rows],
+        next_cursor=next_cursor,
     )
 
 
-def _message(event: Event) -> ServerSentEvent:
-    data = FeedItem.model_validate(service.item(event)).model_dump_json()
+async def _message(sessionmaker: Any, principal: Principal, event: Event) -> ServerSentEvent:
+    payload = None
+    if event.type == "lineage.changed":  # hidden node ids are replaced, per subscriber
+        async with sessionmaker() as session:
+            payload = (await service.payloads_for(session, principal, [event])).get(event.id)
+    data = FeedItem.model_validate(service.item(event, payload)).model_dump_json()
     return ServerSentEvent(data=data, id=str(event.id), event=event.type)
 
 
@@ -95,7 +101,7 @@ async def _events(
                 delivered.add(event.id)
                 replayed_to = max(replayed_to, event.seq)
                 last_id = str(event.id)
-                yield _message(event)
+                yield await _message(sessionmaker, principal, event)
         while True:
             if sub.closed.is_set() and sub.queue.empty():
                 if sub.overflowed:
@@ -134,7 +140,7 @@ async def _events(
             if event.id in delivered or event.seq <= replayed_to:
                 continue
             last_id = str(event.id)
-            yield _message(event)
+            yield await _message(sessionmaker, principal, event)
     finally:
         stopping.cancel()
         if getter is not None:

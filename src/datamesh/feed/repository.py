@@ -28,6 +28,7 @@ from datamesh.catalog import service as catalog
 from datamesh.kit.pagination import after as keyset_after
 from datamesh.models.catalog import Dataset, Follow
 from datamesh.models.events import Event
+from datamesh.models.lineage import Process
 
 # Events about these kinds are visible to members of the event's org; dataset events follow the
 # dataset's own visibility; everything else (users, keys, orgs, sign-ins) stays in the audit log.
@@ -109,6 +110,15 @@ async def after_seq(session: AsyncSession, seq: int, limit: int) -> list[Event]:
         .limit(limit)
     )
     return list(rows)
+
+
+async def visible_nodes(session: AsyncSession, p: Principal, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these lineage nodes the caller may see: readable datasets, own-org processes."""
+    if not ids:
+        return set()
+    datasets = select(Dataset.id).where(Dataset.id.in_(ids), catalog.readable_clause(p, Dataset))
+    processes = select(Process.id).where(Process.id.in_(ids), Process.org_id == p.org_id)
+    return set(await session.scalars(datasets.union(processes)))
 
 
 async def seq_of(session: AsyncSession, event_id: uuid.UUID) -> int | None:

@@ -21,7 +21,59 @@ from datamesh.models.events import Event
 FOR_YOU_WINDOW = timedelta(days=14)
 
 
-def item(e: Event) -> dict[str, Any]:
+# Lineage events carry the ids of every node they touch (the graph projection needs them); the
+# feed shows each caller only the ids they may see, the others as this placeholder.
+RESTRICTED = "restricted"
+_NODE_LISTS = ("edges_added", "edges_removed", "nodes_added", "nodes_removed")
+
+
+def _node_ids(payload: dict[str, Any]) -> set[uuid.UUID]:
+    raw: list[Any] = list((payload.get("kinds") or {}).keys())
+    for key in _NODE_LISTS:
+        for entry in payload.get(key) or []:
+            raw += entry if isinstance(entry, list) else [entry]
+    ids = set()
+    for value in raw:
+        try:
+            ids.add(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return ids
+
+
+def _redacted(payload: dict[str, Any], visible: set[uuid.UUID]) -> dict[str, Any]:
+    def shown(value: Any) -> Any:
+        try:
+            return value if uuid.UUID(str(value)) in visible else RESTRICTED
+        except ValueError:
+            return RESTRICTED
+
+    out = dict(payload)
+    for key in _NODE_LISTS:
+        if key in out and isinstance(out[key], list):
+            out[key] = [
+                [shown(v) for v in entry] if isinstance(entry, list) else shown(entry)
+                for entry in out[key]
+            ]
+    if isinstance(out.get("kinds"), dict):
+        out["kinds"] = {k: v for k, v in out["kinds"].items() if shown(k) != RESTRICTED}
+    return out
+
+
+async def payloads_for(
+    session: AsyncSession, p: Principal, events_: Sequence[Event]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Lineage events' payloads as this caller may see them (hidden node ids replaced)."""
+    lineage = [e for e in events_ if e.type == "lineage.changed" and e.payload]
+    if not lineage:
+        return {}
+    visible = await repo.visible_nodes(
+        session, p, set().union(*(_node_ids(e.payload) for e in lineage))
+    )
+    return {e.id: _redacted(e.payload, visible) for e in lineage}
+
+
+def item(e: Event, payload: dict[str, Any] | None = None) -> dict[str, Any]:
     """One feed item: the same JSON in GET /api/feed and in the live stream."""
     return {
         "id": e.id,
@@ -30,7 +82,7 @@ def item(e: Event) -> dict[str, Any]:
         "actor": {"id": e.actor_id, "name": e.actor_name, "kind": e.actor_kind},
         "org_id": e.org_id,
         "subject": {"kind": e.subject_kind, "id": e.subject_id, "name": e.subject_name},
-        "payload": e.payload or {},
+        "payload": payload if payload is not None else (e.payload or {}),
     }
 
 
