@@ -6,6 +6,7 @@ The server is started once per session (per xdist worker) from the built web UI 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -216,3 +217,75 @@ def sign_in(
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.get_by_role("button", name="Account menu").wait_for()
+
+
+# -- single sign-on: a second server wired to the test OpenID provider ---------------------------
+OIDC_PROVIDER_NAME = "test"
+OIDC_PROVIDER_TITLE = "Test IdP"
+OIDC_ACCOUNTS = {
+    "olivia@acme.test": {"groups": ["data-producers"], "name": "Olivia Oidc"},
+}
+
+
+@dataclass(frozen=True)
+class OIDCServer:
+    server: Server
+    issuer: str
+
+
+@pytest.fixture(scope="module")
+def oidc_e2e_server() -> Iterator[OIDCServer]:
+    """A DataMesh server whose sign-in page offers the test OpenID provider (npm oidc-provider).
+
+    Its own server, started only by the tests that ask for it, so the shared ``e2e_server``
+    (and every other browser test) starts no provider and waits for none.
+    """
+    from tests.fixtures.oidc import OIDCProvider
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    callback = f"{url}/api/auth/oidc/{OIDC_PROVIDER_NAME}/callback"
+    with OIDCProvider(
+        redirect_uris=[callback], post_logout_uris=[f"{url}/login"], accounts=OIDC_ACCOUNTS
+    ) as op:
+        providers = [
+            {
+                "name": OIDC_PROVIDER_NAME,
+                "title": OIDC_PROVIDER_TITLE,
+                "issuer": op.issuer,
+                "client_id": op.client_id,
+                "client_secret": op.client_secret,
+                "scopes": ["openid", "email", "profile", "groups"],
+                "email_domains": {"acme.test": "Acme"},
+                "group_roles": {"data-producers": "producer"},
+                "jwks_min_refresh_seconds": 0,
+            }
+        ]
+        base = Path(tempfile.mkdtemp(prefix="datamesh-e2e-oidc-"))
+        data_dir, log_path = base / "data", base / "server.log"
+        env = _server_env(data_dir, port)
+        env.update(DATAMESH_PUBLIC_URL=url, DATAMESH_OIDC_PROVIDERS=json.dumps(providers))
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [_datamesh(), "serve", "--port", str(port)],
+                env=env, cwd=base, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"datamesh serve exited with {proc.returncode}:\n{_tail(log_path)}")
+                try:
+                    if httpx.get(f"{url}/api/ready", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"datamesh serve was not ready in time:\n{_tail(log_path)}")
+                time.sleep(0.3)
+            yield OIDCServer(
+                server=Server(url=url, data_dir=data_dir, log=log_path), issuer=op.issuer
+            )
+        finally:
+            _stop(proc)
+            shutil.rmtree(base, ignore_errors=True)

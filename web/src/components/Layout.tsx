@@ -36,6 +36,11 @@ const OPERATE = [
   { to: "/governance", label: "Governance", Icon: GovernanceIcon },
 ];
 
+/** The audit log (Governance) answers stewards, admins and platform admins only. */
+function mayAudit(me: Me): boolean {
+  return me.role === "admin" || me.role === "steward" || me.is_platform_admin;
+}
+
 function GlobalSearch() {
   const navigate = useNavigate();
   const [params] = useSearchParams();
@@ -161,7 +166,7 @@ export function Layout({ me }: { me: Me }) {
         ))}
         <hr className="nav-divider" />
         <div className="nav-section">Operate</div>
-        {OPERATE.map((item) => (
+        {OPERATE.filter((item) => item.to !== "/governance" || mayAudit(me)).map((item) => (
           <NavItem key={item.to} {...item} />
         ))}
         {isAdmin(me) ? (

@@ -12,6 +12,7 @@ import {
   PlatformTile,
   StatusBadge,
   datasetTitle,
+  platformLabel,
 } from "../components/datasets";
 import { ConfirmDialog, Dialog } from "../components/Dialog";
 import { FeedTimeline } from "../components/feed";
@@ -47,6 +48,7 @@ import {
   buttonClass,
 } from "../components/ui";
 import { formFieldErrors, parseTags } from "./catalog/PublishDataset";
+import { ConnectPanel } from "./dataset/ConnectPanel";
 
 const datasetKey = (id: string) => ["datasets", "one", id] as const;
 
@@ -303,16 +305,14 @@ function breakable(text: string) {
   ));
 }
 
-const UPCOMING = [
-  { Icon: ProfilesIcon, title: "Connect", text: "Working code for your platform, one click to copy." },
-];
-
-type DatasetTab = "overview" | "activity" | "lineage";
+type DatasetTab = "overview" | "connect" | "activity" | "lineage";
 const TABS: { id: DatasetTab; label: string; icon: ReactNode }[] = [
   { id: "overview", label: "Overview", icon: <CatalogIcon /> },
+  { id: "connect", label: "Connect", icon: <ProfilesIcon /> },
   { id: "activity", label: "Activity", icon: <FeedIcon /> },
   { id: "lineage", label: "Lineage", icon: <LineageIcon /> },
 ];
+const TAB_IDS = new Set<string>(TABS.map((t) => t.id));
 
 function DatasetLineage({ id }: { id: string }) {
   const [depth, setDepth] = useState({ up: 2, down: 2 });
@@ -337,7 +337,7 @@ export function Component() {
   const [deprecating, setDeprecating] = useState(false);
   const [params, setParams] = useSearchParams();
   const tabParam = params.get("tab");
-  const tab: DatasetTab = tabParam === "activity" || tabParam === "lineage" ? tabParam : "overview";
+  const tab: DatasetTab = tabParam && TAB_IDS.has(tabParam) ? (tabParam as DatasetTab) : "overview";
   const setTab = (next: DatasetTab) =>
     setParams(
       (prev) => {
@@ -469,7 +469,11 @@ export function Component() {
       ) : null}
 
       <Tabs label="Dataset sections" idPrefix="dataset" tabs={TABS} value={tab} onChange={setTab} />
-      {tab === "activity" ? (
+      {tab === "connect" ? (
+        <TabPanel idPrefix="dataset" id="connect">
+          <ConnectPanel ds={ds} title={datasetTitle(ds)} />
+        </TabPanel>
+      ) : tab === "activity" ? (
         <TabPanel idPrefix="dataset" id="activity">
           <FeedTimeline
             datasetId={ds.id}
@@ -556,23 +560,23 @@ export function Component() {
               </dl>
             </div>
           </section>
-          <section className="card" aria-labelledby="next-heading">
+          <section className="card" aria-labelledby="connect-cta-heading">
             <div className="card__header">
-              <h2 className="card__title" id="next-heading">
-                Coming to this page
+              <h2 className="card__title" id="connect-cta-heading">
+                Connect
               </h2>
             </div>
-            <ul className="upcoming-list">
-              {UPCOMING.map(({ Icon, title, text }) => (
-                <li key={title}>
-                  <Icon />
-                  <div>
-                    <div className="cell-primary">{title}</div>
-                    <div className="cell-secondary">{text}</div>
-                  </div>
-                </li>
-              ))}
-            </ul>
+            <div className="card__body stack" style={{ gap: "var(--space-3)" }}>
+              <p className="muted" style={{ margin: 0 }}>
+                Working code for {platformLabel(ds.platform)}, filled in from your profile: Python, SQL and more,
+                one click to copy.
+              </p>
+              <div>
+                <Button variant="primary" onClick={() => setTab("connect")}>
+                  <ProfilesIcon /> Get the code
+                </Button>
+              </div>
+            </div>
           </section>
         </aside>
       </div>

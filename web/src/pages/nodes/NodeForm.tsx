@@ -140,7 +140,7 @@ function MapEditor({
   );
 }
 
-function SchemaField({
+export function SchemaField({
   field,
   value,
   onChange,
