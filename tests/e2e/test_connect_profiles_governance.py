@@ -200,6 +200,55 @@ def test_connect_without_a_profile_links_to_profiles(page: Page, world: World) -
     expect(dialog.get_by_label("Platform", exact=True)).to_have_value("bigquery")
 
 
+def test_make_default_edit_and_delete_profiles(page: Page, e2e_server: Server) -> None:
+    tag = uuid.uuid4().hex[:4]
+    first, second = f"CRM primary {tag}", f"CRM replica {tag}"
+    auth = {"Authorization": f"Bearer {_token(e2e_server.url)}"}
+    with httpx.Client(base_url=e2e_server.url, headers=auth) as c:
+        for name, host in ((first, "crm-db.internal"), (second, "crm-replica.internal")):
+            c.post(
+                "/api/platform-profiles",
+                json={
+                    "name": name,
+                    "platform": "postgresql",
+                    "settings": {"host": host, "database": "crm", "user": "reporting"},
+                    "secrets": {"password": "env:CRM_PASSWORD"},
+                    "is_default": name == first,
+                },
+            ).raise_for_status()
+
+    sign_in(page, path="/profiles")
+    page.get_by_label("Platform", exact=True).select_option("postgresql")
+    row_a = page.get_by_test_id("profile-row").filter(has_text=first)
+    row_b = page.get_by_test_id("profile-row").filter(has_text=second)
+    expect(row_a).to_contain_text("Default")
+    expect(row_b).not_to_contain_text("Default")
+
+    row_b.get_by_role("button", name="Make default").click()
+    expect(page.get_by_role("status").filter(has_text="Default changed")).to_be_visible()
+    expect(row_b).to_contain_text("Default")
+    expect(row_a).not_to_contain_text("Default")
+
+    # Edit: the form comes back with the saved settings and references (never a secret).
+    page.get_by_role("button", name=f"Edit {first}").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_label("Host", exact=True)).to_have_value("crm-db.internal")
+    password = dialog.get_by_label(re.compile(r"^Password\b"))
+    expect(password).to_have_value("env:CRM_PASSWORD")
+    dialog.get_by_label("Host", exact=True).fill("crm-db-2.internal")
+    password.fill("vault:secret/crm#password")
+    dialog.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status").filter(has_text="Profile saved")).to_be_visible()
+    expect(row_a).to_contain_text("crm-db-2.internal")
+    expect(row_a).to_contain_text("vault:secret/crm#password")
+
+    page.get_by_role("button", name=f"Delete {second}").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="Profile deleted")).to_be_visible()
+    expect(row_b).to_have_count(0)
+    expect(row_a).to_be_visible()
+
+
 def _token(base_url: str) -> str:
     r = httpx.post(
         f"{base_url}/api/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
