@@ -57,10 +57,10 @@ class ServerProcess:
             DATAMESH_DATA_DIR=str(self.base / "data"),
             DATAMESH_SECRET_KEY=SECRET_KEY,
             DATAMESH_LOG_JSON="false",
-            DATAMESH_LOG_LEVEL="WARNING",
+            DATAMESH_LOG_LEVEL="INFO",
             DATAMESH_HEALTH_CHECKS_ENABLED="false",
-            **self.extra_env,
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> ServerProcess:
@@ -238,3 +238,64 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[st
     assert r.status_code == 200, r.text
     client.cookies.clear()
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+class Follower:
+    """A live-stream client that, like EventSource, reconnects whenever its stream ends (or
+    cannot be opened), resuming with Last-Event-ID; ``segments`` are its connections."""
+
+    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+        self.client, self.headers = client, headers
+        self.segments: list[Stream] = []
+        self.refused = 0
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            stream = Stream()
+            self.segments.append(stream)
+            h = dict(self.headers)
+            last = self.last_id
+            if last:
+                h["Last-Event-ID"] = last
+            try:
+                await stream.read(self.client, STREAM, h)
+            except RuntimeError:  # the test closed the client under us
+                return
+            if stream.status != 200:
+                self.segments.remove(stream)
+                self.refused += 1
+            await asyncio.sleep(0.2)
+
+    @property
+    def last_id(self) -> str | None:
+        return next((s.last_id for s in reversed(self.segments) if s.last_id), None)
+
+    @property
+    def messages(self) -> list[Message]:
+        return [m for s in self.segments for m in s.messages]
+
+    async def connected(self) -> None:
+        await wait_until(lambda: bool(self.segments) and self.segments[-1].connected.is_set(), "")
+
+    async def close(self) -> None:
+        self._stop.set()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+def connections_by_pid(pids: list[int], port: int) -> dict[int, int]:
+    """How many established client connections each server process holds on ``port``."""
+    counts = {}
+    for pid in pids:
+        try:
+            conns = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.Error:
+            counts[pid] = 0
+            continue
+        counts[pid] = sum(
+            1 for c in conns if c.laddr and c.laddr.port == port and c.status == "ESTABLISHED"
+        )
+    return counts

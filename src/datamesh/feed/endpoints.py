@@ -17,7 +17,7 @@ from datamesh.auth import service as auth
 from datamesh.auth.deps import CurrentUser
 from datamesh.auth.principal import Principal
 from datamesh.deps import SessionDep
-from datamesh.errors import ServiceUnavailable
+from datamesh.errors import ServiceUnavailable, is_database_unavailable
 from datamesh.feed import repository as repo
 from datamesh.feed import service
 from datamesh.feed.schemas import FeedItem, FeedPage, Followed, FollowState, FollowToggle
@@ -131,10 +131,16 @@ async def _events(
                 getter.cancel()  # a cancelled get() leaves its item on the queue
                 if stopping.done():
                     continue
-                async with sessionmaker() as session:
-                    if not await auth.still_valid(session, principal):
-                        yield ServerSentEvent(event="session_ended", data="{}")
-                        return
+                try:
+                    async with sessionmaker() as session:
+                        valid = await auth.still_valid(session, principal)
+                except Exception as exc:
+                    if not is_database_unavailable(exc):
+                        raise
+                    continue  # the database is away: keep the stream, check again next time
+                if not valid:
+                    yield ServerSentEvent(event="session_ended", data="{}")
+                    return
                 continue
             event = getter.result()
             if event.id in delivered or event.seq <= replayed_to:

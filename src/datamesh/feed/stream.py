@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,13 @@ log = logging.getLogger("datamesh.stream")
 
 _RECONNECT_MAX_SECONDS = 5.0
 _CATCH_UP_BATCH = 1000
+# Ids of events already fanned out: after a reconnect, the catch-up and the NOTIFYs that arrive
+# on the new connection meanwhile name the same events, and each must be delivered once.
+_RECENT_IDS = 20_000
+# Sequence numbers are taken at insert, not at commit: a transaction can commit after one with
+# a higher number was already delivered, and if the listener was down at that moment its NOTIFY
+# is lost. So a catch-up re-reads this many numbers back (what was delivered is skipped by id).
+_CATCH_UP_OVERLAP = 1000
 
 
 @dataclass(eq=False)
@@ -80,6 +88,8 @@ class StreamHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._conn: asyncpg.Connection | None = None
         self._last_seq = 0
+        self._floor = 0  # events up to here predate this hub: never delivered by a catch-up
+        self._recent: OrderedDict[uuid.UUID, None] = OrderedDict()
         self._skipped = False
         self.connected = asyncio.Event()
         self._stopping = False
@@ -146,7 +156,7 @@ class StreamHub:
                 await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 if first:
                     async with self._sessionmaker() as session:
-                        self._last_seq = await repo.max_seq(session)
+                        self._last_seq = self._floor = await repo.max_seq(session)
                 else:
                     self._incoming.put_nowait(None)  # catch up on what was missed
                 first = False
@@ -191,18 +201,30 @@ class StreamHub:
     async def _catch_up(self) -> None:
         async with self._sessionmaker() as session:
             if self._skipped and not self._subscribers:
-                self._last_seq = await repo.max_seq(session)
+                self._last_seq = self._floor = await repo.max_seq(session)
                 return
+            overlap = 0 if self._skipped else _CATCH_UP_OVERLAP
             self._skipped = False
+            cursor = max(self._floor, self._last_seq - overlap)
             while True:
-                batch = await repo.after_seq(session, self._last_seq, _CATCH_UP_BATCH)
+                batch = await repo.after_seq(session, cursor, _CATCH_UP_BATCH)
                 if not batch:
                     return
                 await self._deliver(session, batch)
+                cursor = batch[-1].seq
+
+    def _remember(self, event: Event) -> None:
+        self._recent[event.id] = None
+        if len(self._recent) > _RECENT_IDS:
+            self._recent.popitem(last=False)
 
     async def _deliver(self, session: AsyncSession, events: list[Event]) -> None:
-        if not events:
+        fresh = [e for e in events if e.id not in self._recent]
+        if not fresh:
+            for e in events:
+                self._last_seq = max(self._last_seq, e.seq)
             return
+        events = fresh
         dataset_ids = []
         for e in events:
             if e.subject_kind == "dataset":
@@ -211,6 +233,7 @@ class StreamHub:
         info = await catalog.visibility_info(session, dataset_ids)
         for event in events:
             self._last_seq = max(self._last_seq, event.seq)
+            self._remember(event)
             for sub in list(self._subscribers):
                 sub.track_follows(event)
                 if sub.overflowed or not sub.wants(event, info):
