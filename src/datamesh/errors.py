@@ -221,6 +221,22 @@ def _spa_fallback(request: Request, status: int) -> Response | None:
     return None
 
 
+def _allowed_methods(request: Request, default: str | None) -> str | None:
+    """Every documented method at this path: Starlette names only the first route's."""
+    import re
+
+    methods: set[str] = set()
+    for template, ops in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {m.upper() for m in ops}
+    if not methods:
+        return default
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> Response:
@@ -248,7 +264,12 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and detail == "Not Found":
             detail = "No such resource or route."
-        return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allow = _allowed_methods(request, (headers or {}).get("Allow"))
+            if allow:
+                headers = {**(headers or {}), "Allow": allow}
+        return problem(exc.status_code, detail, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:
@@ -272,7 +293,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def problem_openapi(spec: dict[str, Any]) -> dict[str, Any]:
-    """Document errors as they are sent: problem+json, also for 422 (not FastAPI's default)."""
+    """Document errors as they are sent: every 4xx/5xx is problem+json (also 422, not FastAPI's
+    default), and every operation lists the errors any request may get (bad input, a body
+    too large or not JSON, a write racing another one, a stale If-Match, the database down)."""
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, sub in schemas["Problem"].pop("$defs", {}).items():
@@ -281,9 +304,40 @@ def problem_openapi(spec: dict[str, Any]) -> dict[str, Any]:
     schemas.pop("ValidationError", None)
     ref = {"$ref": "#/components/schemas/Problem"}
     for path in spec.get("paths", {}).values():
-        for op in path.values():
+        for method, op in path.items():
             responses = op.setdefault("responses", {})
-            for code in ("401", "403", "404", "422"):
-                entry = responses.setdefault(code, {"description": HTTPStatus(int(code)).phrase})
-                entry["content"] = {PROBLEM_JSON: {"schema": ref}}
+            for code in _error_codes(method, op):
+                responses.setdefault(code, {"description": HTTPStatus(int(code)).phrase})
+            for code, entry in responses.items():
+                if code.isdigit() and int(code) >= 400:
+                    entry["content"] = {PROBLEM_JSON: {"schema": ref}}
+            for param in op.get("parameters", []):
+                _drop_null(param.get("schema", {}))
     return spec
+
+
+def _error_codes(method: str, op: dict[str, Any]) -> list[str]:
+    codes = ["400", "401", "403", "404", "422", "503"]
+    if method in ("post", "put", "patch"):
+        codes += ["413", "415"]  # BodyLimitMiddleware, before any route
+    if method in ("post", "put", "patch", "delete"):
+        codes.append("409")  # a concurrent write (unique key) is a conflict, never a 500
+    headers = {p["name"].lower() for p in op.get("parameters", []) if p.get("in") == "header"}
+    if "if-match" in headers:
+        codes.append("412")
+    return codes
+
+
+def _drop_null(schema: dict[str, Any]) -> None:
+    """A query, path or header parameter is absent or a string, never JSON null."""
+    options = schema.get("anyOf")
+    if not options:
+        return
+    kept = [o for o in options if o.get("type") != "null"]
+    if len(kept) < len(options) and "default" in schema and schema["default"] is None:
+        del schema["default"]
+    if len(kept) == 1:
+        del schema["anyOf"]
+        schema.update(kept[0])
+    elif kept:
+        schema["anyOf"] = kept

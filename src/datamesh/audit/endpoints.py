@@ -183,7 +183,9 @@ async def export(
 
 @router.get("/verify", response_model=VerifyOut)
 async def verify(
-    principal: PlatformAdmin, session: SessionDep, since: int | None = Query(None, ge=0)
+    principal: PlatformAdmin,
+    session: SessionDep,
+    since: int | None = Query(None, ge=0, le=2**63 - 2, description="Start after this seq."),
 ) -> VerifyOut:
     """Recompute the hash chain; names the first altered, removed or reordered entry."""
     r = await service.verify(session, since)

@@ -87,7 +87,11 @@ def _pair(issued: service.Issued) -> TokenPair:
     )
 
 
-@router.post("/login", response_model=TokenPair)
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    responses={429: {"description": "Too many failed sign-ins for this account or address."}},
+)
 async def login(
     data: LoginRequest,
     request: Request,
@@ -118,7 +122,12 @@ async def refresh(
     return _pair(issued)
 
 
-@router.post("/logout", response_model=LogoutResult)
+@router.post(
+    "/logout",
+    response_model=LogoutResult,
+    # Signing out without a session is fine (it clears the cookies): credentials are optional.
+    openapi_extra={"security": [{}, {"HTTPBearer": []}]},
+)
 async def logout(
     request: Request,
     response: Response,

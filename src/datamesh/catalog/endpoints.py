@@ -152,7 +152,11 @@ async def deprecate_dataset(
     return service.to_schema(await service.view(session, ds, principal))
 
 
-@router.post("/{dataset_id}/refresh", response_model=Dataset)
+@router.post(
+    "/{dataset_id}/refresh",
+    response_model=Dataset,
+    responses={502: {"description": "The bound PostgreSQL node could not be read."}},
+)
 async def refresh_schema(
     dataset_id: uuid.UUID,
     request: Request,

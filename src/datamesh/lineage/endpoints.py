@@ -11,7 +11,7 @@ from datamesh.auth.deps import CurrentUser
 from datamesh.catalog import service as catalog
 from datamesh.catalog.schemas import Dataset
 from datamesh.deps import SessionDep
-from datamesh.errors import BadRequest, Unprocessable
+from datamesh.errors import BadRequest, Unprocessable, field_error
 from datamesh.kit.pagination import CursorParam, Limit
 from datamesh.lineage import ingest, marquez, service
 from datamesh.lineage.repository import runs_of
@@ -243,6 +243,17 @@ async def impact(
 
 
 # -- OpenLineage --------------------------------------------------------------------------------
+def _ol_path(path: str) -> list[str | int]:
+    """``inputs[3].facets.schema`` -> ``["inputs", 3, "facets", "schema"]`` (problem+json loc)."""
+    out: list[str | int] = []
+    for part in path.replace("[", ".[").split("."):
+        if part.startswith("[") and part.endswith("]") and part[1:-1].isdigit():
+            out.append(int(part[1:-1]))
+        elif part:
+            out.append(part)
+    return out
+
+
 @router.post(
     "/api/v1/lineage",
     response_model=IngestResult,
@@ -259,7 +270,10 @@ async def ingest_event(
         raise BadRequest("Send a list of events to /api/v1/lineage/batch.")
     out = await ingest.ingest(session, principal, [event])
     if out.errors:
-        raise BadRequest(f"Invalid OpenLineage event: {out.errors[0]['detail']}", errors=out.errors)
+        raise BadRequest(
+            out.errors[0]["detail"],
+            errors=[field_error(_ol_path(e["loc"]), e["msg"]) for e in out.errors[0]["problems"]],
+        )
     return IngestResult(accepted=out.accepted, duplicates=out.duplicates, failed=0)
 
 

@@ -112,7 +112,7 @@ async def ingest(
         try:
             parsed.append((parse_event(raw), _hash(raw)))
         except InvalidEvent as exc:
-            out.errors.append({"index": index, "detail": str(exc)})
+            out.errors.append({"index": index, "detail": str(exc), "problems": exc.errors})
     fresh = await repo.new_event_hashes(session, [h for _, h in parsed])
     todo = [ev for ev, h in parsed if h in fresh]
     out.duplicates = len(parsed) - len(todo)
