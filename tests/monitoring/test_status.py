@@ -10,6 +10,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from openlineage.client.event_v2 import RunState
 
 from tests.factories import Account, signed_in
 from tests.monitoring.support import Clock, dataset_id, process_id, run, send
@@ -204,3 +205,36 @@ async def test_coverage_of_the_callers_org(client: httpx.AsyncClient, world) -> 
     globex = (await client.get("/api/monitoring/coverage", headers=w["globex"].headers)).json()
     assert (globex["datasets"], globex["with_sla"], globex["sla_share"]) == (2, 2, 1.0)
     assert (globex["dashboards"], globex["annotated_nodes"]) == (1, 1)
+
+
+async def test_another_orgs_job_does_not_colour_a_public_dataset(
+    client: httpx.AsyncClient, world
+) -> None:
+    w = world
+    await send(
+        client,
+        w["globex"],
+        run("globex_export", [], ["shared.events"], start=T0, state=RunState.FAIL),
+    )
+    shared = await dataset_id(client, w["globex"], "shared.events")
+    r = await client.patch(
+        f"/api/datasets/{shared}", json={"visibility": "public"}, headers=w["globex"].headers
+    )
+    assert r.status_code == 200, r.text
+    mine = (
+        await client.get(
+            "/api/monitoring/status", params={"ids": shared}, headers=w["globex"].headers
+        )
+    ).json()
+    assert (mine[shared]["health"], mine[shared]["latest_run_state"]) == ("failing", "FAIL")
+    theirs = (
+        await client.get(
+            "/api/monitoring/status", params={"ids": shared}, headers=w["prod"].headers
+        )
+    ).json()
+    assert theirs[shared] == {
+        "kind": "dataset",
+        "health": "unknown",
+        "latest_run_state": None,
+        "sla_state": None,
+    }

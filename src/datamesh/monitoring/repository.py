@@ -175,9 +175,10 @@ async def sla_states(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uu
 
 
 async def writer_run_states(
-    session: AsyncSession, ids: Sequence[uuid.UUID]
+    session: AsyncSession, p: Principal, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
-    """Per dataset, the latest run state among the processes that write it."""
+    """Per dataset, the latest run state among the processes that write it and that the caller
+    may see (those of their org: another org's jobs are not shown, so neither are their runs)."""
     if not ids:
         return {}
     rows = await session.execute(
@@ -186,6 +187,7 @@ async def writer_run_states(
         .where(
             LineageEdge.dst_id.in_(list(ids)),
             LineageEdge.src_kind == "process",
+            Process.org_id == p.org_id,
             Process.latest_run_at.is_not(None),
         )
         .order_by(LineageEdge.dst_id, Process.latest_run_at.desc())

@@ -242,7 +242,8 @@ async def evaluate(session: AsyncSession, now: datetime) -> list[Transition]:
                 "last_complete_at": row.last_complete_at,
             }
             if ev.state == sla.state:
-                await repo.refresh_figures(session, sla.dataset_id, sla.state, figures)
+                if any(getattr(sla, k) != v for k, v in figures.items()):
+                    await repo.refresh_figures(session, sla.dataset_id, sla.state, figures)
                 continue
             previous = sla.state
             if not await repo.move_state(
@@ -298,7 +299,7 @@ async def status(
     rest = [i for i in ids if i not in set(datasets)]
     processes = await repo.org_processes(session, p, rest)
     slas = await repo.sla_states(session, datasets)
-    runs = await repo.writer_run_states(session, datasets)
+    runs = await repo.writer_run_states(session, p, datasets)
     out: dict[str, dict[str, Any]] = {}
     for ds_id in datasets:
         out[str(ds_id)] = {
