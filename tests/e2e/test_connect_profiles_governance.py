@@ -316,6 +316,14 @@ def test_audit_search_finds_what_was_just_done_and_exports_it(
     expect(page.get_by_text("secrets.password: — → [changed]")).to_be_visible()
     assert "/etc/datamesh/crm-password" not in page.content()
 
+    # Platform admins narrow the log to one organization.
+    filters.get_by_label("Organization").select_option(label="Acme")
+    filters.get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"org=[0-9a-f-]{36}"))
+    expect(page.get_by_test_id("audit-row").filter(has_text=name).first).to_be_visible()
+    orgs = page.get_by_test_id("audit-row").locator("td:last-child").all_inner_texts()
+    assert orgs and set(orgs) == {"Acme"}
+
     # Platform admins can prove the log is intact.
     page.get_by_role("button", name="Verify the chain").click()
     expect(page.get_by_test_id("verify-result")).to_contain_text("The chain is intact")
