@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +30,28 @@ from datamesh.models.lineage import Process
 log = logging.getLogger("datamesh.lineage.projection")
 CURSOR = "bolt"
 _BATCH = 500
+# While the graph server is away, graph queries must not each wait out the driver's retries
+# (30 s): a walk gets this long, then the graph counts as down and PostgreSQL answers at once.
+# The projector probes it and, once it has caught up again, puts it back in service.
+QUERY_TIMEOUT_SECONDS = 5.0
+_DOWN_FOR_SECONDS = 30.0  # without a projector to say it is back, try again after this
+_down_until: weakref.WeakKeyDictionary[BoltGraph, float] = weakref.WeakKeyDictionary()
+
+
+class GraphUnavailable(RuntimeError):
+    """The graph server failed recently; PostgreSQL answers instead."""
+
+
+def mark_down(graph: BoltGraph) -> None:
+    _down_until[graph] = time.monotonic() + _DOWN_FOR_SECONDS
+
+
+def mark_up(graph: BoltGraph) -> None:
+    _down_until.pop(graph, None)
+
+
+def is_down(graph: BoltGraph) -> bool:
+    return time.monotonic() < _down_until.get(graph, 0.0)
 
 
 class BoltEngine:
@@ -45,7 +69,16 @@ class BoltEngine:
         raw_depth: int,
         max_nodes: int,
     ) -> Neighbourhood:
-        found = await self.graph.neighbourhood(str(start), direction, raw_depth, max_nodes * 4)  # type: ignore[arg-type]
+        if is_down(self.graph):
+            raise GraphUnavailable("the graph server is unavailable")
+        try:
+            found = await asyncio.wait_for(
+                self.graph.neighbourhood(str(start), direction, raw_depth, max_nodes * 4),  # type: ignore[arg-type]
+                QUERY_TIMEOUT_SECONDS,
+            )
+        except Exception:
+            mark_down(self.graph)
+            raise
         kinds: dict[Any, str] = {uuid.UUID(k): v for k, v in found.kinds.items()}
         kinds.setdefault(start, start_kind)
         out_edges: dict[Any, list[Any]] = {}
@@ -154,12 +187,16 @@ class Projector:
         schema_ready = False
         while True:
             try:
+                if is_down(self.graph):  # a cheap probe first, bounded: is it back?
+                    await asyncio.wait_for(self.graph.counts(), QUERY_TIMEOUT_SECONDS)
                 if not schema_ready:
                     await self.graph.ensure_schema()
                     schema_ready = True
                 await catch_up(self.sessionmaker, self.graph)
+                mark_up(self.graph)  # reachable and caught up: queries may use it again
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                mark_down(self.graph)
                 log.warning("graph projection paused (%s); will retry", type(exc).__name__)
             await asyncio.sleep(self.interval)
