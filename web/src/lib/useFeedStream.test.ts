@@ -112,6 +112,38 @@ describe("useFeedStream", () => {
     expect(latest().url).toBe("/api/feed/stream?last_event_id=e7");
   });
 
+  it("leaving the page closes the stream without refreshing the session", async () => {
+    const calls = mockFetch(() => json({ ok: true }));
+    renderHook(() => useFeedStream({ onItem: vi.fn() }));
+    const es = latest();
+    act(() => es.open());
+    await act(async () => {
+      window.dispatchEvent(new Event("pagehide"));
+      es.fail(true);
+      await vi.runOnlyPendingTimersAsync();
+    });
+    expect(es.readyState).toBe(FakeEventSource.CLOSED);
+    expect(calls).toEqual([]);
+    expect(FakeEventSource.all).toHaveLength(1);
+  });
+
+  it("stops when a navigation starts, and starts again when the user stays", async () => {
+    const calls = mockFetch(() => json({ ok: true }));
+    renderHook(() => useFeedStream({ onItem: vi.fn() }));
+    const es = latest();
+    act(() => es.open());
+    act(() => {
+      window.dispatchEvent(new Event("beforeunload"));
+      es.fail(true);
+    });
+    expect(calls).toEqual([]);
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(3000);
+    });
+    expect(FakeEventSource.all).toHaveLength(2);
+    expect(calls).toEqual([]);
+  });
+
   it("asks to sign in again when the session has ended", async () => {
     mockFetch(() => json({ status: 401, title: "Unauthorized" }, 401));
     const signedOut = vi.fn();

@@ -107,8 +107,39 @@ export function useFeedStream({ onItem, onResync, enabled = true }: Options): St
       };
     }
 
+    // Leaving the page (reload, typed URL) errors the stream: that is no reason to refresh the
+    // session. A refresh sent while the page unloads rotates the token on the server but its
+    // new cookie is lost, and the next refresh then looks like token theft (session revoked).
+    const onPageHide = () => {
+      stopped = true;
+      window.clearTimeout(timer);
+      close();
+    };
+    // The stream errors as soon as a navigation starts, before pagehide: stop at beforeunload,
+    // and start again if the page is still here a moment later (the user stayed).
+    const onBeforeUnload = () => {
+      onPageHide();
+      timer = window.setTimeout(() => {
+        stopped = false;
+        open();
+      }, 3000);
+    };
+    // Back from the back/forward cache: start again.
+    const onPageShow = (e: PageTransitionEvent) => {
+      if (!e.persisted || !stopped) return;
+      stopped = false;
+      setState("reconnecting");
+      open();
+    };
+    window.addEventListener("beforeunload", onBeforeUnload);
+    window.addEventListener("pagehide", onPageHide);
+    window.addEventListener("pageshow", onPageShow);
+
     open();
     return () => {
+      window.removeEventListener("beforeunload", onBeforeUnload);
+      window.removeEventListener("pagehide", onPageHide);
+      window.removeEventListener("pageshow", onPageShow);
       stopped = true;
       window.clearTimeout(timer);
       close();
