@@ -153,6 +153,14 @@ RULES: dict[str, dict[str, str]] = {
     "POST /api/v1/lineage": {"": LINEAGE_WRITERS.format(ok=200)},
     "POST /api/v1/lineage/batch": {"": LINEAGE_WRITERS.format(ok=200)},
     "GET /api/v1/lineage": READ_DS,
+    "GET /api/lineage/processes/{process_id}/runs": {"": ORG_MEMBERS},
+    # pipeline health: a dataset's SLA is read like the dataset and set by whoever may edit it
+    "PUT /api/datasets/{dataset_id}/sla": _edit_ds(200),
+    "GET /api/datasets/{dataset_id}/sla": READ_DS,
+    "DELETE /api/datasets/{dataset_id}/sla": _edit_ds(204),
+    "GET /api/monitoring/status": {"": MEMBERS_OK},
+    "GET /api/monitoring/overview": {"": MEMBERS_OK},
+    "GET /api/monitoring/coverage": {"": MEMBERS_OK},
     # governance
     "GET /api/audit": {"": "members=403 A.admin,A.steward,B.admin,B.steward,P=200"},
     "GET /api/audit/export": {"": "members=403 A.admin,A.steward,B.admin,B.steward,P=200"},
@@ -245,6 +253,16 @@ async def _org_param(w: World, variant: str, fresh: bool, method: str) -> str:
     return str((await w.org())["id"]) if fresh and method == "DELETE" else w.ids["org"]
 
 
+async def _dataset_with_sla(w: World, variant: str, fresh: bool, method: str) -> str:
+    """A fresh dataset that has an SLA to read or remove (shared ones have none)."""
+    ds = await _dataset_param(w, variant, fresh, method)
+    if fresh:
+        await w.ok(
+            "PUT", f"/api/datasets/{ds}/sla", "A.admin", json={"kind": "max_age", "hours": 6}
+        )
+    return ds
+
+
 def _fresh_or_shared(kind: str, make: Callable[[World], Awaitable[Any]]) -> Any:
     async def param(w: World, variant: str, fresh: bool, method: str) -> str:
         if not fresh:
@@ -265,6 +283,9 @@ PARAMS: dict[str, Any] = {
     "node_id": _fresh_or_shared("node", lambda w: w.node()),
     "profile_id": _fresh_or_shared("profile", lambda w: w.profile()),
     "user_id": _fresh_or_shared("user", lambda w: w.user()),
+    # "<operation> <parameter>" keys override the parameter's maker for that operation
+    "GET /api/datasets/{dataset_id}/sla dataset_id": _dataset_with_sla,
+    "DELETE /api/datasets/{dataset_id}/sla dataset_id": _dataset_with_sla,
 }
 
 
@@ -331,6 +352,7 @@ BODIES: dict[str, Any] = {
     "POST /api/datasets": _json(_dataset_body),
     "POST /api/lineage/assets": _json(_dataset_body),
     "PATCH /api/datasets/{dataset_id}": _json(lambda w, v: {"description": "changed"}),
+    "PUT /api/datasets/{dataset_id}/sla": _json(lambda w, v: {"kind": "daily_by", "at": "07:00"}),
     "POST /api/connectors/{type_id}/test": _json(
         lambda w, v: {"config": {"url": "http://127.0.0.1:9/health"}, "secrets": {}}
     ),
@@ -388,6 +410,7 @@ _FINGERPRINT = " UNION ALL ".join(
         "processes": "row_to_json(x)",
         "runs": "row_to_json(x)",
         "lineage_edges": "row_to_json(x)",
+        "dataset_slas": "row_to_json(x)",
         "events": "row_to_json(x)",
         "audit_log": "row_to_json(x)",
     }.items()
@@ -450,7 +473,8 @@ async def run_case(
     fresh = 200 <= expected < 300
     url = path
     for name in re.findall(r"{(\w+)}", path):
-        value = FIXED_PARAMS.get(name) or await PARAMS[name](w, variant, fresh, method)
+        make = PARAMS.get(f"{op} {name}") or PARAMS[name]
+        value = FIXED_PARAMS.get(name) or await make(w, variant, fresh, method)
         url = url.replace("{" + name + "}", value)
     kw = await BODIES.get(op, _none)(w, variant, fresh)
     headers = w.headers(who)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -109,6 +110,12 @@ async def _make_canaries(w: World) -> list[Canary]:
                 },
             )
             c.id, c.ol_id = made["id"], f"dataset:postgres://canary:5432:sweep.{c.token}"
+            await w.ok(
+                "PUT",
+                f"/api/datasets/{c.id}/sla",
+                f"{org}.admin",
+                json={"kind": "max_age", "hours": 1},
+            )
             ds[(org, vis)] = c
             out.append(c)
         proc = Canary("process", org, _token(f"{org}proc"))
@@ -180,6 +187,24 @@ async def _make_canaries(w: World) -> list[Canary]:
             },
         )
         out.append(Canary("process", org, job))
+        # a failed run of another job from the hidden dataset into the public one
+        failing = _token(f"{org}fail")
+        await w.ok(
+            "POST",
+            "/api/v1/lineage",
+            f"{org}.admin",
+            json={
+                "eventType": "FAIL",
+                "eventTime": "2026-11-20T07:00:00Z",
+                "run": {"runId": str(uuid.uuid4())},
+                "job": {"namespace": "airflow://canary", "name": failing},
+                "inputs": [{"namespace": "postgres://canary:5432", "name": f"sweep.{priv.token}"}],
+                "outputs": [{"namespace": "postgres://canary:5432", "name": f"sweep.{pub.token}"}],
+                "producer": "https://example.com/sweep",
+                "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent",
+            },
+        )
+        out.append(Canary("process", org, failing))
         # follows and events on hidden datasets
         await w.ok("POST", "/api/follows", f"{org}.admin", json={"dataset_id": priv.id})
         await w.ok("POST", "/api/follows", f"{org}.viewer", json={"dataset_id": pub.id})
@@ -258,6 +283,11 @@ async def _reads(s: Sweep, who: str) -> list[tuple[str, httpx.Response]]:
         ):
             await get(f"{path} from {c.org}/{c.visibility}", path, params={param: c.ol_id})
         await get(f"edges of {c.org}/{c.visibility}", "/api/lineage/edges", params={"node": c.id})
+        await get(f"sla of {c.org}/{c.visibility}", f"/api/datasets/{c.id}/sla")
+    ids = ",".join(c.id for c in s.canaries if c.id)
+    await get("monitoring status", "/api/monitoring/status", params={"ids": ids})
+    await get("monitoring overview", "/api/monitoring/overview")
+    await get("monitoring coverage", "/api/monitoring/coverage")
     for params in (
         {},
         {"query": "cnry"},
@@ -290,6 +320,8 @@ async def _reads(s: Sweep, who: str) -> list[tuple[str, httpx.Response]]:
                 "profile": "/api/platform-profiles/",
             }[c.kind]
             await get(f"{c.kind} {c.org} {c.owner}", path + c.id)
+            if c.kind == "process":
+                await get(f"runs of process {c.org}", f"{path}{c.id}/runs")
     for c in s.canaries:
         if c.kind == "process":
             await get(
@@ -334,6 +366,9 @@ async def test_nothing_hidden_is_returned_counted_or_named(live: tuple[str, Any]
                     sse(c, "/api/feed/stream", headers=w.headers(who))
                 )
             s = Sweep(w, await _make_canaries(w))
+            # two hours later every canary's SLA is breached: the announcements go out too
+            app.state.clock = lambda: datetime.now(UTC) + timedelta(hours=2)
+            assert len(await app.state.sla_evaluator.run_once()) == 6
             sentinel = await w.dataset("public", as_="B.admin")  # every stream sees this last
             for who, reader in streams.items():
                 await reader.wait_for(lambda m: sentinel["id"] in m.data)
