@@ -341,6 +341,19 @@ def test_viewers_have_no_governance(page: Page, world: World) -> None:
 def test_dark_theme_connect_profiles_governance(
     browser: Browser, e2e_server: Server, world: World
 ) -> None:
+    # A profile of its own, so the screen has one to show however the tests are picked.
+    with httpx.Client(
+        base_url=e2e_server.url, headers={"Authorization": f"Bearer {_token(e2e_server.url)}"}
+    ) as c:
+        c.post(
+            "/api/platform-profiles",
+            json={
+                "name": f"Lakehouse {uuid.uuid4().hex[:4]}",
+                "platform": "databricks",
+                "settings": {"workspace_host": "acme.cloud.databricks.com", "catalog": "main"},
+                "secrets": {"token": "vault:secret/databricks#token"},
+            },
+        ).raise_for_status()
     ctx = browser.new_context(
         base_url=e2e_server.url,
         viewport={"width": 1280, "height": 720},

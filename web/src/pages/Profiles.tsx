@@ -23,7 +23,9 @@ function SecretRefs({ secrets }: { secrets: Record<string, string> }) {
         <li key={name}>
           <KeyIcon />
           <span className="muted">{name}</span>
-          <code className="mono">{ref}</code>
+          <code className="mono" title={ref}>
+            {ref}
+          </code>
         </li>
       ))}
     </ul>
@@ -187,7 +189,7 @@ export function Component() {
                       <td>
                         <SecretRefs secrets={p.secrets} />
                       </td>
-                      <td className="muted">
+                      <td className="muted" style={{ whiteSpace: "nowrap" }}>
                         <Time iso={p.updated_at} />
                       </td>
                       <td>
