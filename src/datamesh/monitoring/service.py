@@ -255,6 +255,7 @@ async def evaluate(session: AsyncSession, now: datetime) -> list[Transition]:
                 set_at=sla.updated_at,
             ):
                 continue  # changed meanwhile (another evaluator, or the SLA was set again)
+            session.expunge(sla)  # the UPDATE above wrote it; this copy only describes it
             sla.state, sla.due_at, sla.breached_since, sla.last_complete_at = (
                 ev.state,
                 ev.due_at,
@@ -296,7 +297,8 @@ async def status(
 ) -> dict[str, dict[str, Any]]:
     """Health of the given datasets and processes; ids the caller may not see are left out."""
     datasets = await repo.readable_datasets(session, p, ids)
-    rest = [i for i in ids if i not in set(datasets)]
+    seen = set(datasets)
+    rest = [i for i in ids if i not in seen]
     processes = await repo.org_processes(session, p, rest)
     slas = await repo.sla_states(session, datasets)
     runs = await repo.writer_run_states(session, p, datasets)
