@@ -222,16 +222,17 @@ def _spa_fallback(request: Request, status: int) -> Response | None:
 
 
 def _allowed_methods(request: Request, default: str | None) -> str | None:
-    """Every documented method at this path: Starlette names only the first route's."""
+    """Every documented method of the resource: Starlette names only its first route's."""
     import re
 
-    methods: set[str] = set()
+    found: dict[int, set[str]] = {}  # by number of path parameters: the most literal wins
     for template, ops in request.app.openapi().get("paths", {}).items():
         pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
         if re.fullmatch(pattern, request.url.path):
-            methods |= {m.upper() for m in ops}
-    if not methods:
+            found.setdefault(template.count("{"), set()).update(m.upper() for m in ops)
+    if not found:
         return default
+    methods = found[min(found)]
     if "GET" in methods:
         methods.add("HEAD")
     return ", ".join(sorted(methods))

@@ -55,6 +55,11 @@ class ServerThread:
             self._error = exc
         finally:
             self._ready.set()
+            # Streams' helper tasks may outlive the server by a moment: end them here.
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
     def __enter__(self) -> ServerThread:
         self._thread.start()

@@ -43,6 +43,9 @@ async def test_405_names_every_method_of_the_resource(
     assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD", "PATCH", "DELETE"}
     r = await client.request("OPTIONS", "/api/datasets")
     assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+    # A literal path beats a template that also matches it (/api/nodes/{node_id}).
+    r = await client.request("OPTIONS", "/api/nodes/test")
+    assert r.headers["allow"] == "POST"
 
 
 def _op(spec: dict[str, Any], method: str, path: str) -> dict[str, Any]:

@@ -45,8 +45,8 @@ SEED = 20261122
 EXAMPLES = int(os.environ.get("DATAMESH_FUZZ_EXAMPLES", "12"))
 DATABASE = Path(__file__).parent / ".hypothesis"
 
-# Operations that cannot be fuzzed the normal way, each with the reason. Nothing else is left out.
-STREAM_OPS = {"GET /api/feed/stream"}  # an endless event stream: read with a short bound below
+ANON_EXAMPLES = 3
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def _spec() -> dict[str, Any]:
@@ -57,43 +57,51 @@ def _spec() -> dict[str, Any]:
     return create_app(settings).openapi()
 
 
-CONFIG = schemathesis.Config.from_dict(
-    {
-        "seed": SEED,
-        "generation": {
-            "mode": "all",
-            "max-examples": EXAMPLES,
-            "database": str(DATABASE),
-            # The bearer token is sent by the test (or left out, in the anonymous pass); a
-            # generated Authorization header would only test the token parser, every time.
-            "with-security-parameters": False,
-        },
-        "phases": {"stateful": {"enabled": False}},
-        "checks": {
-            # A request valid for the schema may still break a rule no schema states: a cursor
-            # this server did not issue (400), a name taken (409), a stale If-Match (412), a
-            # connector's own settings (422). What must never happen to it is anything else.
-            "positive_data_acceptance": {
-                "expected-statuses": ["2xx", "3xx", 400, 401, 403, 404, 409, 412, 422, 428, 429]
+def _config(examples: int, mode: str) -> schemathesis.Config:
+    return schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            "generation": {
+                "mode": mode,
+                "max-examples": examples,
+                "database": str(DATABASE),
+                # The bearer token is sent by the test (or left out, in the anonymous pass):
+                # a generated Authorization header would only test the token parser each time.
+                "with-security-parameters": False,
             },
-        },
-        "request-timeout": 60,
-        "max-stream-events": 1,
-        "operations": [
-            # The stream answers its first message only when something happens: the read stops
-            # when the stream is silent for a moment (schemathesis cuts it short, not a failure).
-            {"include-path": "/api/feed/stream", "request-timeout": 0.5},
-            # `PATCH /api/nodes/test` is `PATCH /api/nodes/{node_id}` with the id "test": a 422
-            # for a malformed id, not a 405 (the literal route only exists for POST).
-            {
-                "include-path": "/api/nodes/test",
-                "checks": {"unsupported_method": {"enabled": False}},
+            "phases": {"stateful": {"enabled": False}},
+            "checks": {
+                # A request valid for the schema may still break a rule no schema states: a
+                # cursor this server did not issue (400), a name taken (409), a stale If-Match
+                # (412), a connector's own settings (422). Anything else must not happen to it.
+                "positive_data_acceptance": {
+                    "expected-statuses": [
+                        *("2xx", "3xx"),
+                        *(400, 401, 403, 404, 409, 412, 422, 428, 429),
+                    ]
+                },
             },
-        ],
-    }
-)
+            "request-timeout": 60,
+            "max-stream-events": 1,
+            "operations": [
+                # The stream sends a message only when something happens: the read stops when it
+                # is silent for a moment (schemathesis cuts it short; not a failure).
+                {"include-path": "/api/feed/stream", "request-timeout": 0.5},
+                # `PATCH /api/nodes/test` is `PATCH /api/nodes/{node_id}` with the id "test": a 422
+                # for a malformed id, not a 405 (the literal route only exists for POST).
+                {
+                    "include-path": "/api/nodes/test",
+                    "checks": {"unsupported_method": {"enabled": False}},
+                },
+            ],
+        }
+    )
+
+
 SPEC = _spec()
-schema = schemathesis.openapi.from_dict(SPEC, config=CONFIG)
+schema = schemathesis.openapi.from_dict(SPEC, config=_config(EXAMPLES, "all"))
+# Without credentials: fewer, valid-looking requests; each must be refused (or be public).
+anonymous = schemathesis.openapi.from_dict(SPEC, config=_config(ANON_EXAMPLES, "positive"))
 
 _world: World | None = None
 
@@ -112,7 +120,6 @@ _PARAM_KIND = {
 _CONNECTOR_TYPES = ["http_api", "postgresql", "snowflake", "databricks", "bigquery", "redshift"]
 
 
-@schema.hook
 def flatmap_path_parameters(
     ctx: schemathesis.HookContext, path_parameters: dict[str, Any]
 ) -> st.SearchStrategy[dict[str, Any]]:
@@ -137,6 +144,29 @@ def flatmap_path_parameters(
     return st.one_of(st.just(path_parameters), swapped)
 
 
+schema.hook(flatmap_path_parameters)
+anonymous.hook(flatmap_path_parameters)
+
+
+def filter_failure(
+    ctx: schemathesis.HookContext, failure: Any, case: Case, response: schemathesis.Response
+) -> bool:
+    """Keep every failure but one kind: an "invalid" value of the wrong JSON type that the
+    server accepted because pydantic converts it losslessly (0/1 for a boolean, false for 0.0,
+    a number as a Unix time). The value is stored as its typed equivalent and read back as
+    such; any other accepted invalid input still fails."""
+    message = getattr(failure, "message", "")
+    return not (
+        type(failure).__name__ == "AcceptedNegativeData"
+        and message.count("Invalid component") == 1
+        and message.rstrip().endswith("Incorrect type")
+    )
+
+
+schema.hook(filter_failure)
+anonymous.hook(filter_failure)
+
+
 @pytest.fixture(scope="module")
 def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     settings = Settings(
@@ -153,31 +183,36 @@ def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
         yield srv
 
 
-@pytest.fixture
-def world(server: ServerThread, pg: EmbeddedPostgres, db_name: str) -> Iterator[World]:
-    """A fresh world per operation: what one operation's fuzzing changes stays there."""
-    global _world
-    _world = seed_world(server, pg.url(db_name, driver="postgresql"))
+async def _intact(w: World, dsn: str) -> bool:
+    """The world is still there (another module's test on this worker empties the tables)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
     try:
-        yield _world
+        n = await conn.fetchval(
+            "SELECT count(*) FROM users WHERE id = $1::uuid AND NOT disabled", w.ids["user"][0]
+        )
+        return bool(n)
     finally:
-        _world = None
+        await conn.close()
 
 
-@schema.hook
-def filter_failure(
-    ctx: schemathesis.HookContext, failure: Any, case: Case, response: schemathesis.Response
-) -> bool:
-    """Keep every failure but one kind: an "invalid" value of the wrong JSON type that the
-    server accepted because pydantic converts it losslessly (0/1 for a boolean, false for 0.0,
-    a number as a Unix time). The value is stored as its typed equivalent and read back as
-    such; any other accepted invalid input still fails."""
-    message = getattr(failure, "message", "")
-    return not (
-        type(failure).__name__ == "AcceptedNegativeData"
-        and message.count("Invalid component") == 1
-        and message.rstrip().endswith("Incorrect type")
-    )
+_dirty = True
+
+
+@pytest.fixture
+def world(
+    request: pytest.FixtureRequest, server: ServerThread, pg: EmbeddedPostgres, db_name: str
+) -> World:
+    """A fresh world after any write operation: what one operation's fuzzing changes stays
+    with it. Reads share the world they find (fuzzed reads change nothing)."""
+    global _world, _dirty
+    dsn = pg.url(db_name, driver="postgresql")
+    if _dirty or _world is None or not server.run(_intact(_world, dsn)):
+        _world = seed_world(server, dsn)
+    method = request.node.name.partition("[")[2].split(" ")[0]
+    _dirty = method in WRITES and request.node.originalname == "test_api"
+    return _world
 
 
 @schemathesis.check
@@ -197,10 +232,21 @@ def errors_are_problem_json(
     return True
 
 
-def _call(case: Case, server: ServerThread, headers: dict[str, str]) -> None:
-    case.call_and_validate(
-        base_url=server.url, headers=headers, additional_checks=[errors_are_problem_json]
-    )
+def _public(case: Case) -> bool:
+    security = case.operation.definition.raw.get("security")
+    return not security or {} in security
+
+
+@schemathesis.check
+def refused_without_credentials(
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: Case
+) -> bool | None:
+    """An operation that needs credentials answers no anonymous request with a 2xx."""
+    if "authorization" in {k.lower() for k in response.request.headers} or _public(case):
+        return None
+    if response.status_code < 300:
+        raise AssertionError(f"HTTP {response.status_code} without credentials")
+    return True
 
 
 # The fixture is per operation on purpose: examples of one operation share its world.
@@ -211,7 +257,20 @@ _SETTINGS = settings(suppress_health_check=list(HealthCheck))
 @_SETTINGS
 def test_api(case: Case, server: ServerThread, world: World) -> None:
     """Signed in as a platform admin: no 5xx, declared statuses, schemas and media types."""
-    _call(case, server, world.headers)
+    case.call_and_validate(
+        base_url=server.url, headers=world.headers, additional_checks=[errors_are_problem_json]
+    )
+
+
+@anonymous.parametrize()
+@_SETTINGS
+def test_api_anonymous(case: Case, server: ServerThread, world: World) -> None:
+    """Without credentials: refused (401) unless public, and still no 5xx, undeclared status
+    or error that is not problem+json."""
+    case.call_and_validate(
+        base_url=server.url,
+        additional_checks=[errors_are_problem_json, refused_without_credentials],
+    )
 
 
 def test_the_fuzzed_document_is_the_live_one(server: ServerThread) -> None:
