@@ -49,6 +49,7 @@ import {
 } from "../components/ui";
 import { formFieldErrors, parseTags } from "./catalog/PublishDataset";
 import { ConnectPanel } from "./dataset/ConnectPanel";
+import { SlaPanel } from "../components/SlaPanel";
 
 const datasetKey = (id: string) => ["datasets", "one", id] as const;
 
@@ -509,6 +510,7 @@ export function Component() {
           </section>
         </div>
         <aside className="stack" aria-label="Details">
+          <SlaPanel datasetId={ds.id} editable={editable} />
           <section className="card" aria-labelledby="details-heading">
             <div className="card__header">
               <h2 className="card__title" id="details-heading">

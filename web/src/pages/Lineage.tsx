@@ -3,11 +3,13 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useId, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { datasetsApi, lineageApi } from "../api/endpoints";
+import { useMe } from "../api/queries";
 import { PlatformTile, datasetTitle, platformLabel } from "../components/datasets";
 import { ArrowRightIcon, CatalogIcon, LineageIcon, SearchIcon } from "../components/icons";
 import { DEPTH_OPTIONS, LineageExplorer } from "../components/lineage/LineageExplorer";
 import { Badge, EmptyState, ErrorAlert, PageHeader, Skeleton, buttonClass } from "../components/ui";
 import { nodeTitle, rootOf } from "../lib/lineage";
+import { SaveAsDashboardButton } from "./dashboards/FromLineage";
 
 function depthParam(value: string | null, fallback: number): number {
   const n = Number(value);
@@ -100,6 +102,7 @@ export function Component() {
     enabled: !!nodeRef,
   });
   const root = rootOf(head.data);
+  const { data: me } = useMe();
 
   if (!nodeRef) {
     return (
@@ -138,6 +141,9 @@ export function Component() {
               <Link className={buttonClass()} to={`/datasets/${root.id}`}>
                 <CatalogIcon /> Open dataset
               </Link>
+            ) : null}
+            {root && !root.restricted && me && me.role !== "viewer" ? (
+              <SaveAsDashboardButton startPoint={{ ref: root.id, name: nodeTitle(root) }} up={up} down={down} />
             ) : null}
             <Link className={buttonClass({ variant: "ghost" })} to="/lineage">
               <LineageIcon /> Start elsewhere

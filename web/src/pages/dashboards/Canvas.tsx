@@ -123,6 +123,16 @@ export function entityTitle(kind: string, entity: EntityInfo | undefined): strin
   return entity.name;
 }
 
+/** Let long qualified names wrap after dots, slashes and underscores rather than mid-word. */
+function breakable(text: string) {
+  return text.split(/(?<=[./_])/).map((part, i) => (
+    <span key={i}>
+      {part}
+      <wbr />
+    </span>
+  ));
+}
+
 function Annotations({ node }: { node: LayoutNode }) {
   const a = node.annotations;
   if (!a) return null;
@@ -232,7 +242,7 @@ const EntityNode = memo(function EntityNode({ data, selected, dragging }: NodePr
         </span>
         <div className="lnode__text">
           <div className="lnode__name" title={restricted ? undefined : (entity.name ?? undefined)}>
-            {entityTitle(kind, entity)}
+            {breakable(entityTitle(kind, entity))}
           </div>
           <div className="lnode__sub">
             {restricted ? "No access" : kind === "process" ? `Job · ${entity.namespace ?? ""}` : (entity.namespace ?? "")}

@@ -4,7 +4,7 @@
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Suspense, lazy, useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Link, useNavigate, useParams } from "react-router";
+import { Link, useLocation, useNavigate, useParams } from "react-router";
 import { dashboardKeys, dashboardsApi, etagOf, type Dashboard, type DashboardUpdate } from "../../api/dashboards";
 import type { WithEtag } from "../../api/client";
 import { isApiError } from "../../api/errors";
@@ -144,8 +144,12 @@ function Editor({ initial, onReload }: { initial: WithEtag<Dashboard>; onReload:
   const editable = meta.can_edit;
   const layout = history.present;
   const dirty = editable && !sameContent(layout, saved);
-  // A new canvas (or one made from lineage) opens fitted; a saved one where it was left.
-  const [fitOnOpen] = useState(() => start.viewport.x === 0 && start.viewport.y === 0 && start.viewport.zoom === 1);
+  // One made from lineage opens fitted (it was never looked at); a saved one where it was left.
+  const location = useLocation();
+  const [fitOnOpen] = useState(() => !!(location.state as { fit?: boolean } | null)?.fit && start.nodes.length > 0);
+  useEffect(() => {
+    if (fitOnOpen) navigate(location.pathname, { replace: true, state: null });
+  }, [fitOnOpen, navigate, location.pathname]);
 
   const refsKey = refsOf(layout).sort().join(",");
   const refs = useMemo(() => (refsKey ? refsKey.split(",") : []), [refsKey]);
@@ -307,7 +311,7 @@ function Editor({ initial, onReload }: { initial: WithEtag<Dashboard>; onReload:
             <span className={`deditor__state deditor__state--${dirty ? "dirty" : "clean"}`} data-testid="save-state" aria-live="polite">
               {saveState}
             </span>
-            <LiveIndicator state={stream} />
+            {refs.length ? <LiveIndicator state={stream} /> : null}
           </div>
         </div>
         <div className="deditor__actions">

@@ -113,7 +113,7 @@ export function FromLineageDialog({
         `${count} ${count === 1 ? "node" : "nodes"} from the lineage${restricted ? `; ${restricted} you may not see were left out` : ""}.`,
       );
       onClose();
-      navigate(`/dashboards/${res.data.id}`);
+      navigate(`/dashboards/${res.data.id}`, { state: { fit: true } });
     },
     onError: (err) => toast.fromError(err, "Could not create the dashboard"),
   });

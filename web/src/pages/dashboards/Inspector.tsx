@@ -295,12 +295,14 @@ function Overview({ props }: { props: Props }) {
         ) : (
           <p className="subtle">{refs.length ? "Reading health…" : "Add datasets or processes to see their health."}</p>
         )}
-        <p className="subtle inspector__legend">
-          {Object.values(HEALTH_INFO)
-            .map((h) => `${h.label}: ${h.description.toLowerCase()}`)
-            .join(". ")}
-          .
-        </p>
+        <dl className="inspector__legend">
+          {Object.values(HEALTH_INFO).map((h) => (
+            <div key={h.label}>
+              <dt>{h.label}</dt>
+              <dd>{h.description}</dd>
+            </div>
+          ))}
+        </dl>
       </section>
       {editable ? (
         <section className="inspector__section" aria-label="Shortcuts">
