@@ -90,5 +90,12 @@ test: lint typecheck imports web-check pytest
 bench: venv
 	$(BIN)/python -m bench
 
+# The long runs (a few minutes): the mixed load with 200 live streams against `serve --workers 2`
+# (figures in BENCHMARKS.md; fails on any error), then the fault tests at full size.
+SOAK_SECONDS ?= 120
+soak: venv
+	$(BIN)/python -m bench.load --seconds $(SOAK_SECONDS) --streams 200 --clients 16 --workers 2
+	DATAMESH_SOAK=1 $(BIN)/pytest -q -p no:cacheprovider tests/faults
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache web/node_modules src/datamesh/static
