@@ -107,14 +107,15 @@ async def ingest(
     if p.role not in ("admin", "producer", "steward"):
         raise Forbidden("Sending lineage needs a producer (or admin) API key or user.")
     out = Outcome()
-    parsed: list[tuple[ParsedEvent, str]] = []
+    parsed: list[tuple[int, ParsedEvent, str]] = []
     for index, raw in enumerate(raw_events):
         try:
-            parsed.append((parse_event(raw), _hash(raw)))
+            parsed.append((index, parse_event(raw), _hash(raw)))
         except InvalidEvent as exc:
             out.errors.append({"index": index, "detail": str(exc), "problems": exc.errors})
-    fresh = await repo.new_event_hashes(session, [h for _, h in parsed])
-    todo = [ev for ev, h in parsed if h in fresh]
+    parsed = await _own_jobs_only(session, p, parsed, out)
+    fresh = await repo.new_event_hashes(session, [h for _, _, h in parsed])
+    todo = [ev for _, ev, h in parsed if h in fresh]
     out.duplicates = len(parsed) - len(todo)
     out.accepted = len(todo)
     if not todo:
@@ -122,12 +123,12 @@ async def ingest(
         return out
 
     settings = await orgs.org_settings(session, p.org_id)
-    ds_ids = await _datasets(session, p, todo, settings.default_visibility, out)
+    ds_ids, foreign = await _datasets(session, p, todo, settings.default_visibility, out)
     proc_ids = await _processes(session, p, todo)
     await _runs(session, todo, proc_ids, out)
     added = await _edges(session, p, todo, ds_ids, proc_ids)
     out.edges_added = len(added)
-    await _column_edges(session, todo, ds_ids, proc_ids)
+    await _column_edges(session, todo, ds_ids, proc_ids, foreign)
     await _announce_failures(session, who, out)  # after the edges: the impact includes them
     if added or out.datasets_created:
         kinds = {str(i): "dataset" for i in ds_ids.values()} | {
@@ -171,13 +172,46 @@ async def _audit(session: AsyncSession, p: Principal, who: Actor, out: Outcome) 
     )
 
 
+async def _own_jobs_only(
+    session: AsyncSession,
+    p: Principal,
+    parsed: list[tuple[int, ParsedEvent, str]],
+    out: Outcome,
+) -> list[tuple[int, ParsedEvent, str]]:
+    """Refuse events about a job another organization owns: a producer may describe its own
+    jobs only (an event must not rewrite someone else's job or add runs to it). Refused events
+    are not marked as seen, so sending them again with the right key works."""
+    keys = {(ev.job.namespace, ev.job.name) for _, ev, _ in parsed if ev.job is not None}
+    foreign = await repo.processes_of_other_orgs(session, list(keys), p.org_id)
+    if not foreign:
+        return parsed
+    kept = []
+    for index, ev, h in parsed:
+        if ev.job is not None and (ev.job.namespace, ev.job.name) in foreign:
+            out.errors.append(
+                {
+                    "index": index,
+                    "detail": "This job belongs to another organization; send its events with "
+                    "an API key of that organization.",
+                    "problems": [{"loc": "job", "msg": "owned by another organization"}],
+                    "status": 403,
+                }
+            )
+        else:
+            kept.append((index, ev, h))
+    return kept
+
+
 def _dataset_refs(ev: ParsedEvent) -> list[DatasetRef]:
     return [*ev.inputs, *ev.outputs, *([ev.dataset] if ev.dataset else [])]
 
 
 async def _datasets(
     session: AsyncSession, p: Principal, todo: list[ParsedEvent], visibility: str, out: Outcome
-) -> dict[tuple[str, str], uuid.UUID]:
+) -> tuple[dict[tuple[str, str], uuid.UUID], set[uuid.UUID]]:
+    """Ids of every dataset the batch names (creating the unknown ones in the sender's org), and
+    which of them another org owns: their schema and column lineage are left alone — an event
+    may read from another org's table, not rewrite its description."""
     schemas: dict[tuple[str, str], list[dict[str, Any]]] = {}
     keys: dict[tuple[str, str], None] = {}
     for ev in todo:
@@ -215,10 +249,16 @@ async def _datasets(
         ids |= created
         if len(ids) < len(keys):  # created by a concurrent batch in the meantime
             ids |= await repo.dataset_ids(session, [k for k in keys if k not in ids])
+    foreign = await repo.datasets_of_other_orgs(session, list(ids.values()), p.org_id)
     await repo.update_dataset_fields(
-        session, {ids[k]: schemas[k] for k in sorted(schemas) if k in ids and k not in missing}
+        session,
+        {
+            ids[k]: schemas[k]
+            for k in sorted(schemas)
+            if k in ids and k not in missing and ids[k] not in foreign
+        },
     )
-    return ids
+    return ids, foreign
 
 
 async def _processes(
@@ -361,12 +401,15 @@ async def _column_edges(
     todo: list[ParsedEvent],
     ds_ids: dict[tuple[str, str], uuid.UUID],
     proc_ids: dict[tuple[str, str], uuid.UUID],
+    foreign: set[uuid.UUID],
 ) -> None:
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for ev in todo:
         proc = proc_ids.get((ev.job.namespace, ev.job.name)) if ev.job else None
         for ref in [*ev.outputs, *([ev.dataset] if ev.dataset else [])]:
             out_id = ds_ids[(ref.namespace, ref.name)]
+            if out_id in foreign:
+                continue
             for col in ref.column_lineage:
                 in_id = ds_ids[(col.input_namespace, col.input_name)]
                 key = (out_id, (col.output_field or "")[:300], in_id, col.input_field[:300])

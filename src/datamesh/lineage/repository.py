@@ -254,6 +254,30 @@ async def dataset_ids(
     return {(r[0], r[1]): r[2] for r in rows}
 
 
+async def datasets_of_other_orgs(
+    session: AsyncSession, ids: Sequence[uuid.UUID], org_id: uuid.UUID
+) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    rows = await session.scalars(
+        select(Dataset.id).where(Dataset.id.in_(list(ids)), Dataset.org_id != org_id)
+    )
+    return set(rows)
+
+
+async def processes_of_other_orgs(
+    session: AsyncSession, keys: Sequence[tuple[str, str]], org_id: uuid.UUID
+) -> set[tuple[str, str]]:
+    if not keys:
+        return set()
+    rows = await session.execute(
+        select(Process.namespace, Process.name).where(
+            tuple_(Process.namespace, Process.name).in_(list(keys)), Process.org_id != org_id
+        )
+    )
+    return {(r[0], r[1]) for r in rows}
+
+
 async def insert_datasets(
     session: AsyncSession, rows: list[dict[str, Any]]
 ) -> dict[tuple[str, str], uuid.UUID]:
