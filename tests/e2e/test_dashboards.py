@@ -372,3 +372,77 @@ def test_save_a_lineage_view_as_a_dashboard(page: Page, ws: Workspace) -> None:
     dashboard = get_dashboard(ws, ws.producer, page.url.rsplit("/", 1)[1]).json()
     assert {n["ref"] for n in dashboard["layout"]["nodes"]} == expected
     assert len(dashboard["layout"]["edges"]) >= len(expected) - 1
+
+
+def test_groups_hold_nodes_and_hidden_datasets_stay_hidden(page: Page, ws: Workspace) -> None:
+    orders = ws.datasets["ANALYTICS.CORE.ORDERS"]["id"]
+    targets = ws.datasets["ANALYTICS.MART.SALES_TARGETS"]["id"]  # private to the admin
+    with ws.client(ws.admin) as c:
+        r = c.post(
+            "/api/dashboards",
+            json={
+                "title": f"Targets {uuid.uuid4().hex[:4]}",
+                "layout": {
+                    "nodes": [
+                        {"id": "o", "kind": "dataset", "ref": orders, "position": {"x": 0, "y": 0}},
+                        {
+                            "id": "t",
+                            "kind": "dataset",
+                            "ref": targets,
+                            "position": {"x": 0, "y": 200},
+                        },
+                    ],
+                    "edges": [{"id": "e", "source": "o", "target": "t"}],
+                    "groups": [],
+                    "viewport": {"x": 360, "y": 60, "zoom": 1},
+                },
+            },
+        )
+        r.raise_for_status()
+        dashboard = r.json()
+
+    # The admin draws a group and drags ORDERS into it: the node now belongs to the group.
+    login(page, ws.admin, path=f"/dashboards/{dashboard['id']}")
+    canvas = page.get_by_test_id("dashboard-canvas")
+    expect(canvas.get_by_test_id("dashboard-node")).to_have_count(2)
+    page.get_by_role("toolbar", name="Canvas tools").get_by_role("button", name="Group").click()
+    group = canvas.get_by_test_id("dashboard-group")
+    expect(group).to_contain_text("Group 1")
+    page.get_by_test_id("inspector").get_by_label("Label").fill("Sales mart")
+    page.get_by_test_id("inspector").get_by_role("button", name="Apply label").click()
+    expect(group).to_contain_text("Sales mart")
+    node = canvas.get_by_test_id("dashboard-node").filter(has_text="ANALYTICS.CORE.ORDERS")
+    n, g = node.bounding_box(), group.bounding_box()
+    assert n and g
+    page.mouse.move(n["x"] + 60, n["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(g["x"] + 140, g["y"] + 90, steps=12)
+    page.mouse.up()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_test_id("save-state")).to_have_text("All changes saved")
+    saved = get_dashboard(ws, ws.admin, dashboard["id"]).json()["layout"]
+    [grp] = saved["groups"]
+    assert grp["label"] == "Sales mart"
+    by_id = {x["id"]: x for x in saved["nodes"]}
+    assert by_id["o"]["parent"] == grp["id"]
+    assert "parent" not in by_id["t"]
+    page.mouse.move(5, 700)
+    screenshot(page, "37-dashboard-group")
+
+    # The viewer reads the dashboard: the private dataset is a locked, nameless placeholder,
+    # and nothing can be edited.
+    page.context.clear_cookies()
+    login(page, ws.viewer, path=f"/dashboards/{dashboard['id']}")
+    hidden = canvas.locator('[data-testid="dashboard-node"][data-restricted="true"]')
+    expect(hidden).to_have_count(1)
+    expect(hidden).to_contain_text("Restricted dataset")
+    expect(canvas).not_to_contain_text("SALES_TARGETS")
+    expect(page.get_by_test_id("save-state")).to_have_text("Read only")
+    expect(page.get_by_role("toolbar", name="Canvas tools")).to_have_count(0)
+    expect(page.get_by_role("button", name="Save", exact=True)).to_have_count(0)
+    expect(page.get_by_role("button", name="Duplicate")).to_have_count(0)
+    page.mouse.move(5, 700)
+    screenshot(page, "38-dashboard-viewer")
+    page.emulate_media(color_scheme="dark")
+    expect(hidden).to_contain_text("Restricted dataset")
+    screenshot(page, "39-dashboard-viewer-dark")

@@ -1,5 +1,4 @@
 /** Dashboards API (`/api/dashboards`): saved canvases with optimistic concurrency (ETag / If-Match). */
-import { useQuery } from "@tanstack/react-query";
 import { api, getWithEtag, requestWithEtag, type WithEtag } from "./client";
 import type { Page, Visibility } from "./types";
 import type { DashboardLayout, EntityInfo } from "../lib/dashboardLayout";
@@ -64,13 +63,6 @@ export const dashboardKeys = {
   list: (q: string) => ["dashboards", "list", q] as const,
   one: (id: string) => ["dashboards", "one", id] as const,
 };
-
-export function useDashboards(q: string) {
-  return useQuery({
-    queryKey: dashboardKeys.list(q),
-    queryFn: ({ signal }) => dashboardsApi.list({ q: q || undefined }, signal),
-  });
-}
 
 type Schemas = import("./schema").components["schemas"];
 export type ProcessSummary = Schemas["ProcessOut"];

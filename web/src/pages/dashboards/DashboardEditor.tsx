@@ -8,6 +8,7 @@ import { Link, useLocation, useNavigate, useParams } from "react-router";
 import { dashboardKeys, dashboardsApi, etagOf, type Dashboard, type DashboardUpdate } from "../../api/dashboards";
 import type { WithEtag } from "../../api/client";
 import { isApiError } from "../../api/errors";
+import { useMe } from "../../api/queries";
 import { VISIBILITIES, type Visibility } from "../../api/types";
 import { DatasetVisibilityBadge } from "../../components/datasets";
 import { Dialog } from "../../components/Dialog";
@@ -129,6 +130,7 @@ function Editor({ initial, onReload }: { initial: WithEtag<Dashboard>; onReload:
   const navigate = useNavigate();
   const qc = useQueryClient();
   const toast = useToast();
+  const { data: me } = useMe();
   const start = useMemo(() => canonicalLayout(initial.data.layout), [initial]);
   const [history, setHistory] = useState(() => createHistory(start));
   const [saved, setSaved] = useState(start);
@@ -324,9 +326,11 @@ function Editor({ initial, onReload }: { initial: WithEtag<Dashboard>; onReload:
           >
             <LinkIcon /> Share link
           </Button>
-          <Button variant="ghost" size="sm" loading={duplicate.isPending} onClick={() => duplicate.mutate()}>
-            <CopyIcon /> Duplicate
-          </Button>
+          {me && me.role !== "viewer" ? (
+            <Button variant="ghost" size="sm" loading={duplicate.isPending} onClick={() => duplicate.mutate()}>
+              <CopyIcon /> Duplicate
+            </Button>
+          ) : null}
           {editable ? (
             <>
               <Button variant="ghost" size="sm" onClick={() => setEditingDetails(true)}>

@@ -1,5 +1,5 @@
 /** Dashboards: saved canvases of business-critical flows. Search, create, duplicate, delete. */
-import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { keepPreviousData, useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useId, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { dashboardsApi, type DashboardSummary } from "../../api/dashboards";
@@ -103,9 +103,11 @@ export function Component() {
     return () => window.clearTimeout(t);
   }, [text, urlQ, setParams]);
 
-  const list = useQuery({
+  const list = useInfiniteQuery({
     queryKey: ["dashboards", "list", urlQ],
-    queryFn: ({ signal }) => dashboardsApi.list({ q: urlQ || undefined }, signal),
+    queryFn: ({ signal, pageParam }) => dashboardsApi.list({ q: urlQ || undefined, cursor: pageParam }, signal),
+    initialPageParam: null as string | null,
+    getNextPageParam: (last) => last.next_cursor ?? null,
     placeholderData: keepPreviousData,
   });
 
@@ -129,7 +131,7 @@ export function Component() {
   });
 
   const creator = canCreate(me);
-  const items = list.data?.items ?? [];
+  const items = list.data?.pages.flatMap((p) => p.items) ?? [];
 
   return (
     <>
@@ -239,6 +241,13 @@ export function Component() {
                 ))}
               </tbody>
             </table>
+            {list.hasNextPage ? (
+              <div className="card__body">
+                <Button loading={list.isFetchingNextPage} onClick={() => void list.fetchNextPage()}>
+                  Show more
+                </Button>
+              </div>
+            ) : null}
           </div>
         )}
       </section>
