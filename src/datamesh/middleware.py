@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
+from urllib.parse import parse_qsl
 
-from starlette.exceptions import HTTPException
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from datamesh.errors import problem
+from datamesh.errors import field_error, problem
 from datamesh.kit.context import RequestContext, request_context
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -47,24 +49,73 @@ class RequestContextMiddleware:
             request_context.reset(token)
 
 
+_NUL_MESSAGE = "must not contain NUL characters (PostgreSQL text cannot hold them)"
+
+
+def _nul_path(value: Any, path: list[str | int]) -> list[str | int] | None:
+    """Where a JSON document holds a NUL character (in a key or a string), if anywhere."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_path(item, [*path, i])
+            if found is not None:
+                return found
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return [*path, key]
+            found = _nul_path(item, [*path, key])
+            if found is not None:
+                return found
+    return None
+
+
+def _nul_problem(where: list[str | int]) -> Any:
+    error = field_error(where, _NUL_MESSAGE, "nul_character")
+    return problem(
+        422,
+        f"{error['field'] or 'body'}: {_NUL_MESSAGE}.",
+        slug="validation-error",
+        title="Invalid input",
+        errors=[error],
+    )
+
+
 class BodyLimitMiddleware:
-    """Refuse oversized bodies (413) and non-JSON writes to the API (415) before parsing."""
+    """Refuse oversized bodies (413), non-JSON writes to the API (415) and NUL characters in
+    the path, the query or a JSON body (422 with the field path), before any parsing: a NUL
+    reaching PostgreSQL would be a 500."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, form_paths: tuple[str, ...] = ()) -> None:
         self.app, self.max_bytes, self.form_paths = app, max_bytes, form_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"]:
+            await _nul_problem(["path"])(scope, receive, send)
+            return
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+            name = next((k for k, v in pairs if "\x00" in k + v), None)
+            if name is not None:
+                await _nul_problem(["query", name.replace("\x00", "")])(scope, receive, send)
+                return
+        if scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
+        too_large = problem(
+            413,
+            f"The body is larger than the limit of {self.max_bytes} bytes.",
+            slug="payload-too-large",
+        )
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await problem(
-                413,
-                f"The body is larger than the limit of {self.max_bytes} bytes.",
-                slug="payload-too-large",
-            )(scope, receive, send)
+            await too_large(scope, receive, send)
             return
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         has_body = (length not in (None, b"0")) or b"transfer-encoding" in headers
@@ -80,18 +131,43 @@ class BodyLimitMiddleware:
             )
             return
 
+        # Read the body here (the app would read all of it anyway), counting as it arrives.
+        chunks: list[bytes] = []
         received = 0
-
-        async def _receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    # An HTTPException passes through FastAPI's body parsing unchanged.
-                    raise HTTPException(
-                        413, f"The body is larger than the limit of {self.max_bytes} bytes."
-                    )
-            return message
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)  # disconnected
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
+                await too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if b"\\u0000" in body:
+            try:
+                where = _nul_path(orjson.loads(body), [])
+            except orjson.JSONDecodeError:
+                where = None  # not JSON: the route answers that
+            if where is not None:
+                await _nul_problem(where)(scope, receive, send)
+                return
+        await self.app(scope, _replay([{"type": "http.request", "body": body}], receive), send)
 
-        await self.app(scope, _receive, send)
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    """A receive callable giving back what was read, then the real one (disconnects)."""
+    pending = list(messages)
+
+    async def _receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return _receive
