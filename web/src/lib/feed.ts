@@ -31,7 +31,7 @@ export const EVENT_FILTERS: { value: string; label: string }[] = [
   { value: "dataset.published", label: "New datasets" },
   { value: "dataset.updated,dataset.visibility_changed,dataset.deprecated", label: "Dataset changes" },
   { value: "lineage.changed", label: "Lineage" },
-  { value: "node.status_changed,process.run_failed", label: "Health and failures" },
+  { value: "node.status_changed,process.run_failed,dataset.sla_breached,dataset.sla_recovered", label: "Health and failures" },
   { value: "dataset.followed,dataset.connected", label: "Follows and connections" },
 ];
 
