@@ -373,6 +373,38 @@ def test_save_a_lineage_view_as_a_dashboard(page: Page, ws: Workspace) -> None:
     assert {n["ref"] for n in dashboard["layout"]["nodes"]} == expected
     assert len(dashboard["layout"]["edges"]) >= len(expected) - 1
 
+    # Share link: the dashboard's address on the clipboard.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Share link").click()
+    expect(page.get_by_text("Link copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == page.url
+
+    # Pile two nodes up, then auto-layout: no two nodes overlap any more.
+    nodes = canvas.get_by_test_id("dashboard-node")
+    a, b = nodes.nth(0).bounding_box(), nodes.nth(1).bounding_box()
+    assert a and b
+    page.mouse.move(a["x"] + 10, a["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(b["x"] + 14, b["y"] + 12, steps=10)
+    page.mouse.up()
+    expect(page.get_by_test_id("save-state")).to_have_text("Unsaved changes")
+    page.get_by_role("button", name="Auto-layout").click()
+    page.get_by_role("button", name="Fit", exact=True).click()
+    page.wait_for_function(
+        """() => {
+          const boxes = [...document.querySelectorAll('[data-testid="dashboard-node"]')]
+            .map((n) => n.getBoundingClientRect());
+          return boxes.every((p, i) => boxes.every((q, j) => i >= j ||
+            p.right <= q.left || q.right <= p.left || p.bottom <= q.top || q.bottom <= p.top));
+        }"""
+    )
+    # Hover: a tooltip with the node's kind, namespace and health in words.
+    nodes.filter(has_text="clean_orders").hover()
+    tip = page.get_by_role("tooltip")
+    expect(tip).to_contain_text("Process (job)")
+    expect(tip).to_contain_text("spark")
+    expect(tip).to_contain_text(re.compile("Healthy|Failing|Running|No signal"))
+
 
 def test_groups_hold_nodes_and_hidden_datasets_stay_hidden(page: Page, ws: Workspace) -> None:
     orders = ws.datasets["ANALYTICS.CORE.ORDERS"]["id"]

@@ -321,7 +321,10 @@ function Editor({ initial, onReload }: { initial: WithEtag<Dashboard>; onReload:
             variant="ghost"
             size="sm"
             onClick={() => {
-              void copyText(shareUrl).then(() => toast.success("Link copied", shareUrl));
+              copyText(shareUrl).then(
+                () => toast.success("Link copied", shareUrl),
+                () => toast.info("Copy this link", shareUrl),
+              );
             }}
           >
             <LinkIcon /> Share link
