@@ -59,6 +59,22 @@ ORG_MEMBERS = "members=404 A,K=200"  # a resource only its org sees
 ORG_ADMINS = "members=404 A,K=403 A.admin=200"  # its org's admins change it, others of A: 403
 LINEAGE_WRITERS = "members=403 A.admin,A.steward,A.producer,B.admin,B.steward,B.producer,K={ok}"
 
+DASH_MAKERS = "members=403 A.admin,A.steward,A.producer,B.admin,B.steward,B.producer,K={ok}"
+READ_DASH = {
+    "public": "members=200",
+    "internal": "members=200 B,P=404",
+    "private": "members=404 A.admin,A.steward,A.producer=200",
+}
+
+
+def _edit_dash(ok: int) -> dict[str, str]:
+    return {
+        "public": f"members=403 A.admin,A.steward,A.producer={ok}",
+        "internal": f"members=404 A,K=403 A.admin,A.steward,A.producer={ok}",
+        "private": f"members=404 A.admin,A.steward,A.producer={ok}",
+    }
+
+
 RULES: dict[str, dict[str, str]] = {
     # system
     "GET /api/health": {"": "all=200"},
@@ -161,6 +177,18 @@ RULES: dict[str, dict[str, str]] = {
     "GET /api/monitoring/status": {"": MEMBERS_OK},
     "GET /api/monitoring/overview": {"": MEMBERS_OK},
     "GET /api/monitoring/coverage": {"": MEMBERS_OK},
+    # dashboards (created by org A's producer): read like datasets, edited by the creator and
+    # the org's admins and stewards, created and duplicated by producers, stewards and admins
+    "POST /api/dashboards": {"": DASH_MAKERS.format(ok=201)},
+    "GET /api/dashboards": {"": MEMBERS_OK},
+    "GET /api/dashboards/{dashboard_id}": READ_DASH,
+    "PATCH /api/dashboards/{dashboard_id}": _edit_dash(200),
+    "DELETE /api/dashboards/{dashboard_id}": _edit_dash(204),
+    "POST /api/dashboards/{dashboard_id}/duplicate": {
+        "public": DASH_MAKERS.format(ok=201),
+        "internal": "members=404 A=403 A.admin,A.steward,A.producer,K=201",
+        "private": "members=404 A.admin,A.steward,A.producer=201",
+    },
     # governance
     "GET /api/audit": {"": "members=403 A.admin,A.steward,B.admin,B.steward,P=200"},
     "GET /api/audit/export": {"": "members=403 A.admin,A.steward,B.admin,B.steward,P=200"},
@@ -263,6 +291,11 @@ async def _dataset_with_sla(w: World, variant: str, fresh: bool, method: str) ->
     return ds
 
 
+async def _dashboard_param(w: World, variant: str, fresh: bool, method: str) -> str:
+    vis = variant or "public"
+    return str((await w.dashboard(vis))["id"]) if fresh else w.ids[f"dash.{vis}"]
+
+
 def _fresh_or_shared(kind: str, make: Callable[[World], Awaitable[Any]]) -> Any:
     async def param(w: World, variant: str, fresh: bool, method: str) -> str:
         if not fresh:
@@ -283,6 +316,7 @@ PARAMS: dict[str, Any] = {
     "node_id": _fresh_or_shared("node", lambda w: w.node()),
     "profile_id": _fresh_or_shared("profile", lambda w: w.profile()),
     "user_id": _fresh_or_shared("user", lambda w: w.user()),
+    "dashboard_id": _dashboard_param,
     # "<operation> <parameter>" keys override the parameter's maker for that operation
     "GET /api/datasets/{dataset_id}/sla dataset_id": _dataset_with_sla,
     "DELETE /api/datasets/{dataset_id}/sla dataset_id": _dataset_with_sla,
@@ -311,6 +345,17 @@ async def _follow_body(w: World, variant: str, fresh: bool) -> dict[str, Any]:
 async def _edge_body(w: World, variant: str, fresh: bool) -> dict[str, Any]:
     target = (await w.process())["id"] if fresh else w.ids["process"]
     return {"json": {"source": w.ids[f"ds.{variant}"], "target": target}}
+
+
+def _if_match(make: Callable[[World, str], Any]) -> Any:
+    """Every dashboard a case writes is at its first version (successful writes use fresh ones)."""
+
+    async def body(w: World, variant: str, fresh: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"headers": {"If-Match": '"1"'}}
+        payload = make(w, variant)
+        return out if payload is None else {**out, "json": payload}
+
+    return body
 
 
 def _node_query(w: World, variant: str) -> dict[str, Any]:
@@ -390,6 +435,10 @@ BODIES: dict[str, Any] = {
     "GET /api/v1/lineage": _q(lambda w, v: {"params": {"nodeId": w.ol_ids[v]}}),
     "POST /api/v1/lineage": _json(lambda w, v: _ol_event(w)),
     "POST /api/v1/lineage/batch": _json(lambda w, v: [_ol_event(w), _ol_event(w)]),
+    "POST /api/dashboards": _json(lambda w, v: {"title": unique("New flow ")}),
+    "PATCH /api/dashboards/{dashboard_id}": _if_match(lambda w, v: {"description": "changed"}),
+    "DELETE /api/dashboards/{dashboard_id}": _if_match(lambda w, v: None),
+    "POST /api/dashboards/{dashboard_id}/duplicate": _json(lambda w, v: {}),
 }
 FIXED_PARAMS = {"type_id": "http_api", "provider": "no-such-provider"}
 
@@ -411,6 +460,7 @@ _FINGERPRINT = " UNION ALL ".join(
         "runs": "row_to_json(x)",
         "lineage_edges": "row_to_json(x)",
         "dataset_slas": "row_to_json(x)",
+        "dashboards": "row_to_json(x)",
         "events": "row_to_json(x)",
         "audit_log": "row_to_json(x)",
     }.items()
@@ -473,11 +523,13 @@ async def run_case(
     fresh = 200 <= expected < 300
     url = path
     for name in re.findall(r"{(\w+)}", path):
-        make = PARAMS.get(f"{op} {name}") or PARAMS[name]
-        value = FIXED_PARAMS.get(name) or await make(w, variant, fresh, method)
+        value = FIXED_PARAMS.get(name)
+        if value is None:
+            make = PARAMS.get(f"{op} {name}") or PARAMS[name]
+            value = await make(w, variant, fresh, method)
         url = url.replace("{" + name + "}", value)
     kw = await BODIES.get(op, _none)(w, variant, fresh)
-    headers = w.headers(who)
+    headers = {**w.headers(who), **kw.pop("headers", {})}
     if op == "POST /api/auth/logout" and who not in ("anon", "disabled", "key"):
         headers = (await w.fresh_login(who)).headers  # signing out ends only this session
     write = method != "GET"

@@ -160,6 +160,10 @@ class World:
             )
         )
 
+    async def dashboard(self, visibility: str, as_: str = "A.producer") -> dict[str, Any]:
+        body = {"title": unique("Flow "), "visibility": visibility}
+        return dict(await self.ok("POST", "/api/dashboards", as_, json=body))
+
     async def user(self) -> Account:
         return await make_user(self.app, unique("target") + "@acme.test", org="Acme")
 
@@ -172,6 +176,7 @@ class World:
             ds = await self.dataset(vis)
             self.ids[f"ds.{vis}"] = ds["id"]
             self.ol_ids[vis] = f"dataset:{ds['namespace']}:{ds['name']}"
+            self.ids[f"dash.{vis}"] = (await self.dashboard(vis))["id"]
         proc = await self.process()
         self.ids["process"] = proc["id"]
         self.ids["edge"] = (await self.edge(self.ids["ds.public"], proc["id"]))["id"]
