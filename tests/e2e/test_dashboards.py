@@ -194,6 +194,7 @@ def test_build_a_dashboard_by_drag_and_drop_save_reload_identical(
     expect(row.get_by_role("link", name=title)).to_have_attribute(
         "href", f"/dashboards/{dashboard_id}"
     )
+    screenshot(page, "29-dashboards-list")
 
 
 def test_a_stale_save_says_someone_else_saved(page: Page, ws: Workspace) -> None:
@@ -312,7 +313,7 @@ def test_health_page_lists_a_failed_run_live_and_the_dashboard_lights_up(
     expect(row.get_by_role("link", name="clean_orders")).to_have_attribute(
         "href", f"/lineage?node={proc['id']}"
     )
-    screenshot(page, "33-health-failed-run")
+    screenshot(page, "33-health-failed-run", full_page=True)
 
     # The dashboard shows the process as failing, in words and colour.
     page.goto(f"/dashboards/{dashboard['id']}")
