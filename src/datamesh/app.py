@@ -150,7 +150,11 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(dashboards_router)
 
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        nul_checked_by_route=("/api/v1/lineage/batch",),  # one bad event must not sink a batch
+    )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
 

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datamesh.errors import field_error, problem
 from datamesh.kit.context import RequestContext, request_context
+from datamesh.kit.text import nul_path
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -52,25 +53,6 @@ class RequestContextMiddleware:
 _NUL_MESSAGE = "must not contain NUL characters (PostgreSQL text cannot hold them)"
 
 
-def _nul_path(value: Any, path: list[str | int]) -> list[str | int] | None:
-    """Where a JSON document holds a NUL character (in a key or a string), if anywhere."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _nul_path(item, [*path, i])
-            if found is not None:
-                return found
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if "\x00" in key:
-                return [*path, key]
-            found = _nul_path(item, [*path, key])
-            if found is not None:
-                return found
-    return None
-
-
 def _nul_problem(where: list[str | int]) -> Any:
     error = field_error(where, _NUL_MESSAGE, "nul_character")
     return problem(
@@ -87,8 +69,15 @@ class BodyLimitMiddleware:
     the path, the query or a JSON body (422 with the field path), before any parsing: a NUL
     reaching PostgreSQL would be a 500."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, form_paths: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        form_paths: tuple[str, ...] = (),
+        nul_checked_by_route: tuple[str, ...] = (),
+    ) -> None:
         self.app, self.max_bytes, self.form_paths = app, max_bytes, form_paths
+        self.nul_checked_by_route = nul_checked_by_route  # routes that refuse NULs per item
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -148,9 +137,9 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if b"\\u0000" in body:
+        if b"\\u0000" in body and path not in self.nul_checked_by_route:
             try:
-                where = _nul_path(orjson.loads(body), [])
+                where = nul_path(orjson.loads(body))
             except orjson.JSONDecodeError:
                 where = None  # not JSON: the route answers that
             if where is not None:

@@ -305,6 +305,19 @@ async def test_nul_characters_are_422_with_the_field(
     assert any(f.replace("\x00", "") == field for f in fields), fields
 
 
+async def test_a_nul_in_one_event_of_a_batch_fails_that_event_only(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    """A batch reports its bad events and lands the good ones, NULs included."""
+    bad = _event(job={"namespace": "a", "name": "j\x00"})
+    r = await client.post("/api/v1/lineage/batch", json=[_event(), bad], headers=admin.headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["accepted"], body["failed"]) == (1, 1)
+    assert body["errors"][0]["index"] == 1
+    assert body["errors"][0]["problems"][0]["loc"] == "job.name"
+
+
 # -- none slow the server for others ------------------------------------------------------------
 async def test_a_slow_oversized_upload_does_not_hold_up_other_requests(
     settings: Settings, clean_db: None

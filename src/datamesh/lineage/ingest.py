@@ -24,6 +24,7 @@ from datamesh.events import service as events
 from datamesh.kit.context import Actor
 from datamesh.kit.ids import uuid7
 from datamesh.kit.refs import Ref
+from datamesh.kit.text import nul_path
 from datamesh.lineage import repository as repo
 from datamesh.lineage import service
 from datamesh.lineage.openlineage import (
@@ -109,6 +110,18 @@ async def ingest(
     out = Outcome()
     parsed: list[tuple[int, ParsedEvent, str]] = []
     for index, raw in enumerate(raw_events):
+        nul = nul_path(raw)
+        if nul is not None:
+            where = ".".join(str(x) for x in nul)
+            msg = "must not contain NUL characters"
+            out.errors.append(
+                {
+                    "index": index,
+                    "detail": f"{where}: {msg}",
+                    "problems": [{"loc": where, "msg": msg}],
+                }
+            )
+            continue
         try:
             parsed.append((index, parse_event(raw), _hash(raw)))
         except InvalidEvent as exc:
