@@ -56,13 +56,15 @@ async def feed(
     )
 
 
-async def _message(sessionmaker: Any, principal: Principal, event: Event) -> ServerSentEvent:
+async def _message(
+    sessionmaker: Any, principal: Principal, event: Event, resume_id: str
+) -> ServerSentEvent:
     payload = None
     if event.type == "lineage.changed":  # hidden node ids are replaced, per subscriber
         async with sessionmaker() as session:
             payload = (await service.payloads_for(session, principal, [event])).get(event.id)
     data = FeedItem.model_validate(service.item(event, payload)).model_dump_json()
-    return ServerSentEvent(data=data, id=str(event.id), event=event.type)
+    return ServerSentEvent(data=data, id=resume_id, event=event.type)
 
 
 async def _events(
@@ -77,7 +79,18 @@ async def _events(
     sessionmaker = request.app.state.sessionmaker
     delivered: set[uuid.UUID] = set()
     replayed_to = 0
+    # The `id:` of each message is where to resume: the newest event (highest seq) delivered so
+    # far. Events can commit out of seq order; an older one delivered late must not move the
+    # resume point back, or the replay after a reconnect would send newer ones a second time.
     last_id: str | None = str(last_event_id) if last_event_id else None
+    resume_seq = 0
+
+    def advance(event: Event) -> str:
+        nonlocal last_id, resume_seq
+        if event.seq > resume_seq or last_id is None:
+            resume_seq, last_id = max(resume_seq, event.seq), str(event.id)
+        return last_id
+
     stopping = asyncio.ensure_future(shutdown.wait())
     getter: asyncio.Future[Event] | None = None
     try:
@@ -85,6 +98,7 @@ async def _events(
         if last_event_id is not None:
             async with sessionmaker() as session:
                 seq = await repo.seq_of(session, last_event_id)
+                resume_seq = seq or 0
                 missed = (
                     await repo.replay(session, principal, seq or 0, settings.sse_replay_limit + 1)
                     if seq
@@ -100,8 +114,7 @@ async def _events(
                     continue
                 delivered.add(event.id)
                 replayed_to = max(replayed_to, event.seq)
-                last_id = str(event.id)
-                yield await _message(sessionmaker, principal, event)
+                yield await _message(sessionmaker, principal, event, advance(event))
         while True:
             if sub.closed.is_set() and sub.queue.empty():
                 if sub.overflowed:
@@ -145,8 +158,7 @@ async def _events(
             event = getter.result()
             if event.id in delivered or event.seq <= replayed_to:
                 continue
-            last_id = str(event.id)
-            yield await _message(sessionmaker, principal, event)
+            yield await _message(sessionmaker, principal, event, advance(event))
     finally:
         stopping.cancel()
         if getter is not None:
