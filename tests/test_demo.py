@@ -63,3 +63,20 @@ async def test_demo_builds_once_and_works(
         "ANALYTICS.MART.DAILY_REVENUE",
         "ANALYTICS.MART.SALES_TARGETS",
     } <= names
+    # Health: a failed run with its impact, three SLAs (sales targets breached by that failure),
+    # and the flow on a dashboard whose nodes are laid out left to right by lineage depth.
+    run_failed = await raw_conn.fetchrow(
+        "SELECT payload FROM events WHERE type = 'process.run_failed'"
+    )
+    assert run_failed is not None
+    assert await raw_conn.fetchval("SELECT count(*) FROM dataset_slas") == 3
+    auth = {"Authorization": f"Bearer {token}"}
+    board = (await client.get("/api/dashboards", headers=auth)).json()["items"]
+    assert [b["title"] for b in board] == ["Daily sales flow"]
+    full = (await client.get(f"/api/dashboards/{board[0]['id']}", headers=auth)).json()
+    layout = full["layout"]
+    assert len(layout["edges"]) >= 4
+    assert not any(e.get("restricted") for e in full["entities"].values())
+    xs = {n["position"]["x"] for n in layout["nodes"] if n["kind"] != "note"}
+    assert len(xs) >= 5
+    assert sum(1 for n in layout["nodes"] if n.get("annotations")) == 3

@@ -311,6 +311,7 @@ async def load(app: FastAPI, *, echo: Any = print) -> bool:
             headers={"Authorization": f"Bearer {key}"},
         )
         r.raise_for_status()
+        await _health(client, key, producer)
         await _connections(client, admin)
         for ds_id in shared[:3]:
             (
@@ -326,6 +327,97 @@ async def load(app: FastAPI, *, echo: Any = print) -> bool:
         )
     echo(f"demo workspace loaded: {len(ids)} datasets, {len(pipeline_events())} lineage events")
     return True
+
+
+async def _health(client: httpx.AsyncClient, key: str, producer: dict[str, str]) -> None:
+    """Something for the Health page and a dashboard: today's dbt run of the sales targets
+    failed, three freshness SLAs (one breached by that failure), and the daily sales flow
+    mapped on a dashboard with owners and SLAs."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    events = [e for e in pipeline_events() if e["job"]["name"] == "model.acme.sales_targets"]
+    run = {"runId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"datamesh-demo-failed-{now.date()}"))}
+    for kind, minutes_ago in (("START", 40), ("FAIL", 31)):
+        event = {**events[0], "run": run, "eventType": kind}
+        event["eventTime"] = (now - timedelta(minutes=minutes_ago)).isoformat()
+        r = await client.post(
+            "/api/v1/lineage", json=event, headers={"Authorization": f"Bearer {key}"}
+        )
+        r.raise_for_status()
+    r = await client.get(
+        "/api/lineage/graph",
+        params={"node": "dataset:snowflake://acme.eu-west-1:ANALYTICS.MART.DAILY_REVENUE"},
+        headers=producer,
+    )
+    r.raise_for_status()
+    graph = r.json()
+    by_name = {n["name"]: n for n in graph["nodes"] if not n["restricted"]}
+    slas = {
+        "ANALYTICS.CORE.ORDERS": {"kind": "max_age", "hours": 48},
+        "ANALYTICS.MART.DAILY_REVENUE": {"kind": "daily_by", "at": "07:00"},
+        "ANALYTICS.MART.SALES_TARGETS": {"kind": "max_age", "hours": 6},
+    }
+    for name, sla in slas.items():
+        r = await client.put(f"/api/datasets/{by_name[name]['id']}/sla", json=sla, headers=producer)
+        r.raise_for_status()
+    layer = {n["id"]: 0 for n in graph["nodes"]}  # longest path from a source: left to right
+    for _ in graph["nodes"]:
+        for e in graph["edges"]:
+            layer[e["target"]] = max(layer[e["target"]], layer[e["source"]] + 1)
+    rows: dict[int, int] = {}
+    ids = {}
+    nodes: list[dict[str, Any]] = []
+    for n in sorted(graph["nodes"], key=lambda n: (layer[n["id"]], n["name"] or "")):
+        if n["restricted"]:
+            continue
+        row = rows[layer[n["id"]]] = rows.get(layer[n["id"]], -1) + 1
+        ids[n["id"]] = f"n{len(nodes) + 1}"
+        node: dict[str, Any] = {
+            "id": ids[n["id"]],
+            "kind": n["kind"],
+            "ref": n["id"],
+            "position": {"x": 40 + 280 * layer[n["id"]], "y": 60 + 140 * row},
+        }
+        annotations = {
+            "ANALYTICS.MART.DAILY_REVENUE": {
+                "owner": "Finance analytics",
+                "sla": "daily by 07:00 UTC",
+                "note": "Feeds the CFO's revenue dashboard.",
+            },
+            "ANALYTICS.CORE.ORDERS": {"owner": "Data platform", "sla": "at most 48 h old"},
+            "ANALYTICS.MART.SALES_TARGETS": {"owner": "Sales ops", "sla": "at most 6 h old"},
+        }.get(n["name"] or "")
+        if annotations:
+            node["annotations"] = annotations
+        nodes.append(node)
+    nodes.append(
+        {
+            "id": "note",
+            "kind": "note",
+            "text": "Business-critical: page the data platform on-call if this flow fails.",
+            "position": {"x": 40, "y": 60 + 140 * (max(rows.values(), default=0) + 1)},
+        }
+    )
+    edges = [
+        {"id": f"e{i}", "source": ids[e["source"]], "target": ids[e["target"]]}
+        for i, e in enumerate(graph["edges"])
+        if e["source"] in ids and e["target"] in ids
+    ]
+    r = await client.post(
+        "/api/dashboards",
+        json={
+            "title": "Daily sales flow",
+            "description": "From the shop database to the revenue mart, with owners and SLAs.",
+            "visibility": "internal",
+            "layout": {
+                "nodes": nodes,
+                "edges": edges,
+                "groups": [],
+                "viewport": {"x": 0, "y": 0, "zoom": 0.7},
+            },
+        },
+        headers=producer,
+    )
+    r.raise_for_status()
 
 
 # Org-wide Connect profiles (references only: the values live in each user's environment) and an
