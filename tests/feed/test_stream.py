@@ -81,6 +81,45 @@ async def test_stream_delivers_only_what_each_subscriber_may_see(live) -> None:
             assert all(private["id"] not in m.data for m in col.messages + out.messages)
 
 
+async def test_dashboard_events_follow_the_dashboards_visibility(live) -> None:
+    """Dashboard events reach the feed and the stream of those who may read the dashboard."""
+    url, app = live
+    async with httpx.AsyncClient(base_url=url) as c:
+        owner = await _login(c, await make_user(app, "owner@acme.test", role="producer"))
+        colleague = await _login(c, await make_user(app, "col@acme.test", role="viewer"))
+        outsider = await _login(
+            c, await make_user(app, "out@globex.test", role="viewer", org="Globex")
+        )
+        made = {}
+        async with (
+            sse(c, STREAM, headers=colleague.headers) as col,
+            sse(c, STREAM, headers=outsider.headers) as out,
+        ):
+            for vis in ("private", "internal", "public"):
+                r = await c.post(
+                    "/api/dashboards",
+                    json={"title": f"{vis} flow", "visibility": vis},
+                    headers=owner.headers,
+                )
+                assert r.status_code == 201, r.text
+                made[vis] = r.json()["id"]
+            await out.wait_for(lambda m: m.json()["subject"]["id"] == made["public"])
+            await col.wait_for(lambda m: m.json()["subject"]["id"] == made["public"])
+            seen = {
+                who: {m.json()["subject"]["id"] for m in reader.messages}
+                for who, reader in (("col", col), ("out", out))
+            }
+        assert seen == {"col": {made["internal"], made["public"]}, "out": {made["public"]}}
+        for who, expected in ((colleague, {"internal", "public"}), (outsider, {"public"})):
+            feed = (await c.get("/api/feed", params={"mode": "recent"}, headers=who.headers)).json()
+            kinds = {
+                i["subject"]["id"] for i in feed["items"] if i["subject"]["kind"] == "dashboard"
+            }
+            assert kinds == {made[v] for v in expected}
+            assert all(i["type"] == "dashboard.created" for i in feed["items"]
+                       if i["subject"]["kind"] == "dashboard")  # fmt: skip
+
+
 async def test_browser_cookie_authenticates_the_stream(live) -> None:
     url, app = live
     async with httpx.AsyncClient(base_url=url) as c:

@@ -34,6 +34,19 @@ def readable(p: Principal | None) -> ColumnElement[bool]:
     )
 
 
+async def visibility_info(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, uuid.UUID, set[uuid.UUID]]]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Dashboard.id, Dashboard.visibility, Dashboard.org_id, Dashboard.created_by).where(
+            Dashboard.id.in_(list(ids))
+        )
+    )
+    return {r[0]: (r[1], r[2], {r[3]} if r[3] else set()) for r in rows}
+
+
 async def get(session: AsyncSession, dashboard_id: uuid.UUID) -> Dashboard | None:
     found: Dashboard | None = await session.get(Dashboard, dashboard_id)
     return found

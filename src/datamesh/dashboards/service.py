@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.audit import service as audit
@@ -200,6 +201,19 @@ async def search(
         ],
         next_cursor=next_cursor,
     )
+
+
+# -- for the feed and the live stream -------------------------------------------------------------
+def readable_clause(p: Principal | None) -> ColumnElement[bool]:
+    """Which dashboards ``p`` may read, as SQL over ``Dashboard`` (feed pages)."""
+    return repo.readable(p)
+
+
+async def visibility_info(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, uuid.UUID, set[uuid.UUID]]]:
+    """(visibility, org, owners) per dashboard, the shape ``catalog.can_read`` takes."""
+    return await repo.visibility_info(session, ids)
 
 
 # -- writes -------------------------------------------------------------------------------------

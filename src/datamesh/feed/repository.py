@@ -25,30 +25,39 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.auth.principal import Principal
 from datamesh.catalog import service as catalog
+from datamesh.dashboards import service as dashboards
 from datamesh.kit.pagination import after as keyset_after
 from datamesh.models.catalog import Dataset, Follow
+from datamesh.models.dashboards import Dashboard
 from datamesh.models.events import Event
 from datamesh.models.lineage import Process
 
-# Events about these kinds are visible to members of the event's org; dataset events follow the
-# dataset's own visibility; everything else (users, keys, orgs, sign-ins) stays in the audit log.
+# Events about these kinds are visible to members of the event's org; dataset and dashboard
+# events follow that object's own visibility; everything else (users, keys, orgs, sign-ins) stays
+# in the audit log.
 ORG_SCOPED_KINDS = ("node", "process", "run")
-FEED_KINDS = ("dataset", *ORG_SCOPED_KINDS)
+OWN_VISIBILITY_KINDS = ("dataset", "dashboard")
+FEED_KINDS = (*OWN_VISIBILITY_KINDS, *ORG_SCOPED_KINDS)
 
 
-def subject_dataset_id() -> ColumnElement[Any]:
-    """The event's dataset id, cast only for dataset events (CASE fixes the evaluation order)."""
+def subject_uuid(kind: str) -> ColumnElement[Any]:
+    """The event's subject id, cast only for events about ``kind`` (CASE fixes the evaluation
+    order, so other kinds' ids are never cast)."""
     return case(
-        (Event.subject_kind == "dataset", cast(Event.subject_id, UUID(as_uuid=True))), else_=None
+        (Event.subject_kind == kind, cast(Event.subject_id, UUID(as_uuid=True))), else_=None
     )
 
 
 def visible(p: Principal) -> ColumnElement[bool]:
     readable_dataset = exists().where(
-        Dataset.id == subject_dataset_id(), catalog.readable_clause(p, Dataset)
+        Dataset.id == subject_uuid("dataset"), catalog.readable_clause(p, Dataset)
+    )
+    readable_dashboard = exists().where(
+        Dashboard.id == subject_uuid("dashboard"), dashboards.readable_clause(p)
     )
     return or_(
         and_(Event.subject_kind == "dataset", readable_dataset),
+        and_(Event.subject_kind == "dashboard", readable_dashboard),
         and_(Event.subject_kind.in_(ORG_SCOPED_KINDS), Event.org_id == p.org_id),
     )
 
@@ -56,7 +65,7 @@ def visible(p: Principal) -> ColumnElement[bool]:
 def followed_by(user_id: uuid.UUID | None) -> ColumnElement[bool]:
     if user_id is None:
         return literal(False)
-    return exists().where(Follow.user_id == user_id, Follow.dataset_id == subject_dataset_id())
+    return exists().where(Follow.user_id == user_id, Follow.dataset_id == subject_uuid("dataset"))
 
 
 async def page(

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from datamesh.auth.principal import Principal
 from datamesh.catalog import service as catalog
+from datamesh.dashboards import service as dashboards
 from datamesh.db import NOTIFY_CHANNEL
 from datamesh.feed import repository as repo
 from datamesh.models.events import Event
@@ -50,15 +51,15 @@ class Subscriber:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wants(
-        self, event: Event, dataset_info: dict[uuid.UUID, tuple[str, uuid.UUID, set[uuid.UUID]]]
+        self, event: Event, subject_info: dict[uuid.UUID, tuple[str, uuid.UUID, set[uuid.UUID]]]
     ) -> bool:
         p = self.principal
-        if event.subject_kind == "dataset":
+        if event.subject_kind in repo.OWN_VISIBILITY_KINDS:
             try:
                 ds_id = uuid.UUID(event.subject_id)
             except ValueError:
                 return False
-            info = dataset_info.get(ds_id)
+            info = subject_info.get(ds_id)
             if info is None or not catalog.can_read(p, *info):
                 return False
             return not (self.following_only and ds_id not in self.followed)
@@ -225,12 +226,14 @@ class StreamHub:
                 self._last_seq = max(self._last_seq, e.seq)
             return
         events = fresh
-        dataset_ids = []
+        ids: dict[str, list[uuid.UUID]] = {"dataset": [], "dashboard": []}
         for e in events:
-            if e.subject_kind == "dataset":
+            if e.subject_kind in ids:
                 with contextlib.suppress(ValueError):
-                    dataset_ids.append(uuid.UUID(e.subject_id))
-        info = await catalog.visibility_info(session, dataset_ids)
+                    ids[e.subject_kind].append(uuid.UUID(e.subject_id))
+        # (visibility, org, owners) of each subject; dataset and dashboard ids never collide
+        info = await catalog.visibility_info(session, ids["dataset"])
+        info |= await dashboards.visibility_info(session, ids["dashboard"])
         for event in events:
             self._last_seq = max(self._last_seq, event.seq)
             self._remember(event)

@@ -76,6 +76,26 @@ describe("describeEvent", () => {
     expect(d.detail).toBe("OOM");
   });
 
+  it("counts what a failed run affects", () => {
+    const d = describeEvent(
+      item({ type: "process.run_failed", subject: { kind: "process", id: "p1", name: "clean_orders" }, payload: { impact_count: 3 } }),
+    );
+    expect(d.detail).toBe("3 downstream datasets affected.");
+  });
+
+  it("describes dashboards and SLAs, linking live dashboards only", () => {
+    const board = { kind: "dashboard", id: "b1", name: "Daily sales flow" };
+    const made = describeEvent(item({ type: "dashboard.created", subject: board }));
+    expect(made.text).toBe("Ada Admin created the dashboard Daily sales flow");
+    expect(made.href).toBe("/dashboards/b1");
+    const copy = describeEvent(item({ type: "dashboard.created", subject: board, payload: { duplicated_from: "b0" } }));
+    expect(copy.text).toBe("Ada Admin copied a dashboard as Daily sales flow");
+    expect(describeEvent(item({ type: "dashboard.deleted", subject: board })).href).toBeNull();
+    const sla = describeEvent(item({ type: "dataset.sla_set", payload: { kind: "daily_by", at: "07:00" } }));
+    expect(sla.text).toBe("Ada Admin set a freshness SLA on Orders");
+    expect(sla.detail).toBe("Updated daily by 07:00 UTC.");
+  });
+
   it("falls back to a readable sentence for unknown types", () => {
     expect(describeEvent(item({ type: "dataset.starred" })).text).toBe("Ada Admin starred Orders");
   });

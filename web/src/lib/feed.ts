@@ -19,6 +19,11 @@ export const KNOWN_EVENT_TYPES = [
   "run.failed",
   "dataset.sla_breached",
   "dataset.sla_recovered",
+  "dataset.sla_set",
+  "dataset.sla_deleted",
+  "dashboard.created",
+  "dashboard.updated",
+  "dashboard.deleted",
   "node.created",
   "node.updated",
   "node.deleted",
@@ -33,6 +38,7 @@ export const EVENT_FILTERS: { value: string; label: string }[] = [
   { value: "lineage.changed", label: "Lineage" },
   { value: "node.status_changed,process.run_failed,dataset.sla_breached,dataset.sla_recovered", label: "Health and failures" },
   { value: "dataset.followed,dataset.connected", label: "Follows and connections" },
+  { value: "dashboard.created,dashboard.updated,dashboard.deleted", label: "Dashboards" },
 ];
 
 export type EventIcon = "publish" | "edit" | "visibility" | "deprecate" | "follow" | "connect" | "lineage" | "node" | "failure" | "other";
@@ -115,6 +121,7 @@ export function subjectHref(subject: FeedItem["subject"]): string | null {
   if (subject.kind === "dataset") return `/datasets/${subject.id}`;
   if (subject.kind === "process") return `/lineage?node=${encodeURIComponent(subject.id)}`;
   if (subject.kind === "node") return `/nodes?node=${encodeURIComponent(subject.id)}`;
+  if (subject.kind === "dashboard") return `/dashboards/${subject.id}`;
   return null;
 }
 
@@ -124,6 +131,7 @@ function subjectName(item: FeedItem): string {
   if (name) return name;
   if (item.subject.kind === "process") return "a process";
   if (item.subject.kind === "node") return "a node";
+  if (item.subject.kind === "dashboard") return "a dashboard";
   return `a ${item.subject.kind}`;
 }
 
@@ -260,7 +268,9 @@ export function describeEvent(item: FeedItem): EventDescription {
       label = "Run failed";
       icon = "failure";
       tone = "danger";
-      detail = str(p.message) ?? str(p.error) ?? str(p.error_message);
+      const impact = typeof p.impact_count === "number" ? p.impact_count : undefined;
+      const affected = impact ? `${plural(impact, "downstream dataset")} affected.` : undefined;
+      detail = [str(p.message) ?? str(p.error) ?? str(p.error_message), affected].filter(Boolean).join(" ") || undefined;
       break;
     }
     case "dataset.sla_breached":
@@ -276,6 +286,45 @@ export function describeEvent(item: FeedItem): EventDescription {
       icon = "other";
       tone = "success";
       break;
+    case "dataset.sla_set": {
+      const kind = str(p.kind);
+      const hours = typeof p.hours === "number" ? p.hours : undefined;
+      parts = [A, " set a freshness SLA on ", S];
+      label = "SLA";
+      icon = "edit";
+      tone = "info";
+      detail =
+        kind === "daily_by" && str(p.at)
+          ? `Updated daily by ${String(p.at)} UTC.`
+          : kind === "max_age" && hours
+            ? `At most ${plural(hours, "hour")} old.`
+            : undefined;
+      break;
+    }
+    case "dataset.sla_deleted":
+      parts = [A, " removed the freshness SLA of ", S];
+      label = "SLA";
+      icon = "edit";
+      tone = "neutral";
+      break;
+    case "dashboard.created":
+      parts = [A, p.duplicated_from ? " copied a dashboard as " : " created the dashboard ", S];
+      label = "Dashboard";
+      icon = "lineage";
+      tone = "success";
+      break;
+    case "dashboard.updated":
+      parts = [A, " updated the dashboard ", S];
+      label = "Dashboard";
+      icon = "edit";
+      tone = "info";
+      break;
+    case "dashboard.deleted":
+      parts = [A, " deleted the dashboard ", S];
+      label = "Dashboard";
+      icon = "lineage";
+      tone = "neutral";
+      break;
     case "process.updated":
       parts = [A, " updated the process ", S];
       label = "Process";
@@ -289,7 +338,8 @@ export function describeEvent(item: FeedItem): EventDescription {
     }
   }
   // A deleted subject has no page any more.
-  const href = item.type === "node.deleted" || item.type === "process.deleted" ? null : subjectHref(item.subject);
+  const gone = ["node.deleted", "process.deleted", "dashboard.deleted"].includes(item.type);
+  const href = gone ? null : subjectHref(item.subject);
   const text = parts
     .map((part) => (typeof part === "string" ? part : "actor" in part ? actor : (part.label ?? subject)))
     .join("")
