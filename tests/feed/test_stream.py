@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -72,7 +73,7 @@ async def test_stream_delivers_only_what_each_subscriber_may_see(live) -> None:
             public = await _publish(c, owner, "s.public_t", "public")
             got = await out.wait_for(lambda m: m.json()["subject"]["id"] == public["id"])
             assert got.event == "dataset.published"
-            assert got.id and got.json()["id"] == got.id
+            assert got.id and got.json()["id"] != got.id  # a resume point; data names the event
             await col.wait_for(lambda m: m.json()["subject"]["id"] == public["id"])
             col_ids = {m.json()["subject"]["id"] for m in col.messages}
             out_ids = {m.json()["subject"]["id"] for m in out.messages}
@@ -152,6 +153,45 @@ async def test_last_event_id_replays_what_was_missed(live) -> None:
             await again.wait_for(lambda m: m.json()["subject"]["id"] == live_ds["id"])
             ids = [m.json()["subject"]["id"] for m in again.messages]
             assert ids == [d["id"] for d in [*missed, live_ds]], "in order, no gap, no duplicate"
+
+
+async def test_an_event_committed_late_is_replayed_after_a_reconnect(live) -> None:
+    """Sequence numbers are taken at insert: an event can commit after a newer one was sent.
+    If the client's stream drops in between, the reconnect still brings it, and nothing twice."""
+    url, app = live
+    async with httpx.AsyncClient(base_url=url) as c:
+        owner = await _login(c, await make_user(app, "owner@acme.test", role="producer"))
+        ds = await _publish(c, owner, "s.late", "public")
+
+        async def emit(session: Any, n: int) -> None:
+            subject = Ref("dataset", ds["id"], "late")
+            await events.emit(session, "dataset.updated", Actor("system"), subject, {"n": n})
+
+        def n_is(n: int) -> Any:
+            return lambda m: m.event == "dataset.updated" and m.json()["payload"].get("n") == n
+
+        async with (
+            sse(c, STREAM, headers=owner.headers) as first,
+            app.state.sessionmaker() as slow,
+        ):
+            await emit(slow, 1)  # takes the lower sequence number, commits last
+            async with app.state.sessionmaker() as fast:
+                await emit(fast, 2)
+                await fast.commit()
+            newer = await first.wait_for(n_is(2))
+            await first.stop()  # the connection drops before the older event commits
+            await slow.commit()
+        assert newer.id
+        async with sse(c, STREAM, headers={**owner.headers, "Last-Event-ID": newer.id}) as again:
+            await again.wait_for(n_is(1))
+            async with app.state.sessionmaker() as session:
+                await emit(session, 3)
+                await session.commit()
+            await again.wait_for(n_is(3))
+            got = [m.json()["payload"].get("n") for m in again.messages]
+            assert got == [1, 3], "the late event once, the sent one not again"
+            bad = await c.get(STREAM, headers={**owner.headers, "Last-Event-ID": "garbage"})
+            assert bad.status_code == 422
 
 
 async def test_listener_reconnects_and_catches_up(live, raw_conn: asyncpg.Connection) -> None:

@@ -17,11 +17,11 @@ from datamesh.auth import service as auth
 from datamesh.auth.deps import CurrentUser
 from datamesh.auth.principal import Principal
 from datamesh.deps import SessionDep
-from datamesh.errors import ServiceUnavailable, is_database_unavailable
+from datamesh.errors import ServiceUnavailable, Unprocessable, field_error, is_database_unavailable
 from datamesh.feed import repository as repo
 from datamesh.feed import service
 from datamesh.feed.schemas import FeedItem, FeedPage, Followed, FollowState, FollowToggle
-from datamesh.feed.stream import StreamHub, Subscriber
+from datamesh.feed.stream import ResumePoint, StreamHub, Subscriber
 from datamesh.kit.pagination import CursorParam, Limit
 from datamesh.models.events import Event
 
@@ -72,39 +72,34 @@ async def _events(
     hub: StreamHub,
     sub: Subscriber,
     principal: Principal,
-    last_event_id: uuid.UUID | None,
+    resume: ResumePoint | None,
+    start: int,
     shutdown: anyio.Event,
 ) -> AsyncIterator[ServerSentEvent]:
     settings = request.app.state.settings
     sessionmaker = request.app.state.sessionmaker
-    delivered: set[uuid.UUID] = set()
-    replayed_to = 0
-    # The `id:` of each message is where to resume: the newest event (highest seq) delivered so
-    # far. Events can commit out of seq order; an older one delivered late must not move the
-    # resume point back, or the replay after a reconnect would send newer ones a second time.
-    last_id: str | None = str(last_event_id) if last_event_id else None
-    resume_seq = 0
+    replayed: set[uuid.UUID] = set()  # sent by the replay; the live queue may hold them too
+    point = resume or ResumePoint(start, start, set())
+    last_id: str | None = point.encode() if resume else None
 
     def advance(event: Event) -> str:
-        nonlocal last_id, resume_seq
-        if event.seq > resume_seq or last_id is None:
-            resume_seq, last_id = max(resume_seq, event.seq), str(event.id)
+        nonlocal last_id
+        point.add(event.seq)
+        last_id = point.encode()
         return last_id
 
     stopping = asyncio.ensure_future(shutdown.wait())
     getter: asyncio.Future[Event] | None = None
     try:
         yield ServerSentEvent(comment="connected")
-        if last_event_id is not None:
+        if resume is not None:
+            limit = settings.sse_replay_limit
             async with sessionmaker() as session:
-                seq = await repo.seq_of(session, last_event_id)
-                resume_seq = seq or 0
-                missed = (
-                    await repo.replay(session, principal, seq or 0, settings.sse_replay_limit + 1)
-                    if seq
-                    else []
+                window = await repo.replay(
+                    session, principal, resume.floor, limit + len(resume.delivered) + 1
                 )
-            if len(missed) > settings.sse_replay_limit:
+            missed = [e for e in window if e.seq not in resume.delivered]
+            if len(missed) > limit:
                 yield ServerSentEvent(
                     event="resync", data=orjson.dumps({"reason": "too_far_behind"}).decode()
                 )
@@ -112,8 +107,7 @@ async def _events(
             for event in missed:
                 if sub.following_only and not sub.wants(event, await _info(sessionmaker, event)):
                     continue
-                delivered.add(event.id)
-                replayed_to = max(replayed_to, event.seq)
+                replayed.add(event.id)
                 yield await _message(sessionmaker, principal, event, advance(event))
         while True:
             if sub.closed.is_set() and sub.queue.empty():
@@ -156,7 +150,7 @@ async def _events(
                     return
                 continue
             event = getter.result()
-            if event.id in delivered or event.seq <= replayed_to:
+            if event.id in replayed or (event.seq <= point.top and event.seq in point.delivered):
                 continue
             yield await _message(sessionmaker, principal, event, advance(event))
     finally:
@@ -186,14 +180,16 @@ async def stream(
     session: SessionDep,
     following: bool = False,
     last_event_id: Annotated[
-        uuid.UUID | None, Header(description="Sent by EventSource on reconnect")
+        str | None, Header(max_length=400, description="Sent by EventSource on reconnect")
     ] = None,
-    last_event_id_param: Annotated[uuid.UUID | None, Query(alias="last_event_id")] = None,
+    last_event_id_param: Annotated[str | None, Query(alias="last_event_id", max_length=400)] = None,
 ) -> EventSourceResponse:
     """Live events you may see, as Server-Sent Events.
 
-    Each message has `id:` (event id), `event:` (type) and `data:` (a feed item). Reconnect
-    with the Last-Event-ID header to replay what you missed.
+    Each message has `id:` (a resume point, opaque to clients), `event:` (type) and `data:` (a
+    feed item, whose `id` is the event's). Reconnect with the Last-Event-ID header (or
+    `last_event_id`) to replay what you missed: events that committed late are replayed too,
+    and nothing is sent twice.
     """
     hub: StreamHub = request.app.state.stream_hub
     settings = request.app.state.settings
@@ -201,15 +197,34 @@ async def stream(
         raise ServiceUnavailable(
             "Too many live streams on this server; retry shortly.", headers={"Retry-After": "5"}
         )
+    resume = await _resume_point(session, last_event_id or last_event_id_param)
+    start = await repo.max_seq(session)  # a first connection resumes from here
     followed = await repo.followed_ids(session, principal.user_id) if principal.user_id else set()
     sub = hub.subscribe(principal, following, followed)
     shutdown = anyio.Event()  # set by sse-starlette when the server begins a graceful shutdown
     return EventSourceResponse(
-        _events(request, hub, sub, principal, last_event_id or last_event_id_param, shutdown),
+        _events(request, hub, sub, principal, resume, start, shutdown),
         ping=settings.sse_heartbeat_seconds,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         shutdown_event=shutdown,
         shutdown_grace_period=_SHUTDOWN_GRACE_SECONDS,
+    )
+
+
+async def _resume_point(session: Any, value: str | None) -> ResumePoint | None:
+    """The resume point of a Last-Event-ID; an event id (older clients) resumes after it."""
+    if not value:
+        return None
+    point = ResumePoint.decode(value)
+    if point is not None:
+        return point
+    with contextlib.suppress(ValueError):
+        seq = await repo.seq_of(session, uuid.UUID(value))
+        if seq is not None:
+            return ResumePoint(seq, seq, set())
+    raise Unprocessable(
+        "Last-Event-ID is not a resume point of this stream; reconnect without it.",
+        errors=[field_error(["header", "last-event-id"], "not a resume point")],
     )
 
 

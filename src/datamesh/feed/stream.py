@@ -11,6 +11,7 @@ events table.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import uuid
@@ -39,6 +40,50 @@ _RECENT_IDS = 20_000
 # a higher number was already delivered, and if the listener was down at that moment its NOTIFY
 # is lost. So a catch-up re-reads this many numbers back (what was delivered is skipped by id).
 _CATCH_UP_OVERLAP = 1000
+
+
+# Sequence numbers are taken at insert, not at commit, so an event can commit (and be delivered)
+# after one with a higher number. A message's `id:` is therefore a resume point that says which
+# numbers of the last window were delivered: on reconnect, the window is looked at again and
+# anything not delivered in it (a late commit) is replayed, nothing twice.
+_RESUME_WINDOW = 256
+
+
+@dataclass
+class ResumePoint:
+    """``<floor>.<top>.<bitmap>``: every visible event up to ``floor`` was handled; of
+    ``(floor, top]`` exactly those in ``delivered`` were sent."""
+
+    floor: int
+    top: int
+    delivered: set[int]
+
+    def add(self, seq: int) -> None:
+        self.delivered.add(seq)
+        self.top = max(self.top, seq)
+        self.floor = max(self.floor, self.top - _RESUME_WINDOW)
+        self.delivered = {d for d in self.delivered if d > self.floor}
+
+    def encode(self) -> str:
+        bits = sum(1 << (d - self.floor - 1) for d in self.delivered)
+        raw = bits.to_bytes((self.top - self.floor + 7) // 8, "little")
+        return f"{self.floor}.{self.top}.{base64.urlsafe_b64encode(raw).decode().rstrip('=')}"
+
+    @classmethod
+    def decode(cls, value: str) -> ResumePoint | None:
+        parts = value.split(".")
+        if len(parts) != 3 or not (parts[0].isdigit() and parts[1].isdigit()):
+            return None
+        floor, top = int(parts[0]), int(parts[1])
+        if not floor <= top <= floor + _RESUME_WINDOW or len(parts[2]) > _RESUME_WINDOW:
+            return None
+        try:
+            padded = parts[2] + "=" * (-len(parts[2]) % 4)
+            raw = base64.b64decode(padded, altchars=b"-_", validate=True)
+        except ValueError:
+            return None
+        bits = int.from_bytes(raw, "little")
+        return cls(floor, top, {floor + 1 + i for i in range(top - floor) if bits >> i & 1})
 
 
 @dataclass(eq=False)
