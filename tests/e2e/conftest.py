@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -155,6 +156,15 @@ def e2e_server() -> Iterator[Server]:
     finally:
         _stop(proc)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ws(e2e_server: Server) -> Any:
+    """The lineage workspace (people, datasets, an OpenLineage pipeline), built once per session:
+    several test modules use it, and building it twice would publish the same names twice."""
+    from tests.e2e.live_data import build
+
+    return build(e2e_server.url, ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
 @pytest.fixture(scope="session")

@@ -16,17 +16,12 @@ from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
 from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
 from playwright.sync_api import Locator, Page, expect
 
-from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, screenshot, sign_in
-from .live_data import PASSWORD, Person, Workspace, build
+from .conftest import screenshot, sign_in
+from .live_data import PASSWORD, Person, Workspace
 
 pytestmark = pytest.mark.browser
 
 PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/integration/spark"
-
-
-@pytest.fixture(scope="module")
-def ws(e2e_server: Server) -> Workspace:
-    return build(e2e_server.url, ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
 def login(page: Page, who: Person, path: str = "/") -> None:

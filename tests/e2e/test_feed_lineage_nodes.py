@@ -12,15 +12,10 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, screenshot, sign_in
-from .live_data import PASSWORD, ROOT_REF, Person, Workspace, build
+from .conftest import Server, screenshot, sign_in
+from .live_data import PASSWORD, ROOT_REF, Person, Workspace
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def ws(e2e_server: Server) -> Workspace:
-    return build(e2e_server.url, ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
 def login(page: Page, who: Person, path: str = "/") -> None:
