@@ -8,8 +8,8 @@ idempotent by its natural key (namespace + name: a retry of a write that did lan
 an OpenLineage event by its content (a replay answers ``duplicates: 1``).
 
 The quick run has one dataset writer; the soak run has twelve, whose transactions commit out of
-sequence order, which exposes the open gap of Last-Event-ID replay (see test_worker_kill.py and
-BENCHMARKS.md, "Load (make soak)").
+sequence order, so a reconnect must also replay events that committed late (see
+test_worker_kill.py and BENCHMARKS.md, "Load (make soak)").
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Last-Event-ID and miss nothing.
 
 The quick run has one writer (commits in sequence order); the soak run has eight concurrent
 writers, whose transactions can commit out of sequence order: an event that commits just after
-its stream is cut, behind a newer one the client already has, is not replayed (a known gap of
-Last-Event-ID replay by sequence number; see BENCHMARKS.md, "Load (make soak)")."""
+its stream is cut, behind a newer one the client already has, must still be replayed (the
+resume point names what of the last window was sent; see BENCHMARKS.md, "Load (make soak)")."""
 
 from __future__ import annotations
 
