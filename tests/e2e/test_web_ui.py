@@ -272,7 +272,10 @@ def test_catalog_search_filter_and_dataset_page(
     facet = page.get_by_role("group", name="Platform").get_by_role(
         "checkbox", name=re.compile("Snowflake")
     )
-    facet.check()
+    # The box follows the URL, which React Router updates in a transition: click, then wait
+    # for it to show checked (Playwright's check() wants the state at once).
+    facet.click()
+    expect(facet).to_be_checked()
     expect(page).to_have_url(re.compile(r"platform=snowflake"))
     expect(results).to_have_count(_snowflake_count(e2e_server))
     expect(page.get_by_role("button", name="Remove filter platform: Snowflake")).to_be_visible()
