@@ -61,8 +61,17 @@ async def _message(
 ) -> ServerSentEvent:
     payload = None
     if event.type == "lineage.changed":  # hidden node ids are replaced, per subscriber
-        async with sessionmaker() as session:
-            payload = (await service.payloads_for(session, principal, [event])).get(event.id)
+        payload = service.fully_redacted(event)
+        for _ in range(2):  # a pooled connection may be dead after a database restart: retry
+            try:
+                async with sessionmaker() as session:
+                    payload = (await service.payloads_for(session, principal, [event])).get(
+                        event.id
+                    )
+                break
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
     data = FeedItem.model_validate(service.item(event, payload)).model_dump_json()
     return ServerSentEvent(data=data, id=resume_id, event=event.type)
 

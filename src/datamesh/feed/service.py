@@ -73,6 +73,12 @@ async def payloads_for(
     return {e.id: _redacted(e.payload, visible) for e in lineage}
 
 
+def fully_redacted(e: Event) -> dict[str, Any] | None:
+    """A lineage event's payload with every node id hidden: what a stream sends when it cannot
+    check visibility right now (the database is away), rather than dropping the stream."""
+    return _redacted(e.payload, set()) if e.type == "lineage.changed" and e.payload else None
+
+
 def item(e: Event, payload: dict[str, Any] | None = None) -> dict[str, Any]:
     """One feed item: the same JSON in GET /api/feed and in the live stream."""
     return {
