@@ -1,5 +1,5 @@
 /** Dataset badges and labels shared by the catalog and the dataset page. */
-import type { Dataset, DatasetSummary, Visibility } from "../api/types";
+import { VISIBILITIES, type Dataset, type DatasetSummary, type Visibility } from "../api/types";
 import { Badge, type Tone } from "./ui";
 import { BanIcon, LockIcon, UsersIcon } from "./icons";
 import { platformLabel } from "../lib/platforms";
@@ -46,6 +46,15 @@ const VIS: Record<Visibility, { tone: Tone; label: string; title: string }> = {
   internal: { tone: "info", label: "Internal", title: "Everyone in the owning organization can see it" },
   private: { tone: "warning", label: "Private", title: "Only owners, org admins and stewards can see it" },
 };
+
+/** The options of a visibility select. */
+export function VisibilityOptions() {
+  return VISIBILITIES.map((v) => (
+    <option key={v} value={v}>
+      {VIS[v].label}
+    </option>
+  ));
+}
 
 export function DatasetVisibilityBadge({ visibility }: { visibility: Visibility }) {
   const v = VIS[visibility];

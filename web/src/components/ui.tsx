@@ -19,6 +19,7 @@ import {
   CopyIcon,
   InfoIcon,
   RefreshIcon,
+  SearchIcon,
   WarningIcon,
 } from "./icons";
 
@@ -203,6 +204,61 @@ export function TableSkeleton({ rows = 5, columns = 4, label = "Loading" }: { ro
   );
 }
 
+/** What `QueryList` reads of a list query. */
+interface ListQuery {
+  isPending: boolean;
+  isError: boolean;
+  error: unknown;
+  isFetching: boolean;
+  refetch: () => unknown;
+}
+
+/**
+ * The body of a card that lists what a query returns: `loading` while it loads, the error with a
+ * retry, `empty` when there is nothing, else the list (`children`).
+ */
+export function QueryList({
+  query,
+  loading,
+  isEmpty,
+  empty,
+  children,
+}: {
+  query: ListQuery;
+  loading: ReactNode;
+  isEmpty: boolean;
+  empty: ReactNode;
+  children: ReactNode;
+}) {
+  if (query.isPending) return loading;
+  if (query.isError) {
+    return (
+      <div className="card__body">
+        <ErrorAlert error={query.error} onRetry={() => query.refetch()} retrying={query.isFetching} />
+      </div>
+    );
+  }
+  return isEmpty ? empty : children;
+}
+
+/** "Load more" under a paged list, while it has a next page. */
+export function LoadMore({
+  query,
+  className = "load-more",
+}: {
+  query: { hasNextPage: boolean; isFetchingNextPage: boolean; fetchNextPage: () => unknown };
+  className?: string;
+}) {
+  if (!query.hasNextPage) return null;
+  return (
+    <div className={className}>
+      <Button onClick={() => query.fetchNextPage()} loading={query.isFetchingNextPage}>
+        Load more
+      </Button>
+    </div>
+  );
+}
+
 /* Empty ------------------------------------------------------------------------------------ */
 
 export function EmptyState({
@@ -252,6 +308,46 @@ export function PageHeader({
 }
 
 /* Form fields ------------------------------------------------------------------------------ */
+
+/**
+ * A search input with its icon and a label for screen readers; `children` follow the input.
+ * `className` is the wrapper's (it draws the icon inside the field).
+ */
+export function SearchBox({
+  label,
+  placeholder,
+  value,
+  onChange,
+  className = "catalog__search",
+  children,
+}: {
+  label: string;
+  placeholder: string;
+  value: string;
+  onChange: (value: string) => void;
+  className?: string;
+  children?: ReactNode;
+}) {
+  const id = useId();
+  return (
+    <div className={className}>
+      <label htmlFor={id} className="sr-only">
+        {label}
+      </label>
+      <SearchIcon />
+      <input
+        id={id}
+        type="search"
+        className="input"
+        placeholder={placeholder}
+        autoComplete="off"
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+      />
+      {children}
+    </div>
+  );
+}
 
 interface FieldShellProps {
   label: ReactNode;

@@ -138,77 +138,75 @@ function subjectName(item: FeedItem): string {
 const A: Part = { actor: true };
 const S: Part = { subject: true };
 
-export function describeEvent(item: FeedItem): EventDescription {
-  const p = item.payload ?? {};
-  const subject = subjectName(item);
-  const actor = actorName(item);
-  let parts: Part[];
-  let label: string;
-  let icon: EventIcon = "other";
-  let tone: EventTone = "neutral";
-  let detail: string | undefined;
+/** What an event type says: its sentence, badge and second line. */
+type Telling = Pick<EventDescription, "parts" | "label" | "icon" | "tone" | "detail">;
 
+/** Events told in a fixed sentence (no payload needed). */
+const FIXED = new Map<string, Telling>([
+  [
+    "dataset.deprecated",
+    { parts: [A, " deprecated ", S], label: "Deprecated", icon: "deprecate", tone: "danger", detail: "It no longer appears in default search." },
+  ],
+  ["dataset.followed", { parts: [A, " started following ", S], label: "Followed", icon: "follow", tone: "primary" }],
+  ["dataset.unfollowed", { parts: [A, " stopped following ", S], label: "Unfollowed", icon: "follow", tone: "neutral" }],
+  ["node.updated", { parts: [A, " changed the settings of ", S], label: "Node", icon: "node", tone: "info" }],
+  ["node.deleted", { parts: [A, " removed the connection ", S], label: "Node removed", icon: "node", tone: "neutral" }],
+  ["dataset.sla_recovered", { parts: [S, " is fresh again: its SLA is met"], label: "SLA met", icon: "other", tone: "success" }],
+  ["dataset.sla_deleted", { parts: [A, " removed the freshness SLA of ", S], label: "SLA", icon: "edit", tone: "neutral" }],
+  ["dashboard.updated", { parts: [A, " updated the dashboard ", S], label: "Dashboard", icon: "edit", tone: "info" }],
+  ["dashboard.deleted", { parts: [A, " deleted the dashboard ", S], label: "Dashboard", icon: "lineage", tone: "neutral" }],
+  ["process.updated", { parts: [A, " updated the process ", S], label: "Process", icon: "lineage", tone: "info" }],
+]);
+
+/** Events whose sentence or second line depends on the payload (and unknown ones). */
+function tell(item: FeedItem): Telling {
+  const p = item.payload ?? {};
   switch (item.type) {
     case "dataset.published": {
-      parts = [A, " published ", S];
-      label = "Published";
-      icon = "publish";
-      tone = "success";
       const bits = [str(p.namespace) && str(p.name) ? `${p.namespace}/${p.name}` : undefined];
-      detail = bits.filter(Boolean).join(" · ") || undefined;
-      break;
+      return {
+        parts: [A, " published ", S],
+        label: "Published",
+        icon: "publish",
+        tone: "success",
+        detail: bits.filter(Boolean).join(" · ") || undefined,
+      };
     }
     case "dataset.updated": {
       const fields = arr(p.fields).filter((f): f is string => typeof f === "string");
       const words = Array.from(new Set(fields.map((f) => FIELD_LABELS[f] ?? f.replace(/_/g, " "))));
-      parts = words.length ? [A, ` changed the ${listing(words)} of `, S] : [A, " updated ", S];
-      label = "Updated";
-      icon = "edit";
-      tone = "info";
-      break;
+      return {
+        parts: words.length ? [A, ` changed the ${listing(words)} of `, S] : [A, " updated ", S],
+        label: "Updated",
+        icon: "edit",
+        tone: "info",
+      };
     }
     case "dataset.visibility_changed": {
       const after = str(p.after);
       const before = str(p.before);
-      parts = after ? [A, " made ", S, ` ${after}`] : [A, " changed the visibility of ", S];
-      label = "Visibility";
-      icon = "visibility";
-      tone = after === "private" ? "warning" : "info";
-      detail = before ? `It was ${before}.` : undefined;
-      break;
+      return {
+        parts: after ? [A, " made ", S, ` ${after}`] : [A, " changed the visibility of ", S],
+        label: "Visibility",
+        icon: "visibility",
+        tone: after === "private" ? "warning" : "info",
+        detail: before ? `It was ${before}.` : undefined,
+      };
     }
-    case "dataset.deprecated":
-      parts = [A, " deprecated ", S];
-      label = "Deprecated";
-      icon = "deprecate";
-      tone = "danger";
-      detail = "It no longer appears in default search.";
-      break;
-    case "dataset.followed":
-      parts = [A, " started following ", S];
-      label = "Followed";
-      icon = "follow";
-      tone = "primary";
-      break;
-    case "dataset.unfollowed":
-      parts = [A, " stopped following ", S];
-      label = "Unfollowed";
-      icon = "follow";
-      tone = "neutral";
-      break;
     case "dataset.connected": {
       const platform = str(p.platform);
-      parts = platform ? [A, " connected to ", S, ` from ${platformLabel(platform)}`] : [A, " connected to ", S];
-      label = "Connected";
-      icon = "connect";
-      tone = "primary";
       const kinds = arr(p.kinds).filter((k): k is string => typeof k === "string");
       const words = kinds.map((k) => k.replace(/_/g, " "));
       const used = words.length ? `Used the ${listing(words)} ${words.length === 1 ? "snippet" : "snippets"}` : "";
       const tested = p.tested ? "tested the connection" : "";
       const text = [used, tested].filter(Boolean).join(" and ");
-      detail = text ? `${text.charAt(0).toUpperCase()}${text.slice(1)}.` : undefined;
-      break;
+      return {
+        parts: platform ? [A, " connected to ", S, ` from ${platformLabel(platform)}`] : [A, " connected to ", S],
+        label: "Connected",
+        icon: "connect",
+        tone: "primary",
+        detail: text ? `${text.charAt(0).toUpperCase()}${text.slice(1)}.` : undefined,
+      };
     }
     case "lineage.changed": {
       const added = arr(p.edges_added).length;
@@ -216,127 +214,102 @@ export function describeEvent(item: FeedItem): EventDescription {
       const created = typeof p.datasets_created === "number" ? p.datasets_created : 0;
       const nodesRemoved = arr(p.nodes_removed).length;
       const named = !!item.subject.name;
-      parts = nodesRemoved
-        ? [A, " removed ", S, " from the lineage"]
-        : named
-          ? [A, " updated the lineage of ", S]
-          : [A, " recorded new ", { subject: true, label: "lineage" }];
       const bits = [
         added ? `${plural(added, "new link")}` : "",
         removed ? `${plural(removed, "link")} removed` : "",
         created ? `${plural(created, "new dataset")}` : "",
       ].filter(Boolean);
-      detail = bits.length ? `${bits.join(", ")}.` : undefined;
-      label = "Lineage";
-      icon = "lineage";
-      tone = "primary";
-      break;
+      return {
+        parts: nodesRemoved
+          ? [A, " removed ", S, " from the lineage"]
+          : named
+            ? [A, " updated the lineage of ", S]
+            : [A, " recorded new ", { subject: true, label: "lineage" }],
+        label: "Lineage",
+        icon: "lineage",
+        tone: "primary",
+        detail: bits.length ? `${bits.join(", ")}.` : undefined,
+      };
     }
     case "node.status_changed": {
       const from = str(p.from);
       const to = str(p.to);
-      parts = ["The connection ", S, ` is now ${healthLabel(to)}`, from ? ` (was ${healthLabel(from)})` : ""];
-      label = "Health";
-      icon = to === "error" ? "failure" : "node";
-      tone = to === "error" ? "danger" : to === "ok" ? "success" : "neutral";
-      detail = str(p.message);
-      break;
+      return {
+        parts: ["The connection ", S, ` is now ${healthLabel(to)}`, from ? ` (was ${healthLabel(from)})` : ""],
+        label: "Health",
+        icon: to === "error" ? "failure" : "node",
+        tone: to === "error" ? "danger" : to === "ok" ? "success" : "neutral",
+        detail: str(p.message),
+      };
     }
     case "node.created":
-      parts = [A, " added the connection ", S];
-      label = "New node";
-      icon = "node";
-      tone = "success";
-      detail = str(p.type) ? platformLabel(String(p.type)) : undefined;
-      break;
-    case "node.updated":
-      parts = [A, " changed the settings of ", S];
-      label = "Node";
-      icon = "node";
-      tone = "info";
-      break;
-    case "node.deleted":
-      parts = [A, " removed the connection ", S];
-      label = "Node removed";
-      icon = "node";
-      tone = "neutral";
-      break;
+      return {
+        parts: [A, " added the connection ", S],
+        label: "New node",
+        icon: "node",
+        tone: "success",
+        detail: str(p.type) ? platformLabel(String(p.type)) : undefined,
+      };
     case "process.run_failed":
     case "run.failed": {
       const state = str(p.state) ?? str(p.run_state);
-      parts = [S, " failed", state && state !== "FAIL" ? ` (${state.toLowerCase()})` : ""];
-      label = "Run failed";
-      icon = "failure";
-      tone = "danger";
       const impact = typeof p.impact_count === "number" ? p.impact_count : undefined;
       const affected = impact ? `${plural(impact, "downstream dataset")} affected.` : undefined;
-      detail = [str(p.message) ?? str(p.error) ?? str(p.error_message), affected].filter(Boolean).join(" ") || undefined;
-      break;
+      return {
+        parts: [S, " failed", state && state !== "FAIL" ? ` (${state.toLowerCase()})` : ""],
+        label: "Run failed",
+        icon: "failure",
+        tone: "danger",
+        detail: [str(p.message) ?? str(p.error) ?? str(p.error_message), affected].filter(Boolean).join(" ") || undefined,
+      };
     }
     case "dataset.sla_breached":
-      parts = [S, " is late: its freshness SLA is breached"];
-      label = "SLA breached";
-      icon = "failure";
-      tone = "warning";
-      detail = str(p.due_at) ? `It was due by ${new Date(String(p.due_at)).toUTCString()}.` : undefined;
-      break;
-    case "dataset.sla_recovered":
-      parts = [S, " is fresh again: its SLA is met"];
-      label = "SLA met";
-      icon = "other";
-      tone = "success";
-      break;
+      return {
+        parts: [S, " is late: its freshness SLA is breached"],
+        label: "SLA breached",
+        icon: "failure",
+        tone: "warning",
+        detail: str(p.due_at) ? `It was due by ${new Date(String(p.due_at)).toUTCString()}.` : undefined,
+      };
     case "dataset.sla_set": {
       const kind = str(p.kind);
       const hours = typeof p.hours === "number" ? p.hours : undefined;
-      parts = [A, " set a freshness SLA on ", S];
-      label = "SLA";
-      icon = "edit";
-      tone = "info";
-      detail =
-        kind === "daily_by" && str(p.at)
-          ? `Updated daily by ${String(p.at)} UTC.`
-          : kind === "max_age" && hours
-            ? `At most ${plural(hours, "hour")} old.`
-            : undefined;
-      break;
+      return {
+        parts: [A, " set a freshness SLA on ", S],
+        label: "SLA",
+        icon: "edit",
+        tone: "info",
+        detail:
+          kind === "daily_by" && str(p.at)
+            ? `Updated daily by ${String(p.at)} UTC.`
+            : kind === "max_age" && hours
+              ? `At most ${plural(hours, "hour")} old.`
+              : undefined,
+      };
     }
-    case "dataset.sla_deleted":
-      parts = [A, " removed the freshness SLA of ", S];
-      label = "SLA";
-      icon = "edit";
-      tone = "neutral";
-      break;
     case "dashboard.created":
-      parts = [A, p.duplicated_from ? " copied a dashboard as " : " created the dashboard ", S];
-      label = "Dashboard";
-      icon = "lineage";
-      tone = "success";
-      break;
-    case "dashboard.updated":
-      parts = [A, " updated the dashboard ", S];
-      label = "Dashboard";
-      icon = "edit";
-      tone = "info";
-      break;
-    case "dashboard.deleted":
-      parts = [A, " deleted the dashboard ", S];
-      label = "Dashboard";
-      icon = "lineage";
-      tone = "neutral";
-      break;
-    case "process.updated":
-      parts = [A, " updated the process ", S];
-      label = "Process";
-      icon = "lineage";
-      tone = "info";
-      break;
+      return {
+        parts: [A, p.duplicated_from ? " copied a dashboard as " : " created the dashboard ", S],
+        label: "Dashboard",
+        icon: "lineage",
+        tone: "success",
+      };
     default: {
       const [kind, action] = item.type.split(".");
-      parts = [A, ` ${(action ?? item.type).replace(/_/g, " ")} `, S];
-      label = kind ? kind.charAt(0).toUpperCase() + kind.slice(1) : item.type;
+      return {
+        parts: [A, ` ${(action ?? item.type).replace(/_/g, " ")} `, S],
+        label: kind ? kind.charAt(0).toUpperCase() + kind.slice(1) : item.type,
+        icon: "other",
+        tone: "neutral",
+      };
     }
   }
+}
+
+export function describeEvent(item: FeedItem): EventDescription {
+  const subject = subjectName(item);
+  const actor = actorName(item);
+  const { parts, label, icon, tone, detail } = FIXED.get(item.type) ?? tell(item);
   // A deleted subject has no page any more.
   const gone = ["node.deleted", "process.deleted", "dashboard.deleted"].includes(item.type);
   const href = gone ? null : subjectHref(item.subject);

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { errorFieldKey, fieldsFromSchema, initialValues, isSecretRef, secretErrors, targetSummary, toConfig } from "./jsonSchemaForm";
+import {
+  errorFieldKey,
+  fieldsFromSchema,
+  initialValues,
+  isSecretRef,
+  mergePatch,
+  secretErrors,
+  targetSummary,
+  toConfig,
+} from "./jsonSchemaForm";
 
 const HTTP = {
   type: "object",
@@ -89,6 +98,18 @@ describe("secrets", () => {
     expect(errorFieldKey("config.headers.X-Token")).toBe("config.headers");
     expect(errorFieldKey("config.url")).toBe("config.url");
     expect(errorFieldKey("name")).toBe("name");
+    expect(errorFieldKey("settings.headers.X-Token", "settings")).toBe("settings.headers");
+    expect(errorFieldKey("secrets.password.0", "settings")).toBe("secrets.password");
+    expect(errorFieldKey("config.headers.X-Token", "settings")).toBe("config.headers.X-Token");
+  });
+
+  it("sends keys that are gone as null in a PATCH", () => {
+    expect(mergePatch({ url: "https://x", port: 5432 }, { url: "https://old", headers: { A: "b" } })).toEqual({
+      url: "https://x",
+      port: 5432,
+      headers: null,
+    });
+    expect(mergePatch({}, {})).toEqual({});
   });
 
   it("summarises the target", () => {

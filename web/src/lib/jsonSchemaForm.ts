@@ -199,11 +199,21 @@ export function secretErrors(values: Record<string, string>): Record<string, str
   return errors;
 }
 
-/** Field key of a server error: `config.headers.X-Token` → `config.headers`. */
-export function errorFieldKey(field: string): string {
+/**
+ * Field key of a server error: `config.headers.X-Token` → `config.headers`. `section` names the
+ * object the schema fields live in (`config` on nodes, `settings` on profiles).
+ */
+export function errorFieldKey(field: string, section = "config"): string {
   const parts = field.split(".");
-  if ((parts[0] === "config" || parts[0] === "secrets") && parts.length > 2) return `${parts[0]}.${parts[1]}`;
+  if ((parts[0] === section || parts[0] === "secrets") && parts.length > 2) return `${parts[0]}.${parts[1]}`;
   return field;
+}
+
+/** A PATCH part for a saved map: PATCH merges, so each saved key that is gone is sent as null. */
+export function mergePatch<T>(next: Record<string, T>, saved: Record<string, unknown>): Record<string, T | null> {
+  const patch: Record<string, T | null> = { ...next };
+  for (const k of Object.keys(saved)) if (!(k in next)) patch[k] = null;
+  return patch;
 }
 
 /** A one-line summary of where a node points (for cards). */

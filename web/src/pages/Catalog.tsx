@@ -14,7 +14,7 @@ import {
   platformLabel,
 } from "../components/datasets";
 import { CatalogIcon, ChevronDownIcon, CloseIcon, PlusIcon, SearchIcon } from "../components/icons";
-import { Badge, Button, EmptyState, ErrorAlert, PageHeader, Skeleton, Time } from "../components/ui";
+import { Badge, Button, EmptyState, ErrorAlert, PageHeader, SearchBox, Skeleton, Time } from "../components/ui";
 import {
   activeFilterCount,
   parseCatalogParams,
@@ -156,7 +156,6 @@ export function Component() {
   const canSeeDeprecated = !!me && (me.role === "admin" || me.role === "steward");
   const [publishing, setPublishing] = useState(false);
   const [filtersOpen, setFiltersOpen] = useState(false);
-  const searchId = useId();
   const sortId = useId();
 
   // The text box is local so typing stays instant; the URL (and so the query) follows, debounced,
@@ -285,24 +284,16 @@ export function Component() {
 
         <section className="catalog__results" aria-labelledby="results-heading">
           <div className="catalog__bar">
-            <div className="catalog__search">
-              <label htmlFor={searchId} className="sr-only">
-                Search the catalog
-              </label>
-              <SearchIcon />
-              <input
-                id={searchId}
-                type="search"
-                className="input"
-                placeholder="Search by name, tag, field or description"
-                autoComplete="off"
-                value={text}
-                onChange={(e) => search.onType(e.target.value)}
-              />
+            <SearchBox
+              label="Search the catalog"
+              placeholder="Search by name, tag, field or description"
+              value={text}
+              onChange={search.onType}
+            >
               {results.isFetching && !results.isFetchingNextPage ? (
                 <span className="spinner catalog__spinner" aria-hidden="true" />
               ) : null}
-            </div>
+            </SearchBox>
             <label htmlFor={sortId} className="sr-only">
               Sort by
             </label>

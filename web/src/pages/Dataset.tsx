@@ -5,12 +5,13 @@ import { Link, useParams, useSearchParams } from "react-router";
 import { datasetsApi, followsApi } from "../api/endpoints";
 import { isApiError } from "../api/errors";
 import { useMe } from "../api/queries";
-import { VISIBILITIES, type Dataset, type DatasetField, type Me, type Visibility } from "../api/types";
+import type { Dataset, DatasetField, Me, Visibility } from "../api/types";
 import {
   DatasetVisibilityBadge,
   PlatformBadge,
   PlatformTile,
   StatusBadge,
+  VisibilityOptions,
   datasetTitle,
   platformLabel,
 } from "../components/datasets";
@@ -259,11 +260,7 @@ function EditForm({
           error={fields.visibility}
           hint={governs ? undefined : "Only owners, admins and stewards change visibility."}
         >
-          {VISIBILITIES.map((v) => (
-            <option key={v} value={v}>
-              {v.charAt(0).toUpperCase() + v.slice(1)}
-            </option>
-          ))}
+          <VisibilityOptions />
         </SelectField>
       </div>
       <div className="form-actions">

@@ -1,13 +1,13 @@
 /** Lineage explorer: pick a dataset (or come with ?node=), see its graph and its impact. */
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { useId, useState } from "react";
+import { useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { datasetsApi, lineageApi } from "../api/endpoints";
 import { useMe } from "../api/queries";
 import { PlatformTile, datasetTitle, platformLabel } from "../components/datasets";
-import { ArrowRightIcon, CatalogIcon, LineageIcon, SearchIcon } from "../components/icons";
+import { ArrowRightIcon, CatalogIcon, LineageIcon } from "../components/icons";
 import { DEPTH_OPTIONS, LineageExplorer } from "../components/lineage/LineageExplorer";
-import { Badge, EmptyState, ErrorAlert, PageHeader, Skeleton, buttonClass } from "../components/ui";
+import { Badge, EmptyState, ErrorAlert, PageHeader, SearchBox, Skeleton, buttonClass } from "../components/ui";
 import { nodeTitle, rootOf } from "../lib/lineage";
 import { SaveAsDashboardButton } from "./dashboards/FromLineage";
 
@@ -18,7 +18,6 @@ function depthParam(value: string | null, fallback: number): number {
 
 function Picker() {
   const [text, setText] = useState("");
-  const id = useId();
   const q = text.trim();
   const results = useQuery({
     queryKey: ["datasets", "search", "lineage-picker", q],
@@ -36,21 +35,12 @@ function Picker() {
         </div>
       </div>
       <div className="card__body">
-        <div className="catalog__search">
-          <label htmlFor={id} className="sr-only">
-            Find a dataset
-          </label>
-          <SearchIcon />
-          <input
-            id={id}
-            type="search"
-            className="input"
-            placeholder="Find a dataset by name, tag or field"
-            autoComplete="off"
-            value={text}
-            onChange={(e) => setText(e.target.value)}
-          />
-        </div>
+        <SearchBox
+          label="Find a dataset"
+          placeholder="Find a dataset by name, tag or field"
+          value={text}
+          onChange={setText}
+        />
       </div>
       {results.isPending ? (
         <div className="card__body" style={{ display: "grid", gap: 12 }} aria-hidden="true">

@@ -9,7 +9,7 @@ import { PlatformTile, platformLabel } from "../components/datasets";
 import { HealthBadge } from "../components/health";
 import { AlertIcon, NodesIcon, PlayIcon, PlusIcon, SearchIcon } from "../components/icons";
 import { useToast } from "../components/toasts";
-import { Button, EmptyState, ErrorAlert, PageHeader, Skeleton, Time } from "../components/ui";
+import { Button, EmptyState, ErrorAlert, LoadMore, PageHeader, SearchBox, Skeleton, Time } from "../components/ui";
 import { targetSummary } from "../lib/jsonSchemaForm";
 import { NodeDetailsDialog } from "./nodes/NodeDetails";
 import { NodeFormDialog, intervalLabel } from "./nodes/NodeForm";
@@ -142,7 +142,6 @@ export function Component() {
   const sortParam = params.get("sort");
   const sort: NodeSort = SORTS.some((s) => s.value === sortParam) ? (sortParam as NodeSort) : "name";
   const openId = params.get("node");
-  const searchId = useId();
   const typeId = useId();
   const statusId = useId();
   const sortId = useId();
@@ -213,21 +212,13 @@ export function Component() {
         }
       />
       <div className="nodes-toolbar">
-        <div className="catalog__search nodes-toolbar__search">
-          <label htmlFor={searchId} className="sr-only">
-            Search nodes
-          </label>
-          <SearchIcon />
-          <input
-            id={searchId}
-            type="search"
-            className="input"
-            placeholder="Search by name or tag"
-            autoComplete="off"
-            value={text}
-            onChange={(e) => onType(e.target.value)}
-          />
-        </div>
+        <SearchBox
+          className="catalog__search nodes-toolbar__search"
+          label="Search nodes"
+          placeholder="Search by name or tag"
+          value={text}
+          onChange={onType}
+        />
         <label htmlFor={typeId} className="sr-only">
           Type
         </label>
@@ -318,13 +309,7 @@ export function Component() {
               <NodeCard key={n.id} node={n} connector={connectorOf(n.type)} onOpen={() => setParam("node", n.id, false)} />
             ))}
           </ul>
-          {list.hasNextPage ? (
-            <div className="load-more load-more--plain">
-              <Button onClick={() => list.fetchNextPage()} loading={list.isFetchingNextPage}>
-                Load more
-              </Button>
-            </div>
-          ) : null}
+          <LoadMore query={list} className="load-more load-more--plain" />
         </>
       )}
 

@@ -9,7 +9,7 @@ import { PlatformTile, platformLabel } from "../components/datasets";
 import { ConfirmDialog } from "../components/Dialog";
 import { CheckIcon, EditIcon, KeyIcon, PlusIcon, ProfilesIcon, TrashIcon } from "../components/icons";
 import { useToast } from "../components/toasts";
-import { Badge, Button, EmptyState, ErrorAlert, PageHeader, TableSkeleton, Time } from "../components/ui";
+import { Badge, Button, EmptyState, PageHeader, QueryList, TableSkeleton, Time } from "../components/ui";
 import { targetSummary } from "../lib/jsonSchemaForm";
 import { ProfileFormDialog, canEditProfile } from "./profiles/ProfileForm";
 import "./profiles/profiles.css";
@@ -132,22 +132,21 @@ export function Component() {
             </select>
           </div>
         </div>
-        {list.isPending ? (
-          <TableSkeleton rows={3} columns={5} label="Loading profiles" />
-        ) : list.isError ? (
-          <div className="card__body">
-            <ErrorAlert error={list.error} onRetry={() => list.refetch()} retrying={list.isFetching} />
-          </div>
-        ) : items.length === 0 ? (
-          <EmptyState
-            icon={<ProfilesIcon />}
-            title={platform ? `No ${platformLabel(platform)} profile yet` : "No profiles yet"}
-            actions={newButton}
-          >
-            A profile holds where you connect (account, host, warehouse…) and references to your secrets. With one,
-            Connect writes code that runs as-is.
-          </EmptyState>
-        ) : (
+        <QueryList
+          query={list}
+          loading={<TableSkeleton rows={3} columns={5} label="Loading profiles" />}
+          isEmpty={items.length === 0}
+          empty={
+            <EmptyState
+              icon={<ProfilesIcon />}
+              title={platform ? `No ${platformLabel(platform)} profile yet` : "No profiles yet"}
+              actions={newButton}
+            >
+              A profile holds where you connect (account, host, warehouse…) and references to your secrets. With one,
+              Connect writes code that runs as-is.
+            </EmptyState>
+          }
+        >
           <div className="table-wrap">
             <table className="table" data-testid="profiles-table">
               <thead>
@@ -230,7 +229,7 @@ export function Component() {
               </tbody>
             </table>
           </div>
-        )}
+        </QueryList>
       </section>
 
       <ProfileFormDialog

@@ -12,14 +12,14 @@ import {
   CopyButton,
   EmptyState,
   ErrorAlert,
+  QueryList,
   SelectField,
   TableSkeleton,
   TextField,
   Time,
 } from "../../components/ui";
-import { roleLabel } from "../../components/UserMenu";
 import { splitErrors } from "../../lib/forms";
-import { RoleBadge, rolesUpTo } from "./shared";
+import { AdminTable, RoleBadge, RoleOptions, rolesUpTo } from "./shared";
 
 function NewKeyReveal({ created, onDismiss }: { created: ApiKeyCreated; onDismiss: () => void }) {
   const ref = useRef<HTMLDivElement>(null);
@@ -130,11 +130,7 @@ export function Component() {
               onChange={(e) => setRole(e.target.value as Role)}
               error={fields.role}
             >
-              {roles.map((r) => (
-                <option key={r} value={r}>
-                  {roleLabel(r)}
-                </option>
-              ))}
+              <RoleOptions roles={roles} />
             </SelectField>
             <Button
               type="submit"
@@ -159,65 +155,48 @@ export function Component() {
             </p>
           </div>
         </div>
-        {list.isPending ? (
-          <TableSkeleton rows={3} columns={5} label="Loading API keys" />
-        ) : list.isError ? (
-          <div className="card__body">
-            <ErrorAlert error={list.error} onRetry={() => list.refetch()} retrying={list.isFetching} />
-          </div>
-        ) : items.length === 0 ? (
-          <EmptyState icon={<KeyIcon />} title="No API keys yet">
-            Create one above to let a pipeline publish lineage or read the catalog.
-          </EmptyState>
-        ) : (
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Key</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col" className="actions">
-                    <span className="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {items.map((key) => (
-                  <tr key={key.id} data-testid="api-key-row">
-                    <td className="cell-primary">{key.name}</td>
-                    <td>
-                      <code className="subtle" title="The key's public prefix">
-                        dm_{key.prefix}_…
-                      </code>
-                    </td>
-                    <td>
-                      <RoleBadge role={key.role} />
-                    </td>
-                    <td className="muted">
-                      <Time iso={key.created_at} />
-                    </td>
-                    <td className="muted">
-                      <Time iso={key.last_used_at} fallback="Never" />
-                    </td>
-                    <td className="actions">
-                      <Button
-                        size="sm"
-                        variant="danger-ghost"
-                        onClick={() => setRevoking(key)}
-                        aria-label={`Revoke ${key.name}`}
-                      >
-                        <TrashIcon /> Revoke
-                      </Button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <QueryList
+          query={list}
+          loading={<TableSkeleton rows={3} columns={5} label="Loading API keys" />}
+          isEmpty={items.length === 0}
+          empty={
+            <EmptyState icon={<KeyIcon />} title="No API keys yet">
+              Create one above to let a pipeline publish lineage or read the catalog.
+            </EmptyState>
+          }
+        >
+          <AdminTable columns={["Name", "Key", "Role", "Created", "Last used"]}>
+            {items.map((key) => (
+              <tr key={key.id} data-testid="api-key-row">
+                <td className="cell-primary">{key.name}</td>
+                <td>
+                  <code className="subtle" title="The key's public prefix">
+                    dm_{key.prefix}_…
+                  </code>
+                </td>
+                <td>
+                  <RoleBadge role={key.role} />
+                </td>
+                <td className="muted">
+                  <Time iso={key.created_at} />
+                </td>
+                <td className="muted">
+                  <Time iso={key.last_used_at} fallback="Never" />
+                </td>
+                <td className="actions">
+                  <Button
+                    size="sm"
+                    variant="danger-ghost"
+                    onClick={() => setRevoking(key)}
+                    aria-label={`Revoke ${key.name}`}
+                  >
+                    <TrashIcon /> Revoke
+                  </Button>
+                </td>
+              </tr>
+            ))}
+          </AdminTable>
+        </QueryList>
       </section>
 
       <ConfirmDialog

@@ -3,7 +3,8 @@ import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-q
 import { useState, type FormEvent } from "react";
 import { orgsApi } from "../../api/endpoints";
 import { isAdmin, keys, useMe } from "../../api/queries";
-import { VISIBILITIES, type Org, type OrgCreate, type OrgUpdate, type Visibility } from "../../api/types";
+import type { Org, OrgCreate, OrgUpdate, Visibility } from "../../api/types";
+import { VisibilityOptions } from "../../components/datasets";
 import { ConfirmDialog, Dialog } from "../../components/Dialog";
 import { BuildingIcon, EditIcon, PlusIcon, TrashIcon } from "../../components/icons";
 import { useToast } from "../../components/toasts";
@@ -14,6 +15,8 @@ import {
   Checkbox,
   EmptyState,
   ErrorAlert,
+  LoadMore,
+  QueryList,
   SelectField,
   TableSkeleton,
   TextAreaField,
@@ -21,7 +24,7 @@ import {
   Time,
 } from "../../components/ui";
 import { splitErrors } from "../../lib/forms";
-import { NotAllowed, VisibilityBadge } from "./shared";
+import { AdminTable, NotAllowed, VisibilityBadge } from "./shared";
 
 const ORG_FIELDS = ["name", "slug", "description", "settings.default_visibility", "settings.allow_connection_tests"];
 
@@ -127,11 +130,7 @@ function OrgForm({
           hint="For datasets created by lineage ingestion."
           error={fields["settings.default_visibility"]}
         >
-          {VISIBILITIES.map((v) => (
-            <option key={v} value={v}>
-              {v.charAt(0).toUpperCase() + v.slice(1)}
-            </option>
-          ))}
+          <VisibilityOptions />
         </SelectField>
         <div className="field" style={{ justifyContent: "center" }}>
           <Checkbox
@@ -202,97 +201,74 @@ export function Component() {
           </Button>
         ) : null}
       </div>
-      {orgs.isPending ? (
-        <TableSkeleton rows={3} columns={5} label="Loading organizations" />
-      ) : orgs.isError ? (
-        <div className="card__body">
-          <ErrorAlert error={orgs.error} onRetry={() => orgs.refetch()} retrying={orgs.isFetching} />
-        </div>
-      ) : items.length === 0 ? (
-        <EmptyState icon={<BuildingIcon />} title="No organizations yet">
-          Create the first organization to invite people into it.
-        </EmptyState>
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Organization</th>
-                <th scope="col">Description</th>
-                <th scope="col">Default visibility</th>
-                <th scope="col">Connection tests</th>
-                <th scope="col">Created</th>
-                <th scope="col" className="actions">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((org) => (
-                <tr key={org.id} data-testid="org-row">
-                  <td>
-                    <div className="identity">
-                      <Avatar name={org.name} seed={org.id} square />
-                      <div className="identity__text">
-                        <span className="cell-primary">
-                          {org.name}
-                          {org.id === me?.org.id ? (
-                            <>
-                              {" "}
-                              <Badge tone="primary">Yours</Badge>
-                            </>
-                          ) : null}
-                        </span>
-                        <span className="cell-secondary mono">{org.slug}</span>
-                      </div>
-                    </div>
-                  </td>
-                  <td className="muted" style={{ maxWidth: 320 }}>
-                    {org.description || <span className="subtle">—</span>}
-                  </td>
-                  <td>
-                    <VisibilityBadge value={org.settings.default_visibility ?? "internal"} />
-                  </td>
-                  <td>
-                    {org.settings.allow_connection_tests ? (
-                      <Badge tone="success">Allowed</Badge>
-                    ) : (
-                      <Badge>Off</Badge>
-                    )}
-                  </td>
-                  <td className="muted">
-                    <Time iso={org.created_at} />
-                  </td>
-                  <td className="actions">
-                    <Button size="sm" variant="ghost" onClick={() => setEditing(org)} aria-label={`Edit ${org.name}`}>
-                      <EditIcon /> Edit
-                    </Button>
-                    {platformAdmin && org.id !== me?.org.id ? (
-                      <Button
-                        size="sm"
-                        variant="danger-ghost"
-                        icon
-                        onClick={() => setDeleting(org)}
-                        aria-label={`Delete ${org.name}`}
-                        title="Delete"
-                      >
-                        <TrashIcon />
-                      </Button>
-                    ) : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      {orgs.hasNextPage ? (
-        <div className="load-more">
-          <Button onClick={() => orgs.fetchNextPage()} loading={orgs.isFetchingNextPage}>
-            Load more
-          </Button>
-        </div>
-      ) : null}
+      <QueryList
+        query={orgs}
+        loading={<TableSkeleton rows={3} columns={5} label="Loading organizations" />}
+        isEmpty={items.length === 0}
+        empty={
+          <EmptyState icon={<BuildingIcon />} title="No organizations yet">
+            Create the first organization to invite people into it.
+          </EmptyState>
+        }
+      >
+        <AdminTable columns={["Organization", "Description", "Default visibility", "Connection tests", "Created"]}>
+          {items.map((org) => (
+            <tr key={org.id} data-testid="org-row">
+              <td>
+                <div className="identity">
+                  <Avatar name={org.name} seed={org.id} square />
+                  <div className="identity__text">
+                    <span className="cell-primary">
+                      {org.name}
+                      {org.id === me?.org.id ? (
+                        <>
+                          {" "}
+                          <Badge tone="primary">Yours</Badge>
+                        </>
+                      ) : null}
+                    </span>
+                    <span className="cell-secondary mono">{org.slug}</span>
+                  </div>
+                </div>
+              </td>
+              <td className="muted" style={{ maxWidth: 320 }}>
+                {org.description || <span className="subtle">—</span>}
+              </td>
+              <td>
+                <VisibilityBadge value={org.settings.default_visibility ?? "internal"} />
+              </td>
+              <td>
+                {org.settings.allow_connection_tests ? (
+                  <Badge tone="success">Allowed</Badge>
+                ) : (
+                  <Badge>Off</Badge>
+                )}
+              </td>
+              <td className="muted">
+                <Time iso={org.created_at} />
+              </td>
+              <td className="actions">
+                <Button size="sm" variant="ghost" onClick={() => setEditing(org)} aria-label={`Edit ${org.name}`}>
+                  <EditIcon /> Edit
+                </Button>
+                {platformAdmin && org.id !== me?.org.id ? (
+                  <Button
+                    size="sm"
+                    variant="danger-ghost"
+                    icon
+                    onClick={() => setDeleting(org)}
+                    aria-label={`Delete ${org.name}`}
+                    title="Delete"
+                  >
+                    <TrashIcon />
+                  </Button>
+                ) : null}
+              </td>
+            </tr>
+          ))}
+        </AdminTable>
+      </QueryList>
+      <LoadMore query={orgs} />
 
       <Dialog
         open={creating}

@@ -14,6 +14,8 @@ import {
   Checkbox,
   EmptyState,
   ErrorAlert,
+  LoadMore,
+  QueryList,
   SelectField,
   TableSkeleton,
   TextField,
@@ -21,7 +23,7 @@ import {
 } from "../../components/ui";
 import { roleLabel } from "../../components/UserMenu";
 import { splitErrors } from "../../lib/forms";
-import { NotAllowed, ROLE_HELP, RoleBadge, rolesUpTo } from "./shared";
+import { AdminTable, NotAllowed, ROLE_HELP, RoleBadge, RoleOptions, rolesUpTo } from "./shared";
 
 const USER_FIELDS = ["email", "name", "password", "role", "org_id", "is_platform_admin", "disabled"];
 
@@ -123,11 +125,7 @@ function UserForm({
           hint={user?.id === me.id ? "You cannot change your own role." : ROLE_HELP[role]}
           error={fields.role}
         >
-          {roles.map((r) => (
-            <option key={r} value={r}>
-              {roleLabel(r)}
-            </option>
-          ))}
+          <RoleOptions roles={roles} />
         </SelectField>
         <TextField
           label={user ? "New password" : "Password"}
@@ -274,103 +272,80 @@ export function Component() {
           </Button>
         </div>
       </div>
-      {users.isPending ? (
-        <TableSkeleton rows={4} columns={5} label="Loading users" />
-      ) : users.isError ? (
-        <div className="card__body">
-          <ErrorAlert error={users.error} onRetry={() => users.refetch()} retrying={users.isFetching} />
-        </div>
-      ) : items.length === 0 ? (
-        <EmptyState
-          icon={<UsersIcon />}
-          title="No users here yet"
-          actions={
-            <Button variant="primary" onClick={() => setCreating(true)}>
-              <PlusIcon /> New user
-            </Button>
-          }
-        >
-          Add the people who should find and publish data in this organization.
-        </EmptyState>
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Role</th>
-                <th scope="col">Status</th>
-                {platformAdmin ? <th scope="col">Organization</th> : null}
-                <th scope="col">Last sign-in</th>
-                <th scope="col" className="actions">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((user) => (
-                <tr key={user.id} data-testid="user-row">
-                  <td>
-                    <div className="identity">
-                      <Avatar name={user.name || user.email} seed={user.id} />
-                      <div className="identity__text">
-                        <span className="cell-primary">
-                          {user.name || <span className="subtle">No name</span>}
-                          {user.id === me.id ? <span className="subtle"> (you)</span> : null}
-                        </span>
-                        <span className="cell-secondary">{user.email}</span>
-                      </div>
-                    </div>
-                  </td>
-                  <td>
-                    <RoleBadge role={user.role} />
-                  </td>
-                  <td>
-                    <StatusBadges user={user} />
-                  </td>
-                  {platformAdmin ? <td className="muted">{orgNames.get(user.org_id) ?? "—"}</td> : null}
-                  <td className="muted">
-                    <Time iso={user.last_login_at} fallback="Never" />
-                  </td>
-                  <td className="actions">
-                    <Button size="sm" variant="ghost" onClick={() => setEditing(user)} aria-label={`Edit ${user.email}`}>
-                      <EditIcon /> Edit
+      <QueryList
+        query={users}
+        loading={<TableSkeleton rows={4} columns={5} label="Loading users" />}
+        isEmpty={items.length === 0}
+        empty={
+          <EmptyState
+            icon={<UsersIcon />}
+            title="No users here yet"
+            actions={
+              <Button variant="primary" onClick={() => setCreating(true)}>
+                <PlusIcon /> New user
+              </Button>
+            }
+          >
+            Add the people who should find and publish data in this organization.
+          </EmptyState>
+        }
+      >
+        <AdminTable columns={["User", "Role", "Status", ...(platformAdmin ? ["Organization"] : []), "Last sign-in"]}>
+          {items.map((user) => (
+            <tr key={user.id} data-testid="user-row">
+              <td>
+                <div className="identity">
+                  <Avatar name={user.name || user.email} seed={user.id} />
+                  <div className="identity__text">
+                    <span className="cell-primary">
+                      {user.name || <span className="subtle">No name</span>}
+                      {user.id === me.id ? <span className="subtle"> (you)</span> : null}
+                    </span>
+                    <span className="cell-secondary">{user.email}</span>
+                  </div>
+                </div>
+              </td>
+              <td>
+                <RoleBadge role={user.role} />
+              </td>
+              <td>
+                <StatusBadges user={user} />
+              </td>
+              {platformAdmin ? <td className="muted">{orgNames.get(user.org_id) ?? "—"}</td> : null}
+              <td className="muted">
+                <Time iso={user.last_login_at} fallback="Never" />
+              </td>
+              <td className="actions">
+                <Button size="sm" variant="ghost" onClick={() => setEditing(user)} aria-label={`Edit ${user.email}`}>
+                  <EditIcon /> Edit
+                </Button>
+                {user.id !== me.id ? (
+                  user.disabled ? (
+                    <Button
+                      size="sm"
+                      variant="ghost"
+                      onClick={() => setDisabled.mutate({ user, disabled: false })}
+                      aria-label={`Enable ${user.email}`}
+                    >
+                      <CheckCircleIcon /> Enable
                     </Button>
-                    {user.id !== me.id ? (
-                      user.disabled ? (
-                        <Button
-                          size="sm"
-                          variant="ghost"
-                          onClick={() => setDisabled.mutate({ user, disabled: false })}
-                          aria-label={`Enable ${user.email}`}
-                        >
-                          <CheckCircleIcon /> Enable
-                        </Button>
-                      ) : (
-                        <Button
-                          size="sm"
-                          variant="danger-ghost"
-                          onClick={() => setDisabling(user)}
-                          aria-label={`Disable ${user.email}`}
-                        >
-                          <BanIcon /> Disable
-                        </Button>
-                      )
-                    ) : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      {users.hasNextPage ? (
-        <div className="load-more">
-          <Button onClick={() => users.fetchNextPage()} loading={users.isFetchingNextPage}>
-            Load more
-          </Button>
-        </div>
-      ) : null}
+                  ) : (
+                    <Button
+                      size="sm"
+                      variant="danger-ghost"
+                      onClick={() => setDisabling(user)}
+                      aria-label={`Disable ${user.email}`}
+                    >
+                      <BanIcon /> Disable
+                    </Button>
+                  )
+                ) : null}
+              </td>
+            </tr>
+          ))}
+        </AdminTable>
+      </QueryList>
+      <LoadMore query={users} />
 
       <Dialog
         open={creating}

@@ -1,3 +1,4 @@
+import type { ReactNode } from "react";
 import type { Role, Visibility } from "../../api/types";
 import { Badge, EmptyState, type Tone } from "../../components/ui";
 import { LockIcon } from "../../components/icons";
@@ -21,6 +22,15 @@ export function RoleBadge({ role }: { role: Role }) {
   return <Badge tone={ROLE_TONES[role]}>{roleLabel(role)}</Badge>;
 }
 
+/** The options of a role select. */
+export function RoleOptions({ roles }: { roles: Role[] }) {
+  return roles.map((r) => (
+    <option key={r} value={r}>
+      {roleLabel(r)}
+    </option>
+  ));
+}
+
 const VIS_TONES: Record<Visibility, Tone> = { public: "success", internal: "info", private: "warning" };
 
 export function VisibilityBadge({ value }: { value: Visibility }) {
@@ -36,6 +46,29 @@ const RANK: Record<Role, number> = { viewer: 0, producer: 1, steward: 2, admin: 
 export function rolesUpTo(role: Role, platformAdmin: boolean): Role[] {
   const all: Role[] = ["viewer", "producer", "steward", "admin"];
   return platformAdmin ? all : all.filter((r) => RANK[r] <= RANK[role]);
+}
+
+/** An admin list: a header row of column names, then a last column for each row's actions. */
+export function AdminTable({ columns, children }: { columns: string[]; children: ReactNode }) {
+  return (
+    <div className="table-wrap">
+      <table className="table">
+        <thead>
+          <tr>
+            {columns.map((c) => (
+              <th key={c} scope="col">
+                {c}
+              </th>
+            ))}
+            <th scope="col" className="actions">
+              <span className="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
 }
 
 export function NotAllowed({ what }: { what: string }) {

@@ -4,8 +4,8 @@ import { useState, type FormEvent } from "react";
 import { useNavigate } from "react-router";
 import { datasetsApi } from "../../api/endpoints";
 import { isApiError } from "../../api/errors";
-import { PLATFORMS, VISIBILITIES, type Visibility } from "../../api/types";
-import { platformLabel } from "../../components/datasets";
+import { PLATFORMS, type Visibility } from "../../api/types";
+import { VisibilityOptions, platformLabel } from "../../components/datasets";
 import { Dialog } from "../../components/Dialog";
 import { useToast } from "../../components/toasts";
 import { Button, ErrorAlert, SelectField, TextAreaField, TextField } from "../../components/ui";
@@ -143,11 +143,7 @@ function PublishForm({ onClose }: { onClose: () => void }) {
                 : "Only owners, admins and stewards can find it."
           }
         >
-          {VISIBILITIES.map((v) => (
-            <option key={v} value={v}>
-              {v.charAt(0).toUpperCase() + v.slice(1)}
-            </option>
-          ))}
+          <VisibilityOptions />
         </SelectField>
         <TextField
           label="Namespace"

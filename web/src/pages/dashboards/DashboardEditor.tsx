@@ -9,8 +9,8 @@ import { dashboardKeys, dashboardsApi, etagOf, type Dashboard, type DashboardUpd
 import type { WithEtag } from "../../api/client";
 import { isApiError } from "../../api/errors";
 import { useMe } from "../../api/queries";
-import { VISIBILITIES, type Visibility } from "../../api/types";
-import { DatasetVisibilityBadge } from "../../components/datasets";
+import type { Visibility } from "../../api/types";
+import { DatasetVisibilityBadge, VisibilityOptions } from "../../components/datasets";
 import { Dialog } from "../../components/Dialog";
 import { LiveIndicator } from "../../components/feed";
 import {
@@ -110,11 +110,7 @@ function DetailsForm({
       <TextField label="Title" required maxLength={200} value={title} onChange={(e) => setTitle(e.target.value)} />
       <TextAreaField label="Description" optional rows={3} value={description} onChange={(e) => setDescription(e.target.value)} />
       <SelectField label="Visibility" value={visibility} onChange={(e) => setVisibility(e.target.value as Visibility)} hint="Public: everyone signed in. Internal: your organization. Private: you, admins and stewards.">
-        {VISIBILITIES.map((v) => (
-          <option key={v} value={v}>
-            {v.charAt(0).toUpperCase() + v.slice(1)}
-          </option>
-        ))}
+        <VisibilityOptions />
       </SelectField>
       <div className="form-actions">
         <Button onClick={onCancel}>Cancel</Button>

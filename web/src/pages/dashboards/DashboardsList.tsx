@@ -1,15 +1,15 @@
 /** Dashboards: saved canvases of business-critical flows. Search, create, duplicate, delete. */
 import { keepPreviousData, useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useId, useState } from "react";
+import { useEffect, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { dashboardsApi, type DashboardSummary } from "../../api/dashboards";
 import { useMe } from "../../api/queries";
-import { VISIBILITIES, type Me, type Visibility } from "../../api/types";
-import { DatasetVisibilityBadge } from "../../components/datasets";
+import type { Me, Visibility } from "../../api/types";
+import { DatasetVisibilityBadge, VisibilityOptions } from "../../components/datasets";
 import { ConfirmDialog, Dialog } from "../../components/Dialog";
-import { CopyIcon, LineageIcon, PlusIcon, SearchIcon, TrashIcon } from "../../components/icons";
+import { CopyIcon, LineageIcon, PlusIcon, TrashIcon } from "../../components/icons";
 import { useToast } from "../../components/toasts";
-import { Button, EmptyState, ErrorAlert, PageHeader, SelectField, TableSkeleton, TextAreaField, TextField, Time } from "../../components/ui";
+import { Button, EmptyState, PageHeader, QueryList, SearchBox, SelectField, TableSkeleton, TextAreaField, TextField, Time } from "../../components/ui";
 import { FromLineageDialog } from "./FromLineage";
 import "./dashboards.css";
 
@@ -54,11 +54,7 @@ function CreateDialog({ open, onClose }: { open: boolean; onClose: () => void })
           <TextField label="Title" required maxLength={200} value={title} onChange={(e) => setTitle(e.target.value)} placeholder="e.g. Daily revenue flow" />
           <TextAreaField label="Description" optional rows={3} value={description} onChange={(e) => setDescription(e.target.value)} />
           <SelectField label="Visibility" value={visibility} onChange={(e) => setVisibility(e.target.value as Visibility)} hint="Public: everyone signed in. Internal: your organization. Private: you, admins and stewards.">
-            {VISIBILITIES.map((v) => (
-              <option key={v} value={v}>
-                {v.charAt(0).toUpperCase() + v.slice(1)}
-              </option>
-            ))}
+            <VisibilityOptions />
           </SelectField>
           <div className="form-actions">
             <Button onClick={onClose}>Cancel</Button>
@@ -83,7 +79,6 @@ export function Component() {
   const [creating, setCreating] = useState(false);
   const [fromLineage, setFromLineage] = useState(false);
   const [deleting, setDeleting] = useState<DashboardSummary | null>(null);
-  const searchId = useId();
 
   // Search as you type (debounced into the URL, so a search can be shared).
   useEffect(() => {
@@ -154,43 +149,33 @@ export function Component() {
       />
       <section className="card">
         <div className="card__body">
-          <div className="catalog__search">
-            <label htmlFor={searchId} className="sr-only">
-              Search dashboards
-            </label>
-            <SearchIcon />
-            <input
-              id={searchId}
-              type="search"
-              className="input"
-              placeholder="Search dashboards by title or description"
-              autoComplete="off"
-              value={text}
-              onChange={(e) => setText(e.target.value)}
-            />
-          </div>
+          <SearchBox
+            label="Search dashboards"
+            placeholder="Search dashboards by title or description"
+            value={text}
+            onChange={setText}
+          />
         </div>
-        {list.isPending ? (
-          <TableSkeleton rows={4} columns={5} label="Loading dashboards" />
-        ) : list.isError ? (
-          <div className="card__body">
-            <ErrorAlert error={list.error} onRetry={() => list.refetch()} retrying={list.isFetching} />
-          </div>
-        ) : !items.length ? (
-          <EmptyState
-            icon={<LineageIcon />}
-            title={urlQ ? `No dashboard matches “${urlQ}”` : "No dashboards yet"}
-            actions={
-              creator && !urlQ ? (
-                <Button variant="primary" onClick={() => setCreating(true)}>
-                  <PlusIcon /> New dashboard
-                </Button>
-              ) : undefined
-            }
-          >
-            {urlQ ? "Try other words." : "Map a business-critical flow: its datasets, jobs, owners and SLAs, on one canvas."}
-          </EmptyState>
-        ) : (
+        <QueryList
+          query={list}
+          loading={<TableSkeleton rows={4} columns={5} label="Loading dashboards" />}
+          isEmpty={!items.length}
+          empty={
+            <EmptyState
+              icon={<LineageIcon />}
+              title={urlQ ? `No dashboard matches “${urlQ}”` : "No dashboards yet"}
+              actions={
+                creator && !urlQ ? (
+                  <Button variant="primary" onClick={() => setCreating(true)}>
+                    <PlusIcon /> New dashboard
+                  </Button>
+                ) : undefined
+              }
+            >
+              {urlQ ? "Try other words." : "Map a business-critical flow: its datasets, jobs, owners and SLAs, on one canvas."}
+            </EmptyState>
+          }
+        >
           <div className="table-wrap">
             <table className="table" data-testid="dashboards-table">
               <caption className="sr-only">Dashboards</caption>
@@ -249,7 +234,7 @@ export function Component() {
               </div>
             ) : null}
           </div>
-        )}
+        </QueryList>
       </section>
       <CreateDialog open={creating} onClose={() => setCreating(false)} />
       <FromLineageDialog open={fromLineage} onClose={() => setFromLineage(false)} />

@@ -7,8 +7,8 @@ import { useId, useState } from "react";
 import { useNavigate } from "react-router";
 import { dashboardsApi } from "../../api/dashboards";
 import { datasetsApi, lineageApi } from "../../api/endpoints";
-import { VISIBILITIES, type Visibility } from "../../api/types";
-import { PlatformTile, datasetTitle } from "../../components/datasets";
+import type { Visibility } from "../../api/types";
+import { PlatformTile, VisibilityOptions, datasetTitle } from "../../components/datasets";
 import { Dialog } from "../../components/Dialog";
 import { LineageIcon, SearchIcon } from "../../components/icons";
 import { layoutBoxes, sizeOf } from "../../components/lineage/layout";
@@ -166,11 +166,7 @@ export function FromLineageDialog({
           </div>
           <TextField label="Title" maxLength={200} value={title} onChange={(e) => setTitle(e.target.value)} placeholder="e.g. Daily revenue flow" />
           <SelectField label="Visibility" value={visibility} onChange={(e) => setVisibility(e.target.value as Visibility)}>
-            {VISIBILITIES.map((v) => (
-              <option key={v} value={v}>
-                {v.charAt(0).toUpperCase() + v.slice(1)}
-              </option>
-            ))}
+            <VisibilityOptions />
           </SelectField>
           <div className="form-actions">
             <Button onClick={onClose}>Cancel</Button>

@@ -1,5 +1,5 @@
 /** The side panel: details of what is selected, and its annotations (owner, SLA, note). */
-import { useState, type FormEvent } from "react";
+import { Fragment, useState, type ReactNode } from "react";
 import { Link } from "react-router";
 import { CatalogIcon, LineageIcon, TrashIcon } from "../../components/icons";
 import { HealthStateBadge } from "../../components/monitoring";
@@ -12,6 +12,7 @@ import {
   updateEdge,
   updateGroup,
   updateNode,
+  type Annotations,
   type DashboardLayout,
   type EntityInfo,
   type LayoutEdge,
@@ -30,54 +31,117 @@ interface Props {
   onClear: () => void;
 }
 
-function AnnotationsForm({ node, editable, onApply }: { node: LayoutNode; editable: boolean; onApply: (n: LayoutNode["annotations"]) => void }) {
-  const [owner, setOwner] = useState(node.annotations?.owner ?? "");
-  const [sla, setSla] = useState(node.annotations?.sla ?? "");
-  const [note, setNote] = useState(node.annotations?.note ?? "");
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    onApply({ owner, sla, note });
-  };
-  if (!editable) {
-    const a = node.annotations;
-    if (!a) return <p className="subtle">No annotations.</p>;
-    return (
-      <dl className="definition-list">
-        {a.owner ? (
-          <>
-            <dt>Owner</dt>
-            <dd>{a.owner}</dd>
-          </>
-        ) : null}
-        {a.sla ? (
-          <>
-            <dt>SLA</dt>
-            <dd>{a.sla}</dd>
-          </>
-        ) : null}
-        {a.note ? (
-          <>
-            <dt>Note</dt>
-            <dd>{a.note}</dd>
-          </>
-        ) : null}
-      </dl>
-    );
-  }
+/** The annotation fields, in the order they show. */
+const ANNOTATIONS: { key: keyof Annotations; label: string; limit: number; placeholder?: string; multiline?: boolean }[] = [
+  { key: "owner", label: "Owner", limit: LIMITS.owner, placeholder: "Team or person" },
+  { key: "sla", label: "SLA", limit: LIMITS.sla, placeholder: "e.g. ready by 07:00 UTC" },
+  { key: "note", label: "Note", limit: LIMITS.text, multiline: true },
+];
+
+/** A small form of the panel: its fields, then one primary button. */
+function ApplyForm({
+  submitLabel,
+  onApply,
+  children,
+  "aria-label": ariaLabel,
+}: {
+  submitLabel: string;
+  onApply: () => void;
+  children: ReactNode;
+  "aria-label"?: string;
+}) {
   return (
-    <form className="inspector__form" onSubmit={submit} aria-label="Annotations">
-      <TextField label="Owner" optional value={owner} maxLength={LIMITS.owner} onChange={(e) => setOwner(e.target.value)} placeholder="Team or person" />
-      <TextField label="SLA" optional value={sla} maxLength={LIMITS.sla} onChange={(e) => setSla(e.target.value)} placeholder="e.g. ready by 07:00 UTC" />
-      <TextAreaField label="Note" optional rows={3} value={note} maxLength={LIMITS.text} onChange={(e) => setNote(e.target.value)} />
+    <form
+      className="inspector__form"
+      aria-label={ariaLabel}
+      onSubmit={(e) => {
+        e.preventDefault();
+        onApply();
+      }}
+    >
+      {children}
       <Button type="submit" variant="primary" size="sm">
-        Apply annotations
+        {submitLabel}
       </Button>
     </form>
   );
 }
 
+/** Removes the given items from the canvas (editors only). */
+function RemoveButton({ ids, props, children }: { ids: string[]; props: Props; children: ReactNode }) {
+  if (!props.editable) return null;
+  return (
+    <Button
+      size="sm"
+      variant="danger-ghost"
+      onClick={() => {
+        props.onCommit(removeItems(props.layout, ids));
+        props.onClear();
+      }}
+    >
+      <TrashIcon /> {children}
+    </Button>
+  );
+}
+
+function AnnotationsForm({ node, editable, onApply }: { node: LayoutNode; editable: boolean; onApply: (n: LayoutNode["annotations"]) => void }) {
+  const [draft, setDraft] = useState(
+    () => Object.fromEntries(ANNOTATIONS.map((f) => [f.key, node.annotations?.[f.key] ?? ""])) as Required<Annotations>,
+  );
+  if (!editable) {
+    const a = node.annotations;
+    if (!a) return <p className="subtle">No annotations.</p>;
+    return (
+      <dl className="definition-list">
+        {ANNOTATIONS.map((f) =>
+          a[f.key] ? (
+            <Fragment key={f.key}>
+              <dt>{f.label}</dt>
+              <dd>{a[f.key]}</dd>
+            </Fragment>
+          ) : null,
+        )}
+      </dl>
+    );
+  }
+  return (
+    <ApplyForm submitLabel="Apply annotations" onApply={() => onApply({ ...draft })} aria-label="Annotations">
+      {ANNOTATIONS.map((f) => {
+        const field = {
+          label: f.label,
+          optional: true,
+          value: draft[f.key],
+          maxLength: f.limit,
+          onChange: (e: { target: { value: string } }) => setDraft((d) => ({ ...d, [f.key]: e.target.value })),
+        };
+        return f.multiline ? (
+          <TextAreaField key={f.key} rows={3} {...field} />
+        ) : (
+          <TextField key={f.key} {...field} placeholder={f.placeholder} />
+        );
+      })}
+    </ApplyForm>
+  );
+}
+
+/** The annotations of a node or note: read, or edited by editors. */
+function AnnotationsSection({ node, props }: { node: LayoutNode; props: Props }) {
+  const { layout, editable, onCommit } = props;
+  return (
+    <section className="inspector__section" aria-label="Annotations">
+      <h3 className="inspector__subtitle">Annotations</h3>
+      <AnnotationsForm
+        key={node.id}
+        node={node}
+        editable={editable}
+        onApply={(annotations) => onCommit(updateNode(layout, node.id, { annotations }))}
+      />
+    </section>
+  );
+}
+
 function NodeDetails({ node, entity, props }: { node: LayoutNode; entity: EntityInfo | undefined; props: Props }) {
-  const { layout, statuses, editable, onCommit, onClear } = props;
+  const { statuses } = props;
   const restricted = !entity || entity.restricted;
   const status = node.ref ? statuses[node.ref] : undefined;
   return (
@@ -106,33 +170,16 @@ function NodeDetails({ node, entity, props }: { node: LayoutNode; entity: Entity
           </>
         )}
       </div>
-      <section className="inspector__section" aria-label="Annotations">
-        <h3 className="inspector__subtitle">Annotations</h3>
-        <AnnotationsForm
-          key={node.id}
-          node={node}
-          editable={editable}
-          onApply={(annotations) => onCommit(updateNode(layout, node.id, { annotations }))}
-        />
-      </section>
-      {editable ? (
-        <Button
-          size="sm"
-          variant="danger-ghost"
-          onClick={() => {
-            onCommit(removeItems(layout, [node.id]));
-            onClear();
-          }}
-        >
-          <TrashIcon /> Remove from the canvas
-        </Button>
-      ) : null}
+      <AnnotationsSection node={node} props={props} />
+      <RemoveButton ids={[node.id]} props={props}>
+        Remove from the canvas
+      </RemoveButton>
     </>
   );
 }
 
 function NoteDetails({ node, props }: { node: LayoutNode; props: Props }) {
-  const { layout, editable, onCommit, onClear } = props;
+  const { layout, editable, onCommit } = props;
   const [text, setText] = useState(node.text ?? "");
   return (
     <>
@@ -140,43 +187,22 @@ function NoteDetails({ node, props }: { node: LayoutNode; props: Props }) {
         <span className="eyebrow">Note</span>
       </div>
       {editable ? (
-        <form
-          className="inspector__form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            onCommit(updateNode(layout, node.id, { text }));
-          }}
-        >
+        <ApplyForm submitLabel="Apply text" onApply={() => onCommit(updateNode(layout, node.id, { text }))}>
           <TextAreaField label="Text" rows={5} value={text} maxLength={LIMITS.text} onChange={(e) => setText(e.target.value)} />
-          <Button type="submit" variant="primary" size="sm">
-            Apply text
-          </Button>
-        </form>
+        </ApplyForm>
       ) : (
         <p className="inspector__note">{node.text}</p>
       )}
-      <section className="inspector__section" aria-label="Annotations">
-        <h3 className="inspector__subtitle">Annotations</h3>
-        <AnnotationsForm key={node.id} node={node} editable={editable} onApply={(annotations) => onCommit(updateNode(layout, node.id, { annotations }))} />
-      </section>
-      {editable ? (
-        <Button
-          size="sm"
-          variant="danger-ghost"
-          onClick={() => {
-            onCommit(removeItems(layout, [node.id]));
-            onClear();
-          }}
-        >
-          <TrashIcon /> Remove note
-        </Button>
-      ) : null}
+      <AnnotationsSection node={node} props={props} />
+      <RemoveButton ids={[node.id]} props={props}>
+        Remove note
+      </RemoveButton>
     </>
   );
 }
 
 function EdgeDetails({ edge, props }: { edge: LayoutEdge; props: Props }) {
-  const { layout, editable, onCommit, onClear, entities } = props;
+  const { layout, editable, onCommit, entities } = props;
   const [label, setLabel] = useState(edge.label ?? "");
   const name = (id: string) => {
     const n = layout.nodes.find((x) => x.id === id);
@@ -193,39 +219,21 @@ function EdgeDetails({ edge, props }: { edge: LayoutEdge; props: Props }) {
         </h2>
       </div>
       {editable ? (
-        <form
-          className="inspector__form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            onCommit(updateEdge(layout, edge.id, label));
-          }}
-        >
+        <ApplyForm submitLabel="Apply label" onApply={() => onCommit(updateEdge(layout, edge.id, label))}>
           <TextField label="Label" optional value={label} maxLength={LIMITS.edgeLabel} onChange={(e) => setLabel(e.target.value)} />
-          <Button type="submit" variant="primary" size="sm">
-            Apply label
-          </Button>
-        </form>
+        </ApplyForm>
       ) : edge.label ? (
         <p>{edge.label}</p>
       ) : null}
-      {editable ? (
-        <Button
-          size="sm"
-          variant="danger-ghost"
-          onClick={() => {
-            onCommit(removeItems(layout, [edge.id]));
-            onClear();
-          }}
-        >
-          <TrashIcon /> Remove link
-        </Button>
-      ) : null}
+      <RemoveButton ids={[edge.id]} props={props}>
+        Remove link
+      </RemoveButton>
     </>
   );
 }
 
 function GroupDetails({ group, props }: { group: LayoutGroup; props: Props }) {
-  const { layout, editable, onCommit, onClear } = props;
+  const { layout, editable, onCommit } = props;
   const [label, setLabel] = useState(group.label);
   const members = layout.nodes.filter((n) => n.parent === group.id).length;
   return (
@@ -238,31 +246,13 @@ function GroupDetails({ group, props }: { group: LayoutGroup; props: Props }) {
         </p>
       </div>
       {editable ? (
-        <form
-          className="inspector__form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            onCommit(updateGroup(layout, group.id, { label: label.trim() }));
-          }}
-        >
+        <ApplyForm submitLabel="Apply label" onApply={() => onCommit(updateGroup(layout, group.id, { label: label.trim() }))}>
           <TextField label="Label" value={label} maxLength={LIMITS.label} onChange={(e) => setLabel(e.target.value)} />
-          <Button type="submit" variant="primary" size="sm">
-            Apply label
-          </Button>
-        </form>
+        </ApplyForm>
       ) : null}
-      {editable ? (
-        <Button
-          size="sm"
-          variant="danger-ghost"
-          onClick={() => {
-            onCommit(removeItems(layout, [group.id]));
-            onClear();
-          }}
-        >
-          <TrashIcon /> Remove group (keep its nodes)
-        </Button>
-      ) : null}
+      <RemoveButton ids={[group.id]} props={props}>
+        Remove group (keep its nodes)
+      </RemoveButton>
     </>
   );
 }
@@ -347,18 +337,9 @@ export function Inspector(props: Props) {
           <span className="eyebrow">Selection</span>
           <h2 className="inspector__title">{ids.length} items selected</h2>
         </div>
-        {props.editable ? (
-          <Button
-            size="sm"
-            variant="danger-ghost"
-            onClick={() => {
-              props.onCommit(removeItems(layout, ids));
-              props.onClear();
-            }}
-          >
-            <TrashIcon /> Remove them
-          </Button>
-        ) : null}
+        <RemoveButton ids={ids} props={props}>
+          Remove them
+        </RemoveButton>
       </>
     );
   }

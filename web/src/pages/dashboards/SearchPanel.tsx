@@ -1,11 +1,11 @@
 /** The palette beside the canvas: find datasets and processes and drag them in (or press Add). */
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { useId, useState, type DragEvent } from "react";
+import { useState, type DragEvent } from "react";
 import { processesApi } from "../../api/dashboards";
 import { datasetsApi } from "../../api/endpoints";
 import { PlatformTile, datasetTitle } from "../../components/datasets";
-import { CogIcon, EditIcon, PlusIcon, SearchIcon } from "../../components/icons";
-import { Button, ErrorAlert, Skeleton } from "../../components/ui";
+import { CogIcon, EditIcon, PlusIcon } from "../../components/icons";
+import { Button, ErrorAlert, SearchBox, Skeleton } from "../../components/ui";
 import { DRAG_TYPE, type DragItem } from "./Canvas";
 
 type Source = "datasets" | "processes";
@@ -53,7 +53,6 @@ function PaletteItem({
 export function SearchPanel({ onAdd }: { onAdd: (item: DragItem) => void }) {
   const [source, setSource] = useState<Source>("datasets");
   const [text, setText] = useState("");
-  const id = useId();
   const q = text.trim();
   const datasets = useQuery({
     queryKey: ["datasets", "search", "dashboard-palette", q],
@@ -85,21 +84,13 @@ export function SearchPanel({ onAdd }: { onAdd: (item: DragItem) => void }) {
             </button>
           ))}
         </div>
-        <div className="palette__search">
-          <label htmlFor={id} className="sr-only">
-            {source === "datasets" ? "Find datasets" : "Find processes"}
-          </label>
-          <SearchIcon />
-          <input
-            id={id}
-            type="search"
-            className="input"
-            placeholder={source === "datasets" ? "Find datasets" : "Find processes"}
-            autoComplete="off"
-            value={text}
-            onChange={(e) => setText(e.target.value)}
-          />
-        </div>
+        <SearchBox
+          className="palette__search"
+          label={source === "datasets" ? "Find datasets" : "Find processes"}
+          placeholder={source === "datasets" ? "Find datasets" : "Find processes"}
+          value={text}
+          onChange={setText}
+        />
       </div>
       <ul className="palette__list" aria-label="Free-form items">
         <PaletteItem

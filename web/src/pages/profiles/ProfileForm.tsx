@@ -3,7 +3,7 @@
  * platform's connector type; secrets are entered as references (env:, file:, vault:) and only
  * references are ever sent or shown. Server field errors land next to their fields.
  */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import {
   profileKeys,
@@ -13,23 +13,14 @@ import {
   type PlatformProfileUpdate,
   type ProfileScope,
 } from "../../api/connect";
-import { connectorsApi } from "../../api/endpoints";
 import { isApiError } from "../../api/errors";
 import type { Connector, Me } from "../../api/types";
 import { PlatformTile } from "../../components/datasets";
 import { Dialog } from "../../components/Dialog";
-import { KeyIcon } from "../../components/icons";
+import { SchemaSettings, useSchemaSettings } from "../../components/SchemaSettings";
 import { useToast } from "../../components/toasts";
-import { Checkbox, ErrorAlert, Button, SelectField, Skeleton, TextField } from "../../components/ui";
-import {
-  SECRET_REF_HINT,
-  fieldsFromSchema,
-  initialValues,
-  secretErrors,
-  toConfig,
-  type FormValues,
-} from "../../lib/jsonSchemaForm";
-import { SchemaField } from "../nodes/NodeForm";
+import { Checkbox, ErrorAlert, Button, SelectField, TextField } from "../../components/ui";
+import { mergePatch } from "../../lib/jsonSchemaForm";
 
 export function canManageOrgProfiles(me: Me | null | undefined): boolean {
   return !!me && (me.role === "admin" || me.is_platform_admin);
@@ -37,17 +28,6 @@ export function canManageOrgProfiles(me: Me | null | undefined): boolean {
 
 export function canEditProfile(me: Me | null | undefined, p: PlatformProfile): boolean {
   return p.scope === "user" ? true : canManageOrgProfiles(me);
-}
-
-/** Where a server error belongs: `settings.headers.X` → `settings.headers`. */
-export function profileErrorKey(field: string): string {
-  const parts = field.split(".");
-  if ((parts[0] === "settings" || parts[0] === "secrets") && parts.length > 2) return `${parts[0]}.${parts[1]}`;
-  return field;
-}
-
-function humanise(name: string): string {
-  return name.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
 }
 
 export function ProfileFormDialog({
@@ -102,51 +82,29 @@ function ProfileForm({
   const [scope, setScope] = useState<ProfileScope>(profile?.scope ?? "user");
   // null on a new profile: the server makes the first profile of a platform its default.
   const [isDefault, setIsDefault] = useState<boolean | null>(profile ? profile.is_default : null);
-  const [values, setValues] = useState<FormValues>({});
-  const [secrets, setSecrets] = useState<Record<string, string>>({ ...(profile?.secrets ?? {}) });
-  const [seeded, setSeeded] = useState<string | null>(null);
   const [clientErrors, setClientErrors] = useState<Record<string, string>>({});
-
-  const detail = useQuery({
-    queryKey: ["connectors", platform],
-    queryFn: ({ signal }) => connectorsApi.get(platform, signal),
-    enabled: !!platform,
-    staleTime: 10 * 60_000,
-  });
-  const fields = fieldsFromSchema(detail.data?.config_schema);
-  const secretFields = detail.data?.secret_fields ?? [];
-
-  // Fill the form once the platform's schema is known (and again if the platform changes).
-  if (detail.data && seeded !== platform) {
-    setSeeded(platform);
-    setValues(initialValues(fieldsFromSchema(detail.data.config_schema), profile?.platform === platform ? profile.settings : {}));
-  }
+  const settings = useSchemaSettings(
+    platform,
+    "settings",
+    profile ? { type: profile.platform, config: profile.settings, secrets: profile.secrets } : null,
+  );
 
   const save = useMutation({
     mutationFn: async () => {
-      const { config, errors } = toConfig(fields, values);
-      const errs: Record<string, string> = {};
-      for (const [k, v] of Object.entries(errors)) errs[`settings.${k}`] = v;
-      for (const [k, v] of Object.entries(secretErrors(secrets))) errs[`secrets.${k}`] = v;
+      const { config, secrets: refs, errors: errs } = settings.collect();
       if (!name.trim()) errs.name = "Give the profile a name.";
       if (!platform) errs.platform = "Choose a platform.";
       setClientErrors(errs);
       if (Object.keys(errs).length) throw new Error("invalid");
-      const refs = Object.fromEntries(
-        Object.entries(secrets)
-          .map(([k, v]) => [k, v.trim()] as const)
-          .filter(([, v]) => v),
-      );
       if (!profile) {
         const body: PlatformProfileCreate = { name: name.trim(), platform, settings: config, secrets: refs, scope, is_default: isDefault };
         return profilesApi.create(body);
       }
-      // PATCH merges: settings and references that are gone are sent as null.
-      const settings: Record<string, unknown> = { ...config };
-      for (const k of Object.keys(profile.settings)) if (!(k in config)) settings[k] = null;
-      const secretPatch: Record<string, string | null> = { ...refs };
-      for (const k of Object.keys(profile.secrets)) if (!(k in refs)) secretPatch[k] = null;
-      const body: PlatformProfileUpdate = { name: name.trim(), settings, secrets: secretPatch };
+      const body: PlatformProfileUpdate = {
+        name: name.trim(),
+        settings: mergePatch(config, profile.settings),
+        secrets: mergePatch(refs, profile.secrets),
+      };
       if (isDefault !== null && isDefault !== profile.is_default) body.is_default = isDefault;
       return profilesApi.update(profile.id, body);
     },
@@ -159,21 +117,9 @@ function ProfileForm({
   });
 
   // Server messages next to their fields; whatever has no field goes in the alert.
-  const serverFields: Record<string, string> = {};
-  let unplaced = false;
-  if (isApiError(save.error)) {
-    for (const e of save.error.errors) {
-      const key = profileErrorKey(e.field);
-      const known =
-        ["name", "platform", "scope", "is_default"].includes(key) ||
-        (key.startsWith("settings.") && fields.some((f) => `settings.${f.key}` === key)) ||
-        (key.startsWith("secrets.") && secretFields.some((f) => `secrets.${f.name}` === key));
-      const label = e.field !== key ? `${e.field.slice(key.length + 1)}: ${e.msg}` : e.msg;
-      if (known) serverFields[key] ??= label;
-      else unplaced = true;
-    }
-    if (!save.error.errors.length) unplaced = true;
-  }
+  const { placed: serverFields, unplaced } = settings.placeErrors(save.error, (key) =>
+    ["name", "platform", "scope", "is_default"].includes(key),
+  );
   const err = (key: string) => clientErrors[key] ?? serverFields[key];
   const orgAdmin = canManageOrgProfiles(me);
 
@@ -211,7 +157,7 @@ function ProfileForm({
             value={platform}
             onChange={(e) => {
               setPlatform(e.target.value);
-              setSecrets({});
+              settings.clearSecrets();
               setClientErrors({});
             }}
             error={err("platform")}
@@ -251,64 +197,11 @@ function ProfileForm({
         </div>
       </div>
 
-      {platform ? (
-        detail.isPending ? (
-          <div style={{ display: "grid", gap: 10 }} aria-hidden="true">
-            <Skeleton width="30%" />
-            <Skeleton height={36} />
-            <Skeleton height={36} />
-          </div>
-        ) : detail.isError ? (
-          <ErrorAlert error={detail.error} onRetry={() => detail.refetch()} />
-        ) : (
-          <>
-            <section className="form-section" aria-labelledby="profile-settings-heading">
-              <h3 className="form-section__title" id="profile-settings-heading">
-                Settings
-              </h3>
-              <div className="form-grid">
-                {fields.map((f) => (
-                  <SchemaField
-                    key={f.key}
-                    field={f}
-                    value={values[f.key]}
-                    onChange={(v) => setValues((all) => ({ ...all, [f.key]: v }))}
-                    error={err(`settings.${f.key}`)}
-                  />
-                ))}
-              </div>
-            </section>
-            {secretFields.length ? (
-              <section className="form-section" aria-labelledby="profile-secrets-heading">
-                <h3 className="form-section__title" id="profile-secrets-heading">
-                  <KeyIcon /> Secrets
-                </h3>
-                <p className="form-section__hint">
-                  {SECRET_REF_HINT}. The generated code reads the secret from there; DataMesh never stores it.
-                </p>
-                <div className="form-grid">
-                  {secretFields.map((s) => (
-                    <TextField
-                      key={s.name}
-                      label={humanise(s.name)}
-                      name={`secrets.${s.name}`}
-                      optional={!s.required}
-                      mono
-                      spellCheck={false}
-                      autoComplete="off"
-                      placeholder={`env:${platform.toUpperCase()}_${s.name.toUpperCase()}`}
-                      hint={s.description}
-                      value={secrets[s.name] ?? ""}
-                      onChange={(e) => setSecrets((all) => ({ ...all, [s.name]: e.target.value }))}
-                      error={err(`secrets.${s.name}`)}
-                    />
-                  ))}
-                </div>
-              </section>
-            ) : null}
-          </>
-        )
-      ) : null}
+      <SchemaSettings
+        settings={settings}
+        err={err}
+        secretsHint="The generated code reads the secret from there; DataMesh never stores it."
+      />
 
       <div className="form-actions">
         <Button onClick={onClose}>Cancel</Button>
