@@ -44,6 +44,10 @@ def rendered_position(node: Locator) -> tuple[float, float]:
 
 
 def drag_to_canvas(page: Page, item: Locator, x: float, y: float) -> None:
+    # Not while the palette's results are being replaced: a drag whose source element is
+    # re-rendered mid-way never drops.
+    palette = page.get_by_role("complementary", name="Add to the canvas")
+    expect(palette.locator("[aria-busy=true]")).to_have_count(0)
     canvas = page.get_by_test_id("dashboard-canvas").locator(".react-flow__pane")
     item.drag_to(canvas, target_position={"x": x, "y": y})
 

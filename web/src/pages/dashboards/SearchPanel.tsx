@@ -116,7 +116,7 @@ export function SearchPanel({ onAdd }: { onAdd: (item: DragItem) => void }) {
           <ErrorAlert error={active.error} onRetry={() => active.refetch()} />
         </div>
       ) : source === "datasets" ? (
-        <ul className="palette__list" aria-label="Datasets" data-testid="palette-datasets">
+        <ul className="palette__list" aria-label="Datasets" data-testid="palette-datasets" aria-busy={datasets.isFetching}>
           {datasets.data?.items.length ? (
             datasets.data.items.map((ds) => (
               <PaletteItem
@@ -136,7 +136,7 @@ export function SearchPanel({ onAdd }: { onAdd: (item: DragItem) => void }) {
           )}
         </ul>
       ) : (
-        <ul className="palette__list" aria-label="Processes" data-testid="palette-processes">
+        <ul className="palette__list" aria-label="Processes" data-testid="palette-processes" aria-busy={processes.isFetching}>
           {processes.data?.items.length ? (
             processes.data.items.map((p) => (
               <PaletteItem
