@@ -1,6 +1,7 @@
 """The Bolt graph engine goes away while lineage keeps arriving: graph and impact queries are
 answered by the PostgreSQL engine meanwhile (same answers), and when the graph server is back
-the projection catches up by itself and the Bolt engine answers again, with what changed.
+the projection catches up by itself and the Bolt engine answers again, with what changed. A
+graph server that comes back empty is rebuilt by the projector.
 
 The graph server is a real FalkorDB reached through a TCP relay that the test can cut: the
 server stays intact (as a Neo4j cluster would across a network partition) but the app can
@@ -200,6 +201,17 @@ async def test_queries_fall_back_and_the_projection_catches_up(
         assert FORECAST in {i["name"] for i in impact_after["items"]}
         assert FORECAST not in {i["name"] for i in impact_during["items"]}
         assert impact_after["totals"]["datasets"] == impact_during["totals"]["datasets"] + 1
+
+        # The graph server comes back empty (restarted without its data): the projector sees
+        # the projection's mark is gone and rebuilds; meanwhile PostgreSQL answers, the same.
+        await graph_app.state.graph_engine.graph.clear()
+        for _ in range(5):  # never an empty or partial answer, whoever answers
+            wiped = (await walk()).json()
+            assert (wiped["nodes"], wiped["edges"]) == (after["nodes"], after["edges"])
+        await _eventually(bolt_again, "the Bolt engine answers again after the rebuild")
+        rebuilt = (await walk()).json()
+        assert (rebuilt["nodes"], rebuilt["edges"]) == (after["nodes"], after["edges"])
+        assert await impact() == impact_after
 
 
 async def _eventually(check: Any, what: str) -> None:

@@ -168,6 +168,22 @@ async def test_clear_empties_the_graph(graph: BoltGraph) -> None:
     assert await graph.counts() == (0, 0)
 
 
+async def test_the_projection_mark_is_kept_in_the_graph(graph: BoltGraph) -> None:
+    assert await graph.projected_seq() is None
+    await graph.set_projected_seq(41)
+    await graph.set_projected_seq(42)  # one mark, moved
+    assert await graph.projected_seq() == 42
+    assert await graph.counts() == (0, 0), "the mark is not a lineage node"
+    await graph.set_projected_seq(None)
+    assert await graph.projected_seq() is None
+    await graph.set_projected_seq(7)
+    await graph.clear()  # an emptied graph has no mark either
+    assert await graph.projected_seq() is None
+    for bad in (-1, 1.5, "3", True):
+        with pytest.raises(ValueError):
+            await graph.set_projected_seq(bad)  # type: ignore[arg-type]
+
+
 # -- traversal -----------------------------------------------------------------------------------
 async def test_traversal_counts_hops_not_raw_edges(graph: BoltGraph) -> None:
     kinds, ids = named(A="dataset", P="process", B="dataset", Q="process", C="dataset", E="dataset")

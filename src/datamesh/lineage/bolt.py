@@ -205,6 +205,13 @@ _IN_EDGES: LiteralString = (
     "UNWIND $ids AS id "
     "MATCH (a:LineageNode)-[:FEEDS]->(b:LineageNode {id: id}) RETURN a.id AS src, b.id AS dst"
 )
+# The projection's own position, kept in the graph: a graph server that comes back empty (or
+# from an older backup) is told apart from one that is up to date by reading it.
+_GET_MARK: LiteralString = "MATCH (m:DataMeshProjection {id: 'lineage'}) RETURN m.seq AS seq"
+_SET_MARK: LiteralString = (
+    "MERGE (m:DataMeshProjection {id: 'lineage'}) SET m.seq = $seq RETURN m.seq AS seq"
+)
+_DELETE_MARK: LiteralString = "MATCH (m:DataMeshProjection) DELETE m RETURN count(m) AS n"
 _NEO4J_SCHEMA: LiteralString = (
     "CREATE CONSTRAINT lineage_node_id IF NOT EXISTS FOR (n:LineageNode) REQUIRE n.id IS UNIQUE"
 )
@@ -370,13 +377,37 @@ class BoltGraph:
 
     async def clear(self) -> None:
         """Remove every lineage node, in bounded batches so a big graph does not need one
-        huge transaction (used by reindex and tests)."""
+        huge transaction (used by reindex and tests). The projection mark goes last."""
 
         async def work(tx: AsyncManagedTransaction) -> int:
             return int((await self._run(tx, _CLEAR_BATCH, cap=10_000))[0]["n"])
 
         while await self._write(work):
             pass
+        await self.set_projected_seq(None)
+
+    async def projected_seq(self) -> int | None:
+        """The last event sequence number the projection applied, as the graph itself records
+        it; None when the graph holds no mark (empty, wiped, or never projected)."""
+
+        async def work(tx: AsyncManagedTransaction) -> int | None:
+            rows = await self._run(tx, _GET_MARK)
+            return int(rows[0]["seq"]) if rows and rows[0]["seq"] is not None else None
+
+        return cast(int | None, await self._read(work))
+
+    async def set_projected_seq(self, seq: int | None) -> None:
+        """Record (or, with None, forget) how far the projection has applied events."""
+        if seq is not None and (type(seq) is not int or seq < 0):
+            raise ValueError("seq must be a non-negative int")
+
+        async def work(tx: AsyncManagedTransaction) -> None:
+            if seq is None:
+                await self._run(tx, _DELETE_MARK)
+            else:
+                await self._run(tx, _SET_MARK, seq=seq)
+
+        await self._write(work)
 
     # -- reads ---------------------------------------------------------------------------
     async def counts(self) -> tuple[int, int]:

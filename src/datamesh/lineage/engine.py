@@ -32,6 +32,11 @@ class Neighbourhood:
     cut: bool
 
 
+class EngineUnavailable(RuntimeError):
+    """The engine cannot answer this query now, for a known reason: the fallback answers
+    without a warning (the reason was logged once where it arose)."""
+
+
 class GraphEngine(Protocol):
     name: str
 
@@ -116,8 +121,11 @@ async def traverse(
     except Exception as exc:
         if engine is fallback:
             raise
-        log.warning(
-            "graph engine %s failed (%s); answering from postgres", engine.name, type(exc).__name__
+        log.log(
+            logging.DEBUG if isinstance(exc, EngineUnavailable) else logging.WARNING,
+            "graph engine %s failed (%s); answering from postgres",
+            engine.name,
+            type(exc).__name__,
         )
         hood = await fallback.neighbourhood(
             session, start, start_kind, direction, 2 * depth, max_nodes
