@@ -95,6 +95,7 @@ def serve(
             http="httptools",
             proxy_headers=True,
             timeout_graceful_shutdown=10,
+            timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
             log_config=None,
         )
     finally:

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = ""  # e.g. https://datamesh.example.com; default http://host:port
+    # `serve --workers N`: a worker that does not answer the supervisor's ping for this long is
+    # killed and replaced (a dead one at once). uvicorn's 5 s replaces busy workers on a
+    # saturated machine, cutting every stream they hold.
+    worker_healthcheck_seconds: int = Field(default=30, ge=1, le=3600)
     max_body_bytes: int = 5 * 1024 * 1024
     cors_origins: list[str] = []
 

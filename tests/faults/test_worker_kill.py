@@ -153,3 +153,25 @@ async def test_killed_worker_is_replaced_and_streams_resume(workspace: Workspace
         got = published(f)
         assert len(got) == len(set(got)), "an event came twice"
         assert wanted <= set(got), f"missed {len(wanted - set(got))} of {len(wanted)}"
+
+
+async def test_a_stalled_worker_is_kept_until_its_health_check_time(workspace: Workspace) -> None:
+    """A worker that cannot answer for a while (a saturated machine, a long pause) is not killed
+    at uvicorn's 5 s: only after DATAMESH_WORKER_HEALTHCHECK_SECONDS, so its streams survive."""
+    password = await workspace.user("writer@acme.test", "producer")
+    srv = workspace.server(workers=2, DATAMESH_WORKER_HEALTHCHECK_SECONDS="30")
+    await srv.wait_ready()
+    await wait_until(lambda: len(srv.worker_pids()) == 2, "two workers run")
+    workers = srv.worker_pids()
+    stalled = workers[0]
+    os.kill(stalled, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(8)  # longer than uvicorn's default health-check timeout
+        assert srv.worker_pids() == workers, "the stalled worker was replaced"
+    finally:
+        os.kill(stalled, signal.SIGCONT)
+    async with httpx.AsyncClient(base_url=srv.url, timeout=30) as c:
+        headers = await login(c, "writer@acme.test", password)
+        for _ in range(10):  # both workers serve again (connections spread over them)
+            assert (await c.get("/api/datasets", headers=headers)).status_code == 200
+    assert srv.worker_pids() == workers
