@@ -233,10 +233,8 @@ async def new_event_hashes(session: AsyncSession, hashes: Sequence[str]) -> set[
     if not hashes:
         return set()
     rows = await session.scalars(
-        insert(IngestedEvent)
-        .values([{"hash": h} for h in dict.fromkeys(hashes)])
-        .on_conflict_do_nothing()
-        .returning(IngestedEvent.hash)
+        insert(IngestedEvent).on_conflict_do_nothing().returning(IngestedEvent.hash),
+        [{"hash": h} for h in dict.fromkeys(hashes)],
     )
     return set(rows)
 
@@ -285,9 +283,9 @@ async def insert_datasets(
         return {}
     result = await session.execute(
         insert(Dataset)
-        .values(rows)
         .on_conflict_do_nothing()
-        .returning(Dataset.namespace, Dataset.name, Dataset.id)
+        .returning(Dataset.namespace, Dataset.name, Dataset.id),
+        rows,
     )
     return {(r[0], r[1]): r[2] for r in result}
 
@@ -335,9 +333,9 @@ async def upsert_processes(
     if fresh:
         result = await session.execute(
             insert(Process)
-            .values(fresh)
             .on_conflict_do_nothing()
-            .returning(Process.namespace, Process.name, Process.id)
+            .returning(Process.namespace, Process.name, Process.id),
+            fresh,
         )
         ids |= {(r[0], r[1]): r[2] for r in result}
         if len(ids) < len(keys):  # inserted by a concurrent batch meanwhile
@@ -371,7 +369,7 @@ async def upsert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None
     """Runs spread over many events: the newest event decides the state; start and end stick."""
     if not rows:
         return
-    stmt = insert(Run).values(rows)
+    stmt = insert(Run)
     newer = stmt.excluded.event_time >= Run.event_time
     stmt = stmt.on_conflict_do_update(
         index_elements=[Run.process_id, Run.run_id],
@@ -383,7 +381,7 @@ async def upsert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None
             "facets": Run.facets.op("||")(stmt.excluded.facets),
         },
     )
-    await session.execute(stmt)
+    await session.execute(stmt, rows)
 
 
 async def refresh_latest_runs(session: AsyncSession, process_ids: Sequence[uuid.UUID]) -> None:
@@ -407,9 +405,9 @@ async def insert_edges(
         return []
     result = await session.execute(
         insert(LineageEdge)
-        .values(rows)
         .on_conflict_do_nothing()
-        .returning(LineageEdge.src_id, LineageEdge.dst_id)
+        .returning(LineageEdge.src_id, LineageEdge.dst_id),
+        rows,
     )
     return [(r[0], r[1]) for r in result]
 
@@ -418,7 +416,7 @@ async def insert_column_edges(session: AsyncSession, rows: list[dict[str, Any]])
     if not rows:
         return 0
     result = await session.execute(
-        insert(ColumnEdge).values(rows).on_conflict_do_nothing().returning(ColumnEdge.id)
+        insert(ColumnEdge).on_conflict_do_nothing().returning(ColumnEdge.id), rows
     )
     return len(result.all())
 
