@@ -326,3 +326,54 @@ async def test_event_written_through_one_process_reaches_another(
     finally:
         for p in procs:
             _stop(p)
+
+
+async def test_a_lineage_event_goes_out_fully_redacted_while_the_database_is_away() -> None:
+    """A stream must not end because the per-reader redaction of a lineage event cannot reach
+    PostgreSQL (a restart, a dead pooled connection): the event goes out with every node id
+    hidden instead, and the stream carries on."""
+    import uuid
+    from datetime import UTC, datetime
+
+    import orjson
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from datamesh.auth.principal import Principal
+    from datamesh.feed.endpoints import _message
+    from datamesh.feed.service import RESTRICTED
+    from datamesh.models.events import Event
+
+    # Nothing listens on this port: a real connection refusal, as during an outage.
+    dead = create_async_engine(
+        f"postgresql+asyncpg://u:p@127.0.0.1:{free_port()}/none", connect_args={"timeout": 2}
+    )
+    src, proc, dst = (str(uuid.uuid4()) for _ in range(3))
+    event = Event(
+        id=uuid.uuid4(),
+        seq=7,
+        type="lineage.changed",
+        occurred_at=datetime.now(UTC),
+        actor_kind="api_key",
+        actor_id=uuid.uuid4(),
+        actor_name="api-key:airflow",
+        org_id=uuid.uuid4(),
+        subject_kind="process",
+        subject_id=proc,
+        subject_name="daily_sales",
+        related=[],
+        payload={
+            "edges_added": [[src, proc], [proc, dst]],
+            "kinds": {src: "dataset", proc: "process", dst: "dataset"},
+            "events": 1,
+        },
+    )
+    reader = Principal(kind="user", id=uuid.uuid4(), name="r", org_id=uuid.uuid4(), role="viewer")
+    try:
+        msg = await _message(async_sessionmaker(dead), reader, event, "6.7.Ag")
+    finally:
+        await dead.dispose()
+    assert (msg.event, msg.id) == ("lineage.changed", "6.7.Ag")
+    data = orjson.loads(str(msg.data))
+    assert data["payload"]["edges_added"] == [[RESTRICTED, RESTRICTED], [RESTRICTED, RESTRICTED]]
+    assert data["payload"]["kinds"] == {}
+    assert not {src, dst} & set(str(msg.data).split('"')), "no hidden node id is named"
