@@ -38,7 +38,6 @@ from tests.factories import PASSWORD, make_user
 from tests.faults.support import (
     HANG_GUARD,
     SECRET_KEY,
-    SOAK,
     Message,
     ServerProcess,
     Stream,
@@ -213,12 +212,6 @@ async def _published(conn: asyncpg.Connection) -> dict[str, str]:
     return {r["event_id"]: r["subject_id"] for r in rows}
 
 
-@pytest.mark.skipif(
-    not SOAK,
-    reason="runs in `make soak` only for now: in `make test`, next to the rest of the suite on 2 "
-    "cores, about one run in five a stream never receives the last write after the outage "
-    "(cause not found yet; tracked on issue 13)",
-)
 async def test_database_outage_loses_nothing(private_pg: EmbeddedPostgres, tmp_path: Path) -> None:
     settings = Settings(
         database_url=private_pg.url(),
@@ -293,13 +286,18 @@ async def test_database_outage_loses_nothing(private_pg: EmbeddedPostgres, tmp_p
             try:
                 published = await _published(conn)
                 sentinel_event = next(e for e, s in published.items() if s == sentinel)
-                await wait_until(
-                    lambda: (
-                        all(sentinel_event in _published_ids(s.messages) for s, _ in steady)
-                        and all(sentinel_event in _published_ids(r.messages) for r in resuming)
-                    ),
-                    "every stream received the last write",
-                )
+                try:
+                    await wait_until(
+                        lambda: (
+                            all(sentinel_event in _published_ids(s.messages) for s, _ in steady)
+                            and all(sentinel_event in _published_ids(r.messages) for r in resuming)
+                        ),
+                        "every stream received the last write",
+                    )
+                except AssertionError as exc:
+                    raise AssertionError(
+                        f"{exc}\n{_report(steady, resuming, sentinel_event)}\n{srv.log_tail()}"
+                    ) from None
                 datasets = await conn.fetch(
                     "SELECT id::text AS id, name FROM datasets WHERE namespace = 'pg://faults'"
                 )
@@ -361,3 +359,23 @@ def _published_ids(messages: list[Message]) -> list[str]:
         and m.event == "dataset.published"
         and m.json()["payload"]["namespace"] == "pg://faults"
     ]
+
+
+def _report(
+    steady: list[tuple[Stream, asyncio.Task[Stream]]], resuming: list[Resuming], sentinel: str
+) -> str:
+    """Each stream's state, for a failure message."""
+    lines = []
+    for i, (s, _) in enumerate(steady):
+        got = _published_ids(s.messages)
+        lines.append(
+            f"kept #{i}: ended={s.ended} messages={len(s.messages)} published={len(got)} "
+            f"sentinel={sentinel in got} last={s.messages[-1].event if s.messages else None}"
+        )
+    for i, res in enumerate(resuming):
+        got = _published_ids(res.messages)
+        lines.append(
+            f"resumed #{i}: segments={[seg.ended for seg in res.segments]} refused={res.refused} "
+            f"published={len(got)} sentinel={sentinel in got}"
+        )
+    return "\n".join(lines)
