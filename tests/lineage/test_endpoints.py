@@ -241,3 +241,66 @@ async def test_placeholders_are_stable_and_opaque(app: FastAPI, client: httpx.As
         ids.append(next(n["id"] for n in g["nodes"] if n["restricted"]))
     assert ids[0] == ids[1], "the same hidden node has the same id from either side"
     assert hidden["id"] not in ids[0]
+
+
+async def test_schema_facets_update_known_datasets_once_per_change(
+    app: FastAPI, client: httpx.AsyncClient, raw_conn
+) -> None:
+    """A schema facet rewrites a dataset's fields (and bumps its version) only when it differs;
+    several datasets in one batch are each updated."""
+    prod = await signed_in(app, client, "p@acme.test", role="producer")
+    key = (
+        await client.post(
+            "/api/auth/api-keys", json={"name": "ol", "role": "producer"}, headers=prod.headers
+        )
+    ).json()["key"]
+    ol = {"Authorization": f"Bearer {key}"}
+
+    def event(run: int, columns: dict[str, list[str]]) -> dict:
+        return {
+            "eventType": "COMPLETE",
+            "eventTime": f"2026-11-21T06:00:{run:02d}+00:00",
+            "producer": "https://example.test/producer",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": f"00000000-0000-4000-8000-{run:012d}"},
+            "job": {"namespace": "dbt", "name": "marts"},
+            "outputs": [
+                {
+                    "namespace": "pg://wh",
+                    "name": name,
+                    "facets": {
+                        "schema": {
+                            "_producer": "https://example.test/producer",
+                            "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json",
+                            "fields": [{"name": c, "type": "text"} for c in cols],
+                        }
+                    },
+                }
+                for name, cols in columns.items()
+            ],
+        }
+
+    async def state() -> dict[str, tuple[list[str], int]]:
+        rows = await raw_conn.fetch(
+            "SELECT name, fields, version FROM datasets WHERE namespace = 'pg://wh'"
+        )
+        return {r["name"]: ([f["name"] for f in _json(r["fields"])], r["version"]) for r in rows}
+
+    async def send(body: dict) -> None:
+        r = await client.post("/api/v1/lineage/batch", json=[body], headers=ol)
+        assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+
+    await send(event(1, {"m.a": ["id"], "m.b": ["id"]}))
+    assert await state() == {"m.a": (["id"], 1), "m.b": (["id"], 1)}
+    await send(event(2, {"m.a": ["id"], "m.b": ["id"]}))  # same schemas: nothing is touched
+    assert await state() == {"m.a": (["id"], 1), "m.b": (["id"], 1)}
+    await send(event(3, {"m.a": ["id", "amount"], "m.b": ["id", "day"]}))  # both change
+    assert await state() == {"m.a": (["id", "amount"], 2), "m.b": (["id", "day"], 2)}
+    await send(event(4, {"m.a": ["id", "amount"], "m.b": ["id"]}))  # only one changes
+    assert await state() == {"m.a": (["id", "amount"], 2), "m.b": (["id"], 3)}
+
+
+def _json(value: object) -> list[dict]:
+    import json
+
+    return json.loads(value) if isinstance(value, str) else value  # type: ignore[return-value]

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Table,
     any_,
     bindparam,
     case,
     delete,
     func,
-    literal,
     or_,
     select,
     text,
@@ -293,12 +293,17 @@ async def insert_datasets(
 async def update_dataset_fields(
     session: AsyncSession, updates: dict[uuid.UUID, list[dict[str, Any]]]
 ) -> None:
-    for ds_id, fields in updates.items():
-        await session.execute(
-            update(Dataset)
-            .where(Dataset.id == ds_id, Dataset.fields != literal(fields, Dataset.fields.type))
-            .values(fields=fields, updated_at=func.now(), version=Dataset.version + 1)
-        )
+    """New schemas from facets, in one round trip; an unchanged schema touches no row."""
+    if not updates:
+        return
+    t = cast(Table, Dataset.__table__)
+    new = bindparam("new_fields", type_=Dataset.fields.type)
+    await session.execute(
+        update(t)
+        .where(t.c.id == bindparam("ds_id"), t.c.fields != new)
+        .values(fields=new, updated_at=func.now(), version=t.c.version + 1),
+        [{"ds_id": ds_id, "new_fields": fields} for ds_id, fields in updates.items()],
+    )
 
 
 async def process_ids(
