@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -209,6 +210,7 @@ async def run() -> dict:
         except subprocess.TimeoutExpired:
             server.kill()
         pg.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def main() -> None:
