@@ -402,6 +402,11 @@ async def _health(client: httpx.AsyncClient, key: str, producer: dict[str, str])
         for i, e in enumerate(graph["edges"])
         if e["source"] in ids and e["target"] in ids
     ]
+    # Open with as much of the flow in view on a 1280x720 window as stays readable (the canvas
+    # is about 690x460 there); Fit shows all of a long flow.
+    width = max(n["position"]["x"] for n in nodes) + 300
+    height = max(n["position"]["y"] for n in nodes) + 140
+    zoom = round(max(0.55, min(1.0, 690 / width, 460 / height)), 2)
     r = await client.post(
         "/api/dashboards",
         json={
@@ -412,7 +417,7 @@ async def _health(client: httpx.AsyncClient, key: str, producer: dict[str, str])
                 "nodes": nodes,
                 "edges": edges,
                 "groups": [],
-                "viewport": {"x": 0, "y": 0, "zoom": 0.7},
+                "viewport": {"x": 0, "y": 0, "zoom": zoom},
             },
         },
         headers=producer,

@@ -26,6 +26,7 @@ import { nodeTitle, type LGraph, type LNode } from "../../lib/lineage";
 import { useTheme } from "../../lib/theme";
 import { platformLabel } from "../datasets";
 import { HealthIcon } from "../health";
+import { useNodeTip } from "./nodeTip";
 import { CheckIcon, CogIcon, ExpandIcon, LockIcon } from "../icons";
 import { layout, sizeOf } from "./layout";
 
@@ -129,7 +130,7 @@ function breakable(text: string) {
 
 const LineageNode = memo(function LineageNode({ data, selected }: NodeProps<FlowNode>) {
   const { node: n, isRoot, expanded, expanding, onExpand } = data;
-  const [hover, setHover] = useState(false);
+  const { hover, placement, onMouseEnter, onMouseLeave } = useNodeTip();
   const kindClass = n.restricted ? "restricted" : n.kind;
   const classes = [
     "lnode",
@@ -145,14 +146,14 @@ const LineageNode = memo(function LineageNode({ data, selected }: NodeProps<Flow
     <div
       className={classes}
       style={sizeOf(n)}
-      onMouseEnter={() => setHover(true)}
-      onMouseLeave={() => setHover(false)}
+      onMouseEnter={onMouseEnter}
+      onMouseLeave={onMouseLeave}
       data-testid="lineage-node"
       data-kind={n.kind}
       data-restricted={n.restricted || undefined}
     >
       <Handle type="target" position={Position.Left} isConnectable={false} />
-      <NodeToolbar isVisible={hover || selected} position={Position.Top} offset={8}>
+      <NodeToolbar isVisible={hover || selected} position={placement.position} align={placement.align} offset={8}>
         <Tooltip n={n} />
       </NodeToolbar>
       <span className="lnode__icon" aria-hidden="true">

@@ -39,6 +39,7 @@ import {
 } from "react";
 import { platformLabel } from "../../components/datasets";
 import { CogIcon, LockIcon } from "../../components/icons";
+import { useNodeTip } from "../../components/lineage/nodeTip";
 import { HealthStateIcon } from "../../components/monitoring";
 import { layoutBoxes, NODE_WIDTH } from "../../components/lineage/layout";
 import { HEALTH_INFO, healthOf, type EntityStatus, type StatusMap } from "../../lib/dashboardHealth";
@@ -208,7 +209,7 @@ function Tip({ node, entity, status }: EntityData) {
 const EntityNode = memo(function EntityNode({ data, selected, dragging }: NodeProps<EntityFlowNode>) {
   const { node, entity, status } = data;
   const { editable } = useContext(Actions);
-  const [hover, setHover] = useState(false);
+  const { hover, placement, onMouseEnter, onMouseLeave } = useNodeTip();
   const restricted = !entity || !!entity.restricted;
   const state = healthOf(status?.health);
   const kind = node.kind === "process" ? "process" : "dataset";
@@ -224,8 +225,8 @@ const EntityNode = memo(function EntityNode({ data, selected, dragging }: NodePr
     <div
       className={classes}
       style={{ width: restricted ? NODE_WIDTH.restricted : NODE_WIDTH[kind] }}
-      onMouseEnter={() => setHover(true)}
-      onMouseLeave={() => setHover(false)}
+      onMouseEnter={onMouseEnter}
+      onMouseLeave={onMouseLeave}
       data-testid="dashboard-node"
       data-kind={node.kind}
       data-ref={node.ref}
@@ -233,7 +234,7 @@ const EntityNode = memo(function EntityNode({ data, selected, dragging }: NodePr
       data-restricted={restricted || undefined}
     >
       <Handle type="target" position={Position.Left} isConnectable={editable} />
-      <NodeToolbar isVisible={hover && !dragging} position={Position.Top} offset={8}>
+      <NodeToolbar isVisible={hover && !dragging} position={placement.position} align={placement.align} offset={8}>
         <Tip node={node} entity={entity} status={status} />
       </NodeToolbar>
       <div className="dnode__main">
