@@ -162,11 +162,14 @@ def problem(
 def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
-        loc = [p for p in err.get("loc", ()) if p != "body"] or list(err.get("loc", ()))
+        raw = list(err.get("loc", ()))
+        msg, kind = str(err.get("msg", "invalid")), str(err.get("type", "invalid"))
+        if kind == "union_tag_not_found":  # pydantic's "Unable to extract tag using ..."
+            tag = str((err.get("ctx") or {}).get("discriminator", "kind")).strip("'")
+            raw, msg = [*raw, tag], f"Field required: `{tag}` says which variant this is"
+        loc = [p for p in raw if p != "body"] or raw
         # "input" may echo a secret the user typed: never send it back.
-        out.append(
-            field_error(loc, str(err.get("msg", "invalid")), str(err.get("type", "invalid")))
-        )
+        out.append(field_error(loc, msg, kind))
     return out
 
 

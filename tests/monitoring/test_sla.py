@@ -92,6 +92,7 @@ async def test_setting_the_same_sla_again_changes_nothing(
         ({"kind": "max_age", "hours": "soon"}, "max_age.hours"),
         ({"kind": "daily_by", "at": "07:00", "hours": 3}, "daily_by.hours"),
         ({"kind": "weekly", "at": "07:00"}, ""),
+        ({"hours": 5}, "kind"),  # no variant named: the field to add is said, in words
     ],
 )
 async def test_invalid_slas_are_refused_with_the_field(
@@ -104,6 +105,9 @@ async def test_invalid_slas_are_refused_with_the_field(
     assert r.headers["content-type"].startswith("application/problem+json")
     fields = [e["field"] for e in r.json()["errors"]]
     assert any(f.endswith(field) for f in fields), fields
+    assert "Unable to extract tag" not in r.text
+    if field == "kind":
+        assert fields == ["kind"], fields
     got = await client.get(f"/api/datasets/{world['ds']}/sla", headers=world["prod"].headers)
     assert got.status_code == 404
 
