@@ -164,6 +164,11 @@ def calls_to(tree: ast.AST, attr: str) -> int:
 def check_python(platform: str, kind: str, content: str, ds: DatasetSource) -> None:
     tree = ast.parse(content)
     compile(tree, "<connect>", "exec")
+    doc = ast.get_docstring(tree) or ""
+    if "import hvac" in content:  # the install line names every package the code imports
+        assert "pip install" in doc and "hvac" in doc.split("pip install", 1)[1], doc
+    else:
+        assert "hvac" not in doc
     consts = module_constants(tree)
     assert consts["DATASET"] == ds.name
     if "QUERY" in consts:

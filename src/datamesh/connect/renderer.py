@@ -563,6 +563,12 @@ class _Conn:
         self._warnings.add(message)
         return ""
 
+    def requires(self, *packages: str) -> str:
+        """The pip packages the generated code imports: the platform's, plus what the secret
+        lookups need (call it after the code is rendered)."""
+        extra = ["hvac"] if "vault_secret" in self._helpers else []
+        return " ".join([*packages, *extra])
+
     def helpers(self) -> str:
         """Helper functions the secret lookups call, each preceded by two blank lines."""
         return "".join("\n\n\n" + _HELPERS[name] for name in sorted(self._helpers))
