@@ -66,3 +66,15 @@ async def login(client: httpx.AsyncClient, account: Account, password: str = PAS
 
 async def signed_in(app: FastAPI, client: httpx.AsyncClient, email: str, **kw: Any) -> Account:
     return await login(client, await make_user(app, email, **kw))
+
+
+async def api_key(
+    client: httpx.AsyncClient, headers: dict[str, str], name: str = "ol", role: str = "producer"
+) -> str:
+    """A new API key made by the signed-in user whose headers are given (e.g. for a producer)."""
+    resp = await client.post(
+        "/api/auth/api-keys", json={"name": name, "role": role}, headers=headers
+    )
+    assert resp.status_code == 201, resp.text
+    key: str = resp.json()["key"]
+    return key

@@ -28,7 +28,7 @@ from datamesh.lineage import repository as lineage_repo
 from datamesh.lineage.bolt import BoltGraph
 from datamesh.models.events import Event
 from tests.conftest import client_for, running_app
-from tests.factories import signed_in
+from tests.factories import api_key, signed_in
 from tests.fixtures.falkordb import FalkorDBServer
 from tests.fixtures.live import free_port
 from tests.lineage.pipeline import PG, SF, pipeline_events
@@ -137,11 +137,7 @@ async def test_queries_fall_back_and_the_projection_catches_up(
     start = f"dataset:{PG}:public.orders"
     async with client_for(graph_app) as c:
         prod = await signed_in(graph_app, c, "p@acme.test", role="producer")
-        key = (
-            await c.post(
-                "/api/auth/api-keys", json={"name": "ol", "role": "producer"}, headers=prod.headers
-            )
-        ).json()["key"]
+        key = await api_key(c, prod.headers)
         ol = {"Authorization": f"Bearer {key}"}
         events = [Serde.to_dict(e) for e in pipeline_events()]
         r = await c.post("/api/v1/lineage/batch", json=events, headers=ol)

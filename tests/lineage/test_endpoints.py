@@ -6,7 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from tests.catalog.test_search import _ds
-from tests.factories import signed_in
+from tests.factories import api_key, signed_in
 
 
 async def _proc(c: httpx.AsyncClient, who, name: str, **kw) -> dict:
@@ -249,11 +249,7 @@ async def test_schema_facets_update_known_datasets_once_per_change(
     """A schema facet rewrites a dataset's fields (and bumps its version) only when it differs;
     several datasets in one batch are each updated."""
     prod = await signed_in(app, client, "p@acme.test", role="producer")
-    key = (
-        await client.post(
-            "/api/auth/api-keys", json={"name": "ol", "role": "producer"}, headers=prod.headers
-        )
-    ).json()["key"]
+    key = await api_key(client, prod.headers)
     ol = {"Authorization": f"Bearer {key}"}
 
     def event(run: int, columns: dict[str, list[str]]) -> dict:

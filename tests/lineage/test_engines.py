@@ -23,7 +23,7 @@ from datamesh.lineage.bolt import BoltGraph
 from datamesh.models.identity import User
 from tests.catalog.test_search import _ds
 from tests.conftest import client_for, running_app
-from tests.factories import signed_in
+from tests.factories import api_key, signed_in
 from tests.lineage.pipeline import PG, SF, pipeline_events
 
 
@@ -36,11 +36,7 @@ async def bolt_app(settings: Settings, clean_db: None, graph: BoltGraph) -> Asyn
 
 async def _scenario(app: FastAPI, c: httpx.AsyncClient) -> list[str]:
     prod = await signed_in(app, c, "p@acme.test", role="producer")
-    key = (
-        await c.post(
-            "/api/auth/api-keys", json={"name": "ol", "role": "producer"}, headers=prod.headers
-        )
-    ).json()["key"]
+    key = await api_key(c, prod.headers)
     events = [Serde.to_dict(e) for e in pipeline_events()]
     r = await c.post(
         "/api/v1/lineage/batch", json=events, headers={"Authorization": f"Bearer {key}"}

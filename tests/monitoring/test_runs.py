@@ -17,7 +17,7 @@ from openlineage.client.event_v2 import Run, RunEvent, RunState
 from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
 
 from datamesh.config import Settings
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, api_key, make_user
 from tests.fixtures.live import live_server
 from tests.lineage.pipeline import SF, pipeline_events
 
@@ -60,9 +60,7 @@ async def test_failed_run_reaches_the_feed_with_its_impact(live) -> None:
         etl = await _member(c, app, "etl@acme.test", role="producer")
         viewer = await _member(c, app, "viewer@acme.test", role="viewer")
         outsider = await _member(c, app, "admin@globex.test", org="Globex", role="admin")
-        key = (
-            await c.post("/api/auth/api-keys", json={"name": "ol", "role": "producer"}, headers=etl)
-        ).json()["key"]
+        key = await api_key(c, etl)
         day1 = _fresh_runs(pipeline_events(DAY1))
         day2 = _fresh_runs(pipeline_events(DAY1 + timedelta(days=1), fail_job="clean_orders"))
         await asyncio.to_thread(_emit, url, key, day1)
