@@ -39,6 +39,17 @@ async def _login(client: httpx.AsyncClient, acct: Account) -> Account:
     return acct
 
 
+async def _owner_colleague_outsider(
+    client: httpx.AsyncClient, app: Any
+) -> tuple[Account, Account, Account]:
+    """A producer, a viewer of the same org and a viewer of another org, signed in."""
+    return (
+        await _login(client, await make_user(app, "owner@acme.test", role="producer")),
+        await _login(client, await make_user(app, "col@acme.test", role="viewer")),
+        await _login(client, await make_user(app, "out@globex.test", role="viewer", org="Globex")),
+    )
+
+
 async def _publish(
     client: httpx.AsyncClient, who: Account, name: str, visibility: str = "internal"
 ) -> dict:
@@ -59,11 +70,7 @@ async def _publish(
 async def test_stream_delivers_only_what_each_subscriber_may_see(live) -> None:
     url, app = live
     async with httpx.AsyncClient(base_url=url) as c:
-        owner = await _login(c, await make_user(app, "owner@acme.test", role="producer"))
-        colleague = await _login(c, await make_user(app, "col@acme.test", role="viewer"))
-        outsider = await _login(
-            c, await make_user(app, "out@globex.test", role="viewer", org="Globex")
-        )
+        owner, colleague, outsider = await _owner_colleague_outsider(c, app)
         async with (
             sse(c, STREAM, headers=colleague.headers) as col,
             sse(c, STREAM, headers=outsider.headers) as out,
@@ -86,11 +93,7 @@ async def test_dashboard_events_follow_the_dashboards_visibility(live) -> None:
     """Dashboard events reach the feed and the stream of those who may read the dashboard."""
     url, app = live
     async with httpx.AsyncClient(base_url=url) as c:
-        owner = await _login(c, await make_user(app, "owner@acme.test", role="producer"))
-        colleague = await _login(c, await make_user(app, "col@acme.test", role="viewer"))
-        outsider = await _login(
-            c, await make_user(app, "out@globex.test", role="viewer", org="Globex")
-        )
+        owner, colleague, outsider = await _owner_colleague_outsider(c, app)
         made = {}
         async with (
             sse(c, STREAM, headers=colleague.headers) as col,
