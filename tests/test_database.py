@@ -84,7 +84,7 @@ async def test_ready_is_503_while_database_is_down_and_recovers(
             assert health.status_code == 200, "the process itself stays alive"
         finally:
             await asyncio.to_thread(second_pg.start)
-        for _ in range(50):  # recovers by itself, without a restart
+        for _ in range(150):  # recovers by itself, without a restart
             if (await client.get("/api/ready")).status_code == 200:
                 break
             await asyncio.sleep(0.2)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -615,14 +616,27 @@ async def test_the_test_holds_no_connection_or_lock_while_it_waits(
     db_name: str,
 ) -> None:
     admin = await _admin(app, client)
-    slow = {"url": http_target.url("/slow?s=2")}
-    node = await _create(client, admin, {"name": "slow", "type": "http_api", "config": slow})
+    saved_key, unsaved_key = f"saved-{uuid.uuid4()}", f"unsaved-{uuid.uuid4()}"
+    saved_config = {"url": http_target.url(f"/hold?key={saved_key}")}
+    node = await _create(
+        client, admin, {"name": "slow", "type": "http_api", "config": saved_config}
+    )
     engine = app.state.engine
 
-    async def during(call: Any) -> dict:
+    async def during(call: Any, key: str) -> dict:
         task = asyncio.create_task(call)
-        await asyncio.sleep(0.8)  # the target is sleeping now
-        assert not task.done()
+        try:
+            while http_target.held(key) == 0:  # the test is waiting for its target now
+                assert not task.done(), (await task).text
+                await asyncio.sleep(0.02)
+            await nothing_held_for(node["id"])
+        finally:
+            http_target.release(key)
+        r = await task
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    async def nothing_held_for(node_id: str) -> None:
         assert engine.sync_engine.pool.checkedout() == 0, "no pooled connection is held"
         idle = await raw_conn.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
@@ -632,21 +646,22 @@ async def test_the_test_holds_no_connection_or_lock_while_it_waits(
         assert idle == 0
         async with raw_conn.transaction():
             locked = await raw_conn.fetchval(
-                "SELECT id FROM nodes WHERE id = $1 FOR UPDATE NOWAIT", node["id"]
+                "SELECT id FROM nodes WHERE id = $1 FOR UPDATE NOWAIT", node_id
             )
-            assert str(locked) == node["id"], "the node's row is not locked during the test"
-        r = await task
-        assert r.status_code == 200, r.text
-        return dict(r.json())
+            assert str(locked) == node_id, "the node's row is not locked during the test"
 
-    saved = await during(client.post(f"/api/nodes/{node['id']}/test", headers=admin.headers))
+    saved = await during(
+        client.post(f"/api/nodes/{node['id']}/test", headers=admin.headers), saved_key
+    )
     assert saved["ok"] is True
+    unsaved_config = {"url": http_target.url(f"/hold?key={unsaved_key}")}
     unsaved = await during(
         client.post(
             "/api/nodes/test",
-            json={"type": "http_api", "config": slow, "secrets": {}},
+            json={"type": "http_api", "config": unsaved_config, "secrets": {}},
             headers=admin.headers,
-        )
+        ),
+        unsaved_key,
     )
     assert unsaved["ok"] is True
 

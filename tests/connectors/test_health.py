@@ -170,6 +170,7 @@ async def test_one_check_at_a_time_per_node_and_a_clean_stop(
     raw_conn: asyncpg.Connection,
 ) -> None:
     app = checking_app
+    key = f"one-check-{uuid.uuid4()}"
     await app.state.health_checker.stop()
     async with client_for(app) as client:
         admin = await signed_in(app, client, "admin@acme.test", role="admin")
@@ -179,7 +180,7 @@ async def test_one_check_at_a_time_per_node_and_a_clean_stop(
                 json={
                     "name": "slow",
                     "type": "http_api",
-                    "config": {"url": http_target.url("/slow?s=3")},
+                    "config": {"url": http_target.url(f"/hold?key={key}")},
                     "check_interval_seconds": 10,
                 },
                 headers=admin.headers,
@@ -193,19 +194,21 @@ async def test_one_check_at_a_time_per_node_and_a_clean_stop(
     try:
 
         async def in_flight() -> bool:
-            return bool(checker.in_flight)
+            return bool(checker.in_flight) and http_target.held(key) == 1
 
         await _wait_for(in_flight)
         # Even with the lease gone, this process does not start a second check of the node.
         await raw_conn.execute("UPDATE nodes SET next_check_at = now() - interval '1 second'")
         await asyncio.sleep(0.5)
         assert checker.in_flight == {uuid.UUID(node["id"])}
-        slow_requests = [s for s in http_target.seen[seen_before:] if s.path == "/slow"]
-        assert len(slow_requests) == 1
+        held_requests = [s for s in http_target.seen[seen_before:] if s.path == "/hold"]
+        assert len(held_requests) == 1
     finally:
-        started = time.monotonic()
-        await checker.stop()
-        assert time.monotonic() - started < 2, "stopping does not wait for the target"
+        try:
+            await checker.stop()
+            assert http_target.held(key) == 1, "stopping does not wait for the target"
+        finally:
+            http_target.release(key)
     assert not checker.running
     assert checker.in_flight == frozenset()
     assert await raw_conn.fetchval("SELECT count(*) FROM node_checks") == 0
@@ -225,9 +228,12 @@ async def test_a_database_outage_does_not_kill_the_checker(
     caplog.set_level(logging.WARNING, logger="datamesh.connectors.health")
     checker.start()
     try:
-        await asyncio.sleep(0.4)
-        assert checker.running
-        assert "node health poll failed" in caplog.text
+
+        async def failed_polls() -> bool:
+            return caplog.text.count("node health poll failed") >= 2
+
+        await _wait_for(failed_polls)
+        assert checker.running  # it went on polling after the first failure
     finally:
         await checker.stop()
         await engine.dispose()
@@ -239,6 +245,7 @@ async def test_checks_are_reachable_over_the_api_while_the_checker_runs(
 ) -> None:
     # A slow periodic check does not hold up requests.
     app = checking_app
+    key = f"busy-{uuid.uuid4()}"
     async with client_for(app) as client:
         admin = await signed_in(app, client, "admin@acme.test", role="admin")
         await client.post(
@@ -246,17 +253,21 @@ async def test_checks_are_reachable_over_the_api_while_the_checker_runs(
             json={
                 "name": "slow",
                 "type": "http_api",
-                "config": {"url": http_target.url("/slow?s=2")},
+                "config": {"url": http_target.url(f"/hold?key={key}")},
                 "check_interval_seconds": 10,
             },
             headers=admin.headers,
         )
 
         async def busy() -> bool:
-            return bool(app.state.health_checker.in_flight)
+            return bool(app.state.health_checker.in_flight) and http_target.held(key) == 1
 
         await _wait_for(busy)
-        started = time.monotonic()
-        r = await client.get("/api/nodes", headers=admin.headers)
-        assert r.status_code == 200
-        assert time.monotonic() - started < 1
+        try:
+            r = await client.get("/api/nodes", headers=admin.headers)
+            assert r.status_code == 200
+            # answered while the check still waits for its target
+            assert http_target.held(key) == 1
+            assert app.state.health_checker.in_flight
+        finally:
+            http_target.release(key)
