@@ -22,7 +22,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 STATIC_INDEX = REPO / "src" / "datamesh" / "static" / "index.html"
@@ -41,6 +48,10 @@ ADMIN_EMAIL = "admin@acme.test"
 ADMIN_PASSWORD = "admin-pass-123"
 ADMIN_NAME = "Ada Admin"
 READY_TIMEOUT = 120.0
+
+# Assertions wait as long as actions (15 s, set on each context): the 5 s default is the one
+# wait in these tests that a loaded CI machine can outlast without anything being wrong.
+expect.set_options(timeout=15_000)
 
 
 @dataclass(frozen=True)
