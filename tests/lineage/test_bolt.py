@@ -10,7 +10,7 @@ from typing import Any
 import neo4j
 import pytest
 
-from datamesh.lineage.bolt import BoltGraph, NodeNotFound, cypher_literal
+from datamesh.lineage.bolt import BoltGraph, NodeNotFound, ProjectionChanged, cypher_literal
 from datamesh.lineage.traversal import Traversal, hop_depths
 from tests.lineage.conftest import Edges, Kinds, lineage_dag, out_map, random_graph
 
@@ -182,6 +182,45 @@ async def test_the_projection_mark_is_kept_in_the_graph(graph: BoltGraph) -> Non
     for bad in (-1, 1.5, "3", True):
         with pytest.raises(ValueError):
             await graph.set_projected_seq(bad)  # type: ignore[arg-type]
+
+
+async def test_a_guarded_walk_needs_the_same_projection_mark_throughout(
+    graph: BoltGraph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kinds, ids = named(A="dataset", P="process", B="dataset")
+    edges = [(ids["A"], ids["P"]), (ids["P"], ids["B"])]
+    await load(graph, kinds, edges)
+
+    async def guarded() -> list[tuple[str, str]]:
+        return (await graph.neighbourhood(ids["A"], "downstream", 4, guarded=True)).edges
+
+    with pytest.raises(ProjectionChanged):  # never projected (or wiped): no mark
+        await guarded()
+    await graph.set_projected_seq(5)
+    assert await guarded() == sorted(edges)
+    await graph.set_projected_seq(6)  # catching up moves the mark, walks go on
+    assert await guarded() == sorted(edges)
+    # A rebuild between the walk's first and last read: the mark is made anew.
+    fetch = graph._fetch
+
+    async def rebuilt_meanwhile(*args: Any) -> Any:
+        found = await fetch(*args)
+        await graph.set_projected_seq(None)
+        await load(graph, kinds, edges)
+        await graph.set_projected_seq(7)
+        return found
+
+    monkeypatch.setattr(graph, "_fetch", rebuilt_meanwhile)
+    with pytest.raises(ProjectionChanged):
+        await guarded()
+    monkeypatch.undo()
+    assert await guarded() == sorted(edges)
+    await graph.clear()
+    with pytest.raises(ProjectionChanged):
+        await guarded()
+    # Unguarded walks (reindex, tests) do not look at the mark.
+    await load(graph, kinds, edges)
+    assert (await graph.neighbourhood(ids["A"], "downstream", 4)).edges == sorted(edges)
 
 
 # -- traversal -----------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ __all__ = [
     "Dialect",
     "Neighbourhood",
     "NodeNotFound",
+    "ProjectionChanged",
     "cypher_literal",
 ]
 
@@ -77,6 +78,11 @@ _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class NodeNotFound(LookupError):
     """The start node of a traversal is not in the graph."""
+
+
+class ProjectionChanged(LookupError):
+    """A guarded walk found no projection mark, or a different one at its end: the graph was
+    being wiped or rebuilt, so what the walk read may be partial."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,9 +213,13 @@ _IN_EDGES: LiteralString = (
 )
 # The projection's own position, kept in the graph: a graph server that comes back empty (or
 # from an older backup) is told apart from one that is up to date by reading it.
-_GET_MARK: LiteralString = "MATCH (m:DataMeshProjection {id: 'lineage'}) RETURN m.seq AS seq"
+_GET_MARK: LiteralString = (
+    "MATCH (m:DataMeshProjection {id: 'lineage'}) RETURN m.seq AS seq, m.epoch AS epoch"
+)
+# A mark made anew (after a wipe or a rebuild) gets a new epoch; moving it keeps the epoch.
 _SET_MARK: LiteralString = (
-    "MERGE (m:DataMeshProjection {id: 'lineage'}) SET m.seq = $seq RETURN m.seq AS seq"
+    "MERGE (m:DataMeshProjection {id: 'lineage'}) ON CREATE SET m.epoch = $epoch "
+    "SET m.seq = $seq RETURN m.seq AS seq"
 )
 _DELETE_MARK: LiteralString = "MATCH (m:DataMeshProjection) DELETE m RETURN count(m) AS n"
 _NEO4J_SCHEMA: LiteralString = (
@@ -405,7 +415,7 @@ class BoltGraph:
             if seq is None:
                 await self._run(tx, _DELETE_MARK)
             else:
-                await self._run(tx, _SET_MARK, seq=seq)
+                await self._run(tx, _SET_MARK, seq=seq, epoch=uuid.uuid4().hex)
 
         await self._write(work)
 
@@ -434,11 +444,19 @@ class BoltGraph:
         return cast(dict[NodeKey, dict[str, Any]], await self._read(work))
 
     async def neighbourhood(
-        self, start_id: object, direction: Direction, raw_depth: int, max_nodes: int | None = None
+        self,
+        start_id: object,
+        direction: Direction,
+        raw_depth: int,
+        max_nodes: int | None = None,
+        *,
+        guarded: bool = False,
     ) -> Neighbourhood:
         """Every raw edge within ``raw_depth`` edges of the start, walking ``direction``.
 
         ``max_nodes`` (optional) stops after the first complete level holding more nodes.
+        ``guarded`` raises :class:`ProjectionChanged` unless the same projection mark is there
+        before and after the walk (a wipe removes it first, a rebuild makes a new one last).
         """
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
@@ -451,8 +469,23 @@ class BoltGraph:
         def enough(nb: _Fetch) -> bool:
             return max_nodes is not None and len(nb.kinds) > max_nodes
 
-        fetch = await self._read(lambda tx: self._fetch(tx, start, direction, raw_depth, enough))
-        return cast(_Fetch, fetch).result()
+        async def work(tx: AsyncManagedTransaction) -> _Fetch:
+            if not guarded:
+                return await self._fetch(tx, start, direction, raw_depth, enough)
+            before = await self._epoch(tx)
+            if before is None:
+                raise ProjectionChanged("the graph holds no projection mark")
+            fetch = await self._fetch(tx, start, direction, raw_depth, enough)
+            if await self._epoch(tx) != before:
+                raise ProjectionChanged("the graph's projection changed during the walk")
+            return fetch
+
+        return cast(_Fetch, await self._read(work)).result()
+
+    async def _epoch(self, tx: AsyncManagedTransaction) -> tuple[object] | None:
+        """The projection mark's epoch (in a tuple: marks from before epochs have none)."""
+        rows = await self._run(tx, _GET_MARK)
+        return (rows[0]["epoch"],) if rows else None
 
     async def traverse(
         self, start_id: object, direction: Direction, max_depth: int, max_nodes: int

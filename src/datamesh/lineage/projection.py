@@ -28,7 +28,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from datamesh.lineage import repository as repo
-from datamesh.lineage.bolt import BoltGraph, NodeNotFound
+from datamesh.lineage.bolt import BoltGraph, NodeNotFound, ProjectionChanged
 from datamesh.lineage.engine import EngineUnavailable, Neighbourhood
 from datamesh.models.catalog import Dataset
 from datamesh.models.events import Event
@@ -51,7 +51,8 @@ class GraphUnavailable(EngineUnavailable):
 
 
 class NotProjected(EngineUnavailable):
-    """The start node is not in the graph yet (projection lag, or a graph being rebuilt)."""
+    """The start node is not in the graph yet (projection lag), or the graph holds no complete
+    projection now (wiped, or being rebuilt by some process)."""
 
 
 def mark_down(graph: BoltGraph, seconds: float = _DOWN_FOR_SECONDS) -> None:
@@ -85,11 +86,19 @@ class BoltEngine:
             raise GraphUnavailable("the graph server is unavailable")
         try:
             found = await asyncio.wait_for(
-                self.graph.neighbourhood(str(start), direction, raw_depth, max_nodes * 4),  # type: ignore[arg-type]
+                self.graph.neighbourhood(
+                    str(start),
+                    direction,  # type: ignore[arg-type]
+                    raw_depth,
+                    max_nodes * 4,
+                    guarded=True,  # never a partial answer from a graph being rebuilt
+                ),
                 QUERY_TIMEOUT_SECONDS,
             )
         except NodeNotFound:
             raise NotProjected("the start node is not projected yet") from None
+        except ProjectionChanged:
+            raise NotProjected("the graph holds no complete projection now") from None
         except Exception:
             mark_down(self.graph)
             raise
