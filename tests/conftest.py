@@ -126,6 +126,10 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         secret_key="test-secret-key-0123456789abcdef0123456789abcdef",
         db_pool_size=5,
         db_max_overflow=5,
+        # The background node checks and SLA evaluator write events and audit entries whenever
+        # they get to run; tests of them turn them on, the others count only their own writes.
+        health_checks_enabled=False,
+        sla_check_interval_seconds=0,
     )
 
 

@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from datamesh import demo
-from datamesh.config import Settings
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    """Without the background node checks and SLA evaluator: they write events and audit
-    entries of their own (e.g. the demo node's first check), which the idempotency count
-    below would take for the demo's."""
-    return settings.model_copy(
-        update={"health_checks_enabled": False, "sla_check_interval_seconds": 0}
-    )
 
 
 async def test_demo_builds_once_and_works(
