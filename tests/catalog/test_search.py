@@ -7,7 +7,10 @@ import itertools
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from datamesh.catalog import repository as repo
 from tests.factories import Account, signed_in
 
 
@@ -266,3 +269,18 @@ async def test_text_filters_every_sort_order(app: FastAPI, client: httpx.AsyncCl
         assert names(found) == ["s.orders"], sort
         none = await _search(client, prod, query="zzzz-nothing-like-this", sort=sort)
         assert none["items"] == [] and none["total"] == 0, sort
+
+
+async def test_name_candidates_are_read_in_order_from_one_index(session: AsyncSession) -> None:
+    """The prefix candidates come from ix_datasets_short_name_c in order, with no sort of every
+    match (a text_pattern_ops index could only find them: 4,000 rows read and sorted for a
+    common word at 100k datasets). Scans the planner might prefer on a small table are off."""
+    conn = await session.connection()
+    compiled = repo.name_candidates([], repo._text_terms("orders")).compile(dialect=conn.dialect)
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    await session.execute(text("SET LOCAL enable_seqscan = off"))
+    await session.execute(text("SET LOCAL enable_bitmapscan = off"))
+    found = await conn.exec_driver_sql(f"EXPLAIN {compiled}", params)
+    plan = "\n".join(r[0] for r in found)
+    assert "Index Scan using ix_datasets_short_name_c" in plan, plan
+    assert "Sort" not in plan, plan

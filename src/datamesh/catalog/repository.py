@@ -36,6 +36,9 @@ from datamesh.models.identity import Organization, User
 TS_CONFIG = "english"
 CANDIDATES = 600  # ranked search scores at most this many full-text matches
 NAME_CANDIDATES = 100
+# The short name in code-point order: its index (ix_datasets_short_name_c) answers a prefix
+# match and the candidates' order in one pass, on any database collation.
+_CODE_POINT_NAME = Dataset.short_name.collate("C")
 COUNT_LIMIT = 10_000  # totals and facets are exact up to this many matches, then a lower bound
 TRGM_THRESHOLD = 0.25
 
@@ -282,7 +285,7 @@ def _text_terms(text: str) -> _Text:
     tsq = func.to_tsquery(TS_CONFIG, prefix) if prefix and not _OPERATORS.search(text) else None
     combined = web.op("||")(tsq) if tsq is not None else web
     single_word = " " not in lowered and not _OPERATORS.search(text)
-    name_prefix = Dataset.short_name.like(escape_like(lowered) + "%", escape="\\")
+    name_prefix = _CODE_POINT_NAME.like(escape_like(lowered) + "%", escape="\\")
     typo = Dataset.short_name.op("%")(lowered) if single_word else None
     fts = Dataset.search.op("@@")(combined)
     match = or_(fts, name_prefix, typo if typo is not None else false())
@@ -317,6 +320,17 @@ async def search(
     return page, total, capped, facets
 
 
+def name_candidates(conds: list[ColumnElement[bool]], text: _Text) -> Select[tuple[uuid.UUID]]:
+    """The first names starting with the text, in code-point order: read in order from
+    ix_datasets_short_name_c, stopping at the limit (no sort of every match)."""
+    return (
+        select(Dataset.id)
+        .where(*conds, text.name_prefix)
+        .order_by(_CODE_POINT_NAME)
+        .limit(NAME_CANDIDATES)
+    )
+
+
 async def _page(
     session: AsyncSession, conds: list[ColumnElement[bool]], text: _Text | None, q: SearchQuery
 ) -> list[tuple[Dataset, float | None]]:
@@ -324,14 +338,8 @@ async def _page(
         # A bounded candidate set, each part stopping at its limit on its own index: names
         # equal to or starting with the text (btree, in order), the first full-text matches
         # (GIN), and trigram neighbours only when those found too little (a typo); then scored.
-        prefix_ids = (
-            select(Dataset.id)
-            .where(*conds, text.name_prefix)
-            .order_by(Dataset.short_name)
-            .limit(NAME_CANDIDATES)
-        )
         fts_ids = select(Dataset.id).where(*conds, text.fts).limit(CANDIDATES)
-        ids = set(await session.scalars(prefix_ids.union(fts_ids)))
+        ids = set(await session.scalars(name_candidates(conds, text).union(fts_ids)))
         if text.typo is not None and len(ids) < q.limit:
             typo_ids = select(Dataset.id).where(*conds, text.typo).limit(NAME_CANDIDATES)
             ids |= set(await session.scalars(typo_ids))

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
@@ -70,11 +71,9 @@ class Dataset(UUIDPk, Base):
             postgresql_using="gin",
             postgresql_ops={"short_name": "gin_trgm_ops"},
         ),
-        Index(
-            "ix_datasets_short_name_prefix",
-            "short_name",
-            postgresql_ops={"short_name": "text_pattern_ops"},
-        ),
+        # Code-point order: serves `LIKE 'text%'` and the order of the name candidates at once,
+        # whatever the database's collation (migration 0009).
+        Index("ix_datasets_short_name_c", text('short_name COLLATE "C"')),
         Index("ix_datasets_org_visibility", "org_id", "visibility"),
         Index("ix_datasets_updated", "updated_at", "id"),
         Index("ix_datasets_tags", "tags", postgresql_using="gin"),
