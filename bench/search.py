@@ -152,7 +152,7 @@ async def run() -> dict:
                     t = time.perf_counter()
                     conds = repo._filters(SearchQuery(text=q), p)
                     terms = repo._text_terms(q)
-                    await repo._set_trgm_threshold(s)
+                    await repo.text_search_settings(s)
                     await repo._page(s, conds, terms, SearchQuery(text=q, limit=20))
                     ranked.append((time.perf_counter() - t) * 1000)
                     t = time.perf_counter()

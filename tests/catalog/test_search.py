@@ -284,3 +284,15 @@ async def test_name_candidates_are_read_in_order_from_one_index(session: AsyncSe
     plan = "\n".join(r[0] for r in found)
     assert "Index Scan using ix_datasets_short_name_c" in plan, plan
     assert "Sort" not in plan, plan
+
+
+async def test_text_searches_are_planned_for_their_own_words(session: AsyncSession) -> None:
+    """Every word runs the same statements; a generic plan (PostgreSQL's choice after five runs)
+    cannot use the name index for `LIKE $1`, so each text search plans with its values, for its
+    own transaction only."""
+    await repo.search(session, None, repo.SearchQuery(text="orders"))
+    assert await session.scalar(text("SELECT current_setting('plan_cache_mode')")) == (
+        "force_custom_plan"
+    )
+    await session.commit()
+    assert await session.scalar(text("SELECT current_setting('plan_cache_mode')")) == "auto"

@@ -298,9 +298,16 @@ def _text_terms(text: str) -> _Text:
     return _Text(match=match, score=score, fts=fts, name_prefix=name_prefix, typo=typo)
 
 
-async def _set_trgm_threshold(session: AsyncSession) -> None:
+async def text_search_settings(session: AsyncSession) -> None:
+    """For this transaction: the typo threshold, and a plan made for each text search's own
+    values. The statements are the same text for every word, so after five runs PostgreSQL
+    would reuse one generic plan, which cannot turn a `LIKE $1` into an index range or weigh a
+    tsquery's selectivity: total and facets then took ~4x longer (measured at 100k datasets)."""
     await session.execute(
-        select(func.set_config("pg_trgm.similarity_threshold", str(TRGM_THRESHOLD), True))
+        select(
+            func.set_config("pg_trgm.similarity_threshold", str(TRGM_THRESHOLD), True),
+            func.set_config("plan_cache_mode", "force_custom_plan", True),
+        )
     )
 
 
@@ -312,7 +319,7 @@ async def search(
     text = _text_terms(q.text) if q.text else None
     conds = [*base, text.match] if text is not None else base
     if text is not None:
-        await _set_trgm_threshold(session)
+        await text_search_settings(session)
     # Relevance builds its own candidate sets from the base filters; other sorts page the match.
     ranked = text is not None and q.sort == "relevance"
     page = await _page(session, base if ranked else conds, text, q)
