@@ -26,6 +26,7 @@ import {
 } from "../lib/catalogQuery";
 import { useDebouncedUrlText } from "../lib/useDebouncedUrlText";
 import { PublishDatasetDialog } from "./catalog/PublishDataset";
+import { MarkdownSnippet } from "../components/Markdown";
 
 const VISIBILITY_OPTIONS: FacetCount[] = [
   { value: "public", label: "Public", count: -1 },
@@ -104,7 +105,7 @@ function ResultCard({ ds, showOrg }: { ds: DatasetSummary; showOrg: boolean }) {
         <div className="result__qualified mono" title={`${ds.namespace}/${ds.name}`}>
           {ds.name} <span className="subtle">· {ds.namespace}</span>
         </div>
-        {ds.description ? <p className="result__desc">{ds.description}</p> : null}
+        {ds.description ? <MarkdownSnippet className="result__desc" text={ds.description} /> : null}
         <div className="result__meta">
           <PlatformBadge platform={ds.platform} />
           <DatasetVisibilityBadge visibility={ds.visibility} />

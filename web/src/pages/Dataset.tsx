@@ -51,6 +51,7 @@ import {
 import { formFieldErrors, parseTags } from "./catalog/PublishDataset";
 import { ConnectPanel } from "./dataset/ConnectPanel";
 import { SlaPanel } from "../components/SlaPanel";
+import { Markdown } from "../components/Markdown";
 
 const datasetKey = (id: string) => ["datasets", "one", id] as const;
 
@@ -66,16 +67,9 @@ function canGovern(me: Me | null | undefined, ds: Dataset): boolean {
   return me.org.id === ds.org.id && ["admin", "steward"].includes(me.role);
 }
 
-/** Paragraphs from the markdown description (shown as text: nothing from it is run as HTML). */
 function Description({ text }: { text: string }) {
   if (!text.trim()) return <p className="subtle">No description yet.</p>;
-  return (
-    <div className="prose">
-      {text.split(/\n{2,}/).map((para, i) => (
-        <p key={i}>{para}</p>
-      ))}
-    </div>
-  );
+  return <Markdown text={text} />;
 }
 
 function FieldsTable({ fields }: { fields: DatasetField[] }) {
