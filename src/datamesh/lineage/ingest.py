@@ -135,8 +135,7 @@ async def ingest(
         await _audit(session, p, who, out)
         return out
 
-    settings = await orgs.org_settings(session, p.org_id)
-    ds_ids, foreign = await _datasets(session, p, todo, settings.default_visibility, out)
+    ds_ids, foreign = await _datasets(session, p, todo, out)
     proc_ids = await _processes(session, p, todo)
     await _runs(session, todo, proc_ids, out)
     added = await _edges(session, p, todo, ds_ids, proc_ids)
@@ -220,11 +219,12 @@ def _dataset_refs(ev: ParsedEvent) -> list[DatasetRef]:
 
 
 async def _datasets(
-    session: AsyncSession, p: Principal, todo: list[ParsedEvent], visibility: str, out: Outcome
+    session: AsyncSession, p: Principal, todo: list[ParsedEvent], out: Outcome
 ) -> tuple[dict[tuple[str, str], uuid.UUID], set[uuid.UUID]]:
-    """Ids of every dataset the batch names (creating the unknown ones in the sender's org), and
-    which of them another org owns: their schema and column lineage are left alone — an event
-    may read from another org's table, not rewrite its description."""
+    """Ids of every dataset the batch names (creating the unknown ones in the sender's org, with
+    its default visibility), and which of them another org owns: their schema and column
+    lineage are left alone — an event may read from another org's table, not rewrite its
+    description."""
     schemas: dict[tuple[str, str], list[dict[str, Any]]] = {}
     keys: dict[tuple[str, str], None] = {}
     for ev in todo:
@@ -235,9 +235,13 @@ async def _datasets(
                 schemas[key] = _fields(ref.fields)
             for col in ref.column_lineage:
                 keys[(col.input_namespace, col.input_name)] = None
-    ids = await repo.dataset_ids(session, list(keys))
+    found = await repo.dataset_ids_and_orgs(session, list(keys))
+    ids = {k: ds_id for k, (ds_id, _) in found.items()}
+    foreign = {ds_id for ds_id, org_id in found.values() if org_id != p.org_id}
     missing = [k for k in keys if k not in ids]
     if missing:
+        # Read only when creating: most events name datasets already known.
+        visibility = (await orgs.org_settings(session, p.org_id)).default_visibility
         rows = [
             {
                 "id": uuid7(),
@@ -261,8 +265,9 @@ async def _datasets(
         out.datasets_created = len(created)
         ids |= created
         if len(ids) < len(keys):  # created by a concurrent batch in the meantime
-            ids |= await repo.dataset_ids(session, [k for k in keys if k not in ids])
-    foreign = await repo.datasets_of_other_orgs(session, list(ids.values()), p.org_id)
+            raced = await repo.dataset_ids_and_orgs(session, [k for k in keys if k not in ids])
+            ids |= {k: ds_id for k, (ds_id, _) in raced.items()}
+            foreign |= {ds_id for ds_id, org_id in raced.values() if org_id != p.org_id}
     await repo.update_dataset_fields(
         session,
         {

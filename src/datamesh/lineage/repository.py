@@ -242,25 +242,21 @@ async def new_event_hashes(session: AsyncSession, hashes: Sequence[str]) -> set[
 async def dataset_ids(
     session: AsyncSession, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], uuid.UUID]:
+    return {k: ds_id for k, (ds_id, _) in (await dataset_ids_and_orgs(session, keys)).items()}
+
+
+async def dataset_ids_and_orgs(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[uuid.UUID, uuid.UUID]]:
+    """(id, owning org) of the datasets with these (namespace, name) keys that exist."""
     if not keys:
         return {}
     rows = await session.execute(
-        select(Dataset.namespace, Dataset.name, Dataset.id).where(
+        select(Dataset.namespace, Dataset.name, Dataset.id, Dataset.org_id).where(
             tuple_(Dataset.namespace, Dataset.name).in_(list(keys))
         )
     )
-    return {(r[0], r[1]): r[2] for r in rows}
-
-
-async def datasets_of_other_orgs(
-    session: AsyncSession, ids: Sequence[uuid.UUID], org_id: uuid.UUID
-) -> set[uuid.UUID]:
-    if not ids:
-        return set()
-    rows = await session.scalars(
-        select(Dataset.id).where(Dataset.id.in_(list(ids)), Dataset.org_id != org_id)
-    )
-    return set(rows)
+    return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
 
 async def processes_of_other_orgs(
