@@ -1,12 +1,28 @@
 /// <reference types="vitest/config" />
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import react from "@vitejs/plugin-react";
-import { defineConfig } from "vite";
+import { defineConfig, type Plugin } from "vite";
 
 const backend = process.env.DATAMESH_API ?? "http://127.0.0.1:8000";
 
+/** The API docs page (/api/docs) loads Swagger UI from the server itself, never from a CDN:
+ * the two files of the pinned npm package go into the build, under swagger/. */
+function swaggerUi(): Plugin {
+  return {
+    name: "datamesh-swagger-ui",
+    apply: "build",
+    generateBundle() {
+      for (const file of ["swagger-ui-bundle.js", "swagger-ui.css"]) {
+        const source = readFileSync(new URL(`./node_modules/swagger-ui-dist/${file}`, import.meta.url));
+        this.emitFile({ type: "asset", fileName: `swagger/${file}`, source });
+      }
+    },
+  };
+}
+
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), swaggerUi()],
   build: {
     // The Python package serves the built SPA (with an index.html fallback for non-/api paths).
     outDir: fileURLToPath(new URL("../src/datamesh/static", import.meta.url)),

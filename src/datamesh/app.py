@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from datamesh import migrate
@@ -127,7 +129,7 @@ def create_app(
         description=API_DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served by _mount_docs, with Swagger UI from this server
         redoc_url=None,
     )
     app.state.settings = settings
@@ -161,9 +163,28 @@ def create_app(
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/api/health")
+    _mount_docs(app)
     _mount_spa(app)
     _document_problems(app)
     return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI at /api/docs. Its script and stylesheet come from the web build
+    (web/vite.config.ts copies the pinned npm package), not from a CDN: the page works on a
+    machine without internet access, and the browser loads nothing from elsewhere."""
+    if (STATIC_DIR / "swagger").is_dir():
+        app.mount("/swagger", StaticFiles(directory=STATIC_DIR / "swagger"), name="swagger")
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/api/openapi.json",
+            title="DataMesh API",
+            swagger_js_url="/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/swagger/swagger-ui.css",
+            swagger_favicon_url="/favicon.svg",
+        )
 
 
 def _document_problems(app: FastAPI) -> None:
