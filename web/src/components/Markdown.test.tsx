@@ -23,6 +23,13 @@ describe("Markdown", () => {
     expect(container.textContent).not.toContain("**");
   });
 
+  it("shows an image as a link to it, so readers' browsers fetch nothing on their own", () => {
+    const { container } = render(<Markdown text="![orders dashboard](https://img.example.com/pixel.png)" />);
+    expect(container.querySelector("img")).toBeNull();
+    const link = container.querySelector('a[href="https://img.example.com/pixel.png"]');
+    expect(link?.textContent).toBe("orders dashboard");
+  });
+
   it("never renders raw HTML (it stays visible as text) or script URLs", () => {
     const { container } = render(<Markdown text={TEXT} />);
     expect(container.querySelector("img, script, [onerror]")).toBeNull();

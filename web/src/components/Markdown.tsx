@@ -4,15 +4,25 @@ import ReactMarkdown, { type Components } from "react-markdown";
 /*
  * Descriptions are Markdown written by users. react-markdown renders it as React elements:
  * raw HTML in the text is never rendered and link URLs pass its safe-protocol filter (no
- * `javascript:`), so a description cannot run anything in a reader's browser.
+ * `javascript:`), so a description cannot run anything in a reader's browser. Images become
+ * links: showing one would make every reader's browser fetch a URL the author chose (a
+ * tracking pixel learns who looked at the dataset).
  */
+
+const REL = "noopener noreferrer nofollow ugc";
 
 const FULL: Components = {
   a: ({ node: _node, children, ...props }) => (
-    <a {...props} target="_blank" rel="noopener noreferrer nofollow ugc">
+    <a {...props} target="_blank" rel={REL}>
       {children}
     </a>
   ),
+  img: ({ src, alt }) =>
+    typeof src === "string" && src ? (
+      <a href={src} target="_blank" rel={REL}>
+        {alt || src}
+      </a>
+    ) : null,
 };
 
 /** A whole description: paragraphs, lists, emphasis, code, links and headings. */
