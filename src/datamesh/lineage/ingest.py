@@ -236,9 +236,7 @@ async def _datasets(
             for col in ref.column_lineage:
                 keys[(col.input_namespace, col.input_name)] = None
     found = await repo.dataset_ids_and_orgs(session, list(keys))
-    ids = {k: ds_id for k, (ds_id, _) in found.items()}
-    foreign = {ds_id for ds_id, org_id in found.values() if org_id != p.org_id}
-    missing = [k for k in keys if k not in ids]
+    missing = [k for k in keys if k not in found]
     if missing:
         # Read only when creating: most events name datasets already known.
         visibility = (await orgs.org_settings(session, p.org_id)).default_visibility
@@ -263,11 +261,11 @@ async def _datasets(
         rows.sort(key=lambda r: (r["namespace"], r["name"]))  # one lock order: no deadlocks
         created = await repo.insert_datasets(session, rows)
         out.datasets_created = len(created)
-        ids |= created
-        if len(ids) < len(keys):  # created by a concurrent batch in the meantime
-            raced = await repo.dataset_ids_and_orgs(session, [k for k in keys if k not in ids])
-            ids |= {k: ds_id for k, (ds_id, _) in raced.items()}
-            foreign |= {ds_id for ds_id, org_id in raced.values() if org_id != p.org_id}
+        found |= {k: (ds_id, p.org_id) for k, ds_id in created.items()}
+        if len(found) < len(keys):  # created by a concurrent batch in the meantime
+            found |= await repo.dataset_ids_and_orgs(session, [k for k in keys if k not in found])
+    ids = {k: ds_id for k, (ds_id, _) in found.items()}
+    foreign = {ds_id for ds_id, org_id in found.values() if org_id != p.org_id}
     await repo.update_dataset_fields(
         session,
         {
