@@ -55,8 +55,10 @@ async def test_another_orgs_job_and_schema_are_left_alone(
     one = await client.post("/api/v1/lineage", json=later[0], headers=other.headers)
     assert one.status_code == 403 and one.headers["content-type"] == "application/problem+json"
 
-    # Its own job reading Acme's table (with a schema facet) and writing its own dataset, with
-    # column lineage into Acme's table too: the edge lands; Acme's schema and columns do not move.
+    # Its own job reading Acme's tables (with a schema facet) and writing a dataset named like
+    # one of Acme's, with column lineage into it too: Acme's datasets are not Other's to read
+    # (internal) nor to write, so every name means a new dataset of Other's (ADR 0005); none
+    # of Acme's schemas, columns or edges moves.
     own = dict(later[0])
     own["job"] = {**own["job"], "namespace": "other-airflow", "name": "copy_orders"}
     own["outputs"] = [
@@ -88,9 +90,11 @@ async def test_another_orgs_job_and_schema_are_left_alone(
             "WHERE namespace <> 'other-airflow' ORDER BY id",
             "runs": "SELECT r.id, r.run_id, r.state FROM runs r JOIN processes p "
             "ON p.id = r.process_id WHERE p.namespace <> 'other-airflow' ORDER BY r.id",
-            "fields": "SELECT id, fields, version FROM datasets WHERE namespace <> "
-            "'s3://other-zone' ORDER BY id",
-            "columns": "SELECT id FROM column_edges ORDER BY id",
+            "fields": "SELECT id, fields, version FROM datasets WHERE org_id = "
+            f"'{acme.org_id}' ORDER BY id",
+            "columns": "SELECT c.id FROM column_edges c JOIN datasets d ON d.id IN "
+            f"(c.input_dataset_id, c.output_dataset_id) WHERE d.org_id = '{acme.org_id}' "
+            "GROUP BY c.id ORDER BY c.id",
         }.items()
     }
     assert after == before
@@ -98,4 +102,10 @@ async def test_another_orgs_job_and_schema_are_left_alone(
         "SELECT count(*) FROM lineage_edges e JOIN processes p ON p.id = e.dst_id "
         "WHERE p.name = 'copy_orders'"
     )
-    assert copied == len(own["inputs"])  # reading Acme's tables is lineage, and it is recorded
+    assert copied == len(own["inputs"])  # reading those tables is lineage, and it is recorded
+    ends = await raw_conn.fetch(
+        "SELECT DISTINCT d.org_id FROM lineage_edges e JOIN processes p "
+        "ON p.id IN (e.src_id, e.dst_id) JOIN datasets d ON d.id IN (e.src_id, e.dst_id) "
+        "WHERE p.name = 'copy_orders'"
+    )
+    assert [str(r["org_id"]) for r in ends] == [other.org_id]

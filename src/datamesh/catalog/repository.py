@@ -22,6 +22,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -105,11 +106,69 @@ async def get_for_update(
     return found
 
 
-async def by_key(session: AsyncSession, namespace: str, name: str) -> Dataset | None:
+async def by_id(session: AsyncSession, dataset_id: uuid.UUID) -> Dataset | None:
+    """A dataset whatever the caller may see (for writers that resolved it by the rule)."""
+    return await session.get(Dataset, dataset_id)
+
+
+async def by_key(
+    session: AsyncSession, org_id: uuid.UUID, namespace: str, name: str
+) -> Dataset | None:
+    """The org's own dataset with this name (names are unique per org)."""
     found: Dataset | None = await session.scalar(
-        select(Dataset).where(Dataset.namespace == namespace, Dataset.name == name)
+        select(Dataset).where(
+            Dataset.namespace == namespace, Dataset.name == name, Dataset.org_id == org_id
+        )
     )
     return found
+
+
+async def named(
+    session: AsyncSession, p: Principal, keys: Sequence[tuple[str, str]]
+) -> list[tuple[str, str, uuid.UUID, uuid.UUID]]:
+    """(namespace, name, id, org) of the datasets with these names that the caller's org owns
+    or the caller may read, oldest first. A hidden dataset never leaves the database."""
+    if not keys:
+        return []
+    rows = await session.execute(
+        select(Dataset.namespace, Dataset.name, Dataset.id, Dataset.org_id)
+        .where(
+            tuple_(Dataset.namespace, Dataset.name).in_(list(keys)),
+            or_(Dataset.org_id == p.org_id, readable(p)),
+        )
+        .order_by(Dataset.id)
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+async def own_named(
+    session: AsyncSession, org_id: uuid.UUID, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], uuid.UUID]:
+    """Ids of the org's own datasets with these names."""
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(Dataset.namespace, Dataset.name, Dataset.id).where(
+            tuple_(Dataset.namespace, Dataset.name).in_(list(keys)), Dataset.org_id == org_id
+        )
+    )
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+async def insert_named(
+    session: AsyncSession, rows: list[dict[str, Any]]
+) -> dict[tuple[str, str], uuid.UUID]:
+    """Insert datasets (of one org) in one statement; a name another transaction created in
+    the meantime is skipped (the caller reads it back)."""
+    if not rows:
+        return {}
+    result = await session.execute(
+        insert(Dataset)
+        .on_conflict_do_nothing(index_elements=[Dataset.namespace, Dataset.name, Dataset.org_id])
+        .returning(Dataset.namespace, Dataset.name, Dataset.id),
+        rows,
+    )
+    return {(r[0], r[1]): r[2] for r in result}
 
 
 async def add(session: AsyncSession, dataset: Dataset) -> Dataset:

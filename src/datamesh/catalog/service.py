@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,10 +30,12 @@ from datamesh.errors import (
 )
 from datamesh.events import service as events
 from datamesh.kit.context import Actor
+from datamesh.kit.ids import uuid7
 from datamesh.kit.pagination import decode_cursor, encode_cursor
 from datamesh.kit.refs import Ref
 from datamesh.models.catalog import Dataset
 from datamesh.models.identity import User
+from datamesh.orgs import service as orgs
 
 _AUDITED = (
     "display_name",
@@ -185,10 +189,10 @@ async def publish(session: AsyncSession, p: Principal, data: DatasetCreate) -> D
         raise Forbidden("Only producers and admins may publish datasets.")
     owner_ids = data.owners if data.owners is not None else ([p.user_id] if p.user_id else [])
     await _check_owners(session, owner_ids)
-    if await repo.by_key(session, data.namespace, data.name):
+    if await repo.by_key(session, p.org_id, data.namespace, data.name):
         raise Conflict(
             f"A dataset {data.namespace} / {data.name} already exists.",
-            errors=[field_error(["name"], "namespace and name must be unique together")],
+            errors=[field_error(["name"], "namespace and name must be unique in an organization")],
         )
     ds = Dataset(
         org_id=p.org_id,
@@ -378,6 +382,139 @@ async def search(
     return SearchOutcome(rows, names, next_cursor, total, capped, labelled)
 
 
+# -- names: which dataset a (namespace, name) means ------------------------------------------------
+Name = tuple[str, str]
+
+_PLATFORMS = {
+    "postgres": "postgresql",
+    "postgresql": "postgresql",
+    "snowflake": "snowflake",
+    "bigquery": "bigquery",
+    "redshift": "redshift",
+    "s3": "s3",
+    "s3a": "s3",
+    "gs": "gcs",
+    "gcs": "gcs",
+    "kafka": "kafka",
+    "databricks": "databricks",
+    "hive": "hive",
+    "mysql": "mysql",
+    "file": "file",
+    "abfss": "azure",
+    "wasbs": "azure",
+    "dbfs": "databricks",
+    "trino": "trino",
+    "mssql": "sqlserver",
+    "sqlserver": "sqlserver",
+}
+
+
+def platform_of(namespace: str) -> str:
+    """The platform an OpenLineage namespace (``snowflake://acct``, ``postgres://host:5432``)
+    names, for datasets created from a name alone."""
+    scheme = (
+        namespace.split("://", 1)[0].lower()
+        if "://" in namespace
+        else namespace.split(":", 1)[0].lower()
+    )
+    found = _PLATFORMS.get(scheme)
+    if found:
+        return found
+    return scheme if re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", scheme) else "other"
+
+
+@dataclass(slots=True)
+class Resolution:
+    """What a set of dataset names means for one sender."""
+
+    ids: dict[Name, uuid.UUID] = field(default_factory=dict)
+    """Every resolved name's dataset (all of them unless ``create=False``)."""
+    foreign: set[uuid.UUID] = field(default_factory=set)
+    """Those that are another org's (readable) datasets: lineage may read from them, but never
+    describes them (no schema, description, owners or column lineage into them)."""
+    created: dict[Name, uuid.UUID] = field(default_factory=dict)
+    """Those created by this call, in the sender's org."""
+
+
+async def resolve_names(
+    session: AsyncSession,
+    sender: Principal,
+    names: Iterable[Name],
+    *,
+    written: Collection[Name] | bool = (),
+    create: bool = True,
+    origin: str = "lineage",
+    fields: Mapping[Name, list[dict[str, Any]]] | None = None,
+) -> Resolution:
+    """THE rule for what a dataset name means in a write by ``sender`` (ADR 0005); a writer
+    without a user (file import, crawler) passes :func:`system_sender`:
+
+    1. the sender's org's own dataset of that name;
+    2. else, for a name the sender only reads (not in ``written``), a dataset of another org
+       the sender may read (``readable``: public, or shared with it), the oldest if several;
+    3. else a new dataset in the sender's org (with the org's default visibility), unless
+       ``create`` is False (the name is then left out of ``ids``).
+
+    A dataset the sender may not read is never found, linked, written or revealed: the answer
+    for a hidden name is the answer for an unknown one. ``written`` (names the write describes
+    or produces: outputs, DatasetEvents, imported profiles, an edge's target; ``True`` for all)
+    never resolve to another org's dataset. Set-based: one query for the whole batch, plus one
+    insert (and the org's settings) when something is created. The caller audits the write.
+    Every way lineage or datasets are written by name goes through here: OpenLineage ingestion,
+    the lineage CRUD API, file import, crawlers, dbt import.
+    """
+    wanted = list(dict.fromkeys(names))
+    out = Resolution()
+    if not wanted:
+        return out
+    writes = set(wanted) if written is True else set(written or ())
+    org_id = sender.org_id
+    others: dict[Name, uuid.UUID] = {}
+    for ns, name, ds_id, owner in await repo.named(session, sender, wanted):
+        if owner == org_id:
+            out.ids[(ns, name)] = ds_id
+        else:
+            others.setdefault((ns, name), ds_id)  # oldest first (UUIDv7 ids)
+    for key in wanted:
+        if key not in out.ids and key not in writes and key in others:
+            out.ids[key] = others[key]
+            out.foreign.add(others[key])
+    missing = [k for k in wanted if k not in out.ids]
+    if not missing or not create:
+        return out
+    visibility = (await orgs.org_settings(session, org_id)).default_visibility
+    rows = [
+        {
+            "id": uuid7(),
+            "org_id": org_id,
+            "namespace": ns[:500],
+            "name": name[:1000],
+            "platform": platform_of(ns),
+            "visibility": visibility,
+            "origin": origin,
+            "fields": (fields or {}).get((ns, name), []),
+            "display_name": "",
+            "description": "",
+            "tags": [],
+            "status": "active",
+            "version": 1,
+        }
+        for ns, name in sorted(missing)  # one lock order for concurrent batches: no deadlocks
+    ]
+    out.created = await repo.insert_named(session, rows)
+    out.ids |= out.created
+    raced = [k for k in missing if k not in out.ids]
+    if raced:  # created by a concurrent writer of the same org in the meantime
+        out.ids |= await repo.own_named(session, org_id, raced)
+    return out
+
+
+def system_sender(org_id: uuid.UUID, name: str = "system") -> Principal:
+    """A writer without a user (file import, crawler, dbt import) as :func:`resolve_names`
+    sees it: a producer of its org with no user, so of other orgs it may use public datasets."""
+    return Principal(kind="api_key", id=uuid.UUID(int=0), name=name, org_id=org_id, role="producer")
+
+
 # -- bulk import and lineage --------------------------------------------------------------------
 async def upsert(
     session: AsyncSession,
@@ -388,8 +525,15 @@ async def upsert(
     origin: str = "import",
     audit_each: bool = True,
 ) -> tuple[Dataset, bool]:
-    """Create or update by (namespace, name); returns (dataset, created)."""
-    existing = await repo.by_key(session, data.namespace, data.name)
+    """Create or update the org's own dataset of this (namespace, name); returns (dataset,
+    created). Writing a profile is writing the dataset, so the name resolves as a written name
+    does (:func:`resolve_names`): to the org's own dataset, else a new one in the org — never to
+    another org's, whether it may be read or not."""
+    name = (data.namespace, data.name)
+    resolved = await resolve_names(
+        session, system_sender(org_id), [name], written=True, create=False
+    )
+    existing = await repo.by_id(session, resolved.ids[name]) if name in resolved.ids else None
     if existing is None:
         ds = Dataset(
             org_id=org_id,
@@ -429,8 +573,6 @@ async def upsert(
             org_id=org_id,
         )
         return ds, True
-    if existing.org_id != org_id:
-        raise Conflict(f"{data.namespace} / {data.name} belongs to another organization.")
     before = _snapshot(existing, [])
     for key in ("display_name", "description", "platform", "domain", "tags", "visibility"):
         setattr(existing, key, getattr(data, key))

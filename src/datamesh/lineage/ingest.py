@@ -8,7 +8,6 @@ whole batch at once. One bad event is reported and skipped; the good ones land.
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.audit import service as audit
 from datamesh.auth.principal import Principal
+from datamesh.catalog import service as catalog
 from datamesh.errors import Forbidden
 from datamesh.events import service as events
 from datamesh.kit.context import Actor
@@ -34,31 +34,8 @@ from datamesh.lineage.openlineage import (
     SchemaField,
     parse_event,
 )
-from datamesh.orgs import service as orgs
 
 MAX_BATCH = 5000
-_PLATFORMS = {
-    "postgres": "postgresql",
-    "postgresql": "postgresql",
-    "snowflake": "snowflake",
-    "bigquery": "bigquery",
-    "redshift": "redshift",
-    "s3": "s3",
-    "s3a": "s3",
-    "gs": "gcs",
-    "gcs": "gcs",
-    "kafka": "kafka",
-    "databricks": "databricks",
-    "hive": "hive",
-    "mysql": "mysql",
-    "file": "file",
-    "abfss": "azure",
-    "wasbs": "azure",
-    "dbfs": "databricks",
-    "trino": "trino",
-    "mssql": "sqlserver",
-    "sqlserver": "sqlserver",
-}
 _FINAL = {"COMPLETE", "FAIL", "ABORT"}
 
 
@@ -70,18 +47,6 @@ class Outcome:
     datasets_created: int = 0
     edges_added: int = 0
     failed_runs: list[tuple[uuid.UUID, str, datetime]] = field(default_factory=list)
-
-
-def platform_of(namespace: str) -> str:
-    scheme = (
-        namespace.split("://", 1)[0].lower()
-        if "://" in namespace
-        else namespace.split(":", 1)[0].lower()
-    )
-    found = _PLATFORMS.get(scheme)
-    if found:
-        return found
-    return scheme if re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", scheme) else "other"
 
 
 def _fields(schema: list[SchemaField]) -> list[dict[str, Any]]:
@@ -221,12 +186,13 @@ def _dataset_refs(ev: ParsedEvent) -> list[DatasetRef]:
 async def _datasets(
     session: AsyncSession, p: Principal, todo: list[ParsedEvent], out: Outcome
 ) -> tuple[dict[tuple[str, str], uuid.UUID], set[uuid.UUID]]:
-    """Ids of every dataset the batch names (creating the unknown ones in the sender's org, with
-    its default visibility), and which of them another org owns: their schema and column
-    lineage are left alone — an event may read from another org's table, not rewrite its
-    description."""
+    """Ids of every dataset the batch names, by the catalog's one rule (ADR 0005): the
+    sender's own, else (for a name it only reads) a readable one of another org, else new in
+    its org. Outputs and DatasetEvents are written names: never another org's dataset. Also
+    which ids are another org's: their schema and column lineage are left alone."""
     schemas: dict[tuple[str, str], list[dict[str, Any]]] = {}
     keys: dict[tuple[str, str], None] = {}
+    written: set[tuple[str, str]] = set()
     for ev in todo:
         for ref in _dataset_refs(ev):
             key = (ref.namespace, ref.name)
@@ -235,46 +201,22 @@ async def _datasets(
                 schemas[key] = _fields(ref.fields)
             for col in ref.column_lineage:
                 keys[(col.input_namespace, col.input_name)] = None
-    found = await repo.dataset_ids_and_orgs(session, list(keys))
-    missing = [k for k in keys if k not in found]
-    if missing:
-        # Read only when creating: most events name datasets already known.
-        visibility = (await orgs.org_settings(session, p.org_id)).default_visibility
-        rows = [
-            {
-                "id": uuid7(),
-                "org_id": p.org_id,
-                "namespace": ns[:500],
-                "name": name[:1000],
-                "platform": platform_of(ns),
-                "visibility": visibility,
-                "origin": "lineage",
-                "fields": schemas.get((ns, name), []),
-                "display_name": "",
-                "description": "",
-                "tags": [],
-                "status": "active",
-                "version": 1,
-            }
-            for ns, name in missing
-        ]
-        rows.sort(key=lambda r: (r["namespace"], r["name"]))  # one lock order: no deadlocks
-        created = await repo.insert_datasets(session, rows)
-        out.datasets_created = len(created)
-        found |= {k: (ds_id, p.org_id) for k, ds_id in created.items()}
-        if len(found) < len(keys):  # created by a concurrent batch in the meantime
-            found |= await repo.dataset_ids_and_orgs(session, [k for k in keys if k not in found])
-    ids = {k: ds_id for k, (ds_id, _) in found.items()}
-    foreign = {ds_id for ds_id, org_id in found.values() if org_id != p.org_id}
+        written.update((ref.namespace, ref.name) for ref in _written_refs(ev))
+    found = await catalog.resolve_names(session, p, keys, written=written, fields=schemas)
+    out.datasets_created = len(found.created)
     await repo.update_dataset_fields(
         session,
         {
-            ids[k]: schemas[k]
+            found.ids[k]: schemas[k]
             for k in sorted(schemas)
-            if k in ids and k not in missing and ids[k] not in foreign
+            if k not in found.created and found.ids[k] not in found.foreign
         },
     )
-    return ids, foreign
+    return found.ids, found.foreign
+
+
+def _written_refs(ev: ParsedEvent) -> list[DatasetRef]:
+    return [*ev.outputs, *([ev.dataset] if ev.dataset else [])]
 
 
 async def _processes(
@@ -422,7 +364,7 @@ async def _column_edges(
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for ev in todo:
         proc = proc_ids.get((ev.job.namespace, ev.job.name)) if ev.job else None
-        for ref in [*ev.outputs, *([ev.dataset] if ev.dataset else [])]:
+        for ref in _written_refs(ev):
             out_id = ds_ids[(ref.namespace, ref.name)]
             if out_id in foreign:
                 continue

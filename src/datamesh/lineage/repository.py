@@ -239,26 +239,6 @@ async def new_event_hashes(session: AsyncSession, hashes: Sequence[str]) -> set[
     return set(rows)
 
 
-async def dataset_ids(
-    session: AsyncSession, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], uuid.UUID]:
-    return {k: ds_id for k, (ds_id, _) in (await dataset_ids_and_orgs(session, keys)).items()}
-
-
-async def dataset_ids_and_orgs(
-    session: AsyncSession, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[uuid.UUID, uuid.UUID]]:
-    """(id, owning org) of the datasets with these (namespace, name) keys that exist."""
-    if not keys:
-        return {}
-    rows = await session.execute(
-        select(Dataset.namespace, Dataset.name, Dataset.id, Dataset.org_id).where(
-            tuple_(Dataset.namespace, Dataset.name).in_(list(keys))
-        )
-    )
-    return {(r[0], r[1]): (r[2], r[3]) for r in rows}
-
-
 async def processes_of_other_orgs(
     session: AsyncSession, keys: Sequence[tuple[str, str]], org_id: uuid.UUID
 ) -> set[tuple[str, str]]:
@@ -270,20 +250,6 @@ async def processes_of_other_orgs(
         )
     )
     return {(r[0], r[1]) for r in rows}
-
-
-async def insert_datasets(
-    session: AsyncSession, rows: list[dict[str, Any]]
-) -> dict[tuple[str, str], uuid.UUID]:
-    if not rows:
-        return {}
-    result = await session.execute(
-        insert(Dataset)
-        .on_conflict_do_nothing()
-        .returning(Dataset.namespace, Dataset.name, Dataset.id),
-        rows,
-    )
-    return {(r[0], r[1]): r[2] for r in result}
 
 
 async def update_dataset_fields(

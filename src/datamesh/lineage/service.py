@@ -54,10 +54,21 @@ def _splits(rest: str) -> list[tuple[str, str]]:
     ]
 
 
-async def resolve(session: AsyncSession, ref: str) -> tuple[uuid.UUID, str]:
+async def resolve(
+    session: AsyncSession,
+    p: Principal,
+    ref: str,
+    *,
+    written: bool = False,
+    create: bool = False,
+) -> tuple[uuid.UUID, str]:
     """A node from a UUID or an OpenLineage id ``dataset:<ns>:<name>`` / ``job:<ns>:<name>``.
 
-    Namespaces contain ``:`` (``postgres://host:5432``), so every split is tried.
+    A dataset name means what the catalog's rule says for the caller (ADR 0005): its org's
+    own dataset, else (unless ``written``) one of another org it may read, else — with
+    ``create`` — a new one in its org; a hidden dataset is never found, so a hidden name
+    answers like an unknown one. Namespaces contain ``:`` (``postgres://host:5432``), so every
+    split is tried, the caller's own datasets first.
     """
     ref = ref.strip()
     try:
@@ -66,13 +77,22 @@ async def resolve(session: AsyncSession, ref: str) -> tuple[uuid.UUID, str]:
         kind, _, rest = ref.partition(":")
         candidates = _splits(rest)
         if kind == "dataset" and candidates:
-            found = await repo.dataset_ids(session, candidates)
-            if found:
-                return next(iter(found.values())), "dataset"
+            found = await catalog.resolve_names(
+                session, p, candidates, written=written, create=False
+            )
+            mine = [k for k in candidates if k in found.ids and found.ids[k] not in found.foreign]
+            pick = mine or [k for k in candidates if k in found.ids]
+            if pick:
+                return found.ids[pick[0]], "dataset"
+            if create:  # the last split: the namespace keeps every ':' but the name's
+                made = await catalog.resolve_names(
+                    session, p, [candidates[-1]], written=written, create=True
+                )
+                return made.ids[candidates[-1]], "dataset"
         elif kind == "job" and candidates:
-            found = await repo.process_ids(session, candidates)
-            if found:
-                return next(iter(found.values())), "process"
+            procs = await repo.process_ids(session, candidates)
+            if procs:
+                return next(iter(procs.values())), "process"
         elif kind not in ("dataset", "job"):
             raise Unprocessable(
                 "A node is a UUID, dataset:<namespace>:<name> or job:<namespace>:<name>.",
@@ -83,6 +103,18 @@ async def resolve(session: AsyncSession, ref: str) -> tuple[uuid.UUID, str]:
     if node not in kinds:
         raise NotFound("No such lineage node.")
     return node, kinds[node]
+
+
+async def _require_own_target(
+    session: AsyncSession, p: Principal, node: uuid.UUID, kind: str
+) -> None:
+    """An edge is lineage of its target: only the org owning a dataset writes what feeds it (a
+    readable dataset of another org may be read from, not written to; ADR 0005)."""
+    if kind == "dataset" and (await catalog.get(session, p, node)).org_id != p.org_id:
+        raise Forbidden(
+            "Another organization's dataset can be read from, not written to: its own "
+            "organization records what feeds it."
+        )
 
 
 async def _require_visible(session: AsyncSession, p: Principal, node: uuid.UUID, kind: str) -> None:
@@ -217,10 +249,13 @@ async def delete_process(session: AsyncSession, p: Principal, process_id: uuid.U
 # -- edges --------------------------------------------------------------------------------------
 async def create_edge(session: AsyncSession, p: Principal, data: EdgeCreate) -> LineageEdge:
     _require_writer(p)
-    src, src_kind = await resolve(session, data.source)
-    dst, dst_kind = await resolve(session, data.target)
+    # The target's lineage is what the edge writes: a name there never means another org's
+    # dataset; a name at either end that means nothing yet is a new dataset of the caller's org.
+    src, src_kind = await resolve(session, p, data.source, create=True)
+    dst, dst_kind = await resolve(session, p, data.target, written=True, create=True)
     await _require_visible(session, p, src, src_kind)
     await _require_visible(session, p, dst, dst_kind)
+    await _require_own_target(session, p, dst, dst_kind)
     if src == dst:
         raise Unprocessable(
             "An edge cannot connect a node to itself.",
@@ -280,7 +315,7 @@ async def list_edges(
 ) -> tuple[list[LineageEdge], str | None]:
     node_id = None
     if node:
-        node_id, kind = await resolve(session, node)
+        node_id, kind = await resolve(session, p, node)
         await _require_visible(session, p, node_id, kind)
     rows = await repo.page_edges(session, node_id, limit * 2 + 1, decode_cursor(cursor, 1))
     visible = await _visible_ids(session, p, {i for e in rows for i in (e.src_id, e.dst_id)})
@@ -295,6 +330,7 @@ async def delete_edge(session: AsyncSession, p: Principal, edge_id: uuid.UUID) -
         raise NotFound("No such edge.")
     await _require_visible(session, p, edge.src_id, edge.src_kind)
     await _require_visible(session, p, edge.dst_id, edge.dst_kind)
+    await _require_own_target(session, p, edge.dst_id, edge.dst_kind)
     ref = Ref("edge", str(edge.id), f"{edge.src_id}->{edge.dst_id}")
     await audit.record(
         session,
@@ -351,7 +387,7 @@ async def graph(
     *,
     salt: str = "",
 ) -> dict[str, Any]:
-    start, kind = await resolve(session, ref)
+    start, kind = await resolve(session, p, ref)
     await _require_visible(session, p, start, kind)
     result, used = await traverse(
         engine, POSTGRES, session, start, kind, direction, depth, max_nodes
@@ -460,7 +496,7 @@ async def impact(
     salt: str = "",
 ) -> dict[str, Any]:
     """What breaks if this fails: everything downstream, who owns it, who follows it."""
-    start, kind = await resolve(session, ref)
+    start, kind = await resolve(session, p, ref)
     await _require_visible(session, p, start, kind)
     result, _ = await traverse(
         engine, POSTGRES, session, start, kind, "downstream", depth, max_nodes

@@ -61,7 +61,10 @@ class Dataset(UUIDPk, Base):
     search: Mapped[Any] = mapped_column(TSVECTOR, Computed(SEARCH_DOCUMENT, persisted=True))
 
     __table_args__ = (
-        UniqueConstraint("namespace", "name"),
+        # A name is unique within its org (ADR 0005): two orgs may each have a dataset called
+        # (namespace, name), and neither learns of the other's. Namespace and name lead, so a
+        # lookup by name alone (what lineage resolves) uses this index too.
+        UniqueConstraint("namespace", "name", "org_id"),
         CheckConstraint("visibility IN ('public','internal','private')", name="visibility"),
         CheckConstraint("status IN ('active','deprecated')", name="status"),
         Index("ix_datasets_search", "search", postgresql_using="gin"),
