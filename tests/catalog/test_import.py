@@ -100,3 +100,63 @@ async def test_csv_import_is_idempotent(
     assert list(row["tags"]) == ["gold", "pii"]
     assert row["visibility"] == "public"
     assert row["source_table"] == "ORDERS"
+
+
+async def test_import_writes_only_its_own_orgs_datasets(
+    app, db_url: str, tmp_path: Path, raw_conn: asyncpg.Connection
+) -> None:
+    """A file naming datasets another org has (hidden or public) imports them as the importing
+    org's own; the other org's profiles do not change, and no line says the name is taken
+    (which told the importer that a hidden table exists)."""
+    for org in ("Acme", "Globex"):
+        first = tmp_path / f"{org}.jsonl"
+        first.write_text(
+            json.dumps({"namespace": "pg://db", "name": "own", "platform": "postgresql"}) + "\n"
+        )
+        result = await asyncio.to_thread(
+            _invoke, ["catalog", "import", str(first), "--org", org], db_url, tmp_path
+        )
+        assert result.exit_code == 0, result.output
+    for name, vis in (("secret", "private"), ("open", "public")):
+        path = tmp_path / f"acme-{name}.jsonl"
+        row = {
+            "namespace": "pg://db",
+            "name": name,
+            "platform": "postgresql",
+            "visibility": vis,
+            "description": "Acme's",
+        }
+        path.write_text(json.dumps(row) + "\n")
+        result = await asyncio.to_thread(
+            _invoke, ["catalog", "import", str(path), "--org", "Acme"], db_url, tmp_path
+        )
+        assert result.exit_code == 0, result.output
+    acme_before = await raw_conn.fetch(
+        "SELECT d.* FROM datasets d JOIN organizations o ON o.id = d.org_id "
+        "WHERE o.name = 'Acme' ORDER BY d.id"
+    )
+    path = tmp_path / "globex.jsonl"
+    path.write_text(
+        "\n".join(
+            json.dumps(
+                {"namespace": "pg://db", "name": n, "platform": "postgresql", "description": "G"}
+            )
+            for n in ("secret", "open")
+        )
+        + "\n"
+    )
+    result = await asyncio.to_thread(
+        _invoke, ["catalog", "import", str(path), "--org", "Globex"], db_url, tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 created, 0 updated, 0 failed" in result.output
+    acme_after = await raw_conn.fetch(
+        "SELECT d.* FROM datasets d JOIN organizations o ON o.id = d.org_id "
+        "WHERE o.name = 'Acme' ORDER BY d.id"
+    )
+    assert acme_after == acme_before
+    rows = await raw_conn.fetch(
+        "SELECT d.name, d.description FROM datasets d JOIN organizations o ON o.id = d.org_id "
+        "WHERE o.name = 'Globex' ORDER BY d.name"
+    )
+    assert [tuple(r) for r in rows] == [("open", "G"), ("own", ""), ("secret", "G")]

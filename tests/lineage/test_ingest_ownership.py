@@ -3,13 +3,17 @@ from another org's table, but never rewrite another org's job, runs, schema or c
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
 import httpx
 from fastapi import FastAPI
 from openlineage.client.serde import Serde
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from datamesh.auth.principal import Principal
+from datamesh.lineage import ingest
 from tests.factories import signed_in
 from tests.lineage.pipeline import PG, S3, pipeline_events
 
@@ -109,3 +113,67 @@ async def test_another_orgs_job_and_schema_are_left_alone(
         "WHERE p.name = 'copy_orders'"
     )
     assert [str(r["org_id"]) for r in ends] == [other.org_id]
+
+
+def _ol(job: str, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-20T06:00:00Z",
+        "run": {"runId": str(uuid.uuid4())},
+        "job": {"namespace": "globex-airflow", "name": job},
+        "inputs": [{"namespace": ns, "name": n} for ns, n in inputs],
+        "outputs": [{"namespace": ns, "name": n} for ns, n in outputs],
+        "producer": "https://globex.test",
+    }
+
+
+async def test_a_batch_resolves_every_name_by_the_one_rule(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, raw_conn: asyncpg.Connection
+) -> None:
+    """In one batch: a public table of Acme's that Globex only reads is Acme's row; one that
+    Globex also writes (in another event of the batch) is Globex's own, for every event of the
+    batch; Acme's private table is Globex's own new dataset, like a name nobody has."""
+    acme = await signed_in(app, client, "admin@acme.test", role="admin")
+    ids = {}
+    for name, vis in (
+        ("read_only", "public"),
+        ("read_and_written", "public"),
+        ("hidden", "private"),
+    ):
+        r = await client.post(
+            "/api/datasets",
+            json={"namespace": S3, "name": name, "platform": "s3", "visibility": vis, "owners": []},
+            headers=acme.headers,
+        )
+        assert r.status_code == 201, r.text
+        ids[name] = r.json()["id"]
+    globex = await signed_in(app, client, "p@globex.test", role="producer", org="Globex")
+    p = Principal(
+        kind="api_key",
+        id=uuid.uuid4(),
+        name="airflow",
+        org_id=uuid.UUID(globex.org_id),
+        role="producer",
+        user_id=uuid.UUID(globex.id),
+    )
+    batch = [
+        _ol("a", [(S3, "read_only"), (S3, "read_and_written"), (S3, "hidden")], [(S3, "mid")]),
+        _ol("b", [(S3, "mid"), (S3, "unknown")], [(S3, "read_and_written")]),
+    ]
+    out = await ingest.ingest(session, p, batch)
+    await session.commit()
+    assert out.accepted == 2 and not out.errors
+    assert out.datasets_created == 4  # read_and_written, hidden, mid, unknown: all Globex's
+    rows = await raw_conn.fetch(
+        "SELECT DISTINCT d.id::text AS id, d.name, o.name AS org FROM lineage_edges e "
+        "JOIN datasets d ON d.id IN (e.src_id, e.dst_id) "
+        "JOIN organizations o ON o.id = d.org_id ORDER BY d.name"
+    )
+    assert [(r["name"], r["org"]) for r in rows] == [
+        ("hidden", "Globex"),
+        ("mid", "Globex"),
+        ("read_and_written", "Globex"),
+        ("read_only", "Acme"),
+        ("unknown", "Globex"),
+    ]
+    assert next(r["id"] for r in rows if r["name"] == "read_only") == ids["read_only"]
