@@ -191,6 +191,7 @@ async def test_upgrade_rehomes_cross_org_links_and_keeps_every_edge(
     with pytest.raises(asyncpg.UniqueViolationError):
         await _dataset(conn, globex, "CORE.ORDERS", "internal")
     await _edge(conn, orders, globex_job, "dataset>process", "openlineage")  # Acme's link, twice
+    await _process(conn, globex, "acme_job")  # job names are per org too
 
     # Downgrade: same-named datasets fold into the oldest (Acme's); every link survives (one
     # that would then exist twice, once).
@@ -204,4 +205,6 @@ async def test_upgrade_rehomes_cross_org_links_and_keeps_every_edge(
     ]
     with pytest.raises(asyncpg.UniqueViolationError):
         await _dataset(conn, globex, "CORE.ORDERS", "internal")
+    jobs = await conn.fetch("SELECT name FROM processes ORDER BY name")
+    assert [r["name"] for r in jobs] == ["acme_job", "acme_job [globex]", "writer"]
     await asyncio.to_thread(migrate.upgrade, url, "0010a")  # and up again, cleanly

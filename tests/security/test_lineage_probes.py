@@ -305,3 +305,40 @@ async def test_publishing_a_name_another_org_uses_reveals_nothing(
     assert r.status_code == 201 and r.json()["id"] != ids["private"], r.text
     r = await client.post("/api/datasets", json=body, headers=globex_admin.headers)
     assert r.status_code == 409  # its own name, twice
+
+
+async def test_a_job_name_another_org_uses_reveals_nothing(
+    app: FastAPI, client: httpx.AsyncClient, raw_conn: asyncpg.Connection
+) -> None:
+    """Jobs too: an event or a new process named like another org's job is the sender's own
+    job (it used to be refused with 403 or 409, which told that the job exists)."""
+    acme, globex, _ = await _world(app, client)
+    acme_event = _event("nightly", outputs=[PRIVATE])
+    acme_event["job"]["namespace"] = "acmejobs"
+    r = await client.post("/api/v1/lineage", json=acme_event, headers=acme.headers)
+    assert r.status_code == 200, r.text
+    acme_job = await raw_conn.fetchrow("SELECT * FROM processes WHERE name = 'nightly'")
+
+    probe = _event("nightly", outputs=["GLOBEX.OUT"])
+    probe["job"]["namespace"] = "acmejobs"
+    r = await client.post("/api/v1/lineage", json=probe, headers=globex)
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        "/api/lineage/processes", json={"namespace": "acmejobs", "name": "nightly"}, headers=globex
+    )
+    assert r.status_code == 409  # Globex's own job of that name exists now: its own
+    r = await client.post(
+        "/api/lineage/processes", json={"namespace": "acmejobs", "name": "weekly"}, headers=globex
+    )
+    assert r.status_code == 201, r.text
+    assert await raw_conn.fetchrow("SELECT * FROM processes WHERE id = $1", acme_job["id"]) == (
+        acme_job
+    )
+    r = await client.get(
+        "/api/v1/lineage", params={"nodeId": "job:acmejobs:nightly"}, headers=globex
+    )
+    assert r.status_code == 200
+    assert {n["id"] for n in r.json()["graph"]} == {
+        "job:acmejobs:nightly",
+        f"dataset:{NS}:GLOBEX.OUT",
+    }

@@ -11,7 +11,7 @@ from datamesh.auth.deps import CurrentUser
 from datamesh.catalog import service as catalog
 from datamesh.catalog.schemas import Dataset
 from datamesh.deps import SessionDep
-from datamesh.errors import BadRequest, Forbidden, Unprocessable, field_error
+from datamesh.errors import BadRequest, Unprocessable, field_error
 from datamesh.kit.pagination import CursorParam, Limit
 from datamesh.lineage import ingest, marquez, service
 from datamesh.lineage.repository import runs_of
@@ -260,7 +260,7 @@ def _ol_path(path: str) -> list[str | int]:
     tags=["openlineage"],
     responses={
         400: {"description": "The event is not valid OpenLineage"},
-        403: {"description": "The job belongs to another organization"},
+        403: {"description": "The caller may not send lineage (a viewer)"},
     },
 )
 async def ingest_event(
@@ -272,8 +272,6 @@ async def ingest_event(
     if isinstance(event, list):
         raise BadRequest("Send a list of events to /api/v1/lineage/batch.")
     out = await ingest.ingest(session, principal, [event])
-    if out.errors and out.errors[0].get("status") == 403:
-        raise Forbidden(out.errors[0]["detail"])
     if out.errors:
         raise BadRequest(
             out.errors[0]["detail"],

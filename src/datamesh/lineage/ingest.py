@@ -91,7 +91,6 @@ async def ingest(
             parsed.append((index, parse_event(raw), _hash(raw)))
         except InvalidEvent as exc:
             out.errors.append({"index": index, "detail": str(exc), "problems": exc.errors})
-    parsed = await _own_jobs_only(session, p, parsed, out)
     fresh = await repo.new_event_hashes(session, [h for _, _, h in parsed])
     todo = [ev for _, ev, h in parsed if h in fresh]
     out.duplicates = len(parsed) - len(todo)
@@ -147,36 +146,6 @@ async def _audit(session: AsyncSession, p: Principal, who: Actor, out: Outcome) 
             "edges_added": out.edges_added,
         },
     )
-
-
-async def _own_jobs_only(
-    session: AsyncSession,
-    p: Principal,
-    parsed: list[tuple[int, ParsedEvent, str]],
-    out: Outcome,
-) -> list[tuple[int, ParsedEvent, str]]:
-    """Refuse events about a job another organization owns: a producer may describe its own
-    jobs only (an event must not rewrite someone else's job or add runs to it). Refused events
-    are not marked as seen, so sending them again with the right key works."""
-    keys = {(ev.job.namespace, ev.job.name) for _, ev, _ in parsed if ev.job is not None}
-    foreign = await repo.processes_of_other_orgs(session, list(keys), p.org_id)
-    if not foreign:
-        return parsed
-    kept = []
-    for index, ev, h in parsed:
-        if ev.job is not None and (ev.job.namespace, ev.job.name) in foreign:
-            out.errors.append(
-                {
-                    "index": index,
-                    "detail": "This job belongs to another organization; send its events with "
-                    "an API key of that organization.",
-                    "problems": [{"loc": "job", "msg": "owned by another organization"}],
-                    "status": 403,
-                }
-            )
-        else:
-            kept.append((index, ev, h))
-    return kept
 
 
 def _dataset_refs(ev: ParsedEvent) -> list[DatasetRef]:

@@ -47,9 +47,13 @@ async def get_process(session: AsyncSession, process_id: uuid.UUID) -> Process |
     return await session.get(Process, process_id)
 
 
-async def process_by_key(session: AsyncSession, namespace: str, name: str) -> Process | None:
+async def process_by_key(
+    session: AsyncSession, org_id: uuid.UUID, namespace: str, name: str
+) -> Process | None:
     found: Process | None = await session.scalar(
-        select(Process).where(Process.namespace == namespace, Process.name == name)
+        select(Process).where(
+            Process.namespace == namespace, Process.name == name, Process.org_id == org_id
+        )
     )
     return found
 
@@ -239,19 +243,6 @@ async def new_event_hashes(session: AsyncSession, hashes: Sequence[str]) -> set[
     return set(rows)
 
 
-async def processes_of_other_orgs(
-    session: AsyncSession, keys: Sequence[tuple[str, str]], org_id: uuid.UUID
-) -> set[tuple[str, str]]:
-    if not keys:
-        return set()
-    rows = await session.execute(
-        select(Process.namespace, Process.name).where(
-            tuple_(Process.namespace, Process.name).in_(list(keys)), Process.org_id != org_id
-        )
-    )
-    return {(r[0], r[1]) for r in rows}
-
-
 async def update_dataset_fields(
     session: AsyncSession, updates: dict[uuid.UUID, list[dict[str, Any]]]
 ) -> None:
@@ -269,13 +260,14 @@ async def update_dataset_fields(
 
 
 async def process_ids(
-    session: AsyncSession, keys: Sequence[tuple[str, str]]
+    session: AsyncSession, org_id: uuid.UUID, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], uuid.UUID]:
+    """The org's own jobs with these names (job names are unique per org)."""
     if not keys:
         return {}
     rows = await session.execute(
         select(Process.namespace, Process.name, Process.id).where(
-            tuple_(Process.namespace, Process.name).in_(list(keys))
+            tuple_(Process.namespace, Process.name).in_(list(keys)), Process.org_id == org_id
         )
     )
     return {(r[0], r[1]): r[2] for r in rows}
@@ -284,15 +276,19 @@ async def process_ids(
 async def upsert_processes(
     session: AsyncSession, rows: list[dict[str, Any]]
 ) -> dict[tuple[str, str], uuid.UUID]:
-    """Insert new processes; update existing ones only where a facet changed something, so
-    re-runs of a known job take no row lock (concurrent producers do not queue on it)."""
+    """Insert new processes of one org; update existing ones only where a facet changed
+    something, so re-runs of a known job take no row lock (concurrent producers do not queue
+    on it)."""
     if not rows:
         return {}
+    org_id = rows[0]["org_id"]
     keys = [(r["namespace"], r["name"]) for r in rows]
     existing = {
         (p.namespace, p.name): p
         for p in await session.scalars(
-            select(Process).where(tuple_(Process.namespace, Process.name).in_(keys))
+            select(Process).where(
+                tuple_(Process.namespace, Process.name).in_(keys), Process.org_id == org_id
+            )
         )
     }
     fresh = [r for r in rows if (r["namespace"], r["name"]) not in existing]
@@ -300,13 +296,15 @@ async def upsert_processes(
     if fresh:
         result = await session.execute(
             insert(Process)
-            .on_conflict_do_nothing()
+            .on_conflict_do_nothing(
+                index_elements=[Process.namespace, Process.name, Process.org_id]
+            )
             .returning(Process.namespace, Process.name, Process.id),
             fresh,
         )
         ids |= {(r[0], r[1]): r[2] for r in result}
         if len(ids) < len(keys):  # inserted by a concurrent batch meanwhile
-            ids |= await process_ids(session, [k for k in keys if k not in ids])
+            ids |= await process_ids(session, org_id, [k for k in keys if k not in ids])
     for row in rows:
         proc = existing.get((row["namespace"], row["name"]))
         if proc is None:

@@ -90,7 +90,7 @@ async def resolve(
                 )
                 return made.ids[candidates[-1]], "dataset"
         elif kind == "job" and candidates:
-            procs = await repo.process_ids(session, candidates)
+            procs = await repo.process_ids(session, p.org_id, candidates)  # only its own
             if procs:
                 return next(iter(procs.values())), "process"
         elif kind not in ("dataset", "job"):
@@ -129,7 +129,7 @@ async def _require_visible(session: AsyncSession, p: Principal, node: uuid.UUID,
 # -- processes ----------------------------------------------------------------------------------
 async def create_process(session: AsyncSession, p: Principal, data: ProcessCreate) -> Process:
     _require_writer(p)
-    if await repo.process_by_key(session, data.namespace, data.name):
+    if await repo.process_by_key(session, p.org_id, data.namespace, data.name):
         raise Conflict(f"A process {data.namespace} / {data.name} already exists.")
     proc: Process = await repo.add(
         session,

@@ -45,7 +45,12 @@ class Process(UUIDPk, Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
-    __table_args__ = (UniqueConstraint("namespace", "name"), Index("ix_processes_org", "org_id"))
+    # A job name is unique within its org (ADR 0005): another org's job of the same name is
+    # another job, and neither org learns of the other's.
+    __table_args__ = (
+        UniqueConstraint("namespace", "name", "org_id"),
+        Index("ix_processes_org", "org_id"),
+    )
 
 
 class Run(UUIDPk, Base):

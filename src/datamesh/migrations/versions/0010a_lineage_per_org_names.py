@@ -1,16 +1,18 @@
-"""catalog: a dataset name is unique per organization; lineage written into other orgs is re-homed
+"""lineage: dataset and job names are unique per org; cross-org lineage links re-homed
 
 Before, ``(namespace, name)`` was unique in the whole install and OpenLineage ingestion linked a
 name to whichever org's dataset had it, hidden or not (issue 18). Now a name is unique within an
-org (``(namespace, name, org_id)``) and a name in a write resolves to the sender's own dataset,
-else a readable one of another org (for names it reads), else a new one in its org (ADR 0005).
+org (``(namespace, name, org_id)``, for datasets and for jobs) and a dataset name in a write
+resolves to the sender's own dataset, else a readable one of another org (for names it reads),
+else a new one in its org (ADR 0005); a job name means the sender's own job.
 
 Existing data is brought under the rule without losing an edge: for every org whose
 OpenLineage jobs wrote another org's dataset, or read one it may not read (not public), the org
 gets its own dataset of that name (its default visibility, origin ``lineage``), and those jobs'
 edges and column edges are moved onto it. The graph projection is then rebuilt (its cursor is
 reset). Downgrade merges same-named datasets of different orgs into the oldest one, moving every
-edge onto it, and restores the global uniqueness.
+edge onto it, renames jobs whose names several orgs use (``name [org-slug]``, all but the oldest)
+and restores the global uniqueness.
 
 Revision ID: 0010a
 Revises: 0009
@@ -99,6 +101,10 @@ def upgrade() -> None:
     op.create_unique_constraint(
         "uq_datasets_namespace_name_org_id", "datasets", ["namespace", "name", "org_id"]
     )
+    op.drop_constraint("uq_processes_namespace_name", "processes", type_="unique")
+    op.create_unique_constraint(
+        "uq_processes_namespace_name_org_id", "processes", ["namespace", "name", "org_id"]
+    )
     op.execute(_TO_REHOME)
     op.execute(_COPIES)
     for statement in _MOVE:
@@ -159,7 +165,21 @@ _FOLD = [
 ]
 
 
+# Jobs of different orgs with one name: all but the oldest get their org's slug appended to
+# the name (a job keeps its runs and edges; only its name tells the orgs apart again).
+_RENAME_JOBS = """
+UPDATE processes p SET name = left(p.name, 1000 - length(o.slug) - 3) || ' [' || o.slug || ']'
+  FROM organizations o,
+       (SELECT id, row_number() OVER (PARTITION BY namespace, name ORDER BY created_at, id) AS n
+          FROM processes) r
+ WHERE r.id = p.id AND r.n > 1 AND o.id = p.org_id
+"""
+
+
 def downgrade() -> None:
+    op.execute(_RENAME_JOBS)
+    op.drop_constraint("uq_processes_namespace_name_org_id", "processes", type_="unique")
+    op.create_unique_constraint("uq_processes_namespace_name", "processes", ["namespace", "name"])
     op.execute(_MERGE)
     for statement in _FOLD:
         op.execute(statement)
