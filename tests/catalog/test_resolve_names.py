@@ -112,3 +112,17 @@ async def test_a_batch_is_resolved_in_a_fixed_number_of_statements(
     assert len(found.ids) == 305 and len(found.created) == 300
     # One lookup, the org's settings (only because something is created), one insert.
     assert len(statements) == 3, statements
+
+
+async def test_a_name_longer_than_its_column_still_resolves(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """OpenLineage allows 1,000-character namespaces; the column keeps 500. The name asked for
+    still maps to its dataset, on creation and afterwards."""
+    acme = await signed_in(app, client, "admin@acme.test", role="admin", org="Acme")
+    name = ("s3://" + "x" * 700, "table")
+    first = await catalog.resolve_names(session, _principal(acme), [name])
+    assert set(first.created) == {name}
+    await session.commit()
+    again = await catalog.resolve_names(session, _principal(acme), [name])
+    assert again.ids == first.ids and not again.created

@@ -501,11 +501,15 @@ async def resolve_names(
         }
         for ns, name in sorted(missing)  # one lock order for concurrent batches: no deadlocks
     ]
-    out.created = await repo.insert_named(session, rows)
+    # Keyed by the names asked for (a stored name is cut to the column's length).
+    asked = {(ns[:500], name[:1000]): (ns, name) for ns, name in missing}
+    created = await repo.insert_named(session, rows)
+    out.created = {asked.get(k, k): ds_id for k, ds_id in created.items()}
     out.ids |= out.created
     raced = [k for k in missing if k not in out.ids]
     if raced:  # created by a concurrent writer of the same org in the meantime
-        out.ids |= await repo.own_named(session, org_id, raced)
+        again = await repo.own_named(session, org_id, [(ns[:500], n[:1000]) for ns, n in raced])
+        out.ids |= {asked.get(k, k): ds_id for k, ds_id in again.items()}
     return out
 
 
