@@ -475,17 +475,17 @@ def _quality(ctx: _Ctx, path: str, *maps: Mapping[str, Any]) -> Quality | None:
     """Quality facets from a dataset's facets, input facets and output facets (producers put
     ``dataQualityMetrics`` in either; the spec's place wins when both are there)."""
 
-    def pick(key: str) -> tuple[dict[str, Any] | None, str]:
+    def pick(key: str) -> dict[str, Any] | None:
         for m in maps:
             found = _facet_obj(ctx, m, key, path)
             if found is not None:
-                return found, key
-        return None, key
+                return found
+        return None
 
-    metrics, _ = pick("dataQualityMetrics")
-    stats, _ = pick("outputStatistics")
-    asserts, _ = pick("dataQualityAssertions")
-    version, _ = pick("version")
+    metrics = pick("dataQualityMetrics")
+    stats = pick("outputStatistics")
+    asserts = pick("dataQualityAssertions")
+    version = pick("version")
     if metrics is None and stats is None and asserts is None:
         return None
     assertions: list[QualityAssertion] = []
