@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 import httpx
 from fastapi import FastAPI
@@ -69,6 +71,7 @@ async def test_demo_builds_once_and_works(
         "SELECT payload FROM events WHERE type = 'process.run_failed'"
     )
     assert run_failed is not None
+    assert "TARGETS_INPUT' does not exist" in json.loads(run_failed["payload"])["error_message"]
     assert await raw_conn.fetchval("SELECT count(*) FROM dataset_slas") == 3
     auth = {"Authorization": f"Bearer {token}"}
     board = (await client.get("/api/dashboards", headers=auth)).json()["items"]

@@ -336,8 +336,21 @@ async def _health(client: httpx.AsyncClient, key: str, producer: dict[str, str])
     now = datetime.now(UTC).replace(microsecond=0)
     events = [e for e in pipeline_events() if e["job"]["name"] == "model.acme.sales_targets"]
     run = {"runId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"datamesh-demo-failed-{now.date()}"))}
+    error = {
+        "errorMessage": {
+            "_producer": events[0]["producer"],
+            "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json",
+            "message": "Database Error in model sales_targets: 002003 (42S02): "
+            "Object 'ANALYTICS.MART.TARGETS_INPUT' does not exist or not authorized.",
+            "programmingLanguage": "PYTHON",
+        }
+    }
     for kind, minutes_ago in (("START", 40), ("FAIL", 31)):
-        event = {**events[0], "run": run, "eventType": kind}
+        event = {
+            **events[0],
+            "run": {**run, "facets": error} if kind == "FAIL" else run,
+            "eventType": kind,
+        }
         event["eventTime"] = (now - timedelta(minutes=minutes_ago)).isoformat()
         r = await client.post(
             "/api/v1/lineage", json=event, headers={"Authorization": f"Bearer {key}"}

@@ -602,3 +602,63 @@ def test_every_problem_is_listed_at_once() -> None:
         "loc": "eventTime",
         "msg": "is not an ISO 8601 date-time: 'soon'",
     }
+
+
+def test_dataset_documentation_ownership_and_quality_facets_are_read() -> None:
+    from datamesh.lineage.openlineage import owner_email
+
+    ev = parse_event(
+        {
+            "eventType": "COMPLETE",
+            "eventTime": "2026-11-20T06:00:00Z",
+            "run": {"runId": "r1"},
+            "job": {"namespace": "airflow", "name": "j"},
+            "inputs": [
+                {
+                    "namespace": "pg://db",
+                    "name": "public.orders",
+                    "facets": {
+                        "documentation": {"description": "All orders."},
+                        "ownership": {"owners": [{"name": "user:Ann@Acme.test"}, {"name": 3}]},
+                        "version": {"datasetVersion": "v42"},
+                    },
+                    "inputFacets": {
+                        "dataQualityMetrics": {
+                            "rowCount": 10.0,
+                            "bytes": True,
+                            "columnMetrics": {},
+                        },
+                        "dataQualityAssertions": {
+                            "assertions": [
+                                {"assertion": "not_null", "success": False, "column": "id"},
+                                {"assertion": "broken"},
+                            ]
+                        },
+                    },
+                }
+            ],
+            "outputs": [
+                {
+                    "namespace": "pg://db",
+                    "name": "public.daily",
+                    "outputFacets": {"outputStatistics": {"rowCount": 7, "size": 2048}},
+                }
+            ],
+        }
+    )
+    [src], [dst] = ev.inputs, ev.outputs
+    assert src.description == "All orders."
+    assert [o.name for o in src.owners or []] == ["user:Ann@Acme.test"]
+    assert src.quality is not None
+    assert (src.quality.row_count, src.quality.bytes, src.quality.dataset_version) == (
+        10,
+        None,
+        "v42",
+    )
+    assert [(a.assertion, a.success) for a in src.quality.assertions] == [("not_null", False)]
+    assert any("dataQualityAssertions" in w for w in ev.warnings)
+    assert dst.quality is not None and (dst.quality.row_count, dst.quality.bytes) == (7, 2048)
+    assert dst.owners is None and dst.description is None
+    assert owner_email("user:Ann@Acme.test") == "ann@acme.test"
+    assert owner_email("ann@acme.test") == "ann@acme.test"
+    assert owner_email("team:data-eng") is None

@@ -145,6 +145,7 @@ RULES: dict[str, dict[str, str]] = {
     "POST /api/lineage/assets": {"": PUBLISH},
     "GET /api/lineage/assets/{asset_id}": READ_DS,
     "GET /api/lineage/assets/{asset_id}/columns": READ_DS,
+    "GET /api/lineage/assets/{asset_id}/quality": READ_DS,
     "POST /api/lineage/processes": {"": LINEAGE_WRITERS.format(ok=201)},
     "GET /api/lineage/processes": {"": MEMBERS_OK},
     "GET /api/lineage/processes/{process_id}": {"": ORG_MEMBERS},

@@ -69,6 +69,7 @@ const router = createBrowserRouter([
       { path: "datasets/:id", lazy: () => import("./pages/Dataset") },
       { path: "feed", lazy: () => import("./pages/Feed") },
       { path: "lineage", lazy: () => import("./pages/Lineage") },
+      { path: "processes/:id", lazy: () => import("./pages/Process") },
       { path: "dashboards", lazy: () => import("./pages/dashboards/DashboardsList") },
       { path: "dashboards/:id", lazy: () => import("./pages/dashboards/DashboardEditor") },
       { path: "health", lazy: () => import("./pages/Health") },

@@ -214,6 +214,19 @@ async def followers(
     return out
 
 
+async def named_owners(
+    session: AsyncSession, dataset_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    if not dataset_ids:
+        return {}
+    rows = await session.execute(
+        select(Dataset.id, Dataset.named_owners).where(
+            Dataset.id.in_(dataset_ids), func.cardinality(Dataset.named_owners) > 0
+        )
+    )
+    return {r[0]: list(r[1]) for r in rows}
+
+
 async def set_owners(
     session: AsyncSession, dataset_id: uuid.UUID, user_ids: Sequence[uuid.UUID]
 ) -> None:

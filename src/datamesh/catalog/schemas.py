@@ -89,6 +89,11 @@ class DatasetUpdate(InputModel):
     domain: str | None = Field(None, max_length=100)
     tags: list[Tag] | None = Field(None, max_length=50)
     owners: list[uuid.UUID] | None = Field(None, max_length=50)
+    named_owners: list[Annotated[str, Field(min_length=1, max_length=300)]] | None = Field(
+        None,
+        max_length=50,
+        description="Owners who are not users (from OpenLineage ownership facets), as text.",
+    )
     visibility: Visibility | None = None
     status: Status | None = None
     source: Source | None = None
@@ -131,6 +136,11 @@ class Dataset(OutputModel):
     domain: str | None
     tags: list[str]
     owners: list[Person]
+    named_owners: list[str] = Field(
+        default_factory=list,
+        description="Owners who are not users of the org (named by an OpenLineage ownership "
+        "facet), as text",
+    )
     org: OrgRef
     visibility: Visibility
     status: Status

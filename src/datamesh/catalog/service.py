@@ -44,6 +44,7 @@ _AUDITED = (
     "domain",
     "tags",
     "owners",
+    "named_owners",
     "visibility",
     "status",
     "source",
@@ -102,6 +103,13 @@ async def followers_of(
     return await repo.followers(session, dataset_ids)
 
 
+async def named_owners_of(
+    session: AsyncSession, dataset_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """Owners who are not users (named by OpenLineage ownership facets), per dataset."""
+    return await repo.named_owners(session, dataset_ids)
+
+
 def _snapshot(ds: Dataset, owner_ids: list[uuid.UUID]) -> dict[str, Any]:
     return {
         "display_name": ds.display_name,
@@ -110,6 +118,7 @@ def _snapshot(ds: Dataset, owner_ids: list[uuid.UUID]) -> dict[str, Any]:
         "domain": ds.domain,
         "tags": list(ds.tags or []),
         "owners": sorted(str(o) for o in owner_ids),
+        "named_owners": list(ds.named_owners or []),
         "visibility": ds.visibility,
         "status": ds.status,
         "source": _source_dict(ds),
@@ -208,6 +217,7 @@ async def publish(session: AsyncSession, p: Principal, data: DatasetCreate) -> D
         created_by=p.user_id,
         updated_by=p.user_id,
         origin="manual",
+        description_source="person" if data.description else "",
     )
     _apply_source(ds, data.source)
     try:
@@ -268,7 +278,7 @@ async def update(
     if not policies.can_edit(p, ds.org_id, owner_set):
         raise Forbidden("You may not edit this dataset.")
     given = data.model_dump(exclude_unset=True)
-    governed = {k for k in ("visibility", "status", "owners") if k in given}
+    governed = {k for k in ("visibility", "status", "owners", "named_owners") if k in given}
     if governed and not policies.can_govern(p, ds.org_id, owner_set):
         raise Forbidden(
             f"Only owners, admins and stewards may change {', '.join(sorted(governed))}."
@@ -295,6 +305,11 @@ async def update(
             )
     if data.description is None and "description" in given:
         ds.description = ""
+    if "description" in given and ds.description != before["description"]:
+        # A person's description wins over a documentation facet; clearing it hands it back.
+        ds.description_source = "person" if ds.description else ""
+    if "named_owners" in given:
+        ds.named_owners = list(dict.fromkeys(data.named_owners or []))
     if "source" in given:
         _apply_source(ds, data.source or Source())
     if "fields" in given:
@@ -551,6 +566,7 @@ async def upsert(
             visibility=data.visibility,
             fields=_fields(data.fields),
             origin=origin,
+            description_source="person" if data.description else "",
             created_by=actor.id if actor.kind == "user" else None,
             updated_by=actor.id if actor.kind == "user" else None,
         )
@@ -580,6 +596,8 @@ async def upsert(
     before = _snapshot(existing, [])
     for key in ("display_name", "description", "platform", "domain", "tags", "visibility"):
         setattr(existing, key, getattr(data, key))
+    if existing.description != before["description"]:
+        existing.description_source = "person" if existing.description else ""
     if data.fields:
         existing.fields = _fields(data.fields)
     _apply_source(existing, data.source)
@@ -630,6 +648,7 @@ def to_schema(v: DatasetView) -> DatasetSchema:
                 )
             },
             "owners": [{"id": u.id, "name": u.name, "email": u.email} for u in v.owners],
+            "named_owners": list(ds.named_owners or []),
             "org": {"id": ds.org_id, "name": v.org_name},
             "source": {
                 "node_id": ds.node_id,

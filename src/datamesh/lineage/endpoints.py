@@ -18,10 +18,12 @@ from datamesh.lineage.repository import runs_of
 from datamesh.lineage.schemas import (
     AssetCreate,
     ColumnEdgeOut,
+    DatasetQualityOut,
     EdgeCreate,
     EdgeOut,
     EdgePage,
     Graph,
+    GraphNode,
     Impact,
     IngestResult,
     ProcessCreate,
@@ -84,6 +86,20 @@ async def asset_columns(
     ]
 
 
+@router.get("/api/lineage/assets/{asset_id}/quality", response_model=DatasetQualityOut)
+async def asset_quality(
+    asset_id: uuid.UUID,
+    principal: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 30,
+) -> DatasetQualityOut:
+    """Row counts, sizes and data quality assertions runs reported on this dataset
+    (OpenLineage's dataQualityMetrics, dataQualityAssertions and outputStatistics facets)."""
+    return DatasetQualityOut.model_validate(
+        await service.dataset_quality(session, principal, asset_id, limit)
+    )
+
+
 # -- processes ----------------------------------------------------------------------------------
 async def _process_out(session: Any, proc: Any) -> ProcessOut:
     out = ProcessOut.model_validate(proc)
@@ -116,10 +132,18 @@ async def list_processes(
 
 @router.get("/api/lineage/processes/{process_id}", response_model=ProcessOut)
 async def get_process(
-    process_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+    request: Request, process_id: uuid.UUID, principal: CurrentUser, session: SessionDep
 ) -> ProcessOut:
-    """A process with its latest runs."""
-    return await _process_out(session, await service.get_process(session, principal, process_id))
+    """A process of your organization with its latest runs and the datasets it reads and
+    writes (those you may not see as restricted placeholders)."""
+    proc = await service.get_process(session, principal, process_id)
+    out = await _process_out(session, proc)
+    inputs, outputs = await service.process_io(
+        session, principal, proc, salt=request.app.state.signing_key
+    )
+    out.inputs = [GraphNode.model_validate(n) for n in inputs]
+    out.outputs = [GraphNode.model_validate(n) for n in outputs]
+    return out
 
 
 @router.get("/api/lineage/processes/{process_id}/runs", response_model=RunPage)

@@ -32,6 +32,8 @@ from datamesh.lineage.openlineage import (
     InvalidEvent,
     ParsedEvent,
     SchemaField,
+    error_message,
+    owner_email,
     parse_event,
 )
 
@@ -47,6 +49,9 @@ class Outcome:
     datasets_created: int = 0
     edges_added: int = 0
     failed_runs: list[tuple[uuid.UUID, str, datetime]] = field(default_factory=list)
+    run_errors: dict[tuple[uuid.UUID, str], str] = field(default_factory=dict)
+    datasets_described: int = 0
+    quality_records: int = 0
 
 
 def _fields(schema: list[SchemaField]) -> list[dict[str, Any]]:
@@ -105,7 +110,10 @@ async def ingest(
     added = await _edges(session, p, todo, ds_ids, proc_ids)
     out.edges_added = len(added)
     await _column_edges(session, todo, ds_ids, proc_ids, foreign)
+    await _dataset_facets(session, who, todo, ds_ids, foreign, out)
+    failed_checks = await _quality(session, todo, ds_ids, proc_ids, foreign, out)
     await _announce_failures(session, who, out)  # after the edges: the impact includes them
+    await _announce_failed_assertions(session, who, failed_checks)
     if added or out.datasets_created:
         kinds = {str(i): "dataset" for i in ds_ids.values()} | {
             str(i): "process" for i in proc_ids.values()
@@ -144,6 +152,8 @@ async def _audit(session: AsyncSession, p: Principal, who: Actor, out: Outcome) 
             "failed": len(out.errors),
             "datasets_created": out.datasets_created,
             "edges_added": out.edges_added,
+            "datasets_described": out.datasets_described,
+            "quality_records": out.quality_records,
         },
     )
 
@@ -247,6 +257,9 @@ async def _runs(
         if state in _FINAL:
             row["ended_at"] = ev.event_time
         row["facets"] = {**row["facets"], **ev.run.facets}
+        message = error_message(ev.run.facets)
+        if message:
+            out.run_errors[key] = message
         if state == "FAIL":
             out.failed_runs.append((proc, key[1], ev.event_time))
     await repo.upsert_runs(
@@ -266,6 +279,9 @@ async def _announce_failures(session: AsyncSession, who: Actor, out: Outcome) ->
         proc = await repo.get_process(session, proc_id)
         if proc is None or await events.seen(session, key):
             continue
+        message = out.run_errors.get((proc_id, run_id)) or error_message(
+            await repo.run_facets(session, proc_id, run_id)
+        )
         await events.emit(
             session,
             "process.run_failed",
@@ -277,9 +293,185 @@ async def _announce_failures(session: AsyncSession, who: Actor, out: Outcome) ->
                 "namespace": proc.namespace,
                 "run_id": run_id,
                 "failed_at": failed_at.isoformat(),
+                "error_message": message,
                 "impact_count": await service.downstream_dataset_count(session, proc.id, "process"),
             },
             org_id=proc.org_id,
+            idempotency_key=key,
+        )
+
+
+async def _dataset_facets(
+    session: AsyncSession,
+    who: Actor,
+    todo: list[ParsedEvent],
+    ds_ids: dict[tuple[str, str], uuid.UUID],
+    foreign: set[uuid.UUID],
+    out: Outcome,
+) -> None:
+    """``documentation`` and ``ownership`` dataset facets, on the sender's own datasets (another
+    org's dataset is only read from, never described). A description a person wrote is never
+    replaced; an ownership facet is applied when it differs from the one applied last (so an
+    owner a person removed stays removed while the producer keeps sending the same list):
+    owners whose e-mail is a user of the dataset's org become owners, the others named owners."""
+    docs: dict[uuid.UUID, str] = {}
+    owners: dict[uuid.UUID, list[str]] = {}
+    for ev in sorted(todo, key=lambda e: e.event_time):
+        for ref in _dataset_refs(ev):
+            ds_id = ds_ids.get((ref.namespace, ref.name))
+            if ds_id is None or ds_id in foreign:
+                continue
+            if ref.description is not None and ref.description.strip():
+                docs[ds_id] = ref.description.strip()[:100_000]
+            if ref.owners is not None:
+                owners[ds_id] = list(dict.fromkeys(o.name for o in ref.owners))
+    if not docs and not owners:
+        return
+    current = await repo.dataset_facet_state(session, sorted(docs.keys() | owners.keys()))
+    for ds_id, (org_id, description, source, applied, name) in sorted(current.items()):
+        values: dict[str, Any] = {}
+        fields: list[str] = []
+        doc = docs.get(ds_id)
+        if doc is not None and source != "person" and doc != description:
+            values |= {"description": doc, "description_source": "openlineage"}
+            fields.append("description")
+        names = owners.get(ds_id)
+        if names is not None and names != applied:
+            emails = {n: owner_email(n) for n in names}
+            users = await repo.org_users_by_email(
+                session, org_id, sorted({e for e in emails.values() if e})
+            )
+            await repo.add_dataset_owners(
+                session, ds_id, [users[e] for e in emails.values() if e and e in users]
+            )
+            values |= {
+                "facet_owners": names,
+                "named_owners": [n for n, e in emails.items() if not (e and e in users)],
+            }
+            fields.append("owners")
+        if not values:
+            continue
+        await repo.update_dataset_facets(session, ds_id, values)
+        out.datasets_described += 1
+        await events.emit(
+            session,
+            "dataset.updated",
+            who,
+            Ref("dataset", str(ds_id), name),
+            {"fields": fields, "source": "openlineage"},
+            org_id=org_id,
+        )
+
+
+@dataclass(slots=True)
+class _FailedChecks:
+    dataset_id: uuid.UUID
+    process_id: uuid.UUID
+    run_id: str
+    assertions: list[dict[str, Any]]
+
+
+async def _quality(
+    session: AsyncSession,
+    todo: list[ParsedEvent],
+    ds_ids: dict[tuple[str, str], uuid.UUID],
+    proc_ids: dict[tuple[str, str], uuid.UUID],
+    foreign: set[uuid.UUID],
+    out: Outcome,
+) -> list[_FailedChecks]:
+    """Row counts, sizes, column metrics and assertions per run and dataset (the sender's own
+    datasets: a job reading another org's table does not write on its page). Several events of
+    one run merge: a later figure replaces an earlier one, an absent one keeps it."""
+    rows: dict[tuple[uuid.UUID, uuid.UUID, str], dict[str, Any]] = {}
+    for ev in sorted((e for e in todo if e.run and e.job), key=lambda e: e.event_time):
+        assert ev.run is not None and ev.job is not None
+        proc = proc_ids[(ev.job.namespace, ev.job.name)]
+        for ref in [*ev.inputs, *ev.outputs]:
+            ds_id = ds_ids.get((ref.namespace, ref.name))
+            q = ref.quality
+            if q is None or ds_id is None or ds_id in foreign:
+                continue
+            key = (ds_id, proc, ev.run.run_id[:255])
+            row = rows.setdefault(
+                key,
+                {
+                    "id": uuid7(),
+                    "dataset_id": ds_id,
+                    "process_id": proc,
+                    "run_id": key[2],
+                    "dataset_version": None,
+                    "row_count": None,
+                    "bytes": None,
+                    "file_count": None,
+                    "column_metrics": {},
+                    "assertions": [],
+                    "failed_assertions": 0,
+                },
+            )
+            row["event_time"] = ev.event_time
+            for col, value in (
+                ("dataset_version", q.dataset_version),
+                ("row_count", q.row_count),
+                ("bytes", q.bytes),
+                ("file_count", q.file_count),
+            ):
+                if value is not None:
+                    row[col] = value
+            if q.column_metrics:
+                row["column_metrics"] = q.column_metrics
+            if q.assertions:
+                row["assertions"] = [a.model_dump(exclude_none=True) for a in q.assertions]
+                row["failed_assertions"] = sum(1 for a in q.assertions if not a.success)
+    ordered = [rows[k] for k in sorted(rows, key=lambda k: (str(k[0]), str(k[1]), k[2]))]
+    await repo.upsert_quality(session, ordered)
+    out.quality_records = len(ordered)
+    return [
+        _FailedChecks(
+            r["dataset_id"],
+            r["process_id"],
+            r["run_id"],
+            [a for a in r["assertions"] if not a["success"]],
+        )
+        for r in ordered
+        if r["failed_assertions"]
+    ]
+
+
+async def _announce_failed_assertions(
+    session: AsyncSession, who: Actor, failed: list[_FailedChecks]
+) -> None:
+    """``dataset.assertion_failed`` once per run and dataset whose assertions found issues (a
+    replay writes nothing), as a dataset event: the feed and the stream apply the dataset's
+    visibility, followers get it, and the payload counts the datasets downstream."""
+    for check in failed:
+        digest = hashlib.sha256(f"{check.process_id}:{check.run_id}".encode()).hexdigest()[:32]
+        key = f"dataset.assertion_failed:{check.dataset_id}:{digest}"
+        if await events.seen(session, key):
+            continue
+        found = await repo.dataset_and_process_names(session, check.dataset_id, check.process_id)
+        if found is None:
+            continue
+        ds_name, org_id, proc_name = found
+        await events.emit(
+            session,
+            "dataset.assertion_failed",
+            who,
+            Ref("dataset", str(check.dataset_id), ds_name),
+            {
+                # Not the job's name nor run: whoever may read the dataset sees this event, and
+                # a job is shown to its own org only (it is in ``related`` for the org's views).
+                "dataset_id": str(check.dataset_id),
+                "failed_count": len(check.assertions),
+                "failed": [
+                    {k: a[k] for k in ("assertion", "column", "severity", "name") if k in a}
+                    for a in check.assertions[:20]
+                ],
+                "impact_count": await service.downstream_dataset_count(
+                    session, check.dataset_id, "dataset"
+                ),
+            },
+            org_id=org_id,
+            related=[Ref("process", str(check.process_id), proc_name)],
             idempotency_key=key,
         )
 

@@ -34,10 +34,14 @@ __all__ = [
     "ParentRun",
     "ParsedEvent",
     "Problem",
+    "Quality",
+    "QualityAssertion",
     "RunInfo",
     "SchemaField",
     "SourceCodeLocation",
+    "error_message",
     "job_type",
+    "owner_email",
     "parse_event",
 ]
 
@@ -110,6 +114,37 @@ class ColumnEdge(_Model):
     masking: bool | None = None
 
 
+class Owner(_Model):
+    name: str
+    type: str | None = None
+
+
+class QualityAssertion(_Model):
+    """One test of the ``dataQualityAssertions`` facet; ``success`` False means issues found."""
+
+    assertion: str
+    success: bool
+    column: str | None = None
+    severity: str | None = None
+    name: str | None = None
+    description: str | None = None
+    expected: str | None = None
+    actual: str | None = None
+
+
+class Quality(_Model):
+    """What a run measured on a dataset: ``dataQualityMetrics`` (rowCount, bytes, fileCount,
+    columnMetrics), ``outputStatistics`` (rowCount, size, fileCount), ``dataQualityAssertions``
+    and the dataset's ``version`` facet."""
+
+    row_count: int | None = None
+    bytes: int | None = None
+    file_count: int | None = None
+    column_metrics: dict[str, Any] = Field(default_factory=dict)
+    assertions: list[QualityAssertion] = Field(default_factory=list)
+    dataset_version: str | None = None
+
+
 class DatasetRef(_Model):
     namespace: str
     name: str
@@ -118,6 +153,10 @@ class DatasetRef(_Model):
     facets: dict[str, Any] = Field(default_factory=dict)
     input_facets: dict[str, Any] = Field(default_factory=dict)
     output_facets: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = None
+    owners: list[Owner] | None = None
+    """None: no ownership facet (leave owners alone); a list: the facet's owners."""
+    quality: Quality | None = None
 
 
 class SourceCodeLocation(_Model):
@@ -134,11 +173,6 @@ class JobTypeInfo(_Model):
     processing_type: str | None = None
     integration: str | None = None
     job_type: str | None = None
-
-
-class Owner(_Model):
-    name: str
-    type: str | None = None
 
 
 class JobRef(_Model):
@@ -389,6 +423,111 @@ def _column_lineage(ctx: _Ctx, facet: Any, path: str) -> list[ColumnEdge]:
     return edges
 
 
+def _facet_obj(ctx: _Ctx, facets: Mapping[str, Any], key: str, path: str) -> dict[str, Any] | None:
+    """A well-known facet as an object, or None (absent, or a broken shape: a warning)."""
+    value = facets.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        ctx.warn(f"{path}.{key}", "must be an object; kept unparsed")
+        return None
+    return value
+
+
+def _documentation(facet: Mapping[str, Any] | None) -> str | None:
+    """The ``documentation`` facet's description (jobs and datasets alike)."""
+    return _opt_str(facet.get("description")) if facet else None
+
+
+def _owners(ctx: _Ctx, facet: Mapping[str, Any] | None, path: str) -> list[Owner] | None:
+    """The ``ownership`` facet's owners (jobs and datasets alike); None without the facet."""
+    if facet is None:
+        return None
+    raw_owners = facet.get("owners") or []
+    if not isinstance(raw_owners, list):
+        ctx.warn(f"{path}.owners", "must be an array; skipped")
+        return []
+    return [
+        Owner(name=o["name"].strip()[:300], type=_opt_str(o.get("type")))
+        for o in raw_owners[:50]
+        if isinstance(o, dict) and isinstance(o.get("name"), str) and o["name"].strip()
+    ]
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative count (JSON numbers may arrive as 12.0; booleans are not counts)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if value != value or value < 0 or value > 2**63 - 1 or int(value) != value:
+        return None
+    return int(value)
+
+
+def _short(value: Any, size: int = 2000) -> str | None:
+    if isinstance(value, str):
+        return value[:size]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _quality(ctx: _Ctx, path: str, *maps: Mapping[str, Any]) -> Quality | None:
+    """Quality facets from a dataset's facets, input facets and output facets (producers put
+    ``dataQualityMetrics`` in either; the spec's place wins when both are there)."""
+
+    def pick(key: str) -> dict[str, Any] | None:
+        for m in maps:
+            found = _facet_obj(ctx, m, key, path)
+            if found is not None:
+                return found
+        return None
+
+    metrics = pick("dataQualityMetrics")
+    stats = pick("outputStatistics")
+    asserts = pick("dataQualityAssertions")
+    version = pick("version")
+    if metrics is None and stats is None and asserts is None:
+        return None
+    assertions: list[QualityAssertion] = []
+    if asserts is not None:
+        raw = asserts.get("assertions")
+        if isinstance(raw, list):
+            for item in raw[:1000]:
+                if not (
+                    isinstance(item, dict)
+                    and isinstance(item.get("assertion"), str)
+                    and isinstance(item.get("success"), bool)
+                ):
+                    ctx.warn(f"{path}.dataQualityAssertions", "assertion needs a name and success")
+                    continue
+                assertions.append(
+                    QualityAssertion(
+                        assertion=item["assertion"][:300],
+                        success=item["success"],
+                        column=_short(item.get("column"), 300),
+                        severity=_short(item.get("severity"), 40),
+                        name=_short(item.get("name"), 300),
+                        description=_short(item.get("description")),
+                        expected=_short(item.get("expected")),
+                        actual=_short(item.get("actual")),
+                    )
+                )
+        else:
+            ctx.warn(f"{path}.dataQualityAssertions.assertions", "must be an array; skipped")
+    m, st = metrics or {}, stats or {}
+    columns = m.get("columnMetrics")
+    return Quality(
+        row_count=_count(st.get("rowCount")) if "rowCount" in st else _count(m.get("rowCount")),
+        bytes=_count(st.get("size")) if "size" in st else _count(m.get("bytes")),
+        file_count=(
+            _count(st.get("fileCount")) if "fileCount" in st else _count(m.get("fileCount"))
+        ),
+        column_metrics=dict(list(columns.items())[:500]) if isinstance(columns, dict) else {},
+        assertions=assertions,
+        dataset_version=_short((version or {}).get("datasetVersion"), 255),
+    )
+
+
 def _dataset(ctx: _Ctx, raw: Any, path: str, *, role: str | None) -> DatasetRef | None:
     if not isinstance(raw, dict):
         ctx.fail(path, f"must be an object, got {_type_name(raw)}")
@@ -412,6 +551,7 @@ def _dataset(ctx: _Ctx, raw: Any, path: str, *, role: str | None) -> DatasetRef 
         column_lineage = _column_lineage(
             ctx, facets["columnLineage"], f"{path}.facets.columnLineage"
         )
+    where = f"{path}.facets"
     return DatasetRef(
         namespace=namespace,
         name=name,
@@ -420,6 +560,9 @@ def _dataset(ctx: _Ctx, raw: Any, path: str, *, role: str | None) -> DatasetRef 
         facets=facets,
         input_facets=input_facets,
         output_facets=output_facets,
+        description=_documentation(_facet_obj(ctx, facets, "documentation", where)),
+        owners=_owners(ctx, _facet_obj(ctx, facets, "ownership", where), f"{where}.ownership"),
+        quality=_quality(ctx, where, input_facets, output_facets, facets),
     )
 
 
@@ -449,30 +592,12 @@ def _job(ctx: _Ctx, raw: Any) -> JobRef | None:
         return None
 
     def facet(key: str) -> dict[str, Any] | None:
-        value = facets.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            ctx.warn(f"job.facets.{key}", "must be an object; kept unparsed")
-            return None
-        return value
+        return _facet_obj(ctx, facets, key, "job.facets")
 
     sql = facet("sql")
     scl = facet("sourceCodeLocation")
     jt = facet("jobType")
-    doc = facet("documentation")
-    ownership = facet("ownership")
-    owners: list[Owner] = []
-    if ownership is not None:
-        raw_owners = ownership.get("owners") or []
-        if isinstance(raw_owners, list):
-            owners = [
-                Owner(name=o["name"], type=_opt_str(o.get("type")))
-                for o in raw_owners
-                if isinstance(o, dict) and isinstance(o.get("name"), str)
-            ]
-        else:
-            ctx.warn("job.facets.ownership.owners", "must be an array; skipped")
+    owners = _owners(ctx, facet("ownership"), "job.facets.ownership") or []
     return JobRef(
         namespace=namespace,
         name=name,
@@ -497,7 +622,7 @@ def _job(ctx: _Ctx, raw: Any) -> JobRef | None:
         )
         if jt
         else None,
-        description=_opt_str(doc.get("description")) if doc else None,
+        description=_documentation(facet("documentation")),
         owners=owners,
     )
 
@@ -655,3 +780,29 @@ def job_type(job: JobRef | None, producer: str | None = None) -> JobTypeName:
     if job is not None and job.sql:
         return "sql"
     return "other"
+
+
+# -- facet readings shared by ingestion and the API ---------------------------------------------
+MAX_ERROR_MESSAGE = 4000
+"""Longest error message shown (the ``errorMessage`` facet's stack trace stays in the run)."""
+_EMAIL = re.compile(r"^[^@\s:]+@[^@\s]+\.[^@\s]+$")
+
+
+def error_message(run_facets: Mapping[str, Any] | None) -> str | None:
+    """The ``errorMessage`` run facet's message (without the stack trace), if any."""
+    facet = (run_facets or {}).get("errorMessage")
+    if not isinstance(facet, dict):
+        return None
+    message = facet.get("message")
+    if not isinstance(message, str) or not message.strip():
+        return None
+    return message.strip()[:MAX_ERROR_MESSAGE]
+
+
+def owner_email(name: str) -> str | None:
+    """The e-mail in an ownership facet's owner name: ``user:alice@acme.test`` (the spec's
+    ``type:name`` form) or a plain ``alice@acme.test``; None for ``team:data-eng`` and such."""
+    value = name.strip()
+    if ":" in value and not _EMAIL.match(value):
+        value = value.split(":", 1)[1].strip()
+    return value.lower() if _EMAIL.match(value) else None

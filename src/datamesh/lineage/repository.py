@@ -25,9 +25,11 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.kit.pagination import after as keyset_after
-from datamesh.models.catalog import Dataset
+from datamesh.models.catalog import Dataset, DatasetOwner
+from datamesh.models.identity import User
 from datamesh.models.lineage import (
     ColumnEdge,
+    DatasetQuality,
     GraphCursor,
     IngestedEvent,
     LineageEdge,
@@ -384,6 +386,148 @@ async def insert_column_edges(session: AsyncSession, rows: list[dict[str, Any]])
         insert(ColumnEdge).on_conflict_do_nothing().returning(ColumnEdge.id), rows
     )
     return len(result.all())
+
+
+# -- dataset facets and quality ----------------------------------------------------------------
+async def dataset_facet_state(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[uuid.UUID, str, str, list[str], str]]:
+    """(org, description, who wrote it, facet owners last applied, name) per dataset."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(
+            Dataset.id,
+            Dataset.org_id,
+            Dataset.description,
+            Dataset.description_source,
+            Dataset.facet_owners,
+            Dataset.name,
+        ).where(Dataset.id == any_(_uuids(ids)))
+    )
+    return {r[0]: (r[1], r[2], r[3], list(r[4] or []), r[5]) for r in rows}
+
+
+async def org_users_by_email(
+    session: AsyncSession, org_id: uuid.UUID, emails: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    """Active users of an org with these (lower-case) e-mails."""
+    if not emails:
+        return {}
+    rows = await session.execute(
+        select(func.lower(User.email), User.id).where(
+            User.org_id == org_id,
+            User.disabled.is_(False),
+            func.lower(User.email).in_(list(emails)),
+        )
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def add_dataset_owners(
+    session: AsyncSession, dataset_id: uuid.UUID, user_ids: Sequence[uuid.UUID]
+) -> None:
+    if user_ids:
+        await session.execute(
+            insert(DatasetOwner)
+            .values([{"dataset_id": dataset_id, "user_id": u} for u in dict.fromkeys(user_ids)])
+            .on_conflict_do_nothing()
+        )
+
+
+async def update_dataset_facets(
+    session: AsyncSession, dataset_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    """Apply what facets said to a dataset (a new version: its ETag changes)."""
+    await session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset_id)
+        .values(**values, updated_at=func.now(), version=Dataset.version + 1)
+    )
+
+
+async def upsert_quality(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One row per run and dataset; a later event's figures replace earlier ones, absent ones
+    keep them (a START may carry input metrics, the COMPLETE the output statistics)."""
+    if not rows:
+        return
+    stmt = insert(DatasetQuality)
+    new = stmt.excluded
+    has_assertions = func.jsonb_array_length(new.assertions) > 0
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            DatasetQuality.dataset_id,
+            DatasetQuality.process_id,
+            DatasetQuality.run_id,
+        ],
+        set_={
+            "event_time": func.greatest(DatasetQuality.event_time, new.event_time),
+            "dataset_version": func.coalesce(new.dataset_version, DatasetQuality.dataset_version),
+            "row_count": func.coalesce(new.row_count, DatasetQuality.row_count),
+            "bytes": func.coalesce(new.bytes, DatasetQuality.bytes),
+            "file_count": func.coalesce(new.file_count, DatasetQuality.file_count),
+            "column_metrics": case(
+                (new.column_metrics != text("'{}'::jsonb"), new.column_metrics),
+                else_=DatasetQuality.column_metrics,
+            ),
+            "assertions": case((has_assertions, new.assertions), else_=DatasetQuality.assertions),
+            "failed_assertions": case(
+                (has_assertions, new.failed_assertions), else_=DatasetQuality.failed_assertions
+            ),
+        },
+    )
+    await session.execute(stmt, rows)
+
+
+async def quality_history(
+    session: AsyncSession, dataset_id: uuid.UUID, limit: int
+) -> list[tuple[DatasetQuality, str, str]]:
+    """A dataset's quality records, newest first, with the process's name and namespace."""
+    rows = await session.execute(
+        select(DatasetQuality, Process.name, Process.namespace)
+        .join(Process, Process.id == DatasetQuality.process_id)
+        .where(DatasetQuality.dataset_id == dataset_id)
+        .order_by(DatasetQuality.event_time.desc(), DatasetQuality.id.desc())
+        .limit(limit)
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def dataset_and_process_names(
+    session: AsyncSession, dataset_id: uuid.UUID, process_id: uuid.UUID
+) -> tuple[str, uuid.UUID, str] | None:
+    row = (
+        await session.execute(
+            select(
+                Dataset.name,
+                Dataset.org_id,
+                select(Process.name).where(Process.id == process_id).scalar_subquery(),
+            ).where(Dataset.id == dataset_id)
+        )
+    ).first()
+    return (row[0], row[1], row[2]) if row and row[2] is not None else None
+
+
+async def run_facets(session: AsyncSession, process_id: uuid.UUID, run_id: str) -> dict[str, Any]:
+    """A run's facets as stored (merged over its events)."""
+    found = await session.scalar(
+        select(Run.facets).where(Run.process_id == process_id, Run.run_id == run_id)
+    )
+    return dict(found or {})
+
+
+async def process_io(session: AsyncSession, process_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
+    """The datasets a process reads (``input``) and writes (``output``)."""
+    rows = await session.execute(
+        select(LineageEdge.src_id, text("'input'"))
+        .where(LineageEdge.dst_id == process_id, LineageEdge.src_kind == "dataset")
+        .union_all(
+            select(LineageEdge.dst_id, text("'output'")).where(
+                LineageEdge.src_id == process_id, LineageEdge.dst_kind == "dataset"
+            )
+        )
+    )
+    return [(r[0], r[1]) for r in rows]
 
 
 # -- projection cursor --------------------------------------------------------------------------

@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, computed_field
 
 from datamesh.catalog.schemas import DatasetCreate
 from datamesh.kit.schemas import InputModel, OutputModel
+from datamesh.lineage.openlineage import error_message
 
 NodeKind = Literal["dataset", "process"]
 
@@ -44,6 +45,23 @@ class RunOut(OutputModel):
     started_at: datetime | None
     ended_at: datetime | None
     event_time: datetime
+    facets: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The errorMessage run facet's message (a failed run's error), if sent"
+    )
+    @property
+    def error_message(self) -> str | None:
+        return error_message(self.facets)
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Seconds from START to the final event, once both are known"
+    )
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return max(0.0, (self.ended_at - self.started_at).total_seconds())
 
 
 class RunPage(OutputModel):
@@ -67,6 +85,12 @@ class ProcessOut(OutputModel):
     created_at: datetime
     updated_at: datetime
     runs: list[RunOut] = []
+    inputs: list[GraphNode] = Field(
+        default_factory=list, description="Datasets it reads (on GET of one process)"
+    )
+    outputs: list[GraphNode] = Field(
+        default_factory=list, description="Datasets it writes (on GET of one process)"
+    )
 
 
 class ProcessPage(OutputModel):
@@ -122,7 +146,9 @@ class Graph(OutputModel):
 
 
 class NotifyPerson(OutputModel):
-    id: uuid.UUID
+    id: uuid.UUID | None = Field(
+        description="The user; null for a named owner who is not a user (from an ownership facet)"
+    )
     name: str
     email: str | None = None
     reasons: list[str]
@@ -172,3 +198,38 @@ class IngestResult(OutputModel):
     duplicates: int
     failed: int
     errors: list[dict[str, Any]] = []
+
+
+class QualityAssertionOut(OutputModel):
+    assertion: str
+    success: bool
+    column: str | None = None
+    severity: str | None = None
+    name: str | None = None
+    description: str | None = None
+    expected: str | None = None
+    actual: str | None = None
+
+
+class QualityRecord(OutputModel):
+    """What one run measured on the dataset (OpenLineage quality and statistics facets)."""
+
+    run_id: str
+    process_id: uuid.UUID | None = Field(description="Null when the process is not yours to see")
+    process_name: str | None
+    event_time: datetime
+    dataset_version: str | None
+    row_count: int | None
+    bytes: int | None
+    file_count: int | None
+    column_metrics: dict[str, Any]
+    assertions: list[QualityAssertionOut]
+    failed_assertions: int
+
+
+class DatasetQualityOut(OutputModel):
+    latest: QualityRecord | None
+    history: list[QualityRecord] = Field(description="Newest first (for trends)")
+
+
+ProcessOut.model_rebuild()

@@ -24,6 +24,8 @@ from datamesh.kit.pagination import decode_cursor, split_page
 from datamesh.kit.refs import Ref
 from datamesh.lineage import repository as repo
 from datamesh.lineage.engine import GraphEngine, PostgresEngine, traverse
+from datamesh.lineage.openlineage import error_message as error_message
+from datamesh.lineage.openlineage import owner_email
 from datamesh.lineage.schemas import EdgeCreate, ProcessCreate, ProcessUpdate
 from datamesh.models.catalog import Dataset
 from datamesh.models.lineage import LineageEdge, Process, Run
@@ -170,6 +172,56 @@ async def get_process(session: AsyncSession, p: Principal, process_id: uuid.UUID
     if proc is None or not _can_see_process(p, proc):
         raise NotFound("No such process.")
     return proc
+
+
+async def process_io(
+    session: AsyncSession, p: Principal, proc: Process, salt: str = ""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The datasets a visible process reads and writes; those the caller may not see are
+    restricted placeholders (kind only), as on the graph."""
+    io = await repo.process_io(session, proc.id)
+    described = {
+        n["real_id"]: n
+        for n in await _describe(session, p, {str(ds_id): 1 for ds_id, _ in io}, salt)
+    }
+    inputs: list[dict[str, Any]] = []
+    outputs: list[dict[str, Any]] = []
+    for ds_id, role in sorted(io, key=lambda x: str(x[0])):
+        node = dict(described[str(ds_id)])
+        node.pop("real_id")
+        (inputs if role == "input" else outputs).append(node)
+
+    def order(n: dict[str, Any]) -> tuple[bool, str]:
+        return n["restricted"], n.get("name") or ""
+
+    return sorted(inputs, key=order), sorted(outputs, key=order)
+
+
+async def dataset_quality(
+    session: AsyncSession, p: Principal, dataset_id: uuid.UUID, limit: int = 30
+) -> dict[str, Any]:
+    """A readable dataset's quality records, newest first; a process the caller may not see is
+    not named."""
+    await catalog.get(session, p, dataset_id)  # 404 if hidden
+    rows = await repo.quality_history(session, dataset_id, limit)
+    visible = await _visible_ids(session, p, {q.process_id for q, _, _ in rows})
+    history = [
+        {
+            "run_id": q.run_id if q.process_id in visible else "",
+            "process_id": q.process_id if q.process_id in visible else None,
+            "process_name": name if q.process_id in visible else None,
+            "event_time": q.event_time,
+            "dataset_version": q.dataset_version,
+            "row_count": q.row_count,
+            "bytes": q.bytes,
+            "file_count": q.file_count,
+            "column_metrics": q.column_metrics or {},
+            "assertions": q.assertions or [],
+            "failed_assertions": q.failed_assertions,
+        }
+        for q, name, _ in rows
+    ]
+    return {"latest": history[0] if history else None, "history": history}
 
 
 async def list_processes(
@@ -508,6 +560,7 @@ async def impact(
         uuid.UUID(n["real_id"]) for n in affected if n["kind"] == "dataset" and not n["restricted"]
     ]
     owners = await catalog.owners_of(session, visible_ds)
+    named = await catalog.named_owners_of(session, visible_ds)
     followers = await catalog.followers_of(session, visible_ds)
     procs = {
         pr.id: pr
@@ -523,7 +576,7 @@ async def impact(
             )
         )
     }
-    people: dict[uuid.UUID, dict[str, Any]] = {}
+    people: dict[str, dict[str, Any]] = {}
     items = []
     for n in affected:
         uid = uuid.UUID(n["real_id"])
@@ -537,15 +590,21 @@ async def impact(
             "health": n.get("health"),
         }
         if n["kind"] == "dataset" and not n["restricted"]:
-            item["owners"] = [u.email for u in owners.get(uid, [])]
+            item["owners"] = [u.email for u in owners.get(uid, [])] + named.get(uid, [])
             item["follower_count"] = len(followers.get(uid, []))
             for u in owners.get(uid, []):
                 people.setdefault(
-                    u.id, {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
+                    str(u.id), {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
+                )["reasons"].append(f"owns {n['name']}")
+            for who in named.get(uid, []):
+                # An owner named by an ownership facet who is not a user: still told.
+                people.setdefault(
+                    f"named:{who.lower()}",
+                    {"id": None, "name": who, "email": owner_email(who), "reasons": []},
                 )["reasons"].append(f"owns {n['name']}")
             for u in followers.get(uid, []):
                 people.setdefault(
-                    u.id, {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
+                    str(u.id), {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
                 )["reasons"].append(f"follows {n['name']}")
         if n["kind"] == "process" and uid in procs:
             item["latest_run_state"] = procs[uid].latest_run_state
@@ -562,7 +621,7 @@ async def impact(
             "restricted": sum(1 for n in affected if n["restricted"]),
             "people": len(people),
         },
-        "notify": sorted(people.values(), key=lambda x: x["email"] or ""),
+        "notify": sorted(people.values(), key=lambda x: (x["email"] or x["name"]).lower()),
         "truncated": result.truncated,
     }
 

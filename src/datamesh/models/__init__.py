@@ -16,6 +16,7 @@ from datamesh.models.identity import (
 )
 from datamesh.models.lineage import (
     ColumnEdge,
+    DatasetQuality,
     GraphCursor,
     IngestedEvent,
     LineageEdge,
@@ -34,6 +35,7 @@ __all__ = [
     "Dashboard",
     "Dataset",
     "DatasetOwner",
+    "DatasetQuality",
     "DatasetSla",
     "Event",
     "Follow",

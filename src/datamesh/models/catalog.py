@@ -52,6 +52,16 @@ class Dataset(UUIDPk, Base):
     source_table: Mapped[str | None] = mapped_column(String(300))
     source_path: Mapped[str | None] = mapped_column(String(2000))
     fields: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    # Who wrote the description: "person" (catalog API/UI; a facet never overwrites it),
+    # "openlineage" (a documentation facet) or "" (nobody yet).
+    description_source: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    # Owners an ownership facet named that are not users of the dataset's org (shown as text),
+    # and the facet's owner list as last applied (a facet is applied again only when it changes,
+    # so an owner a person removed is not added back by the next run).
+    named_owners: Mapped[list[str]] = mapped_column(
+        ARRAY(String(300)), default=list, server_default="{}"
+    )
+    facet_owners: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_by: Mapped[uuid.UUID | None]

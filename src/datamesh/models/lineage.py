@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -67,6 +68,30 @@ class Run(UUIDPk, Base):
     __table_args__ = (
         UniqueConstraint("process_id", "run_id"),
         Index("ix_runs_process_time", "process_id", "event_time"),
+    )
+
+
+class DatasetQuality(UUIDPk, Base):
+    """What one run said about one dataset: OpenLineage's ``dataQualityMetrics``,
+    ``dataQualityAssertions`` (input facets) and ``outputStatistics`` (output facet)."""
+
+    __tablename__ = "dataset_quality"
+
+    dataset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    process_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("processes.id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(String(255))
+    dataset_version: Mapped[str | None] = mapped_column(String(255))
+    event_time: Mapped[datetime]
+    row_count: Mapped[int | None] = mapped_column(BigInteger)
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    file_count: Mapped[int | None] = mapped_column(BigInteger)
+    column_metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    assertions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    failed_assertions: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "process_id", "run_id"),
+        Index("ix_dataset_quality_dataset_time", "dataset_id", "event_time"),
     )
 
 

@@ -27,7 +27,7 @@ from datamesh.auth.principal import Principal
 from datamesh.catalog import service as catalog
 from datamesh.models.catalog import Dataset, DatasetOwner
 from datamesh.models.dashboards import Dashboard
-from datamesh.models.lineage import LineageEdge, Process, Run
+from datamesh.models.lineage import DatasetQuality, LineageEdge, Process, Run
 from datamesh.models.monitoring import DatasetSla
 
 EVALUATION_LOCK = "datamesh.sla_evaluation"
@@ -212,22 +212,47 @@ async def breached(
 
 async def failing_processes(
     session: AsyncSession, p: Principal, limit: int
-) -> list[tuple[Process, str | None]]:
-    """Processes of the caller's org whose latest run failed, with that run's id."""
+) -> list[tuple[Process, str | None, dict[str, Any]]]:
+    """Processes of the caller's org whose latest run failed, with that run's id and facets."""
     last_run = (
-        select(Run.run_id)
+        select(Run.run_id, Run.facets)
         .where(Run.process_id == Process.id)
         .order_by(Run.event_time.desc())
         .limit(1)
-        .scalar_subquery()
+        .lateral("last_run")
     )
     rows = await session.execute(
-        select(Process, last_run)
+        select(Process, last_run.c.run_id, last_run.c.facets)
+        .outerjoin(last_run, true())
         .where(Process.org_id == p.org_id, Process.latest_run_state == "FAIL")
         .order_by(Process.latest_run_at.desc(), Process.id)
         .limit(limit)
     )
-    return [(r[0], r[1]) for r in rows]
+    return [(r[0], r[1], dict(r[2] or {})) for r in rows]
+
+
+async def failing_assertions(
+    session: AsyncSession, p: Principal, limit: int
+) -> list[tuple[DatasetQuality, Dataset, Process]]:
+    """Datasets the caller may read whose latest quality record has failed assertions."""
+    latest = (
+        select(DatasetQuality.id)
+        .distinct(DatasetQuality.dataset_id)
+        .order_by(
+            DatasetQuality.dataset_id, DatasetQuality.event_time.desc(), DatasetQuality.id.desc()
+        )
+        .subquery()
+    )
+    rows = await session.execute(
+        select(DatasetQuality, Dataset, Process)
+        .join(latest, latest.c.id == DatasetQuality.id)
+        .join(Dataset, Dataset.id == DatasetQuality.dataset_id)
+        .join(Process, Process.id == DatasetQuality.process_id)
+        .where(DatasetQuality.failed_assertions > 0, catalog.readable_clause(p, Dataset))
+        .order_by(DatasetQuality.event_time.desc(), DatasetQuality.id)
+        .limit(limit)
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 # -- coverage -----------------------------------------------------------------------------------

@@ -77,13 +77,38 @@ class Breach(OutputModel):
 class FailedRun(OutputModel):
     process: ProcessBrief
     run_id: str | None
+    error_message: str | None = Field(
+        None, description="The errorMessage facet of the failed run, if its producer sent one"
+    )
     failed_at: datetime | None
+    impact_count: int
+
+
+class FailedCheck(OutputModel):
+    assertion: str
+    column: str | None = None
+    severity: str | None = None
+    name: str | None = None
+    expected: str | None = None
+    actual: str | None = None
+
+
+class FailedAssertions(OutputModel):
+    """A dataset whose latest run-reported data quality assertions found issues."""
+
+    dataset: DatasetBrief
+    process: ProcessBrief | None = Field(description="Null when the job is another org's")
+    run_id: str | None
+    failed_at: datetime
+    failed: list[FailedCheck]
+    failed_count: int
     impact_count: int
 
 
 class Overview(OutputModel):
     breaches: list[Breach]
     failed_runs: list[FailedRun]
+    failed_assertions: list[FailedAssertions] = []
     generated_at: datetime
 
 

@@ -339,18 +339,44 @@ async def overview(
             }
         )
     failed = []
-    for proc, run_id in await repo.failing_processes(session, p, OVERVIEW_LIMIT):
+    for proc, run_id, facets in await repo.failing_processes(session, p, OVERVIEW_LIMIT):
         failed.append(
             {
                 "process": {"id": proc.id, "name": proc.name, "namespace": proc.namespace},
                 "run_id": run_id,
+                "error_message": lineage.error_message(facets),
                 "failed_at": proc.latest_run_at,
                 "impact_count": await lineage.downstream_dataset_count(
                     session, proc.id, "process", engine=engine, max_nodes=max_nodes
                 ),
             }
         )
-    return {"breaches": breaches, "failed_runs": failed, "generated_at": now}
+    assertions = []
+    for q, ds, proc in await repo.failing_assertions(session, p, OVERVIEW_LIMIT):
+        mine = proc.org_id == p.org_id  # another org's job is not named
+        assertions.append(
+            {
+                "dataset": {"id": ds.id, "name": ds.name, "platform": ds.platform},
+                "process": (
+                    {"id": proc.id, "name": proc.name, "namespace": proc.namespace}
+                    if mine
+                    else None
+                ),
+                "run_id": q.run_id if mine else None,
+                "failed_at": q.event_time,
+                "failed": [a for a in q.assertions or [] if not a.get("success")][:20],
+                "failed_count": q.failed_assertions,
+                "impact_count": await lineage.downstream_dataset_count(
+                    session, ds.id, "dataset", engine=engine, max_nodes=max_nodes
+                ),
+            }
+        )
+    return {
+        "breaches": breaches,
+        "failed_runs": failed,
+        "failed_assertions": assertions,
+        "generated_at": now,
+    }
 
 
 def _share(part: int, whole: int) -> float:

@@ -18,6 +18,7 @@ import type {
   ConnectorDetail,
   Connector,
   DataNode,
+  DatasetQuality,
   FeedMode,
   FeedPage,
   FollowState,
@@ -30,6 +31,7 @@ import type {
   NodeSort,
   NodeStatus,
   NodeUpdate,
+  Process,
   TestResult,
   Provider,
   SearchResult,
@@ -122,6 +124,12 @@ export const lineageApi = {
   ) => api.get<Graph>("/api/lineage/graph", { ...params }, signal),
   impact: (params: { node: string; depth?: number }, signal?: AbortSignal) =>
     api.get<Impact>("/api/lineage/impact", { ...params }, signal),
+  /** A process with its latest runs, inputs and outputs (404 when you may not see it). */
+  process: (id: string, signal?: AbortSignal) =>
+    api.get<Process>(`/api/lineage/processes/${encodeURIComponent(id)}`, undefined, signal),
+  /** Row counts, sizes and assertions runs reported on a dataset, newest first. */
+  quality: (datasetId: string, signal?: AbortSignal) =>
+    api.get<DatasetQuality>(`/api/lineage/assets/${encodeURIComponent(datasetId)}/quality`, undefined, signal),
 };
 
 export interface NodeQuery {

@@ -9,6 +9,7 @@ export type Sla = S["Sla"];
 export type SlaBody = { kind: "daily_by"; at: string } | { kind: "max_age"; hours: number };
 export type Breach = S["Breach"];
 export type FailedRun = S["FailedRun"];
+export type FailedAssertions = S["FailedAssertions"];
 export type Overview = S["Overview"];
 export type Coverage = S["Coverage"];
 export type Run = S["RunOut"];

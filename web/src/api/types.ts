@@ -71,3 +71,10 @@ export type NodeSort = "name" | "updated" | "status";
 export type Connector = S["Connector"];
 export type ConnectorDetail = S["ConnectorDetail"];
 export type SecretFieldInfo = S["SecretFieldInfo"];
+
+/* Processes and data quality */
+export type Process = S["ProcessOut"];
+export type Run = S["RunOut"];
+export type DatasetQuality = S["DatasetQualityOut"];
+export type QualityRecord = S["QualityRecord"];
+export type QualityAssertion = S["QualityAssertionOut"];

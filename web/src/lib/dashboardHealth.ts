@@ -30,6 +30,7 @@ export function healthOf(value: string | null | undefined): HealthState {
 /** Live events after which the health of what a canvas shows is read again. */
 export const HEALTH_EVENT_TYPES: ReadonlySet<string> = new Set([
   "process.run_failed",
+  "dataset.assertion_failed",
   "dataset.sla_breached",
   "dataset.sla_recovered",
   "run.failed",

@@ -52,7 +52,7 @@ describe("describeEvent", () => {
     );
     expect(d.text).toBe("API key “airflow” recorded new lineage");
     expect(d.detail).toBe("2 new links, 1 new dataset.");
-    expect(d.href).toBe("/lineage?node=p1");
+    expect(d.href).toBe("/processes/p1");
   });
 
   it("reports node health changes with the message", () => {
@@ -74,6 +74,32 @@ describe("describeEvent", () => {
     );
     expect(d.text).toBe("clean_orders failed");
     expect(d.detail).toBe("OOM");
+  });
+
+  it("shows a failed run's error message and opens the process page", () => {
+    const d = describeEvent(
+      item({
+        type: "process.run_failed",
+        subject: { kind: "process", id: "p1", name: "clean_orders" },
+        payload: { error_message: "Table 'RAW.ORDERS' does not exist", impact_count: 2 },
+      }),
+    );
+    expect(d.detail).toBe("Table 'RAW.ORDERS' does not exist 2 downstream datasets affected.");
+    expect(d.href).toBe("/processes/p1");
+  });
+
+  it("announces failed data quality checks on a dataset", () => {
+    const d = describeEvent(
+      item({
+        type: "dataset.assertion_failed",
+        payload: { failed_count: 2, failed: [{ assertion: "not_null", column: "amount" }, { assertion: "unique" }], impact_count: 1 },
+      }),
+    );
+    expect(d.text).toBe("Orders failed 2 data quality checks");
+    expect(d.detail).toBe("not_null on amount, unique. 1 downstream dataset affected.");
+    expect(d.tone).toBe("danger");
+    const one = describeEvent(item({ type: "dataset.assertion_failed", payload: { failed: [{ assertion: "not_null" }] } }));
+    expect(one.text).toBe("Orders failed a data quality check");
   });
 
   it("counts what a failed run affects", () => {

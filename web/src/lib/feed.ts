@@ -19,6 +19,7 @@ export const KNOWN_EVENT_TYPES = [
   "run.failed",
   "dataset.sla_breached",
   "dataset.sla_recovered",
+  "dataset.assertion_failed",
   "dataset.sla_set",
   "dataset.sla_deleted",
   "dashboard.created",
@@ -36,7 +37,10 @@ export const EVENT_FILTERS: { value: string; label: string }[] = [
   { value: "dataset.published", label: "New datasets" },
   { value: "dataset.updated,dataset.visibility_changed,dataset.deprecated", label: "Dataset changes" },
   { value: "lineage.changed", label: "Lineage" },
-  { value: "node.status_changed,process.run_failed,dataset.sla_breached,dataset.sla_recovered", label: "Health and failures" },
+  {
+    value: "node.status_changed,process.run_failed,dataset.sla_breached,dataset.sla_recovered,dataset.assertion_failed",
+    label: "Health and failures",
+  },
   { value: "dataset.followed,dataset.connected", label: "Follows and connections" },
   { value: "dashboard.created,dashboard.updated,dashboard.deleted", label: "Dashboards" },
 ];
@@ -119,7 +123,7 @@ function arr(v: unknown): unknown[] {
 export function subjectHref(subject: FeedItem["subject"]): string | null {
   if (!subject.id) return null;
   if (subject.kind === "dataset") return `/datasets/${subject.id}`;
-  if (subject.kind === "process") return `/lineage?node=${encodeURIComponent(subject.id)}`;
+  if (subject.kind === "process") return `/processes/${encodeURIComponent(subject.id)}`;
   if (subject.kind === "node") return `/nodes?node=${encodeURIComponent(subject.id)}`;
   if (subject.kind === "dashboard") return `/dashboards/${subject.id}`;
   return null;
@@ -261,6 +265,28 @@ function tell(item: FeedItem): Telling {
         icon: "failure",
         tone: "danger",
         detail: [str(p.message) ?? str(p.error) ?? str(p.error_message), affected].filter(Boolean).join(" ") || undefined,
+      };
+    }
+    case "dataset.assertion_failed": {
+      const failed = arr(p.failed)
+        .map((a) => {
+          const o = (a ?? {}) as Record<string, unknown>;
+          const what = str(o.assertion);
+          if (!what) return undefined;
+          return str(o.column) ? `${what} on ${String(o.column)}` : what;
+        })
+        .filter(Boolean);
+      const count = typeof p.failed_count === "number" ? p.failed_count : failed.length;
+      const impact = typeof p.impact_count === "number" ? p.impact_count : undefined;
+      return {
+        parts: [S, count > 1 ? ` failed ${count} data quality checks` : " failed a data quality check"],
+        label: "Check failed",
+        icon: "failure",
+        tone: "danger",
+        detail:
+          [failed.length ? `${failed.join(", ")}.` : undefined, impact ? `${plural(impact, "downstream dataset")} affected.` : undefined]
+            .filter(Boolean)
+            .join(" ") || undefined,
       };
     }
     case "dataset.sla_breached":

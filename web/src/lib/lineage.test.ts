@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Graph, ImpactItem } from "../api/types";
-import { buildGraph, csvCell, impactCsv, impactFileName, neighbours, nodeTitle } from "./lineage";
+import { buildGraph, csvCell, impactCsv, impactFileName, neighbours, nodeHref, nodeTitle } from "./lineage";
 
 const ds = (id: string, depth: number, extra: object = {}) => ({
   id,
@@ -117,3 +117,15 @@ describe("impact CSV", () => {
     expect(nodeTitle({ kind: "process", name: null, restricted: true })).toBe("Restricted process");
   });
 });
+
+describe("nodeHref", () => {
+  it("opens a process on its page, a dataset on its own, and a restricted node nowhere", () => {
+    expect(nodeHref({ id: "p1", kind: "process", restricted: false })).toBe("/processes/p1");
+    expect(nodeHref({ id: "d1", kind: "dataset", restricted: false })).toBe("/datasets/d1");
+    expect(nodeHref({ id: "d1", kind: "dataset", restricted: false }, (id) => `/datasets/${id}?tab=lineage`)).toBe(
+      "/datasets/d1?tab=lineage",
+    );
+    expect(nodeHref({ id: HIDDEN_JOB, kind: "process", restricted: true })).toBeNull();
+  });
+});
+

@@ -83,6 +83,15 @@ export function neighbours(graph: LGraph): Map<string, { up: string[]; down: str
   return out;
 }
 
+/** Where a node opens: a dataset's page or a process's page; a restricted node opens nothing. */
+export function nodeHref(
+  n: Pick<GraphNode, "id" | "kind" | "restricted">,
+  datasetHref: (id: string) => string = (id) => `/datasets/${id}`,
+): string | null {
+  if (n.restricted || isRestrictedId(n.id)) return null;
+  return n.kind === "process" ? `/processes/${encodeURIComponent(n.id)}` : datasetHref(n.id);
+}
+
 export function nodeTitle(n: Pick<GraphNode, "kind" | "name" | "restricted">): string {
   if (n.restricted || !n.name) return n.kind === "process" ? "Restricted process" : "Restricted dataset";
   return n.name;

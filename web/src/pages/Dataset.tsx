@@ -51,6 +51,7 @@ import {
 import { formFieldErrors, parseTags } from "./catalog/PublishDataset";
 import { ConnectPanel } from "./dataset/ConnectPanel";
 import { SlaPanel } from "../components/SlaPanel";
+import { QualityPanel } from "../components/QualityPanel";
 import { Markdown } from "../components/Markdown";
 
 const datasetKey = (id: string) => ["datasets", "one", id] as const;
@@ -502,6 +503,7 @@ export function Component() {
         </div>
         <aside className="stack" aria-label="Details">
           <SlaPanel datasetId={ds.id} editable={editable} />
+          <QualityPanel datasetId={ds.id} />
           <section className="card" aria-labelledby="details-heading">
             <div className="card__header">
               <h2 className="card__title" id="details-heading">
@@ -524,9 +526,22 @@ export function Component() {
                         </li>
                       ))}
                     </ul>
-                  ) : (
+                  ) : ds.named_owners?.length ? null : (
                     <span className="subtle">No owner</span>
                   )}
+                  {ds.named_owners?.length ? (
+                    <ul className="people" data-testid="named-owners">
+                      {ds.named_owners.map((name) => (
+                        <li key={name} className="identity">
+                          <Avatar name={name.replace(/^[a-z]+:/, "")} seed={name} size="sm" />
+                          <span className="identity__text">
+                            <span>{name.replace(/^[a-z]+:/, "")}</span>
+                            <span className="cell-secondary">Named by the pipeline (not a DataMesh user)</span>
+                          </span>
+                        </li>
+                      ))}
+                    </ul>
+                  ) : null}
                 </dd>
                 <dt>Organization</dt>
                 <dd>{ds.org.name}</dd>

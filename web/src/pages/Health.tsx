@@ -1,14 +1,16 @@
 /** Pipeline health: SLA breaches and failed runs with what they affect downstream, and coverage. */
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
-import { monitoringApi, monitoringKeys, type Breach, type FailedRun } from "../api/monitoring";
+import { monitoringApi, monitoringKeys, type Breach, type FailedAssertions, type FailedRun } from "../api/monitoring";
 import { platformLabel } from "../components/datasets";
 import { LiveIndicator } from "../components/feed";
 import { CheckCircleIcon, LineageIcon } from "../components/icons";
 import { HealthStateBadge, ShareBar } from "../components/monitoring";
 import { EmptyState, ErrorAlert, PageHeader, TableSkeleton, Time } from "../components/ui";
 import { useHealthRefresh } from "../lib/dashboardLive";
+import { assertionLabel } from "../lib/quality";
 import "./dashboards/dashboards.css";
+import "../components/quality.css";
 
 function impactLink(id: string, count: number) {
   return (
@@ -86,6 +88,7 @@ function FailedRuns({ items }: { items: FailedRun[] }) {
             <th scope="col">Process</th>
             <th scope="col">State</th>
             <th scope="col">Run</th>
+            <th scope="col">Error</th>
             <th scope="col">Failed</th>
             <th scope="col">Impact</th>
           </tr>
@@ -94,7 +97,7 @@ function FailedRuns({ items }: { items: FailedRun[] }) {
           {items.map((r) => (
             <tr key={`${r.process.id}:${r.run_id}`} data-testid="failed-run-row">
               <td>
-                <Link className="cell-primary" to={`/lineage?node=${encodeURIComponent(r.process.id)}`}>
+                <Link className="cell-primary" to={`/processes/${encodeURIComponent(r.process.id)}`}>
                   {r.process.name}
                 </Link>
                 {r.process.namespace ? <div className="cell-secondary mono">{r.process.namespace}</div> : null}
@@ -105,10 +108,65 @@ function FailedRuns({ items }: { items: FailedRun[] }) {
               <td className="mono cell-secondary" title={r.run_id ?? undefined}>
                 {!r.run_id ? "—" : r.run_id.length > 13 ? `${r.run_id.slice(0, 13)}…` : r.run_id}
               </td>
+              <td className="run-error" data-testid="run-error">
+                {r.error_message ? <span title={r.error_message}>{r.error_message}</span> : <span className="subtle">Not reported</span>}
+              </td>
               <td>
                 <Time iso={r.failed_at} />
               </td>
               <td>{impactLink(r.process.id, r.impact_count)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function FailedChecks({ items }: { items: FailedAssertions[] }) {
+  if (!items.length) {
+    return (
+      <EmptyState icon={<CheckCircleIcon />} title="No failed checks">
+        The latest data quality assertions runs reported on your datasets all passed.
+      </EmptyState>
+    );
+  }
+  return (
+    <div className="table-wrap">
+      <table className="table" data-testid="failed-checks">
+        <caption className="sr-only">Datasets whose latest data quality checks failed</caption>
+        <thead>
+          <tr>
+            <th scope="col">Dataset</th>
+            <th scope="col">Failed checks</th>
+            <th scope="col">Checked by</th>
+            <th scope="col">When</th>
+            <th scope="col">Impact</th>
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((f) => (
+            <tr key={f.dataset.id} data-testid="failed-check-row">
+              <td>
+                <Link className="cell-primary" to={`/datasets/${f.dataset.id}`}>
+                  {f.dataset.name}
+                </Link>
+                {f.dataset.platform ? <div className="cell-secondary">{platformLabel(f.dataset.platform)}</div> : null}
+              </td>
+              <td>
+                {f.failed.map(assertionLabel).join(", ") || `${f.failed_count} failed`}
+              </td>
+              <td>
+                {f.process ? (
+                  <Link to={`/processes/${encodeURIComponent(f.process.id)}`}>{f.process.name}</Link>
+                ) : (
+                  <span className="subtle">Another organization's job</span>
+                )}
+              </td>
+              <td>
+                <Time iso={f.failed_at} />
+              </td>
+              <td>{impactLink(f.dataset.id, f.impact_count)}</td>
             </tr>
           ))}
         </tbody>
@@ -206,6 +264,22 @@ export function Component() {
             {overview.isPending ? <TableSkeleton rows={3} columns={4} label="Loading breaches" /> : overview.data ? <Breaches items={overview.data.breaches} /> : null}
           </section>
         </div>
+        <section className="card" aria-labelledby="checks-heading">
+          <div className="card__header">
+            <div>
+              <h2 className="card__title" id="checks-heading">
+                Failed data quality checks{" "}
+                {overview.data ? <span className="subtle">({overview.data.failed_assertions?.length ?? 0})</span> : null}
+              </h2>
+              <p className="card__subtitle">Datasets whose latest run reported failing assertions (OpenLineage dataQualityAssertions).</p>
+            </div>
+          </div>
+          {overview.isPending ? (
+            <TableSkeleton rows={2} columns={4} label="Loading failed checks" />
+          ) : overview.data ? (
+            <FailedChecks items={overview.data.failed_assertions ?? []} />
+          ) : null}
+        </section>
         <CoverageCard />
         {overview.data ? (
           <p className="subtle health-generated">

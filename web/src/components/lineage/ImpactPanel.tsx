@@ -164,8 +164,8 @@ export function ImpactPanel({
                 {impact.notify.length ? (
                   <ul className="notify-list" aria-label="People to notify" data-testid="notify-list">
                     {impact.notify.map((p) => (
-                      <li key={p.id} className="identity">
-                        <Avatar name={p.name || p.email || "?"} seed={p.id} size="sm" />
+                      <li key={p.id ?? `named:${p.name}`} className="identity">
+                        <Avatar name={p.name || p.email || "?"} seed={p.id ?? p.name} size="sm" />
                         <span className="identity__text">
                           <span className="cell-primary">{p.name}</span>
                           {p.email ? <span className="cell-secondary">{p.email}</span> : null}

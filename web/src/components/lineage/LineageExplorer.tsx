@@ -6,7 +6,7 @@ import { lineageApi } from "../../api/endpoints";
 import { isApiError } from "../../api/errors";
 import type { Graph } from "../../api/types";
 import { healthLabel } from "../../lib/feed";
-import { buildGraph, neighbours, nodeTitle, rootOf, type LGraph, type LNode } from "../../lib/lineage";
+import { buildGraph, neighbours, nodeHref, nodeTitle, rootOf, type LGraph, type LNode } from "../../lib/lineage";
 import { useToast } from "../toasts";
 import { CheckCircleIcon, CogIcon, HelpCircleIcon, LineageIcon, LockIcon, RefreshIcon, XCircleIcon } from "../icons";
 import { Alert, Button, EmptyState, ErrorAlert, Skeleton } from "../ui";
@@ -79,7 +79,7 @@ function sideText(n: LNode): string {
 }
 
 /** The same graph as a table: every node with its neighbours (for keyboards and screen readers). */
-function GraphList({ graph, hrefFor }: { graph: LGraph; hrefFor: (n: LNode) => string }) {
+function GraphList({ graph, hrefFor }: { graph: LGraph; hrefFor: (n: LNode) => string | null }) {
   const nb = useMemo(() => neighbours(graph), [graph]);
   const byId = useMemo(() => new Map(graph.nodes.map((n) => [n.id, n])), [graph]);
   const names = (ids: string[]) => ids.map((i) => (byId.get(i) ? nodeTitle(byId.get(i)!) : i)).join(", ") || "—";
@@ -103,7 +103,7 @@ function GraphList({ graph, hrefFor }: { graph: LGraph; hrefFor: (n: LNode) => s
             {graph.nodes.map((n) => (
               <tr key={n.id}>
                 <td className="cell-primary">
-                  {n.kind === "dataset" && !n.restricted ? <Link to={hrefFor(n)}>{nodeTitle(n)}</Link> : nodeTitle(n)}
+                  {hrefFor(n) ? <Link to={hrefFor(n) ?? ""}>{nodeTitle(n)}</Link> : nodeTitle(n)}
                 </td>
                 <td>{n.kind === "process" ? "Process" : "Dataset"}</td>
                 <td>{sideText(n)}</td>
@@ -198,7 +198,7 @@ export function LineageExplorer({
 
   const root = rootOf(upstream.data ?? downstream.data);
   const expanded = useMemo(() => new Set(expansions.map((x) => x.anchor)), [expansions]);
-  const hrefFor = (n: LNode) => datasetHref(n.id);
+  const hrefFor = (n: LNode) => nodeHref(n, datasetHref);
   const rootRef = root?.id ?? nodeRef;
 
   const error = upstream.error ?? downstream.error;
@@ -284,7 +284,7 @@ export function LineageExplorer({
           <div className="lineage-foot">
             <Legend />
             <span className="subtle lineage-foot__hint">
-              Click a dataset to open it · double-click or <span aria-hidden="true">⊕</span> to expand · scroll to zoom
+              Click a node to open it · double-click or <span aria-hidden="true">⊕</span> to expand · scroll to zoom
             </span>
           </div>
         ) : null}

@@ -36,8 +36,8 @@ export interface LineageGraphProps {
   expanded: ReadonlySet<string>;
   expanding: string | null;
   onExpand: (node: LNode) => void;
-  /** Where a dataset node opens. */
-  hrefFor: (node: LNode) => string;
+  /** Where a node opens (a dataset's or a process's page); null: it opens nothing. */
+  hrefFor: (node: LNode) => string | null;
   /** Where to centre when the whole graph is too wide to read (the last expanded node). */
   focusId?: string | null;
   height?: number | string;
@@ -286,14 +286,14 @@ function Flow({ graph, rootId, expanded, expanding, onExpand, hrefFor, focusId }
     [graph.edges],
   );
 
-  // A click opens a dataset; wait a moment so a double-click can expand instead.
+  // A click opens a dataset's or a process's page; wait a moment so a double-click can expand instead.
   const clickTimer = useRef<number | undefined>(undefined);
   useEffect(() => () => window.clearTimeout(clickTimer.current), []);
   const onNodeClick = (_e: MouseEvent, fn: FlowNode) => {
-    const n = fn.data.node;
-    if (n.restricted || n.kind !== "dataset") return;
+    const href = hrefFor(fn.data.node);
+    if (!href) return;
     window.clearTimeout(clickTimer.current);
-    clickTimer.current = window.setTimeout(() => navigate(hrefFor(n)), 260);
+    clickTimer.current = window.setTimeout(() => navigate(href), 260);
   };
   const onNodeDoubleClick = (_e: MouseEvent, fn: FlowNode) => {
     window.clearTimeout(clickTimer.current);
