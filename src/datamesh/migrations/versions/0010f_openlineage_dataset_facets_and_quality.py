@@ -7,7 +7,7 @@ column metrics and assertions that OpenLineage's ``dataQualityMetrics``,
 ``dataQualityAssertions`` and ``outputStatistics`` facets carry.
 
 Revision ID: 0010f
-Revises: 0009
+Revises: 0010a
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0010f"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
