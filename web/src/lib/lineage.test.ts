@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Graph, ImpactItem } from "../api/types";
-import { buildGraph, csvCell, impactCsv, impactFileName, neighbours, nodeTitle } from "./lineage";
+import { buildGraph, csvCell, hiddenOwnersNote, impactCsv, impactFileName, neighbours, nodeTitle } from "./lineage";
 
 const ds = (id: string, depth: number, extra: object = {}) => ({
   id,
@@ -115,5 +115,19 @@ describe("impact CSV", () => {
       "impact-ANALYTICS.CORE_ORDERS.csv",
     );
     expect(nodeTitle({ kind: "process", name: null, restricted: true })).toBe("Restricted process");
+  });
+});
+
+describe("hidden owners of an impact", () => {
+  it("says that owners are hidden instead of that nobody owns the datasets", () => {
+    expect(hiddenOwnersNote(2, 0)).toBe(
+      "2 owners of restricted datasets are hidden from you: ask the owning organization's admins or stewards to pass it on.",
+    );
+    expect(hiddenOwnersNote(1, 0)).toBe(
+      "1 owner of restricted datasets is hidden from you: ask the owning organization's admins or stewards to pass it on.",
+    );
+    expect(hiddenOwnersNote(1, 3)).toMatch(/^Also, 1 owner of restricted datasets is hidden/);
+    expect(hiddenOwnersNote(0, 0)).toBeNull();
+    expect(hiddenOwnersNote(undefined, 2)).toBeNull();
   });
 });
