@@ -21,7 +21,7 @@ import {
   type Node,
   type NodeProps,
 } from "@xyflow/react";
-import { memo, useEffect, useMemo, useRef, useState, type MouseEvent } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState, type MouseEvent } from "react";
 import { useNavigate } from "react-router";
 import { healthLabel } from "../../lib/feed";
 import { FIT_PADDING, boundsOf, fitPlan, nodeTitle, type FitPlan, type LGraph, type LNode } from "../../lib/lineage";
@@ -229,7 +229,7 @@ function Flow({
   focusId,
   maxHeight,
   onHeight,
-}: LineageGraphProps & { maxHeight: number; onHeight: (height: number) => void }) {
+}: LineageGraphProps & { maxHeight: () => number; onHeight: (height: number) => void }) {
   const navigate = useNavigate();
   const { fitView, setCenter } = useReactFlow();
   const store = useStoreApi();
@@ -265,7 +265,7 @@ function Flow({
       // big to read whole opens at a readable zoom on the starting point (or the node just
       // expanded), with the overview map to find the rest.
       const bounds = boundsOf(graph.nodes.map((n) => ({ ...(positions.get(n.id) ?? { x: 0, y: 0 }), ...sizeOf(n) })));
-      const fit = fitPlan(bounds, store.getState().width || 800, maxHeight, { minZoom: MIN_READABLE_ZOOM });
+      const fit = fitPlan(bounds, store.getState().width || 800, maxHeight(), { minZoom: MIN_READABLE_ZOOM });
       const focus = graph.nodes.find((n) => n.id === focusId) ?? graph.nodes.find((n) => n.id === rootId);
       const at = focus ? positions.get(focus.id) : undefined;
       const centre = focus && at ? { x: at.x + sizeOf(focus).width / 2, y: at.y + sizeOf(focus).height / 2 } : null;
@@ -387,10 +387,17 @@ function Flow({
 }
 
 export default function LineageGraph(props: LineageGraphProps) {
-  const maxHeight = typeof props.height === "number" ? props.height : 560;
-  const [height, setHeight] = useState(maxHeight);
+  const tallest = props.height ?? 560;
+  // The height the canvas may take (a CSS length, e.g. relative to the window), in pixels.
+  const probe = useRef<HTMLDivElement>(null);
+  const maxHeight = useCallback(
+    () => probe.current?.clientHeight || (typeof tallest === "number" ? tallest : 560),
+    [tallest],
+  );
+  const [height, setHeight] = useState<number | null>(null);
   return (
-    <div className="lineage-canvas" style={{ height }} data-testid="lineage-canvas">
+    <div className="lineage-canvas" style={{ height: height ?? tallest }} data-testid="lineage-canvas">
+      <div ref={probe} aria-hidden="true" className="lineage-canvas__probe" style={{ height: tallest }} />
       <ReactFlowProvider>
         <Flow {...props} maxHeight={maxHeight} onHeight={setHeight} />
       </ReactFlowProvider>
