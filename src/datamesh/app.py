@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from datamesh import migrate
 from datamesh.audit.endpoints import router as audit_router
@@ -159,6 +160,10 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
+    if settings.trusted_proxies:
+        # Outermost: the client address every later layer sees (throttling, audit, logs) is the
+        # one the trusted proxy reports; from any other peer X-Forwarded-* are ignored.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

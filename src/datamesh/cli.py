@@ -93,7 +93,9 @@ def serve(
             reload=reload,
             loop="uvloop",
             http="httptools",
-            proxy_headers=True,
+            # The app believes X-Forwarded-* only from DATAMESH_TRUSTED_PROXIES (uvicorn's
+            # own default would trust 127.0.0.1).
+            proxy_headers=False,
             timeout_graceful_shutdown=10,
             timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
             log_config=None,

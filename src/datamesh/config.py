@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import orjson
 from platformdirs import user_data_dir
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 RoleName = Literal["admin", "steward", "producer", "viewer"]
 
@@ -67,8 +69,18 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 14 * 24 * 3600
     cookie_secure: bool = False
-    login_max_failures: int = 5
-    login_failure_window_seconds: int = 300
+    # Sign-in throttling (OWASP): per account, free failures then an exponential backoff
+    # (base, doubled per further failure, capped); an account's failures are forgotten after a
+    # quiet window. Per client address, a much higher limit against password spraying.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: int = Field(default=3600, ge=1)
+    login_backoff_seconds: int = Field(default=15, ge=1)
+    login_backoff_max_seconds: int = Field(default=900, ge=1)
+    login_address_max_failures: int = Field(default=100, ge=1)
+    login_address_window_seconds: int = Field(default=900, ge=1)
+    # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are
+    # believed; from anyone else those headers are ignored. JSON list or comma-separated.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     oidc_providers: list[OIDCProviderSettings] = []
 
     # Observability
@@ -111,6 +123,21 @@ class Settings(BaseSettings):
     sse_queue_size: int = 1000
     sse_heartbeat_seconds: float = 15.0
     sse_replay_limit: int = 1000
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = orjson.loads(v) if v.strip().startswith("[") else v.split(",")
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, v: list[str]) -> list[str]:
+        out = [item.strip() for item in v if item.strip()]
+        for item in out:
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
+        return out
 
     @field_validator("database_url")
     @classmethod

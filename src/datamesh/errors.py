@@ -8,7 +8,7 @@ document without a stack trace or a secret.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -173,6 +173,27 @@ def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]
     return out
 
 
+async def _invalid_json(request: Request, err: Mapping[str, Any]) -> Response:
+    """A body that is not JSON, said where: FastAPI reports only the character offset."""
+    where = ""
+    loc = list(err.get("loc", ()))
+    if len(loc) == 2 and isinstance(loc[1], int):
+        text = (await request.body()).decode("utf-8", "replace")
+        offset = min(max(loc[1], 0), len(text))
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        where = f" (line {line}, column {column})"
+    reason = str((err.get("ctx") or {}).get("error") or "").strip()
+    message = f"is not valid JSON{where}" + (f": {reason[0].lower()}{reason[1:]}" if reason else "")
+    return problem(
+        422,
+        f"The body {message}.",
+        slug="validation-error",
+        title="Invalid input",
+        errors=[field_error(["body"], message, "json_invalid")],
+    )
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """True for errors that mean PostgreSQL cannot be reached (not a bad query)."""
     import asyncpg
@@ -255,7 +276,10 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        invalid = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if invalid is not None:
+            return await _invalid_json(request, invalid)
         errors = _clean_validation_errors(exc)
         detail = "; ".join(f"{e['field'] or 'body'}: {e['msg']}" for e in errors[:5])
         return problem(422, detail, slug="validation-error", title="Invalid input", errors=errors)

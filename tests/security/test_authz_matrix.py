@@ -134,6 +134,7 @@ RULES: dict[str, dict[str, str]] = {
     "DELETE /api/platform-profiles/{profile_id}": {"": ORG_ADMINS.replace("200", "204")},
     "POST /api/platform-profiles/{profile_id}/default": {"": ORG_ADMINS},
     "POST /api/datasets/{dataset_id}/connect": READ_DS,
+    "GET /api/datasets/{dataset_id}/connect": READ_DS,  # showing the code: nothing recorded
     # feed
     "GET /api/feed": {"": MEMBERS_OK},
     "GET /api/feed/stream": {"": MEMBERS_OK},
@@ -141,6 +142,8 @@ RULES: dict[str, dict[str, str]] = {
     "POST /api/follows": {  # people only: an API key follows nothing
         vis: spec + " K=403" for vis, spec in READ_DS.items()
     },
+    "PUT /api/follows/{dataset_id}": {vis: spec + " K=403" for vis, spec in READ_DS.items()},
+    "DELETE /api/follows/{dataset_id}": {vis: spec + " K=403" for vis, spec in READ_DS.items()},
     # lineage
     "POST /api/lineage/assets": {"": PUBLISH},
     "GET /api/lineage/assets/{asset_id}": READ_DS,

@@ -348,6 +348,21 @@ class _Text:
     fts: ColumnElement[bool]
     name_prefix: ColumnElement[bool]
     typo: ColumnElement[bool] | None
+    locator: ColumnElement[bool]
+
+
+def _locator(text: str) -> ColumnElement[bool]:
+    """The text as a dataset's address: a namespace (``snowflake://acme.eu-west-1``) or a full
+    ``namespace/name``, split at each ``/`` after the scheme (names and namespaces may hold
+    slashes). Equality on (namespace, name), so the unique index answers it."""
+    text = text.strip()
+    conds: list[ColumnElement[bool]] = [Dataset.namespace == text]
+    start = text.find("://") + 3 if "://" in text else 0
+    for i in [i for i, ch in enumerate(text) if ch == "/" and i >= start][:10]:
+        namespace, name = text[:i], text[i + 1 :]
+        if namespace and name:
+            conds.append(and_(Dataset.namespace == namespace, Dataset.name == name))
+    return or_(*conds)
 
 
 def _text_terms(text: str) -> _Text:
@@ -360,14 +375,18 @@ def _text_terms(text: str) -> _Text:
     name_prefix = _CODE_POINT_NAME.like(escape_like(lowered) + "%", escape="\\")
     typo = Dataset.short_name.op("%")(lowered) if single_word else None
     fts = Dataset.search.op("@@")(combined)
-    match = or_(fts, name_prefix, typo if typo is not None else false())
+    locator = _locator(text)
+    match = or_(fts, name_prefix, locator, typo if typo is not None else false())
     score = (
         func.ts_rank_cd(Dataset.search, combined, 1)
+        + case((locator, 20.0), else_=0.0)
         + case((Dataset.short_name == lowered, 10.0), else_=0.0)
         + case((Dataset.short_name.like(escape_like(lowered) + "%", escape="\\"), 5.0), else_=0.0)
         + func.similarity(Dataset.short_name, lowered) * 2.0
     )
-    return _Text(match=match, score=score, fts=fts, name_prefix=name_prefix, typo=typo)
+    return _Text(
+        match=match, score=score, fts=fts, name_prefix=name_prefix, typo=typo, locator=locator
+    )
 
 
 async def text_search_settings(session: AsyncSession) -> None:
@@ -418,7 +437,8 @@ async def _page(
         # equal to or starting with the text (btree, in order), the first full-text matches
         # (GIN), and trigram neighbours only when those found too little (a typo); then scored.
         fts_ids = select(Dataset.id).where(*conds, text.fts).limit(CANDIDATES)
-        ids = set(await session.scalars(name_candidates(conds, text).union(fts_ids)))
+        located = select(Dataset.id).where(*conds, text.locator).limit(CANDIDATES)
+        ids = set(await session.scalars(name_candidates(conds, text).union(fts_ids, located)))
         if text.typo is not None and len(ids) < q.limit:
             typo_ids = select(Dataset.id).where(*conds, text.typo).limit(NAME_CANDIDATES)
             ids |= set(await session.scalars(typo_ids))

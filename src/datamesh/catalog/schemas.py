@@ -28,9 +28,59 @@ def _token(pattern: str, what: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-Platform = Annotated[str, _token(r"[a-z][a-z0-9_-]{0,39}", "a lower-case word like snowflake")]
+# The platforms a dataset may be on (what OpenLineage namespaces map to as well); publishing
+# and editing check the same list, so no made-up platform reaches the catalog.
+PLATFORMS = (
+    "snowflake",
+    "databricks",
+    "bigquery",
+    "redshift",
+    "postgresql",
+    "s3",
+    "kafka",
+    "gcs",
+    "azure",
+    "hive",
+    "mysql",
+    "sqlserver",
+    "trino",
+    "athena",
+    "oracle",
+    "mariadb",
+    "clickhouse",
+    "duckdb",
+    "sqlite",
+    "db2",
+    "teradata",
+    "vertica",
+    "synapse",
+    "iceberg",
+    "delta",
+    "mongodb",
+    "cassandra",
+    "elasticsearch",
+    "kinesis",
+    "pubsub",
+    "file",
+    "other",
+)
+PLATFORM_ALIASES = {"postgres": "postgresql", "pg": "postgresql", "mssql": "sqlserver"}
+
+
+def _known_platform(value: str) -> str:
+    value = value.strip().lower()
+    value = PLATFORM_ALIASES.get(value, value)
+    if value not in PLATFORMS:
+        raise ValueError(f"is not a known platform (one of {', '.join(PLATFORMS)})")
+    return value
+
+
+Platform = Annotated[
+    str,
+    AfterValidator(_known_platform),
+    Field(max_length=40, json_schema_extra={"enum": list(PLATFORMS)}),
+]
 Tag = Annotated[str, _token(r"[a-z0-9][a-z0-9_.:-]{0,63}", "letters, digits, . _ : - (at most 64)")]
-PLATFORMS = ("snowflake", "databricks", "bigquery", "redshift", "postgresql", "s3", "kafka")
 
 
 class FieldSpec(InputModel):

@@ -334,21 +334,26 @@ async def update(
     else:
         action = "dataset.update"
     await audit.record(session, p.actor(), action, ref(ds), changes, org_id=ds.org_id)
-    await events.emit(
-        session, "dataset.updated", p.actor(), ref(ds), {"fields": changed}, org_id=ds.org_id
-    )
+    # One change, one event (one feed item): its type is the change's most telling part.
+    payload: dict[str, Any] = {"fields": changed}
     if "visibility" in changes:
-        await events.emit(
-            session,
-            "dataset.visibility_changed",
-            p.actor(),
-            ref(ds),
-            {"before": changes["visibility"]["before"], "after": ds.visibility},
-            org_id=ds.org_id,
-        )
-    if "status" in changes and ds.status == "deprecated":
-        await events.emit(session, "dataset.deprecated", p.actor(), ref(ds), {}, org_id=ds.org_id)
+        payload |= {"before": changes["visibility"]["before"], "after": ds.visibility}
+    await events.emit(
+        session,
+        _CHANGE_EVENTS[action],
+        p.actor(),
+        ref(ds),
+        payload,
+        org_id=ds.org_id,
+    )
     return ds
+
+
+_CHANGE_EVENTS = {
+    "dataset.update": "dataset.updated",
+    "dataset.visibility_change": "dataset.visibility_changed",
+    "dataset.deprecate": "dataset.deprecated",
+}
 
 
 async def deprecate(

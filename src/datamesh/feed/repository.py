@@ -154,16 +154,25 @@ async def is_following(session: AsyncSession, user_id: uuid.UUID, dataset_id: uu
     return found is not None
 
 
-async def follow(session: AsyncSession, user_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
-    await session.execute(
-        insert(Follow).values(user_id=user_id, dataset_id=dataset_id).on_conflict_do_nothing()
+async def follow(session: AsyncSession, user_id: uuid.UUID, dataset_id: uuid.UUID) -> bool:
+    """Start following; False if the user already did (also when a concurrent request won)."""
+    added = await session.scalar(
+        insert(Follow)
+        .values(user_id=user_id, dataset_id=dataset_id)
+        .on_conflict_do_nothing()
+        .returning(Follow.user_id)
     )
+    return added is not None
 
 
-async def unfollow(session: AsyncSession, user_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
-    await session.execute(
-        delete(Follow).where(Follow.user_id == user_id, Follow.dataset_id == dataset_id)
+async def unfollow(session: AsyncSession, user_id: uuid.UUID, dataset_id: uuid.UUID) -> bool:
+    """Stop following; False if the user did not follow it."""
+    gone = await session.scalar(
+        delete(Follow)
+        .where(Follow.user_id == user_id, Follow.dataset_id == dataset_id)
+        .returning(Follow.user_id)
     )
+    return gone is not None
 
 
 async def count_followers(session: AsyncSession, dataset_id: uuid.UUID) -> int:

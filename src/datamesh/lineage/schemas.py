@@ -172,6 +172,11 @@ class ImpactTotals(OutputModel):
     processes: int
     restricted: int
     people: int
+    hidden_owners: int = Field(
+        0,
+        description="People who own affected datasets you may not see: not named, and not in "
+        "`notify`; their organization's admins can reach them.",
+    )
 
 
 class Impact(OutputModel):

@@ -561,6 +561,12 @@ async def impact(
     ]
     owners = await catalog.owners_of(session, visible_ds)
     named = await catalog.named_owners_of(session, visible_ds)
+    hidden_ds = [
+        uuid.UUID(n["real_id"]) for n in affected if n["kind"] == "dataset" and n["restricted"]
+    ]
+    hidden_owner_ids = {
+        u.id for users in (await catalog.owners_of(session, hidden_ds)).values() for u in users
+    }
     followers = await catalog.followers_of(session, visible_ds)
     procs = {
         pr.id: pr
@@ -620,6 +626,9 @@ async def impact(
             "processes": sum(1 for n in affected if n["kind"] == "process"),
             "restricted": sum(1 for n in affected if n["restricted"]),
             "people": len(people),
+            # Owners of affected datasets the caller may not see: counted, never named (and
+            # not counted again when they are to be notified for a visible dataset).
+            "hidden_owners": len(hidden_owner_ids - people.keys()),
         },
         "notify": sorted(people.values(), key=lambda x: (x["email"] or x["name"]).lower()),
         "truncated": result.truncated,

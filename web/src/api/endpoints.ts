@@ -101,8 +101,11 @@ export const datasetsApi = {
 };
 
 export const followsApi = {
-  /** Follow a dataset, or stop following it. */
-  toggle: (datasetId: string) => api.post<FollowState>("/api/follows", { dataset_id: datasetId }),
+  /** Follow a dataset (true) or stop (false); idempotent, so a retry never undoes it. */
+  set: (datasetId: string, follow: boolean) =>
+    follow
+      ? api.put<FollowState>(`/api/follows/${datasetId}`, undefined)
+      : api.delete<FollowState>(`/api/follows/${datasetId}`),
 };
 
 export interface FeedQuery {

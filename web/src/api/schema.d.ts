@@ -655,11 +655,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Preview Connect
+         * @description Show the connection code for a dataset without connecting: nothing is recorded.
+         */
+        get: operations["preview_connect_api_datasets__dataset_id__connect_get"];
         put?: never;
         /**
          * Connect
-         * @description Generate connection code for a dataset with your profile, and optionally test it.
+         * @description Connect: take a dataset's code (copy, download) or test it; recorded, unlike the GET.
          */
         post: operations["connect_api_datasets__dataset_id__connect_post"];
         delete?: never;
@@ -728,10 +732,34 @@ export interface paths {
         put?: never;
         /**
          * Toggle Follow
-         * @description Follow a dataset, or stop following it if you already do.
+         * @description Toggle: follow a dataset, or stop if you already do (a retry undoes it: prefer PUT).
          */
         post: operations["toggle_follow_api_follows_post"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/follows/{dataset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Follow
+         * @description Follow a dataset (idempotent: following it already changes nothing).
+         */
+        put: operations["follow_api_follows__dataset_id__put"];
+        post?: never;
+        /**
+         * Unfollow
+         * @description Stop following a dataset (idempotent: not following it is fine).
+         */
+        delete: operations["unfollow_api_follows__dataset_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1385,8 +1413,11 @@ export interface components {
              * @description OpenLineage name, e.g. ANALYTICS.PUBLIC.ORDERS
              */
             name: string;
-            /** Platform */
-            platform: string;
+            /**
+             * Platform
+             * @enum {string}
+             */
+            platform: "snowflake" | "databricks" | "bigquery" | "redshift" | "postgresql" | "s3" | "kafka" | "gcs" | "azure" | "hive" | "mysql" | "sqlserver" | "trino" | "athena" | "oracle" | "mariadb" | "clickhouse" | "duckdb" | "sqlite" | "db2" | "teradata" | "vertica" | "synapse" | "iceberg" | "delta" | "mongodb" | "cassandra" | "elasticsearch" | "kinesis" | "pubsub" | "file" | "other";
         };
         /** AuditActor */
         AuditActor: {
@@ -1507,6 +1538,11 @@ export interface components {
              * @description Artifact kinds (python, sql, pyspark, jdbc, dbt); omitted: all of them.
              */
             kinds?: string[] | null;
+            /**
+             * Action
+             * @description What you do with the code (copy or download an artifact), recorded with the connect. To look at the code without connecting, GET this path instead.
+             */
+            action?: ("copy" | "download") | null;
             /**
              * Test
              * @description Also test the connection live, where the platform has a tester, your organization allows it and your role may (producers, stewards, admins).
@@ -1907,8 +1943,11 @@ export interface components {
              * @description OpenLineage name, e.g. ANALYTICS.PUBLIC.ORDERS
              */
             name: string;
-            /** Platform */
-            platform: string;
+            /**
+             * Platform
+             * @enum {string}
+             */
+            platform: "snowflake" | "databricks" | "bigquery" | "redshift" | "postgresql" | "s3" | "kafka" | "gcs" | "azure" | "hive" | "mysql" | "sqlserver" | "trino" | "athena" | "oracle" | "mariadb" | "clickhouse" | "duckdb" | "sqlite" | "db2" | "teradata" | "vertica" | "synapse" | "iceberg" | "delta" | "mongodb" | "cassandra" | "elasticsearch" | "kinesis" | "pubsub" | "file" | "other";
         };
         /** DatasetEntity */
         DatasetEntity: {
@@ -1995,7 +2034,7 @@ export interface components {
             /** Description */
             description?: string | null;
             /** Platform */
-            platform?: string | null;
+            platform?: ("snowflake" | "databricks" | "bigquery" | "redshift" | "postgresql" | "s3" | "kafka" | "gcs" | "azure" | "hive" | "mysql" | "sqlserver" | "trino" | "athena" | "oracle" | "mariadb" | "clickhouse" | "duckdb" | "sqlite" | "db2" | "teradata" | "vertica" | "synapse" | "iceberg" | "delta" | "mongodb" | "cassandra" | "elasticsearch" | "kinesis" | "pubsub" | "file" | "other") | null;
             /** Domain */
             domain?: string | null;
             /** Tags */
@@ -2359,6 +2398,12 @@ export interface components {
             restricted: number;
             /** People */
             people: number;
+            /**
+             * Hidden Owners
+             * @description People who own affected datasets you may not see: not named, and not in `notify`; their organization's admins can reach them.
+             * @default 0
+             */
+            hidden_owners?: number;
         };
         /** IngestResult */
         IngestResult: {
@@ -3750,7 +3795,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many failed sign-ins for this account or address. */
+            /** @description Too many failed sign-ins for this account (backoff) or, far more, from this address; Retry-After says when to try again. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7604,6 +7649,98 @@ export interface operations {
             };
         };
     };
+    preview_connect_api_datasets__dataset_id__connect_get: {
+        parameters: {
+            query?: {
+                /** @description As in the POST. */
+                profile_id?: string;
+                /** @description As in the POST. */
+                platform?: string;
+                /** @description As in the POST. */
+                kinds?: string[];
+            };
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectResult"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such dataset (or you may not see it), or no such profile. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The profile or the asked platform is not the dataset's platform. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     connect_api_datasets__dataset_id__connect_post: {
         parameters: {
             query?: never;
@@ -8026,6 +8163,194 @@ export interface operations {
             };
             /** @description Unsupported Media Type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    follow_api_follows__dataset_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowState"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unfollow_api_follows__dataset_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowState"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9467,7 +9792,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The job belongs to another organization */
+            /** @description The caller may not send lineage (a viewer) */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -41,6 +41,25 @@ describe("describeEvent", () => {
     expect(connected.detail).toBe("Used the python and jdbc url snippets and tested the connection.");
   });
 
+  it("one change is one item: a visibility change names the other fields it changed", () => {
+    const d = describeEvent(
+      item({ type: "dataset.visibility_changed", payload: { fields: ["description", "visibility"], before: "internal", after: "public" } }),
+    );
+    expect(d.text).toBe("Ada Admin made Orders public");
+    expect(d.detail).toBe("It was internal. Also changed the description.");
+  });
+
+  it("says what a connect was: a copy, a download or a test", () => {
+    const copy = describeEvent(item({ type: "dataset.connected", payload: { platform: "snowflake", kinds: ["python"], action: "copy" } }));
+    expect(copy.detail).toBe("Copied the python snippet.");
+    const download = describeEvent(item({ type: "dataset.connected", payload: { kinds: ["dbt"], action: "download" } }));
+    expect(download.detail).toBe("Downloaded the dbt snippet.");
+    const test = describeEvent(
+      item({ type: "dataset.connected", payload: { kinds: ["python", "sql"], action: "test", tested: true } }),
+    );
+    expect(test.detail).toBe("Tested the connection.");
+  });
+
   it("summarises lineage changes and names API keys", () => {
     const d = describeEvent(
       item({

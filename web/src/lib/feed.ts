@@ -189,19 +189,22 @@ function tell(item: FeedItem): Telling {
     case "dataset.visibility_changed": {
       const after = str(p.after);
       const before = str(p.before);
+      const detail = [before ? `It was ${before}.` : "", alsoChanged(p.fields, "visibility")].filter(Boolean).join(" ");
       return {
         parts: after ? [A, " made ", S, ` ${after}`] : [A, " changed the visibility of ", S],
         label: "Visibility",
         icon: "visibility",
         tone: after === "private" ? "warning" : "info",
-        detail: before ? `It was ${before}.` : undefined,
+        detail: detail || undefined,
       };
     }
     case "dataset.connected": {
       const platform = str(p.platform);
       const kinds = arr(p.kinds).filter((k): k is string => typeof k === "string");
       const words = kinds.map((k) => k.replace(/_/g, " "));
-      const used = words.length ? `Used the ${listing(words)} ${words.length === 1 ? "snippet" : "snippets"}` : "";
+      const verb = p.action === "copy" ? "Copied" : p.action === "download" ? "Downloaded" : "Used";
+      const used =
+        words.length && p.action !== "test" ? `${verb} the ${listing(words)} ${words.length === 1 ? "snippet" : "snippets"}` : "";
       const tested = p.tested ? "tested the connection" : "";
       const text = [used, tested].filter(Boolean).join(" and ");
       return {
@@ -330,6 +333,13 @@ function tell(item: FeedItem): Telling {
       };
     }
   }
+}
+
+/** "Also changed the description and tags." for the other fields of a one-event change. */
+function alsoChanged(fields: unknown, main: string): string {
+  const others = arr(fields).filter((f): f is string => typeof f === "string" && f !== main && f !== "status");
+  const words = Array.from(new Set(others.map((f) => FIELD_LABELS[f] ?? f.replace(/_/g, " "))));
+  return words.length ? `Also changed the ${listing(words)}.` : "";
 }
 
 export function describeEvent(item: FeedItem): EventDescription {

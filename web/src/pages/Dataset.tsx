@@ -348,7 +348,8 @@ export function Component() {
   });
 
   const follow = useMutation({
-    mutationFn: () => followsApi.toggle(id),
+    // The state asked for, not a toggle: a retried request cannot undo itself.
+    mutationFn: (want: boolean) => followsApi.set(id, want),
     onSuccess: (state) => {
       qc.setQueryData(datasetKey(id), (old: typeof query.data) =>
         old ? { ...old, data: { ...old.data, following: state.following, follower_count: state.follower_count } } : old,
@@ -432,7 +433,7 @@ export function Component() {
             variant={ds.following ? "secondary" : "primary"}
             aria-pressed={!!ds.following}
             loading={follow.isPending}
-            onClick={() => follow.mutate()}
+            onClick={() => follow.mutate(!ds.following)}
           >
             {ds.following ? <CheckIcon /> : <PlusIcon />}
             <span>{ds.following ? "Following" : "Follow"}</span>

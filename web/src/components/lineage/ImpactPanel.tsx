@@ -4,7 +4,7 @@ import { useId, useState } from "react";
 import { Link } from "react-router";
 import { lineageApi } from "../../api/endpoints";
 import type { ImpactItem } from "../../api/types";
-import { downloadText, impactCsv, impactFileName, nodeTitle } from "../../lib/lineage";
+import { downloadText, hiddenOwnersNote, impactCsv, impactFileName, nodeTitle } from "../../lib/lineage";
 import { HealthBadge } from "../health";
 import { CogIcon, DownloadIcon, LockIcon, UsersIcon, WarningIcon } from "../icons";
 import { Alert, Avatar, Badge, Button, CopyButton, EmptyState, ErrorAlert, Skeleton } from "../ui";
@@ -74,6 +74,8 @@ export function ImpactPanel({
   const impact = query.data;
   const items = impact ? [...impact.items].sort((a, b) => a.distance - b.distance) : [];
   const emails = impact?.notify.map((p) => p.email).filter((e): e is string => !!e) ?? [];
+  const hiddenOwners = impact?.totals.hidden_owners ?? 0;
+  const hiddenNote = impact ? hiddenOwnersNote(hiddenOwners, impact.notify.length) : null;
 
   return (
     <section className="card impact" aria-labelledby="impact-heading" data-testid="impact-panel">
@@ -126,6 +128,7 @@ export function ImpactPanel({
             </div>
             <div>
               <strong>{impact.totals.people}</strong> {impact.totals.people === 1 ? "person" : "people"} to notify
+              {hiddenOwners ? <span className="subtle"> (+{hiddenOwners} hidden)</span> : null}
             </div>
             {impact.totals.restricted ? (
               <div>
@@ -174,11 +177,16 @@ export function ImpactPanel({
                       </li>
                     ))}
                   </ul>
-                ) : (
+                ) : hiddenNote ? null : (
                   <p className="subtle impact-empty-people">
                     <UsersIcon /> Nobody owns or follows the affected datasets yet.
                   </p>
                 )}
+                {hiddenNote ? (
+                  <p className="subtle impact-empty-people" data-testid="hidden-owners">
+                    <LockIcon /> {hiddenNote}
+                  </p>
+                ) : null}
               </div>
             </div>
           )}
