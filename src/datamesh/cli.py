@@ -186,6 +186,7 @@ def openapi() -> None:
 def demo() -> None:
     """Load the demo workspace (two orgs, a login per role, datasets, lineage); idempotent."""
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from datamesh import demo as demo_data
     from datamesh.app import create_app
@@ -197,7 +198,10 @@ def demo() -> None:
         async with app.router.lifespan_context(app):
             # A progress bar on a terminal only (disable=None); messages go above it.
             steps = demo_data.steps()
-            with tqdm(total=steps, desc="demo workspace", unit="step", disable=None) as bar:
+            with (
+                logging_redirect_tqdm(),
+                tqdm(total=steps, desc="demo", unit="step", disable=None, leave=False) as bar,
+            ):
                 await demo_data.load(app, echo=bar.write, progress=bar.update)
 
     with _one_sentence_errors():
