@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 import asyncpg
 import pytest
@@ -39,6 +40,7 @@ def test_db_upgrade_then_current(cli_env: dict[str, str]) -> None:
     behind = _invoke(["db", "current"], cli_env)
     assert behind.exit_code == 1
     assert "current: None" in behind.output
+    assert "not at the head revision: run `datamesh db upgrade`" in behind.stderr
     up = _invoke(["db", "upgrade"], cli_env)
     assert up.exit_code == 0, up.output
     now = _invoke(["db", "current"], cli_env)
@@ -80,3 +82,27 @@ async def test_audit_verify_exit_codes(cli_env: dict[str, str], pg: EmbeddedPost
     bad = await asyncio.to_thread(_invoke, ["audit", "verify"], cli_env)
     assert bad.exit_code == 1
     assert "#2" in bad.output
+
+
+def test_audit_verify_on_a_fresh_database_says_there_is_nothing_to_verify(
+    cli_env: dict[str, str],
+) -> None:
+    result = _invoke(["audit", "verify"], cli_env)
+    assert result.exit_code == 0, result.output
+    assert "nothing to verify" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_sentence(cli_env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _invoke(["serve", "--port", str(port)], cli_env)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: port {port} on 127.0.0.1 is already in use: stop what uses it, or pick "
+        "another port with --port (or DATAMESH_PORT)."
+    )
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -84,8 +84,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.stream_hub.stop()
         await app.state.http.aclose()
         await engine.dispose()
-        if embedded is not None and embedded.started_here and app.state.stop_embedded_on_exit:
-            await asyncio.to_thread(embedded.stop)
+        if embedded is not None and app.state.stop_embedded_on_exit:
+            await asyncio.to_thread(embedded.release)
 
 
 def _graph_engine(app: FastAPI, settings: Settings) -> Projector | None:

@@ -85,7 +85,10 @@ class Settings(BaseSettings):
 
     # Observability
     log_level: str = "INFO"
-    log_json: bool = True
+    # "auto": short human-readable lines on a terminal, JSON lines otherwise; "json" or "text"
+    # to choose. log_json (older setting) wins when given.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_json: bool | None = None
     otlp_endpoint: str | None = None
     service_name: str = "datamesh"
 

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://datamesh.dev/problems/"
@@ -224,6 +224,20 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+# What a server without the built web UI answers for its pages (the API works): how to build it.
+_NO_UI_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>DataMesh: the web UI is not built</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem}
+code{background:#f2f2f2;padding:.1rem .3rem;border-radius:3px}</style></head>
+<body><h1>The DataMesh web UI is not built</h1>
+<p>This server answers the API (<a href="/api/docs">/api/docs</a>), but its package has no
+built web UI. In a checkout of the repository, run <code>make web</code> (needs Node.js 20.19+
+with npm) and reload this page; or install DataMesh from a wheel, which carries the UI:
+<code>make wheel</code>, then <code>pipx install dist/datamesh-*.whl</code>.</p>
+</body></html>
+"""
+
+
 def _spa_fallback(request: Request, status: int) -> Response | None:
     """Unknown non-API GET paths belong to the web UI's router: answer with index.html."""
     index = getattr(request.app.state, "spa_index", None)
@@ -233,8 +247,9 @@ def _spa_fallback(request: Request, status: int) -> Response | None:
         and request.method in ("GET", "HEAD")
         and not (path == "/api" or path.startswith(("/api/", "/metrics")))
         and index is not None
-        and index.exists()
     ):
+        if not index.exists():
+            return HTMLResponse(_NO_UI_PAGE, 503, headers={"Cache-Control": "no-cache"})
         from starlette.responses import FileResponse
 
         static = index.parent
