@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +30,7 @@ from datamesh.errors import (
 )
 from datamesh.events import service as events
 from datamesh.kit.context import Actor
+from datamesh.kit.ids import uuid7
 from datamesh.kit.pagination import decode_cursor, encode_cursor
 from datamesh.kit.refs import Ref
 from datamesh.models.catalog import Dataset
@@ -476,6 +479,8 @@ def to_schema(v: DatasetView) -> DatasetSchema:
                     "visibility",
                     "status",
                     "origin",
+                    "kind",
+                    "properties",
                     "created_at",
                     "updated_at",
                     "created_by",
@@ -557,3 +562,347 @@ async def refresh_schema(
         org_id=ds.org_id,
     )
     return ds
+
+
+# -- ingestion: what a crawl or a dbt import observed -------------------------------------------
+@dataclass(slots=True)
+class Observed:
+    """A dataset as a source describes it. ``description`` and field ``comment`` are the
+    source's own text: they become the description unless a person has written another one."""
+
+    dataset_id: uuid.UUID
+    created: bool
+    platform: str
+    kind: str | None
+    description: str
+    # {name, type, nullable?, default?, position?, comment}
+    fields: list[dict[str, Any]]
+    properties: dict[str, Any]
+    node_id: uuid.UUID | None = None
+    database: str | None = None
+    schema: str | None = None
+    table: str | None = None
+    tags: list[str] = field(default_factory=list)
+    owners: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ObserveOutcome:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    schema_changed: int = 0
+
+
+# Changes of these alone (by less than this share) do not count as a change: live tables move.
+_STATS = ("row_estimate", "size_bytes")
+_STATS_TOLERANCE = 0.1
+_INT_WIDTHS = {"smallint": 1, "integer": 2, "bigint": 3}
+_SIZED = re.compile(
+    r"^(character varying|varchar|character|char|numeric|decimal|bit varying)"
+    r"(?:\((\d+)(?:,\s*(\d+))?\))?$"
+)
+
+
+def _widens(before: str, after: str) -> bool:
+    """Whether a column type change keeps every value readable (not a narrowing)."""
+    b, a = before.strip().lower(), after.strip().lower()
+    if b == a or (a == "text" and (b.startswith(("character varying", "varchar", "character")))):
+        return True
+    if b in _INT_WIDTHS and a in _INT_WIDTHS:
+        return _INT_WIDTHS[a] >= _INT_WIDTHS[b]
+    if (b in _INT_WIDTHS and a.startswith("numeric")) or (b, a) == ("real", "double precision"):
+        return True
+    mb, ma = _SIZED.match(b), _SIZED.match(a)
+    if mb and ma and mb.group(1) == ma.group(1):
+        if ma.group(2) is None:
+            return True  # unbounded
+        if mb.group(2) is None:
+            return False
+        if int(ma.group(2)) < int(mb.group(2)):
+            return False
+        return int(ma.group(3) or 0) >= int(mb.group(3) or 0)
+    return False
+
+
+def schema_diff(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, Any]:
+    """Added, dropped and type-changed columns; ``breaking`` if a column was dropped or
+    narrowed. Empty when the columns are the same."""
+    old = {f["name"]: f for f in before}
+    new = {f["name"]: f for f in after}
+    added = [n for n in new if n not in old]
+    dropped = [n for n in old if n not in new]
+    changed = [
+        {"name": n, "before": old[n].get("type", ""), "after": new[n].get("type", "")}
+        for n in new
+        if n in old and (old[n].get("type") or "") != (new[n].get("type") or "")
+    ]
+    nullability = [
+        {"name": n, "before": old[n].get("nullable"), "after": new[n].get("nullable")}
+        for n in new
+        if n in old
+        and old[n].get("nullable") is not None
+        and old[n].get("nullable") != new[n].get("nullable")
+    ]
+    if not (added or dropped or changed or nullability):
+        return {}
+    return {
+        "added": added,
+        "dropped": dropped,
+        "type_changed": changed,
+        "nullability_changed": nullability,
+        "breaking": bool(dropped) or any(not _widens(c["before"], c["after"]) for c in changed),
+    }
+
+
+def _merged_fields(
+    known: list[dict[str, Any]], observed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The source's columns, keeping what people wrote: a description that is not the source's
+    previous comment, and tags."""
+    prior = {f["name"]: f for f in known}
+    out = []
+    for f in observed:
+        prev = prior.get(f["name"], {})
+        comment = f.get("comment") or ""
+        written = prev.get("description") or ""
+        keep = written and written != (prev.get("comment") or "")
+        merged = {
+            "name": f["name"],
+            "type": f.get("type") or "",
+            "description": written if keep else comment,
+            "tags": list(prev.get("tags") or []),
+            "comment": comment,
+        }
+        for extra in ("nullable", "default", "position"):
+            if f.get(extra) is not None:
+                merged[extra] = f[extra]
+        out.append(merged)
+    return out
+
+
+def _stats_moved(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    for key in _STATS:
+        b, a = before.get(key), after.get(key)
+        if (b is None) != (a is None):
+            return True
+        if b is not None and a is not None and abs(a - b) > _STATS_TOLERANCE * max(abs(b), 1):
+            return True
+    return False
+
+
+def _same_properties(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    strip = {k: v for k, v in before.items() if k not in _STATS}
+    return strip == {k: v for k, v in after.items() if k not in _STATS} and not _stats_moved(
+        before, after
+    )
+
+
+async def apply_observations(
+    session: AsyncSession,
+    actor: Actor,
+    org_id: uuid.UUID,
+    observed: list[Observed],
+    *,
+    origin: str,
+    source_id: uuid.UUID | None,
+    downstream: Callable[[uuid.UUID], Awaitable[int]],
+) -> ObserveOutcome:
+    """Write what a source says about datasets of ``org_id`` (ids already resolved).
+
+    A dataset whose description, columns, kind, keys, tags or status would not change is not
+    written at all (no audit entry, no event). A changed column list makes a schema version and
+    a ``dataset.schema_changed`` event (breaking or not, with the downstream count); a dataset
+    seen again after being removed is restored.
+    """
+    out = ObserveOutcome()
+    by_id = {o.dataset_id: o for o in observed}
+    rows = await repo.lock_many(session, list(by_id))
+    latest = await repo.latest_schema_versions(session, [d.id for d in rows])
+    owners = await repo.owners(session, [d.id for d in rows if by_id[d.id].owners])
+    versions: list[dict[str, Any]] = []
+    for ds in rows:
+        obs = by_id[ds.id]
+        if ds.org_id != org_id:
+            out.unchanged += 1
+            continue
+        owner_ids = [u.id for u in owners.get(ds.id, [])]
+        before = {**_snapshot(ds, owner_ids), "kind": ds.kind, "properties": dict(ds.properties)}
+        old_fields = list(ds.fields or [])
+        fields = _merged_fields(old_fields, obs.fields)
+        prev_comment = (ds.properties or {}).get("comment", "")
+        properties = {**obs.properties, "comment": obs.description}
+        if not ds.description or ds.description == prev_comment:
+            ds.description = obs.description
+        if obs.created:
+            ds.platform = obs.platform
+            ds.origin = origin
+        ds.kind = obs.kind or ds.kind
+        if _same_properties(dict(ds.properties or {}), properties):
+            properties = dict(ds.properties or {})
+        ds.properties = properties
+        ds.fields = fields
+        if obs.tags:
+            ds.tags = list(dict.fromkeys([*(ds.tags or []), *obs.tags]))
+        if obs.node_id is not None:
+            ds.node_id = obs.node_id
+        ds.source_database = obs.database or ds.source_database
+        ds.source_schema = obs.schema or ds.source_schema
+        ds.source_table = obs.table or ds.source_table
+        restored = ds.status == "removed"
+        if restored:
+            ds.status = "active"
+        new_owners = [o for o in obs.owners if o not in owner_ids]
+        if new_owners:
+            await repo.set_owners(session, ds.id, [*owner_ids, *new_owners])
+        after = {
+            **_snapshot(ds, [*owner_ids, *new_owners]),
+            "kind": ds.kind,
+            "properties": dict(ds.properties),
+        }
+        changes = audit.diff(before, after)
+        diff = schema_diff(old_fields, fields)
+        if obs.created:
+            out.created += 1
+            ds.created_by = actor.id if actor.kind == "user" else None
+            await session.flush()
+            await audit.record(
+                session,
+                actor,
+                "dataset.publish",
+                ref(ds),
+                audit.diff({}, after),
+                org_id=org_id,
+                details={"origin": origin, "source_id": str(source_id) if source_id else None},
+            )
+            await events.emit(
+                session,
+                "dataset.published",
+                actor,
+                ref(ds),
+                {"platform": ds.platform, "origin": origin, "kind": ds.kind},
+                org_id=org_id,
+            )
+            if fields:
+                versions.append(_version_row(ds.id, 1, fields, {}, origin, source_id))
+            continue
+        if not changes:
+            out.unchanged += 1
+            continue
+        out.updated += 1
+        ds.version += 1
+        ds.updated_at = datetime.now(UTC)
+        await session.flush()
+        await audit.record(
+            session,
+            actor,
+            "dataset.update",
+            ref(ds),
+            changes,
+            org_id=org_id,
+            details={"origin": origin, "source_id": str(source_id) if source_id else None},
+        )
+        await events.emit(
+            session,
+            "dataset.restored" if restored else "dataset.updated",
+            actor,
+            ref(ds),
+            {"fields": sorted(changes), "origin": origin},
+            org_id=org_id,
+        )
+        if diff:
+            out.schema_changed += 1
+            number = latest.get(ds.id, 0) + 1
+            versions.append(_version_row(ds.id, number, fields, diff, origin, source_id))
+            await events.emit(
+                session,
+                "dataset.schema_changed",
+                actor,
+                ref(ds),
+                {
+                    "schema_version": number,
+                    "added": diff["added"],
+                    "dropped": diff["dropped"],
+                    "type_changed": diff["type_changed"],
+                    "breaking": diff["breaking"],
+                    "downstream_count": await downstream(ds.id),
+                    "origin": origin,
+                    "source_id": str(source_id) if source_id else None,
+                },
+                org_id=org_id,
+            )
+    await repo.add_schema_versions(session, versions)
+    return out
+
+
+def _version_row(
+    dataset_id: uuid.UUID,
+    number: int,
+    fields: list[dict[str, Any]],
+    diff: dict[str, Any],
+    origin: str,
+    source_id: uuid.UUID | None,
+) -> dict[str, Any]:
+    return {
+        "id": uuid7(),
+        "dataset_id": dataset_id,
+        "version": number,
+        "fields": fields,
+        "diff": {k: v for k, v in diff.items() if k != "breaking"},
+        "breaking": bool(diff.get("breaking")),
+        "origin": origin,
+        "source_id": source_id,
+    }
+
+
+async def mark_removed(
+    session: AsyncSession,
+    actor: Actor,
+    org_id: uuid.UUID,
+    *,
+    node_id: uuid.UUID,
+    namespace: str,
+    database: str,
+    schemas: list[str],
+    seen: set[uuid.UUID],
+    source_id: uuid.UUID | None,
+) -> int:
+    """Mark ``removed`` the datasets bound to these schemas of a node that a COMPLETE crawl did
+    not see (kept with their history and lineage; hidden from default search)."""
+    ids = await repo.bound_to_source(session, node_id, namespace, database, schemas)
+    gone = [i for i in ids if i not in seen]
+    count = 0
+    for ds in await repo.lock_many(session, gone):
+        if ds.org_id != org_id or ds.status == "removed":
+            continue
+        before = ds.status
+        ds.status = "removed"
+        ds.version += 1
+        ds.updated_at = datetime.now(UTC)
+        count += 1
+        await session.flush()
+        await audit.record(
+            session,
+            actor,
+            "dataset.remove",
+            ref(ds),
+            {"status": {"before": before, "after": "removed"}},
+            org_id=org_id,
+            details={"source_id": str(source_id) if source_id else None},
+        )
+        await events.emit(
+            session,
+            "dataset.removed",
+            actor,
+            ref(ds),
+            {"reason": "not found by a complete crawl", "source_id": str(source_id)},
+            org_id=org_id,
+        )
+    return count
+
+
+async def list_schema_versions(
+    session: AsyncSession, p: Principal, dataset_id: uuid.UUID, limit: int = 50
+) -> list[Any]:
+    await get(session, p, dataset_id)
+    return await repo.schema_versions(session, dataset_id, limit)

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends, Query, Request, status
 
 from datamesh.auth.deps import CurrentUser, require_role
 from datamesh.auth.principal import Principal
-from datamesh.connectors import service
+from datamesh.connectors import crawls, service
 from datamesh.connectors.repository import NodeFilters
 from datamesh.connectors.schemas import (
     ConnectionTest,
     Connector,
     ConnectorDetail,
+    Crawl,
     Node,
     NodeCheck,
     NodeConnectionTest,
@@ -155,3 +156,63 @@ async def list_node_checks(
     """The node's latest connection checks, newest first (at most 50 are kept)."""
     rows = await service.list_checks(session, actor, node_id)
     return Page[NodeCheck](items=[NodeCheck.model_validate(r) for r in rows])
+
+
+# -- crawls ------------------------------------------------------------------------------------
+def _crawl_out(crawl: Any) -> Crawl:
+    return Crawl.model_validate(
+        {
+            "id": crawl.id,
+            "node_id": crawl.node_id,
+            "status": crawl.status,
+            "trigger": crawl.trigger,
+            "requested_by": crawl.requested_by_name,
+            "created_at": crawl.created_at,
+            "started_at": crawl.started_at,
+            "finished_at": crawl.finished_at,
+            "counts": crawl.counts or {},
+            "errors": crawl.errors or [],
+            "progress": crawl.progress or {},
+        }
+    )
+
+
+@router.post(
+    "/nodes/{node_id}/crawl",
+    response_model=Crawl,
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["nodes"],
+    responses={409: {"description": "This connector type cannot crawl."}},
+)
+async def crawl_node(
+    node_id: uuid.UUID, request: Request, actor: CurrentUser, session: SessionDep
+) -> Crawl:
+    """Queue a crawl of the node (admins, stewards); one already queued or running is returned."""
+    crawl = await crawls.request_crawl(session, actor, node_id)
+    out = _crawl_out(crawl)
+    await session.commit()  # the worker must see it when woken
+    worker = getattr(request.app.state, "crawl_worker", None)
+    if worker is not None:
+        worker.wake()
+    return out
+
+
+@router.get("/nodes/{node_id}/crawls", response_model=Page[Crawl], tags=["nodes"])
+async def list_node_crawls(
+    node_id: uuid.UUID,
+    actor: CurrentUser,
+    session: SessionDep,
+    limit: Limit = 20,
+    cursor: CursorParam = None,
+) -> Page[Crawl]:
+    """The node's crawls, newest first (members)."""
+    rows, next_cursor = await crawls.list_crawls(session, actor, node_id, limit, cursor)
+    return Page[Crawl](items=[_crawl_out(c) for c in rows], next_cursor=next_cursor)
+
+
+@router.get("/nodes/{node_id}/crawls/{crawl_id}", response_model=Crawl, tags=["nodes"])
+async def get_node_crawl(
+    node_id: uuid.UUID, crawl_id: uuid.UUID, actor: CurrentUser, session: SessionDep
+) -> Crawl:
+    """One crawl of the node: status, counts, errors and progress (members)."""
+    return _crawl_out(await crawls.get_crawl(session, actor, node_id, crawl_id))

@@ -11,7 +11,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -29,6 +29,7 @@ from datamesh.lineage import repository as repo
 from datamesh.lineage import service
 from datamesh.lineage.openlineage import (
     DatasetRef,
+    EventKind,
     InvalidEvent,
     ParsedEvent,
     SchemaField,
@@ -212,6 +213,29 @@ async def _own_jobs_only(
         else:
             kept.append((index, ev, h))
     return kept
+
+
+async def resolve_datasets(
+    session: AsyncSession, p: Principal, keys: list[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], uuid.UUID], set[uuid.UUID], set[tuple[str, str]]]:
+    """Dataset ids for (namespace, name) keys, resolved exactly as OpenLineage events are (the
+    unknown ones are created in the sender's org): (ids, those another org owns, those created).
+
+    Crawls and dbt imports name datasets through this, so one dataset has one row whatever told
+    us about it. No schema is written here: callers write what they know through the catalog."""
+    if not keys:
+        return {}, set(), set()
+    probe = ParsedEvent(
+        kind=EventKind.DATASET,
+        event_type=None,
+        event_time=datetime.now(UTC),
+        inputs=[DatasetRef(namespace=ns, name=name) for ns, name in dict.fromkeys(keys)],
+    )
+    out = Outcome()
+    before = await repo.dataset_ids(session, list(dict.fromkeys(keys)))
+    ids, foreign = await _datasets(session, p, [probe], out)
+    known = set(before.values())
+    return ids, foreign, {k for k, ds_id in ids.items() if ds_id not in known}
 
 
 def _dataset_refs(ev: ParsedEvent) -> list[DatasetRef]:
