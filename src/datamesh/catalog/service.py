@@ -681,6 +681,19 @@ def _merged_fields(
     return out
 
 
+def _described_fields(
+    known: list[dict[str, Any]], observed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Known columns with an empty description filled from this source's text."""
+    text = {str(f["name"]).lower(): f.get("comment") or "" for f in observed}
+    return [
+        {**f, "description": text.get(str(f["name"]).lower(), "")}
+        if not f.get("description") and text.get(str(f["name"]).lower())
+        else f
+        for f in known
+    ]
+
+
 def _stats_moved(before: dict[str, Any], after: dict[str, Any]) -> bool:
     for key in _STATS:
         b, a = before.get(key), after.get(key)
@@ -729,17 +742,27 @@ async def apply_observations(
         owner_ids = [u.id for u in owners.get(ds.id, [])]
         before = {**_snapshot(ds, owner_ids), "kind": ds.kind, "properties": dict(ds.properties)}
         old_fields = list(ds.fields or [])
-        fields = _merged_fields(old_fields, obs.fields)
-        prev_comment = (ds.properties or {}).get("comment", "")
-        properties = {**obs.properties, "comment": obs.description}
-        if not ds.description or ds.description == prev_comment:
+        crawled_elsewhere = obs.node_id is None and ds.node_id is not None
+        if crawled_elsewhere:
+            # The database itself (a crawl) says what the columns are; this source adds text.
+            fields = _described_fields(old_fields, obs.fields)
+        else:
+            fields = _merged_fields(old_fields, obs.fields)
+        props = dict(ds.properties or {})
+        comment_key = f"comment.{origin}"
+        known_comments = {str(v) for k, v in props.items() if k.startswith("comment.")}
+        if obs.description and (not ds.description or ds.description in known_comments):
             ds.description = obs.description
+        elif not obs.description and ds.description and ds.description == props.get(comment_key):
+            ds.description = ""  # the source dropped its comment
+        properties = {**props, **obs.properties, comment_key: obs.description}
         if obs.created:
             ds.platform = obs.platform
             ds.origin = origin
-        ds.kind = obs.kind or ds.kind
-        if _same_properties(dict(ds.properties or {}), properties):
-            properties = dict(ds.properties or {})
+        if not crawled_elsewhere:
+            ds.kind = obs.kind or ds.kind
+        if _same_properties(props, properties):
+            properties = props
         ds.properties = properties
         ds.fields = fields
         if obs.tags:

@@ -368,6 +368,11 @@ async def _runs(
     await repo.refresh_latest_runs(session, list({k[0] for k in merged}))
 
 
+async def announce_failures(session: AsyncSession, who: Actor, out: Outcome) -> None:
+    """``process.run_failed`` for the failed runs in ``out`` (dbt imports use it too)."""
+    await _announce_failures(session, who, out)
+
+
 async def _announce_failures(session: AsyncSession, who: Actor, out: Outcome) -> None:
     """``process.run_failed`` once per failed run (a replayed or repeated FAIL writes nothing),
     with how many datasets are downstream of the process."""

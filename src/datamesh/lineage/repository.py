@@ -366,6 +366,17 @@ async def upsert_processes(
     return ids
 
 
+async def existing_runs(
+    session: AsyncSession, keys: Sequence[tuple[uuid.UUID, str]]
+) -> set[tuple[uuid.UUID, str]]:
+    if not keys:
+        return set()
+    rows = await session.execute(
+        select(Run.process_id, Run.run_id).where(tuple_(Run.process_id, Run.run_id).in_(list(keys)))
+    )
+    return {(r[0], r[1]) for r in rows}
+
+
 async def upsert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Runs spread over many events: the newest event decides the state; start and end stick."""
     if not rows:

@@ -172,3 +172,15 @@ class IngestResult(OutputModel):
     duplicates: int
     failed: int
     errors: list[dict[str, Any]] = []
+
+
+class DbtImportResult(OutputModel):
+    datasets: int
+    created: int
+    updated: int
+    unchanged: int
+    processes: int
+    edges_added: int
+    runs: int
+    failed_runs: int
+    warnings: list[str]

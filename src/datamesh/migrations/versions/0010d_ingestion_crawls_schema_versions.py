@@ -30,9 +30,7 @@ def upgrade() -> None:
         ),
     )
     op.drop_constraint(op.f("ck_datasets_status"), "datasets", type_="check")
-    op.create_check_constraint(
-        "status", "datasets", "status IN ('active','deprecated','removed')"
-    )
+    op.create_check_constraint("status", "datasets", "status IN ('active','deprecated','removed')")
     op.add_column("nodes", sa.Column("crawl_interval_minutes", sa.Integer(), nullable=True))
     op.add_column("nodes", sa.Column("next_crawl_at", sa.DateTime(timezone=True), nullable=True))
     op.create_check_constraint(
@@ -139,8 +137,6 @@ def downgrade() -> None:
     # Lossless: a removed dataset comes back as deprecated (still hidden from default search).
     op.execute("UPDATE datasets SET status = 'deprecated' WHERE status = 'removed'")
     op.drop_constraint(op.f("ck_datasets_status"), "datasets", type_="check")
-    op.create_check_constraint(
-        "status", "datasets", "status IN ('active','deprecated')"
-    )
+    op.create_check_constraint("status", "datasets", "status IN ('active','deprecated')")
     op.drop_column("datasets", "properties")
     op.drop_column("datasets", "kind")
