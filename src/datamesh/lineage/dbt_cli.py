@@ -34,9 +34,8 @@ def dbt_import(
 
     from datamesh import migrate
     from datamesh.auth.principal import Principal
-    from datamesh.cli import _database_url
     from datamesh.config import get_settings
-    from datamesh.db import make_engine, make_sessionmaker, session_scope
+    from datamesh.db import make_engine, make_sessionmaker, resolve_database_url, session_scope
     from datamesh.errors import AppError
     from datamesh.kit.context import Actor
     from datamesh.lineage import dbt
@@ -58,7 +57,7 @@ def dbt_import(
         typer.echo(exc.detail)
         raise typer.Exit(2) from None
     settings = get_settings()
-    url = _database_url(settings)
+    url, _ = resolve_database_url(settings)
     migrate.upgrade(url)
 
     async def _run() -> dbt.ImportOutcome:

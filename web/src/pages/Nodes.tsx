@@ -3,7 +3,7 @@ import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClie
 import { useEffect, useId, useMemo, useRef, useState } from "react";
 import { useSearchParams } from "react-router";
 import { connectorsApi, nodesApi } from "../api/endpoints";
-import { isAdmin, useMe } from "../api/queries";
+import { canCrawl, isAdmin, useMe } from "../api/queries";
 import type { Connector, DataNode, NodeSort, NodeStatus } from "../api/types";
 import { PlatformTile, platformLabel } from "../components/datasets";
 import { HealthBadge } from "../components/health";
@@ -317,6 +317,7 @@ export function Component() {
         node={openId ? (open.data ?? null) : null}
         connectors={connectorList}
         canWrite={admin}
+        canCrawl={canCrawl(me)}
         onClose={() => setParam("node", "")}
         onEdit={(n) => {
           setParam("node", "");
