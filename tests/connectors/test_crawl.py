@@ -439,3 +439,53 @@ async def test_who_may_crawl(
     assert first.status_code == second.status_code == 202
     if second.json()["status"] in ("queued", "running"):
         assert second.json()["id"] == first.json()["id"], "one crawl at a time per node"
+
+
+async def test_schedule_queues_crawls_and_a_dead_workers_crawl_is_taken_over(
+    crawl_settings: Settings, clean_db: None, source: Source, raw_conn: asyncpg.Connection
+) -> None:
+    """No background worker here: the test plays two workers with their own leases."""
+    from datamesh.connectors import crawls as crawl_service
+    from datamesh.connectors.crawl_worker import CrawlWorker
+    from datamesh.db import session_scope
+
+    quiet = crawl_settings.model_copy(update={"crawls_enabled": False})
+    async with running_app(quiet, migrate_on_start=False) as app, client_for(app) as client:
+        admin = await signed_in(app, client, "admin@acme.test", role="admin")
+        body = {**node_body(source), "crawl_interval_minutes": 60}
+        node_id = await create_node(client, admin, body)
+        r = await client.get(f"/api/nodes/{node_id}", headers=admin.headers)
+        assert r.json()["crawl_interval_minutes"] == 60
+
+        def worker() -> CrawlWorker:
+            return CrawlWorker(
+                app.state.sessionmaker,
+                app.state.connector_runtime,
+                poll_seconds=60,
+                concurrency=1,
+                lease_seconds=60,
+            )
+
+        # The schedule queues one crawl (and the next one an interval later).
+        async with session_scope(app.state.sessionmaker) as session:
+            assert await crawl_service.queue_due(session, 10) == 1
+        async with session_scope(app.state.sessionmaker) as session:
+            assert await crawl_service.queue_due(session, 10) == 0, "not due again yet"
+        # Worker 1 claims it, then dies without a word: its lease runs out.
+        async with session_scope(app.state.sessionmaker) as session:
+            [(crawl_id, attempt)] = await crawl_service.claim(session, 1, 60, [])
+        await raw_conn.execute(
+            "UPDATE node_crawls SET lease_until = now() - interval '1 second' WHERE id = $1",
+            crawl_id,
+        )
+        # Worker 2 takes it over and finishes it; the dead attempt can no longer write.
+        assert await worker().run_once() == ["succeeded"]
+        dead = await crawl_service.run(
+            app.state.sessionmaker, app.state.connector_runtime, crawl_id, attempt, lease_seconds=60
+        )
+        assert dead is None
+        r = await client.get(f"/api/nodes/{node_id}/crawls", headers=admin.headers)
+        [only] = r.json()["items"]
+        assert only["id"] == str(crawl_id) and only["status"] == "succeeded"
+        assert only["trigger"] == "schedule" and only["requested_by"] == "schedule"
+        assert only["counts"]["created"] > 0

@@ -94,7 +94,7 @@ def _base_tables(scope: Scope, database: str, schema: str) -> dict[str, TableKey
     return {
         alias: _table_key(source, database, schema)
         for alias, source in scope.sources.items()
-        if isinstance(source, exp.Table)
+        if isinstance(source, exp.Table) and source.name  # not a function in FROM
     }
 
 
