@@ -734,6 +734,8 @@ async def apply_observations(
     latest = await repo.latest_schema_versions(session, [d.id for d in rows])
     owners = await repo.owners(session, [d.id for d in rows if by_id[d.id].owners])
     versions: list[dict[str, Any]] = []
+    # (event type, subject, payload, dataset whose downstream count the payload carries)
+    emits: list[tuple[str, Ref, dict[str, Any], uuid.UUID | None]] = []
     for ds in rows:
         obs = by_id[ds.id]
         if ds.org_id != org_id:
@@ -788,7 +790,6 @@ async def apply_observations(
         if obs.created:
             out.created += 1
             ds.created_by = actor.id if actor.kind == "user" else None
-            await session.flush()
             await audit.record(
                 session,
                 actor,
@@ -798,13 +799,13 @@ async def apply_observations(
                 org_id=org_id,
                 details={"origin": origin, "source_id": str(source_id) if source_id else None},
             )
-            await events.emit(
-                session,
-                "dataset.published",
-                actor,
-                ref(ds),
-                {"platform": ds.platform, "origin": origin, "kind": ds.kind},
-                org_id=org_id,
+            emits.append(
+                (
+                    "dataset.published",
+                    ref(ds),
+                    {"platform": ds.platform, "origin": origin, "kind": ds.kind},
+                    None,
+                )
             )
             if fields:
                 versions.append(_version_row(ds.id, 1, fields, {}, origin, source_id))
@@ -815,7 +816,6 @@ async def apply_observations(
         out.updated += 1
         ds.version += 1
         ds.updated_at = datetime.now(UTC)
-        await session.flush()
         await audit.record(
             session,
             actor,
@@ -825,36 +825,41 @@ async def apply_observations(
             org_id=org_id,
             details={"origin": origin, "source_id": str(source_id) if source_id else None},
         )
-        await events.emit(
-            session,
-            "dataset.restored" if restored else "dataset.updated",
-            actor,
-            ref(ds),
-            {"fields": sorted(changes), "origin": origin},
-            org_id=org_id,
+        emits.append(
+            (
+                "dataset.restored" if restored else "dataset.updated",
+                ref(ds),
+                {"fields": sorted(changes), "origin": origin},
+                None,
+            )
         )
         if diff:
             out.schema_changed += 1
             number = latest.get(ds.id, 0) + 1
             versions.append(_version_row(ds.id, number, fields, diff, origin, source_id))
-            await events.emit(
-                session,
-                "dataset.schema_changed",
-                actor,
-                ref(ds),
-                {
-                    "schema_version": number,
-                    "added": diff["added"],
-                    "dropped": diff["dropped"],
-                    "type_changed": diff["type_changed"],
-                    "breaking": diff["breaking"],
-                    "downstream_count": await downstream(ds.id),
-                    "origin": origin,
-                    "source_id": str(source_id) if source_id else None,
-                },
-                org_id=org_id,
+            emits.append(
+                (
+                    "dataset.schema_changed",
+                    ref(ds),
+                    {
+                        "schema_version": number,
+                        "added": diff["added"],
+                        "dropped": diff["dropped"],
+                        "type_changed": diff["type_changed"],
+                        "breaking": diff["breaking"],
+                        "origin": origin,
+                        "source_id": str(source_id) if source_id else None,
+                    },
+                    ds.id,
+                )
             )
+    # One flush for every changed row, then the events (in order; counts see the new rows).
+    await session.flush()
     await repo.add_schema_versions(session, versions)
+    for kind, subject, payload, impact_of in emits:
+        if impact_of is not None:
+            payload["downstream_count"] = await downstream(impact_of)
+        await events.emit(session, kind, actor, subject, payload, org_id=org_id)
     return out
 
 
