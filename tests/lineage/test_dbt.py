@@ -302,3 +302,76 @@ async def test_api_import_reuses_crawled_rows_and_rejects_bad_artifacts(
         "/api/dbt/import", files=files, data={"namespace": ns}, headers=viewer.headers
     )
     assert r.status_code == 403
+
+
+async def test_crawl_and_dbt_describe_the_same_rows_without_undoing_each_other(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    dbt_build: DbtBuild,
+    raw_conn: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DM_TEST_DBT_PASSWORD", PASSWORD)
+    admin = await signed_in(app, client, "admin@acme.test", role="admin")
+    role = "dbt_" + dbt_build.database.removeprefix("shopdb_")
+    r = await client.post(
+        "/api/nodes",
+        json={
+            "name": "shop",
+            "type": "postgresql",
+            "config": {
+                "host": "127.0.0.1",
+                "port": dbt_build.port,
+                "database": dbt_build.database,
+                "user": role,
+                "sslmode": "disable",
+            },
+            "secrets": {"password": "env:DM_TEST_DBT_PASSWORD"},
+        },
+        headers=admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    node_id = r.json()["id"]
+
+    async def crawl() -> dict[str, Any]:
+        r = await client.post(f"/api/nodes/{node_id}/crawl", headers=admin.headers)
+        assert r.status_code == 202, r.text
+        for _ in range(3000):  # a cap against a hang, not a timing goal
+            body: dict[str, Any] = (
+                await client.get(
+                    f"/api/nodes/{node_id}/crawls/{r.json()['id']}", headers=admin.headers
+                )
+            ).json()
+            if body["status"] not in ("queued", "running"):
+                return body
+            await asyncio.sleep(0.1)
+        raise AssertionError(body)
+
+    async def dbt_import() -> dict[str, Any]:
+        files = {
+            "manifest": ("manifest.json", dbt_build.artifact("manifest")),
+            "catalog": ("catalog.json", dbt_build.artifact("catalog")),
+        }
+        r = await client.post(
+            "/api/dbt/import",
+            files=files,
+            data={"namespace": dbt_build.namespace},
+            headers=admin.headers,
+        )
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    first = await crawl()
+    assert first["status"] == "succeeded", first
+    crawled = await _count(raw_conn, "datasets")
+    imported = await dbt_import()
+    assert imported["created"] == 1, "only the failed model's view is missing from the database"
+    assert await _count(raw_conn, "datasets") == crawled + 1
+    name = f"{dbt_build.database}.analytics.customer_totals"
+    row = await raw_conn.fetchrow("SELECT description, kind FROM datasets WHERE name = $1", name)
+    assert row["description"] == "Money per customer" and row["kind"] == "view"
+    # Each source again: nothing changes (neither undoes what the other said).
+    again = await crawl()
+    assert again["counts"]["updated"] == 0 and again["counts"]["created"] == 0, again
+    assert (await dbt_import())["updated"] == 0
+    assert (await crawl())["counts"]["updated"] == 0
