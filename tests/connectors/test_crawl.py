@@ -102,7 +102,9 @@ def source(pg: EmbeddedPostgres, worker_id_name: str) -> Iterator[Source]:
 @pytest.fixture
 def crawl_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv(PW_ENV, PASSWORD)
-    return settings.model_copy(update={"crawl_poll_seconds": 0.2, "crawl_timeout_seconds": 30})
+    return settings.model_copy(
+        update={"crawls_enabled": True, "crawl_poll_seconds": 0.2, "crawl_timeout_seconds": 30}
+    )
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,9 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from datamesh.cli import app as cli_app
+from datamesh.config import Settings
 from datamesh.embedded_pg import EmbeddedPostgres
+from tests.conftest import client_for, running_app
 from tests.factories import Account, make_user, signed_in
 
 PASSWORD = f"Dbt-{secrets.token_hex(8)}"
@@ -304,14 +306,27 @@ async def test_api_import_reuses_crawled_rows_and_rejects_bad_artifacts(
     assert r.status_code == 403
 
 
+@pytest.fixture
+async def crawling_app(settings: Settings, clean_db: None) -> AsyncIterator[FastAPI]:
+    on = settings.model_copy(update={"crawls_enabled": True, "crawl_poll_seconds": 0.2})
+    async with running_app(on, migrate_on_start=False) as app:
+        yield app
+
+
 async def test_crawl_and_dbt_describe_the_same_rows_without_undoing_each_other(
-    app: FastAPI,
-    client: httpx.AsyncClient,
+    crawling_app: FastAPI,
     dbt_build: DbtBuild,
     raw_conn: asyncpg.Connection,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("DM_TEST_DBT_PASSWORD", PASSWORD)
+    async with client_for(crawling_app) as client:
+        await _crawl_and_import(crawling_app, client, dbt_build, raw_conn)
+
+
+async def _crawl_and_import(
+    app: FastAPI, client: httpx.AsyncClient, dbt_build: DbtBuild, raw_conn: asyncpg.Connection
+) -> None:
     admin = await signed_in(app, client, "admin@acme.test", role="admin")
     role = "dbt_" + dbt_build.database.removeprefix("shopdb_")
     r = await client.post(
