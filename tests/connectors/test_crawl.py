@@ -259,6 +259,11 @@ async def test_crawl_makes_datasets_with_columns_keys_and_view_lineage(
     )
     assert count == 1
 
+    r = await cclient.get("/api/nodes", headers=admin.headers)
+    [listed] = [n for n in r.json()["items"] if n["id"] == node_id]
+    assert listed["last_crawl"]["status"] == "succeeded"
+    assert listed["last_crawl"]["counts"]["created"] == 8 and listed["last_crawl"]["errors"] == 1
+
     # The node's password is nowhere in what the crawl wrote.
     for table in ("node_crawls", "events", "audit_log", "datasets", "processes"):
         dump = await raw_conn.fetchval(

@@ -37,6 +37,7 @@ NODE_KEYS = {
     "status",
     "last_checked_at",
     "crawl_interval_minutes",
+    "last_crawl",
     "last_latency_ms",
     "last_message",
     "check_interval_seconds",

@@ -16,6 +16,7 @@ from datamesh.connectors.schemas import (
     Connector,
     ConnectorDetail,
     Crawl,
+    LastCrawl,
     Node,
     NodeCheck,
     NodeConnectionTest,
@@ -76,8 +77,17 @@ async def test_connector(
 
 
 # -- nodes -------------------------------------------------------------------------------------
-def _out(node: object) -> Node:
-    return Node.model_validate(node)
+def _out(node: object, crawl: Any = None) -> Node:
+    out = Node.model_validate(node)
+    if crawl is not None:
+        out.last_crawl = LastCrawl(
+            id=crawl.id,
+            status=crawl.status,
+            finished_at=crawl.finished_at,
+            counts=dict(crawl.counts or {}),
+            errors=len(crawl.errors or []),
+        )
+    return out
 
 
 @router.get("/nodes", response_model=Page[Node], tags=["nodes"])
@@ -97,7 +107,8 @@ async def list_nodes(
     """List your organization's nodes, filtered and sorted."""
     filters = NodeFilters(type=type, status=status, tag=tag, q=q.strip() if q else None)
     rows, next_cursor = await service.list_nodes(session, actor, filters, sort, limit, cursor)
-    return Page[Node](items=[_out(n) for n in rows], next_cursor=next_cursor)
+    latest = await crawls.latest_crawls(session, [n.id for n in rows])
+    return Page[Node](items=[_out(n, latest.get(n.id)) for n in rows], next_cursor=next_cursor)
 
 
 @router.post("/nodes", response_model=Node, status_code=status.HTTP_201_CREATED, tags=["nodes"])
@@ -123,8 +134,10 @@ async def test_unsaved_node(
 
 @router.get("/nodes/{node_id}", response_model=Node, tags=["nodes"])
 async def get_node(node_id: uuid.UUID, actor: CurrentUser, session: SessionDep) -> Node:
-    """Get one node with its health."""
-    return _out(await service.get_node(session, actor, node_id))
+    """Get one node with its health and latest crawl."""
+    node = await service.get_node(session, actor, node_id)
+    latest = await crawls.latest_crawls(session, [node.id])
+    return _out(node, latest.get(node.id))
 
 
 @router.patch("/nodes/{node_id}", response_model=Node, tags=["nodes"])

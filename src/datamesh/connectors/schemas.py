@@ -123,6 +123,14 @@ class NodeUpdate(InputModel):
     )
 
 
+class LastCrawl(OutputModel):
+    id: uuid.UUID
+    status: Literal["queued", "running", "succeeded", "partial", "failed"]
+    finished_at: datetime | None
+    counts: dict[str, int]
+    errors: int
+
+
 class Node(OutputModel):
     id: uuid.UUID
     name: str
@@ -136,6 +144,7 @@ class Node(OutputModel):
     last_message: str | None
     check_interval_seconds: int | None
     crawl_interval_minutes: int | None = None
+    last_crawl: LastCrawl | None = Field(None, description="The latest crawl, if any.")
     created_at: datetime
     updated_at: datetime
 

@@ -537,7 +537,7 @@ export interface paths {
         };
         /**
          * Get Node
-         * @description Get one node with its health.
+         * @description Get one node with its health and latest crawl.
          */
         get: operations["get_node_api_nodes__node_id__get"];
         put?: never;
@@ -2564,6 +2564,27 @@ export interface components {
                 [key: string]: unknown;
             }[];
         };
+        /** LastCrawl */
+        LastCrawl: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "partial" | "failed";
+            /** Finished At */
+            finished_at: string | null;
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            };
+            /** Errors */
+            errors: number;
+        };
         /** Layout */
         Layout: {
             /** Nodes */
@@ -2724,6 +2745,8 @@ export interface components {
             check_interval_seconds: number | null;
             /** Crawl Interval Minutes */
             crawl_interval_minutes?: number | null;
+            /** @description The latest crawl, if any. */
+            last_crawl?: components["schemas"]["LastCrawl"] | null;
             /**
              * Created At
              * Format: date-time

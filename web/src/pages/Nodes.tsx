@@ -74,6 +74,27 @@ function NodeCard({
           <span>{node.last_message}</span>
         </p>
       ) : null}
+      {node.last_crawl ? (
+        <p className="node-card__crawl subtle" data-testid="node-card-crawl">
+          {["queued", "running"].includes(node.last_crawl.status) ? (
+            "Crawling…"
+          ) : (
+            <>
+              Crawl {node.last_crawl.status}
+              {node.last_crawl.finished_at ? (
+                <>
+                  {" "}
+                  <Time iso={node.last_crawl.finished_at} />
+                </>
+              ) : null}
+              {node.last_crawl.status !== "failed"
+                ? ` · ${node.last_crawl.counts.created ?? 0} new, ${node.last_crawl.counts.updated ?? 0} updated, ${node.last_crawl.counts.removed ?? 0} removed`
+                : ""}
+              {node.last_crawl.errors ? ` · ${node.last_crawl.errors} ${node.last_crawl.errors === 1 ? "error" : "errors"}` : ""}
+            </>
+          )}
+        </p>
+      ) : null}
       {node.tags.length ? (
         <div className="node-card__tags">
           {node.tags.map((t) => (

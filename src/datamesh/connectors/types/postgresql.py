@@ -308,7 +308,8 @@ async def _read_schema(conn: Any, schema: str, redshift: bool) -> list[CrawledOb
                     comment=r["comment"],
                 )
             )
-    for r in await conn.fetch(_KEYS_SQL, schema):
+    # Redshift keeps key constraints in pg_constraint but cannot unnest their column arrays.
+    for r in [] if redshift else await conn.fetch(_KEYS_SQL, schema):
         obj = objects.get(r["rel"])
         if obj is None:
             continue

@@ -1,6 +1,6 @@
 /** One node: its health, settings, secret references and check history; test, edit, delete. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { connectorsApi, nodesApi } from "../../api/endpoints";
 import type { Connector, Crawl, DataNode, TestResult } from "../../api/types";
 import { PlatformTile } from "../../components/datasets";
@@ -109,6 +109,12 @@ function Crawls({ nodeId, canCrawl, interval }: { nodeId: string; canCrawl: bool
   });
   const latest = crawls.data?.items[0];
   const running = !!latest && CRAWL_ACTIVE.includes(latest.status);
+  const wasRunning = useRef(false);
+  useEffect(() => {
+    // A crawl just ended: the node list shows its outcome too.
+    if (wasRunning.current && !running) void qc.invalidateQueries({ queryKey: ["nodes", "list"] });
+    wasRunning.current = running;
+  }, [running, qc]);
   return (
     <section aria-labelledby="node-crawls" data-testid="node-crawls">
       <div className="row" style={{ justifyContent: "space-between" }}>
