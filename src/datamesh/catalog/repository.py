@@ -419,17 +419,17 @@ async def _facets(
 # -- ingestion (crawls, dbt) --------------------------------------------------------------------
 async def lock_many(session: AsyncSession, dataset_ids: Sequence[uuid.UUID]) -> list[Dataset]:
     """These datasets, locked for the transaction, in one lock order (no deadlocks)."""
-    if not dataset_ids:
-        return []
-    return list(
-        await session.scalars(
+    ordered = sorted(set(dataset_ids))
+    found: list[Dataset] = []
+    for start in range(0, len(ordered), 5000):  # bounded statement parameters
+        found += await session.scalars(
             select(Dataset)
-            .where(Dataset.id.in_(sorted(set(dataset_ids))))
+            .where(Dataset.id.in_(ordered[start : start + 5000]))
             .order_by(Dataset.id)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
-    )
+    return found
 
 
 async def latest_schema_versions(

@@ -54,6 +54,7 @@ CRAWLER = Actor.system("crawler")
 CRAWLERS = ("admin", "steward")
 MAX_ATTEMPTS = 3
 MAX_ERRORS = 200
+OBSERVE_CHUNK = 2000  # datasets per catalog call (bounded statement parameters)
 PLATFORMS = {"postgres": "postgresql", "redshift": "redshift"}
 
 
@@ -472,15 +473,20 @@ async def apply(
     async def downstream(dataset_id: uuid.UUID) -> int:
         return await lineage.downstream_dataset_count(session, dataset_id, "dataset")
 
-    outcome = await catalog.apply_observations(
-        session,
-        actor,
-        org_id,
-        observed,
-        origin="crawl",
-        source_id=job.crawl_id,
-        downstream=downstream,
-    )
+    outcome = catalog.ObserveOutcome()
+    for start in range(0, len(observed), OBSERVE_CHUNK):
+        part = await catalog.apply_observations(
+            session,
+            actor,
+            org_id,
+            observed[start : start + OBSERVE_CHUNK],
+            origin="crawl",
+            source_id=job.crawl_id,
+            downstream=downstream,
+        )
+        outcome.created += part.created
+        outcome.updated += part.updated
+        outcome.unchanged += part.unchanged
     removed = 0
     if result.complete:
         removed = await catalog.mark_removed(

@@ -225,15 +225,22 @@ async def resolve_datasets(
     us about it. No schema is written here: callers write what they know through the catalog."""
     if not keys:
         return {}, set(), set()
-    probe = ParsedEvent(
-        kind=EventKind.DATASET,
-        event_type=None,
-        event_time=datetime.now(UTC),
-        inputs=[DatasetRef(namespace=ns, name=name) for ns, name in dict.fromkeys(keys)],
-    )
-    out = Outcome()
-    before = await repo.dataset_ids(session, list(dict.fromkeys(keys)))
-    ids, foreign = await _datasets(session, p, [probe], out)
+    unique = list(dict.fromkeys(keys))
+    ids: dict[tuple[str, str], uuid.UUID] = {}
+    foreign: set[uuid.UUID] = set()
+    before: dict[tuple[str, str], uuid.UUID] = {}
+    for start in range(0, len(unique), MAX_BATCH):  # bounded statement parameters
+        chunk = unique[start : start + MAX_BATCH]
+        probe = ParsedEvent(
+            kind=EventKind.DATASET,
+            event_type=None,
+            event_time=datetime.now(UTC),
+            inputs=[DatasetRef(namespace=ns, name=name) for ns, name in chunk],
+        )
+        before |= await repo.dataset_ids(session, chunk)
+        found, others = await _datasets(session, p, [probe], Outcome())
+        ids |= found
+        foreign |= others
     known = set(before.values())
     return ids, foreign, {k for k, ds_id in ids.items() if ds_id not in known}
 
