@@ -856,10 +856,15 @@ async def apply_observations(
     # One flush for every changed row, then the events (in order; counts see the new rows).
     await session.flush()
     await repo.add_schema_versions(session, versions)
-    for kind, subject, payload, impact_of in emits:
+    for _, _, payload, impact_of in emits:
         if impact_of is not None:
             payload["downstream_count"] = await downstream(impact_of)
-        await events.emit(session, kind, actor, subject, payload, org_id=org_id)
+    await events.emit_many(
+        session,
+        actor,
+        [(kind, subject, payload) for kind, subject, payload, _ in emits],
+        org_id=org_id,
+    )
     return out
 
 

@@ -366,17 +366,19 @@ def _fields(obj: CrawledObject) -> list[dict[str, Any]]:
 
 
 def _view_lineage(
-    result: CrawlResult, errors: list[dict[str, str]]
+    result: CrawlResult, errors: list[dict[str, str]], unchanged: set[str]
 ) -> dict[str, sql_lineage.SqlLineage]:
+    """Lineage of each view whose SQL is new or changed (``unchanged`` names views whose SQL is
+    the one their lineage was derived from: their edges stand as they are)."""
     columns: Mapping[sql_lineage.TableKey, Mapping[str, str]] = {
         (result.database, o.schema, o.name): {c.name: c.type for c in o.columns}
         for o in result.objects
     }
     parsed: dict[str, sql_lineage.SqlLineage] = {}
     for obj in result.objects:
-        if obj.definition is None:
-            continue
         name = dataset_name(result.database, obj)
+        if obj.definition is None or name in unchanged:
+            continue
         try:
             parsed[name] = sql_lineage.parse(
                 obj.definition, database=result.database, schema=obj.schema, columns=columns
@@ -395,8 +397,12 @@ async def apply(
     errors = list(result.errors)
     ns, db = result.namespace, result.database
     org_id = job.node.org_id
-    views = _view_lineage(result, errors)
     crawled = {dataset_name(db, o): o for o in result.objects}
+    stored = await lineage.derived_sql(
+        session, [(ns, n) for n, o in crawled.items() if o.definition is not None]
+    )
+    unchanged = {n for (_, n), sql in stored.items() if sql == crawled[n].definition}
+    views = _view_lineage(result, errors, unchanged)
     keys = [(ns, n) for n in crawled]
     for lin in views.values():
         keys += [(ns, ".".join(t)) for t in lin.tables]

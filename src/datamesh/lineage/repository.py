@@ -315,6 +315,21 @@ async def process_ids(
     return {(r[0], r[1]): r[2] for r in rows}
 
 
+async def process_sql(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str | None]:
+    out: dict[tuple[str, str], str | None] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), 5000):
+        rows = await session.execute(
+            select(Process.namespace, Process.name, Process.sql).where(
+                tuple_(Process.namespace, Process.name).in_(unique[start : start + 5000])
+            )
+        )
+        out |= {(r[0], r[1]): r[2] for r in rows}
+    return out
+
+
 async def upsert_processes(
     session: AsyncSession, rows: list[dict[str, Any]]
 ) -> dict[tuple[str, str], uuid.UUID]:

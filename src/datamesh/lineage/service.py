@@ -593,6 +593,13 @@ class DerivedOutcome:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
+async def derived_sql(
+    session: AsyncSession, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], str | None]:
+    """The SQL stored on these processes (to skip re-deriving lineage from unchanged SQL)."""
+    return await repo.process_sql(session, keys)
+
+
 async def apply_derived(
     session: AsyncSession,
     actor: Actor,
