@@ -359,12 +359,14 @@ async def test_partial_crawl_removes_nothing(
             node_id = await create_node(client, admin, node_body(source))
             assert (await crawl(client, admin, node_id))["status"] == "succeeded"
             source.sql("DROP TABLE slow.t2")
-            # A long lock on a table of schema "slow": reading that schema times out.
+            # A long-held lock on the catalog (as a long DDL would hold): reads time out.
             holder = await asyncpg.connect(source.url())
             try:
                 tx = holder.transaction()
                 await tx.start()
-                await holder.execute("LOCK TABLE slow.t1 IN ACCESS EXCLUSIVE MODE")
+                await holder.execute(
+                    "LOCK TABLE pg_catalog.pg_description IN ACCESS EXCLUSIVE MODE"
+                )
                 result = await crawl(client, admin, node_id)
                 await tx.rollback()
             finally:

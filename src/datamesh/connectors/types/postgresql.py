@@ -223,20 +223,25 @@ def _schemas_sql() -> str:
 
 
 def _relations_sql(redshift: bool) -> str:
+    # From the catalog's page count (as of the last VACUUM/ANALYZE), like the row estimate:
+    # pg_total_relation_size would stat every file of every relation.
     size = (
         "NULL::bigint"
         if redshift
-        else "CASE WHEN c.relkind IN ('r','m') THEN pg_total_relation_size(c.oid) END"
+        else "CASE WHEN c.relkind IN ('r','m') THEN "
+        "c.relpages::bigint * current_setting('block_size')::bigint END"
     )
     not_partition = "" if redshift else " AND NOT c.relispartition"
     return (
         "SELECT c.relname AS name, c.relkind::text AS kind, "
-        "coalesce(obj_description(c.oid, 'pg_class'), '') AS comment, "
+        "coalesce(d.description, '') AS comment, "
         "CASE WHEN c.relkind IN ('r','m','p') AND c.reltuples >= 0 "
         "THEN c.reltuples::bigint END AS row_estimate, "
         f"{size} AS size_bytes, "
         "CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid) END AS definition "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "LEFT JOIN pg_description d ON d.objoid = c.oid "
+        "AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0 "
         f"WHERE n.nspname = $1 AND c.relkind IN ('r','p','v','m','f'){not_partition} "
         "ORDER BY c.relname"
     )
@@ -248,10 +253,12 @@ def _columns_sql(redshift: bool) -> str:
         "SELECT c.relname AS rel, a.attname AS name, "
         "format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable, "
         "pg_get_expr(d.adbin, d.adrelid) AS default, a.attnum AS position, "
-        "coalesce(col_description(c.oid, a.attnum), '') AS comment "
+        "coalesce(ds.description, '') AS comment "
         "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
         "JOIN pg_namespace n ON n.oid = c.relnamespace "
         "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "LEFT JOIN pg_description ds ON ds.objoid = c.oid "
+        "AND ds.classoid = 'pg_class'::regclass AND ds.objsubid = a.attnum "
         f"WHERE n.nspname = $1 AND c.relkind IN ('r','p','v','m','f'){not_partition} "
         "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum"
     )
@@ -345,28 +352,21 @@ def crawler_for(scheme: str) -> Crawler:
             raise CrawlRefused("crawls authenticate with a password; IAM is not supported yet")
         host = str(config["host"])
         port = int(config.get("port", DEFAULT_PORT))
-        async with (
-            asyncio.timeout(timeout * 2),
-            _connection(config, secrets, timeout, policy, "datamesh-crawl") as conn,
-        ):
-            # An empty search path: view definitions come back with every name qualified.
-            await conn.execute(
-                "SELECT set_config('search_path', '', false), "
-                f"set_config('statement_timeout', '{int(timeout * 1000)}', false)"
-            )
-            database = str(await conn.fetchval("SELECT current_database()"))
-            redshift = "redshift" in str(await conn.fetchval("SELECT version()")).lower()
-            schemas = [
-                r["nspname"]
-                for r in await conn.fetch(_schemas_sql())
-                if schema_selected(r["nspname"], config)
-            ]
-        result = CrawlResult(namespace=f"{scheme}://{host}:{port}", database=database)
         async with _connection(config, secrets, timeout, policy, "datamesh-crawl") as conn:
-            await conn.execute(
-                "SELECT set_config('search_path', '', false), "
-                f"set_config('statement_timeout', '{int(timeout * 1000)}', false)"
-            )
+            async with asyncio.timeout(timeout * 2):
+                # An empty search path: view definitions come back with every name qualified.
+                await conn.execute(
+                    "SELECT set_config('search_path', '', false), "
+                    f"set_config('statement_timeout', '{int(timeout * 1000)}', false)"
+                )
+                database = str(await conn.fetchval("SELECT current_database()"))
+                redshift = "redshift" in str(await conn.fetchval("SELECT version()")).lower()
+                schemas = [
+                    r["nspname"]
+                    for r in await conn.fetch(_schemas_sql())
+                    if schema_selected(r["nspname"], config)
+                ]
+            result = CrawlResult(namespace=f"{scheme}://{host}:{port}", database=database)
             for done, schema in enumerate(schemas):
                 await progress(f"reading schema {schema}", done, len(schemas))
                 try:
