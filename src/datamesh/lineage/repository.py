@@ -450,56 +450,63 @@ async def insert_column_edges(session: AsyncSession, rows: list[dict[str, Any]])
 
 async def replace_process_lineage(
     session: AsyncSession,
-    process_id: uuid.UUID,
-    edges: list[dict[str, Any]],
-    column_edges: list[dict[str, Any]],
+    edges: dict[uuid.UUID, list[dict[str, Any]]],
+    column_edges: dict[uuid.UUID, list[dict[str, Any]]],
 ) -> tuple[list[tuple[uuid.UUID, uuid.UUID]], list[tuple[uuid.UUID, uuid.UUID]]]:
-    """Make a process's edges and column edges exactly these (a view's SQL decides them all):
-    missing ones are added, stale ones deleted, the rest untouched. Returns (added, removed)."""
-    wanted = {(r["src_id"], r["dst_id"]) for r in edges}
-    current = {
-        (r[0], r[1])
-        for r in await session.execute(
-            select(LineageEdge.src_id, LineageEdge.dst_id).where(
-                or_(LineageEdge.src_id == process_id, LineageEdge.dst_id == process_id)
+    """Make these processes' edges and column edges exactly these (their SQL decides them all):
+    missing ones are added, stale ones deleted, the rest untouched, in a few statements for all
+    processes at once. Returns (added, removed) edges."""
+    procs = list(edges)
+    if not procs:
+        return [], []
+    wanted = {(r["src_id"], r["dst_id"]) for rows in edges.values() for r in rows}
+    current: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    existing: dict[tuple[Any, ...], uuid.UUID] = {}
+    for start in range(0, len(procs), 5000):
+        chunk = _uuids(procs[start : start + 5000])
+        current |= {
+            (r[0], r[1])
+            for r in await session.execute(
+                select(LineageEdge.src_id, LineageEdge.dst_id).where(
+                    or_(LineageEdge.src_id == any_(chunk), LineageEdge.dst_id == any_(chunk))
+                )
+            )
+        }
+        existing |= {
+            (r[1], r[2], r[3], r[4]): r[0]
+            for r in await session.execute(
+                select(
+                    ColumnEdge.id,
+                    ColumnEdge.output_dataset_id,
+                    ColumnEdge.output_field,
+                    ColumnEdge.input_dataset_id,
+                    ColumnEdge.input_field,
+                ).where(ColumnEdge.process_id == any_(chunk))
+            )
+        }
+    stale = sorted(current - wanted, key=lambda k: (str(k[0]), str(k[1])))
+    for start in range(0, len(stale), 5000):
+        await session.execute(
+            delete(LineageEdge).where(
+                tuple_(LineageEdge.src_id, LineageEdge.dst_id).in_(stale[start : start + 5000])
             )
         )
-    }
-    stale = sorted(current - wanted, key=lambda k: (str(k[0]), str(k[1])))
-    if stale:
-        await session.execute(
-            delete(LineageEdge).where(tuple_(LineageEdge.src_id, LineageEdge.dst_id).in_(stale))
-        )
     added = await insert_edges(
-        session, [r for r in edges if (r["src_id"], r["dst_id"]) not in current]
-    )
-    keys = {
-        (r["output_dataset_id"], r["output_field"], r["input_dataset_id"], r["input_field"])
-        for r in column_edges
-    }
-    existing = {
-        (r[1], r[2], r[3], r[4]): r[0]
-        for r in await session.execute(
-            select(
-                ColumnEdge.id,
-                ColumnEdge.output_dataset_id,
-                ColumnEdge.output_field,
-                ColumnEdge.input_dataset_id,
-                ColumnEdge.input_field,
-            ).where(ColumnEdge.process_id == process_id)
-        )
-    }
-    gone = [edge_id for key, edge_id in existing.items() if key not in keys]
-    if gone:
-        await session.execute(delete(ColumnEdge).where(ColumnEdge.id.in_(gone)))
-    await insert_column_edges(
         session,
-        [
-            r
-            for r in column_edges
-            if (r["output_dataset_id"], r["output_field"], r["input_dataset_id"], r["input_field"])
-            not in existing
-        ],
+        [r for rows in edges.values() for r in rows if (r["src_id"], r["dst_id"]) not in current],
+    )
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["output_dataset_id"], r["output_field"], r["input_dataset_id"], r["input_field"])
+
+    keys = {key(r) for rows in column_edges.values() for r in rows}
+    gone = [edge_id for k, edge_id in existing.items() if k not in keys]
+    for start in range(0, len(gone), 5000):
+        await session.execute(
+            delete(ColumnEdge).where(ColumnEdge.id == any_(_uuids(gone[start : start + 5000])))
+        )
+    await insert_column_edges(
+        session, [r for rows in column_edges.values() for r in rows if key(r) not in existing]
     )
     return added, stale
 

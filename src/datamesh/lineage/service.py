@@ -637,6 +637,8 @@ async def apply_derived(
     created_before = await repo.process_ids(session, names)
     out.process_ids = await repo.upsert_processes(session, rows)
     fresh = [pid for k, pid in out.process_ids.items() if k not in created_before]
+    all_edges: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    all_columns: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for key, proc_id in sorted(out.process_ids.items()):
         d = by_key[key]
         edges = [
@@ -671,11 +673,11 @@ async def apply_derived(
             }
             for c in d.column_edges
         }
-        added, removed = await repo.replace_process_lineage(
-            session, proc_id, edges, list(columns.values())
-        )
-        out.edges_added += added
-        out.edges_removed += removed
+        all_edges[proc_id] = edges
+        all_columns[proc_id] = list(columns.values())
+    out.edges_added, out.edges_removed = await repo.replace_process_lineage(
+        session, all_edges, all_columns
+    )
     if out.edges_added or out.edges_removed or fresh:
         kinds = {str(i): "process" for i in out.process_ids.values()}
         for src, dst in out.edges_added:
