@@ -785,8 +785,6 @@ async def apply_observations(
             "kind": ds.kind,
             "properties": dict(ds.properties),
         }
-        changes = audit.diff(before, after)
-        diff = schema_diff(old_fields, fields)
         if obs.created:
             out.created += 1
             ds.created_by = actor.id if actor.kind == "user" else None
@@ -810,10 +808,12 @@ async def apply_observations(
             if fields:
                 versions.append(_version_row(ds.id, 1, fields, {}, origin, source_id))
             continue
+        changes = audit.diff(before, after)
         if not changes:
             out.unchanged += 1
             continue
         out.updated += 1
+        diff = schema_diff(old_fields, fields)
         ds.version += 1
         ds.updated_at = datetime.now(UTC)
         await audit.record(
