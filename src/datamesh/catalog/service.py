@@ -711,6 +711,11 @@ def _same_properties(before: dict[str, Any], after: dict[str, Any]) -> bool:
     )
 
 
+async def _maybe_audit(enabled: bool, *args: Any, **kw: Any) -> None:
+    if enabled:
+        await audit.record(*args, **kw)
+
+
 async def apply_observations(
     session: AsyncSession,
     actor: Actor,
@@ -720,6 +725,7 @@ async def apply_observations(
     origin: str,
     source_id: uuid.UUID | None,
     downstream: Callable[[uuid.UUID], Awaitable[int]],
+    audit_each: bool = True,
 ) -> ObserveOutcome:
     """Write what a source says about datasets of ``org_id`` (ids already resolved).
 
@@ -788,7 +794,8 @@ async def apply_observations(
         if obs.created:
             out.created += 1
             ds.created_by = actor.id if actor.kind == "user" else None
-            await audit.record(
+            await _maybe_audit(
+                audit_each,
                 session,
                 actor,
                 "dataset.publish",
@@ -816,7 +823,8 @@ async def apply_observations(
         diff = schema_diff(old_fields, fields)
         ds.version += 1
         ds.updated_at = datetime.now(UTC)
-        await audit.record(
+        await _maybe_audit(
+            audit_each,
             session,
             actor,
             "dataset.update",

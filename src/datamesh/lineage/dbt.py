@@ -283,7 +283,10 @@ async def import_artifacts(
                 column_edges=column_edges,
             )
         )
-    derived_out = await service.apply_derived(session, who, p.org_id, derived, origin="dbt")
+    # One audit entry for the whole import (below), as for an OpenLineage batch.
+    derived_out = await service.apply_derived(
+        session, who, p.org_id, derived, origin="dbt", audit_each=False
+    )
     out.processes = len(derived_out.process_ids)
     out.edges_added = len(derived_out.edges_added)
     out.warnings += [
@@ -327,6 +330,7 @@ async def import_artifacts(
             origin="dbt",
             source_id=None,
             downstream=downstream,
+            audit_each=False,
         )
         out.created += part.created
         out.updated += part.updated

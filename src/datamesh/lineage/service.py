@@ -607,6 +607,7 @@ async def apply_derived(
     processes: list[DerivedProcess],
     *,
     origin: str,
+    audit_each: bool = True,
 ) -> DerivedOutcome:
     """Upsert processes and make their edges what their SQL says; one ``lineage.changed`` event
     and one audit entry when anything changed, nothing at all otherwise. A process another org
@@ -697,6 +698,7 @@ async def apply_derived(
             },
             org_id=org_id,
         )
+    if audit_each and (out.edges_added or out.edges_removed or fresh):
         await audit.record(
             session,
             actor,
