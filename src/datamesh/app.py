@@ -33,6 +33,7 @@ from datamesh.errors import install_error_handlers, problem_openapi
 from datamesh.feed.endpoints import router as feed_router
 from datamesh.feed.stream import StreamHub
 from datamesh.lineage.bolt import BoltGraph
+from datamesh.lineage.dbt_endpoints import router as dbt_router
 from datamesh.lineage.endpoints import router as lineage_router
 from datamesh.lineage.projection import BoltEngine, Projector
 from datamesh.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -149,6 +150,7 @@ def create_app(
     app.include_router(connect_router)
     app.include_router(feed_router)
     app.include_router(lineage_router)
+    app.include_router(dbt_router)
     app.include_router(monitoring_router)
     app.include_router(audit_router)
     app.include_router(dashboards_router)
@@ -156,6 +158,7 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
+        form_paths=("/api/dbt/import",),  # multipart artifacts; checked by the dbt importer
         nul_checked_by_route=("/api/v1/lineage/batch",),  # one bad event must not sink a batch
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -36,6 +36,15 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(lineage_app, name="lineage")
 
 
+def _add_dbt() -> None:
+    from datamesh.lineage.dbt_cli import dbt_app
+
+    app.add_typer(dbt_app, name="dbt")
+
+
+_add_dbt()
+
+
 def run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run one unit of work against the database (migrated first), committing at the end."""
     from datamesh.db import make_engine, make_sessionmaker, session_scope

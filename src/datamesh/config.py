@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     health_checks_enabled: bool = True
     health_check_poll_seconds: float = Field(default=5.0, gt=0)
     health_check_concurrency: int = Field(default=4, ge=1, le=64)
+    # Crawls of nodes (queued by people or by crawl_interval_minutes; background workers)
+    crawls_enabled: bool = True
+    crawl_poll_seconds: float = Field(default=5.0, gt=0)
+    crawl_concurrency: int = Field(default=2, ge=1, le=16)
+    crawl_lease_seconds: int = Field(default=60, ge=2, le=3600)
+    crawl_timeout_seconds: float = Field(default=120.0, gt=0)  # connect, and each statement
 
     # Lineage
     graph_url: str | None = None  # bolt://... -> graph engine

@@ -15,6 +15,7 @@ shared resources and must leave every table exactly as it was.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -123,6 +124,13 @@ RULES: dict[str, dict[str, str]] = {
     "DELETE /api/nodes/{node_id}": {"": ORG_ADMINS.replace("200", "204")},
     "POST /api/nodes/{node_id}/test": {"": ORG_MEMBERS},
     "GET /api/nodes/{node_id}/checks": {"": ORG_MEMBERS},
+    # crawls: its org's admins and stewards ask (the matrix's node is an HTTP API: 409, it
+    # cannot crawl); members read them
+    "POST /api/nodes/{node_id}/crawl": {"": "members=404 A,K=403 A.admin,A.steward=409"},
+    "GET /api/nodes/{node_id}/crawls": {"": ORG_MEMBERS},
+    "GET /api/nodes/{node_id}/crawls/{crawl_id}": {"": "members=404"},
+    "GET /api/datasets/{dataset_id}/schema/versions": READ_DS,
+    "POST /api/dbt/import": {"": LINEAGE_WRITERS.format(ok=200)},
     # Connect: personal profiles for everyone, org-wide ones by org admins
     "GET /api/platform-profiles": {"": MEMBERS_OK},
     "POST /api/platform-profiles": {
@@ -321,6 +329,8 @@ PARAMS: dict[str, Any] = {
     "profile_id": _fresh_or_shared("profile", lambda w: w.profile()),
     "user_id": _fresh_or_shared("user", lambda w: w.user()),
     "dashboard_id": _dashboard_param,
+    # a crawl of another node: no crawl of this id exists for anyone's node -> 404 for all
+    "crawl_id": _fresh_or_shared("node", lambda w: w.node()),
     # "<operation> <parameter>" keys override the parameter's maker for that operation
     "GET /api/datasets/{dataset_id}/sla dataset_id": _dataset_with_sla,
     "DELETE /api/datasets/{dataset_id}/sla dataset_id": _dataset_with_sla,
@@ -336,6 +346,15 @@ def _json(make: Callable[[World, str], Any]) -> Any:
         return {"json": make(w, variant)}
 
     return body
+
+
+async def _dbt_body(w: World, variant: str, fresh: bool) -> dict[str, Any]:
+    from tests.audit.scenarios_ingestion import MANIFEST
+
+    return {
+        "files": {"manifest": ("manifest.json", json.dumps(MANIFEST).encode())},
+        "data": {"namespace": "postgres://matrix:5432"},
+    }
 
 
 def _dataset_body(w: World, variant: str) -> dict[str, Any]:
@@ -439,6 +458,7 @@ BODIES: dict[str, Any] = {
     "GET /api/v1/lineage": _q(lambda w, v: {"params": {"nodeId": w.ol_ids[v]}}),
     "POST /api/v1/lineage": _json(lambda w, v: _ol_event(w)),
     "POST /api/v1/lineage/batch": _json(lambda w, v: [_ol_event(w), _ol_event(w)]),
+    "POST /api/dbt/import": _dbt_body,
     "POST /api/dashboards": _json(lambda w, v: {"title": unique("New flow ")}),
     "PATCH /api/dashboards/{dashboard_id}": _if_match(lambda w, v: {"description": "changed"}),
     "DELETE /api/dashboards/{dashboard_id}": _if_match(lambda w, v: None),

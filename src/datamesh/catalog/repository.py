@@ -33,6 +33,7 @@ from datamesh.kit.pagination import after as keyset_after
 from datamesh.kit.text import escape_like
 from datamesh.models.catalog import Dataset, DatasetOwner, Follow
 from datamesh.models.identity import Organization, User
+from datamesh.models.ingestion import SchemaVersion
 
 TS_CONFIG = "english"
 CANDIDATES = 600  # ranked search scores at most this many full-text matches
@@ -505,3 +506,69 @@ async def _facets(
         out[facet] = sorted(values, key=lambda v: (-v[1], v[0]))[:top]
     capped = total > COUNT_LIMIT
     return min(total, COUNT_LIMIT), capped, out
+
+
+# -- ingestion (crawls, dbt) --------------------------------------------------------------------
+async def lock_many(session: AsyncSession, dataset_ids: Sequence[uuid.UUID]) -> list[Dataset]:
+    """These datasets, locked for the transaction, in one lock order (no deadlocks)."""
+    ordered = sorted(set(dataset_ids))
+    found: list[Dataset] = []
+    for start in range(0, len(ordered), 5000):  # bounded statement parameters
+        found += await session.scalars(
+            select(Dataset)
+            .where(Dataset.id.in_(ordered[start : start + 5000]))
+            .order_by(Dataset.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    return found
+
+
+async def latest_schema_versions(
+    session: AsyncSession, dataset_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    if not dataset_ids:
+        return {}
+    rows = await session.execute(
+        select(SchemaVersion.dataset_id, func.max(SchemaVersion.version))
+        .where(SchemaVersion.dataset_id.in_(list(dataset_ids)))
+        .group_by(SchemaVersion.dataset_id)
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def add_schema_versions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(SchemaVersion), rows)
+
+
+async def schema_versions(
+    session: AsyncSession, dataset_id: uuid.UUID, limit: int
+) -> list[SchemaVersion]:
+    return list(
+        await session.scalars(
+            select(SchemaVersion)
+            .where(SchemaVersion.dataset_id == dataset_id)
+            .order_by(SchemaVersion.version.desc())
+            .limit(limit)
+        )
+    )
+
+
+async def bound_to_source(
+    session: AsyncSession, node_id: uuid.UUID, namespace: str, database: str, schemas: Sequence[str]
+) -> list[uuid.UUID]:
+    """Ids of the datasets bound to a node's database and schemas that are not removed."""
+    if not schemas:
+        return []
+    return list(
+        await session.scalars(
+            select(Dataset.id).where(
+                Dataset.node_id == node_id,
+                Dataset.namespace == namespace,
+                Dataset.source_database == database,
+                Dataset.source_schema.in_(list(schemas)),
+                Dataset.status != "removed",
+            )
+        )
+    )

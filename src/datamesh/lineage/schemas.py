@@ -238,3 +238,15 @@ class DatasetQualityOut(OutputModel):
 
 
 ProcessOut.model_rebuild()
+
+
+class DbtImportResult(OutputModel):
+    datasets: int
+    created: int
+    updated: int
+    unchanged: int
+    processes: int
+    edges_added: int
+    runs: int
+    failed_runs: int
+    warnings: list[str]

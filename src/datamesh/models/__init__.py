@@ -14,6 +14,7 @@ from datamesh.models.identity import (
     RefreshToken,
     User,
 )
+from datamesh.models.ingestion import NodeCrawl, SchemaVersion
 from datamesh.models.lineage import (
     ColumnEdge,
     DatasetQuality,
@@ -45,10 +46,12 @@ __all__ = [
     "LoginThrottle",
     "Node",
     "NodeCheck",
+    "NodeCrawl",
     "Organization",
     "PlatformProfile",
     "Process",
     "RefreshToken",
     "Run",
+    "SchemaVersion",
     "User",
 ]

@@ -384,6 +384,26 @@ export interface paths {
         patch: operations["update_dataset_api_datasets__dataset_id__patch"];
         trace?: never;
     };
+    "/api/datasets/{dataset_id}/schema/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Schema Versions
+         * @description The dataset's schema versions as crawls and imports saw them, newest first (last 50).
+         */
+        get: operations["list_schema_versions_api_datasets__dataset_id__schema_versions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/{dataset_id}/refresh": {
         parameters: {
             query?: never;
@@ -517,7 +537,7 @@ export interface paths {
         };
         /**
          * Get Node
-         * @description Get one node with its health.
+         * @description Get one node with its health and latest crawl.
          */
         get: operations["get_node_api_nodes__node_id__get"];
         put?: never;
@@ -568,6 +588,66 @@ export interface paths {
          * @description The node's latest connection checks, newest first (at most 50 are kept).
          */
         get: operations["list_node_checks_api_nodes__node_id__checks_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/nodes/{node_id}/crawl": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Crawl Node
+         * @description Queue a crawl of the node (admins, stewards); one already queued or running is returned.
+         */
+        post: operations["crawl_node_api_nodes__node_id__crawl_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/nodes/{node_id}/crawls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Node Crawls
+         * @description The node's crawls, newest first (members).
+         */
+        get: operations["list_node_crawls_api_nodes__node_id__crawls_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/nodes/{node_id}/crawls/{crawl_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Node Crawl
+         * @description One crawl of the node: status, counts, errors and progress (members).
+         */
+        get: operations["get_node_crawl_api_nodes__node_id__crawls__crawl_id__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1047,6 +1127,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dbt/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Dbt
+         * @description Import dbt artifacts: datasets, model processes, lineage and runs (producers and up).
+         */
+        post: operations["import_dbt_api_dbt_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/{dataset_id}/sla": {
         parameters: {
             query?: never;
@@ -1483,6 +1583,35 @@ export interface components {
             /** Name */
             name: string | null;
         };
+        /** Body_import_dbt_api_dbt_import_post */
+        Body_import_dbt_api_dbt_import_post: {
+            /**
+             * Manifest
+             * @description target/manifest.json (v10+).
+             */
+            manifest: string;
+            /**
+             * Namespace
+             * @description Where the tables live, e.g. postgres://db.internal:5432.
+             */
+            namespace: string;
+            /**
+             * Catalog
+             * @description target/catalog.json: column types.
+             */
+            catalog?: string | null;
+            /**
+             * Run Results
+             * @description target/run_results.json: runs.
+             */
+            run_results?: string | null;
+            /**
+             * Job Namespace
+             * @description Namespace of the model processes.
+             * @default dbt
+             */
+            job_namespace?: string;
+        };
         /** Breach */
         Breach: {
             dataset: components["schemas"]["DatasetBrief"];
@@ -1676,6 +1805,105 @@ export interface components {
             /** Annotated Nodes */
             annotated_nodes: number;
         };
+        /** Crawl */
+        Crawl: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Node Id
+             * Format: uuid
+             */
+            node_id: string;
+            /**
+             * Status
+             * @description partial: some schemas could not be read (nothing was marked removed).
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "partial" | "failed";
+            /**
+             * Trigger
+             * @enum {string}
+             */
+            trigger: "manual" | "schedule";
+            /**
+             * Requested By
+             * @description Who asked for it, or 'schedule'.
+             */
+            requested_by: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            counts: components["schemas"]["CrawlCounts"];
+            /** Errors */
+            errors: components["schemas"]["CrawlError"][];
+            progress: components["schemas"]["CrawlProgress"];
+        };
+        /** CrawlCounts */
+        CrawlCounts: {
+            /**
+             * Created
+             * @default 0
+             */
+            created?: number;
+            /**
+             * Updated
+             * @default 0
+             */
+            updated?: number;
+            /**
+             * Unchanged
+             * @default 0
+             */
+            unchanged?: number;
+            /**
+             * Removed
+             * @default 0
+             */
+            removed?: number;
+        };
+        /** CrawlError */
+        CrawlError: {
+            /**
+             * Object
+             * @description The schema, table or view concerned (db.schema.name).
+             * @default
+             */
+            object?: string;
+            /**
+             * Kind
+             * @description failed, read, parse, skipped.
+             */
+            kind: string;
+            /** Message */
+            message: string;
+        };
+        /** CrawlProgress */
+        CrawlProgress: {
+            /**
+             * Step
+             * @default
+             */
+            step?: string;
+            /**
+             * Done
+             * @default 0
+             */
+            done?: number;
+            /**
+             * Total
+             * @default 0
+             */
+            total?: number;
+        };
         /** Creator */
         Creator: {
             /**
@@ -1857,9 +2085,21 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "active" | "deprecated";
+            status: "active" | "deprecated" | "removed";
             /** Origin */
             origin: string;
+            /**
+             * Kind
+             * @description What the source says it is: table, view, materialized_view, ...
+             */
+            kind?: string | null;
+            /**
+             * Properties
+             * @description What a crawl read besides columns: row_estimate, size_bytes, primary_key, foreign_keys.
+             */
+            properties?: {
+                [key: string]: unknown;
+            };
             source: components["schemas"]["SourceOut"];
             /** Fields */
             fields: components["schemas"]["FieldOut"][];
@@ -2015,7 +2255,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "active" | "deprecated";
+            status: "active" | "deprecated" | "removed";
             /**
              * Updated At
              * Format: date-time
@@ -2053,6 +2293,27 @@ export interface components {
             source?: components["schemas"]["Source"] | null;
             /** Fields */
             fields?: components["schemas"]["FieldSpec"][] | null;
+        };
+        /** DbtImportResult */
+        DbtImportResult: {
+            /** Datasets */
+            datasets: number;
+            /** Created */
+            created: number;
+            /** Updated */
+            updated: number;
+            /** Unchanged */
+            unchanged: number;
+            /** Processes */
+            processes: number;
+            /** Edges Added */
+            edges_added: number;
+            /** Runs */
+            runs: number;
+            /** Failed Runs */
+            failed_runs: number;
+            /** Warnings */
+            warnings: string[];
         };
         /** EdgeCreate */
         EdgeCreate: {
@@ -2230,6 +2491,16 @@ export interface components {
              * @default []
              */
             tags?: string[];
+            /**
+             * Nullable
+             * @description As the source says (crawls).
+             */
+            nullable?: boolean | null;
+            /**
+             * Default
+             * @description The column default in the source (crawls).
+             */
+            default?: string | null;
         };
         /** FieldSpec */
         FieldSpec: {
@@ -2421,6 +2692,27 @@ export interface components {
                 [key: string]: unknown;
             }[];
         };
+        /** LastCrawl */
+        LastCrawl: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "partial" | "failed";
+            /** Finished At */
+            finished_at: string | null;
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            };
+            /** Errors */
+            errors: number;
+        };
         /** Layout */
         Layout: {
             /** Nodes */
@@ -2579,6 +2871,10 @@ export interface components {
             last_message: string | null;
             /** Check Interval Seconds */
             check_interval_seconds: number | null;
+            /** Crawl Interval Minutes */
+            crawl_interval_minutes?: number | null;
+            /** @description The latest crawl, if any. */
+            last_crawl?: components["schemas"]["LastCrawl"] | null;
             /**
              * Created At
              * Format: date-time
@@ -2651,6 +2947,11 @@ export interface components {
              * @description Check the connection periodically; null: only on demand.
              */
             check_interval_seconds?: number | null;
+            /**
+             * Crawl Interval Minutes
+             * @description Crawl periodically (types that can crawl); null: only on demand.
+             */
+            crawl_interval_minutes?: number | null;
         };
         /** NodeStatus */
         NodeStatus: {
@@ -2694,6 +2995,11 @@ export interface components {
              * @description Omit to keep; null turns periodic checks off.
              */
             check_interval_seconds?: number | null;
+            /**
+             * Crawl Interval Minutes
+             * @description Omit to keep; null turns scheduled crawls off.
+             */
+            crawl_interval_minutes?: number | null;
         };
         /** NotifyPerson */
         NotifyPerson: {
@@ -2823,6 +3129,13 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[Crawl] */
+        Page_Crawl_: {
+            /** Items */
+            items: components["schemas"]["Crawl"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[NodeCheck] */
         Page_NodeCheck_: {
             /** Items */
@@ -2848,6 +3161,13 @@ export interface components {
         Page_PlatformProfile_: {
             /** Items */
             items: components["schemas"]["PlatformProfile"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[SchemaVersionOut] */
+        Page_SchemaVersionOut_: {
+            /** Items */
+            items: components["schemas"]["SchemaVersionOut"][];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -3261,6 +3581,29 @@ export interface components {
             items: components["schemas"]["RunOut"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /** SchemaVersionOut */
+        SchemaVersionOut: {
+            /** Version */
+            version: number;
+            /** Fields */
+            fields: components["schemas"]["FieldOut"][];
+            /**
+             * Diff
+             * @description added, dropped, type_changed (from the version before).
+             */
+            diff: {
+                [key: string]: unknown;
+            };
+            /** Breaking */
+            breaking: boolean;
+            /** Origin */
+            origin: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
         };
         /** SearchResult */
         SearchResult: {
@@ -5506,7 +5849,7 @@ export interface operations {
                 org?: string[];
                 owner?: string[];
                 visibility?: ("public" | "internal" | "private")[];
-                status?: ("active" | "deprecated")[];
+                status?: ("active" | "deprecated" | "removed")[];
                 sort?: "relevance" | "updated" | "name";
                 limit?: number;
                 /** @description `next_cursor` from the previous page. */
@@ -5953,6 +6296,82 @@ export interface operations {
             };
             /** @description Unsupported Media Type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_schema_versions_api_datasets__dataset_id__schema_versions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_SchemaVersionOut_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7034,6 +7453,267 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_NodeCheck_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    crawl_node_api_nodes__node_id__crawl_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Crawl"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This connector type cannot crawl. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_node_crawls_api_nodes__node_id__crawls_get: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200). */
+                limit?: number;
+                /** @description `next_cursor` from the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                node_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Crawl_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_node_crawl_api_nodes__node_id__crawls__crawl_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: string;
+                crawl_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Crawl"];
                 };
             };
             /** @description Bad Request */
@@ -9943,6 +10623,111 @@ export interface operations {
                 };
             };
             /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    import_dbt_api_dbt_import_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_import_dbt_api_dbt_import_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DbtImportResult"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An artifact is not valid JSON or not a v10+ manifest. */
             422: {
                 headers: {
                     [name: string]: unknown;

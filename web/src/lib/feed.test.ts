@@ -175,3 +175,16 @@ describe("live list", () => {
     expect(listing(["a", "b", "c"])).toBe("a, b and c");
   });
 });
+
+it("crawl events read as sentences", () => {
+  const breaking = describeEvent(
+    item({
+      type: "dataset.schema_changed",
+      payload: { breaking: true, dropped: ["c"], added: [], type_changed: [{ name: "b" }], downstream_count: 2 },
+    }),
+  );
+  expect(breaking.text).toContain("changed in a breaking way");
+  expect(breaking.detail).toBe("1 column dropped, 1 type changed. 2 downstream datasets.");
+  const crawl = describeEvent(item({ type: "node.crawled", payload: { status: "partial", counts: { created: 3 } } }));
+  expect(crawl.detail).toBe("3 new, 0 updated, 0 removed (partial: nothing removed).");
+});

@@ -29,13 +29,20 @@ export const KNOWN_EVENT_TYPES = [
   "node.updated",
   "node.deleted",
   "node.status_changed",
+  "node.crawled",
+  "dataset.schema_changed",
+  "dataset.removed",
+  "dataset.restored",
 ] as const;
 
 /** Filters offered on the feed page (value: comma-separated event types). */
 export const EVENT_FILTERS: { value: string; label: string }[] = [
   { value: "", label: "All activity" },
   { value: "dataset.published", label: "New datasets" },
-  { value: "dataset.updated,dataset.visibility_changed,dataset.deprecated", label: "Dataset changes" },
+  {
+    value: "dataset.updated,dataset.visibility_changed,dataset.deprecated,dataset.schema_changed,dataset.removed,dataset.restored",
+    label: "Dataset changes",
+  },
   { value: "lineage.changed", label: "Lineage" },
   {
     value: "node.status_changed,process.run_failed,dataset.sla_breached,dataset.sla_recovered,dataset.assertion_failed",
@@ -314,6 +321,52 @@ function tell(item: FeedItem): Telling {
             : kind === "max_age" && hours
               ? `At most ${plural(hours, "hour")} old.`
               : undefined,
+      };
+    }
+    case "dataset.schema_changed": {
+      const dropped = arr(p.dropped).length;
+      const added = arr(p.added).length;
+      const changed = arr(p.type_changed).length;
+      const downstream = typeof p.downstream_count === "number" ? p.downstream_count : 0;
+      const bits = [
+        added ? `${plural(added, "column")} added` : "",
+        dropped ? `${plural(dropped, "column")} dropped` : "",
+        changed ? `${plural(changed, "type")} changed` : "",
+      ].filter(Boolean);
+      return {
+        parts: ["The schema of ", S, p.breaking ? " changed in a breaking way" : " changed"],
+        label: "Schema",
+        icon: p.breaking ? "failure" : "edit",
+        tone: p.breaking ? "warning" : "info",
+        detail:
+          [bits.length ? `${bits.join(", ")}.` : "", downstream ? `${plural(downstream, "downstream dataset")}.` : ""]
+            .filter(Boolean)
+            .join(" ") || undefined,
+      };
+    }
+    case "dataset.removed":
+      return {
+        parts: [S, " is gone from its database"],
+        label: "Removed",
+        icon: "deprecate",
+        tone: "warning",
+        detail: "A complete crawl no longer found it; its history and lineage are kept.",
+      };
+    case "dataset.restored":
+      return { parts: [S, " is back in its database"], label: "Restored", icon: "publish", tone: "success" };
+    case "node.crawled": {
+      const c = (p.counts ?? {}) as Record<string, unknown>;
+      const n = (k: string) => (typeof c[k] === "number" ? (c[k] as number) : 0);
+      const status = str(p.status) ?? "succeeded";
+      return {
+        parts: [A, " crawled ", S],
+        label: "Crawl",
+        icon: status === "failed" ? "failure" : "node",
+        tone: status === "failed" ? "danger" : status === "partial" ? "warning" : "success",
+        detail:
+          status === "failed"
+            ? "The crawl failed; nothing was changed."
+            : `${n("created")} new, ${n("updated")} updated, ${n("removed")} removed${status === "partial" ? " (partial: nothing removed)" : ""}.`,
       };
     }
     case "dashboard.created":
