@@ -17,11 +17,13 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def cli_env(pg: EmbeddedPostgres, tmp_path) -> dict[str, str]:
-    pg.drop_database("cli_test")
-    pg.create_database("cli_test")
+def cli_env(pg: EmbeddedPostgres, tmp_path, worker_id_name: str) -> dict[str, str]:
+    # One database per xdist worker: two workers' tests of this file may run at once.
+    name = f"cli_test_{worker_id_name}"
+    pg.drop_database(name)
+    pg.create_database(name)
     return {
-        "DATABASE_URL": pg.url("cli_test", driver="postgresql"),
+        "DATABASE_URL": pg.url(name, driver="postgresql"),
         "DATAMESH_DATA_DIR": str(tmp_path),
     }
 
@@ -63,7 +65,7 @@ async def test_audit_verify_exit_codes(cli_env: dict[str, str], pg: EmbeddedPost
     from datamesh.kit.refs import Ref
 
     url = cli_env["DATABASE_URL"]
-    engine = make_engine(pg.url("cli_test"), Settings())
+    engine = make_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1), Settings())
     async with make_sessionmaker(engine)() as s:
         for i in range(3):
             await record(s, Actor("system"), "test.action", Ref("thing", str(i)))

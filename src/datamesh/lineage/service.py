@@ -568,7 +568,7 @@ async def impact(
         uuid.UUID(n["real_id"]) for n in affected if n["kind"] == "dataset" and n["restricted"]
     ]
     hidden_owner_ids = {
-        u.id for users in (await catalog.owners_of(session, hidden_ds)).values() for u in users
+        str(u.id) for users in (await catalog.owners_of(session, hidden_ds)).values() for u in users
     }
     followers = await catalog.followers_of(session, visible_ds)
     procs = {
