@@ -130,6 +130,16 @@ async def _check_channel(
                 f"channel.url: {exc.message}",
                 errors=[field_error(["body", "channel", "url"], exc.message, "outbound_refused")],
             ) from None
+    if (
+        isinstance(channel, WebhookChannel)
+        and channel.secret
+        and outbound.protected(channel.secret)
+    ):
+        why = "names DataMesh's own configuration; use a secret of your own"
+        raise Unprocessable(
+            f"channel.secret: {why}",
+            errors=[field_error(["body", "channel", "secret"], why, "protected_reference")],
+        )
     return channel.model_dump(exclude_none=True)
 
 

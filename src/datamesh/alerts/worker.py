@@ -29,6 +29,7 @@ from datamesh.alerts import channels, service
 from datamesh.alerts import repository as repo
 from datamesh.alerts.channels import Outbound, SendResult, Smtp
 from datamesh.config import Settings
+from datamesh.connectors import service as connectors
 from datamesh.db import session_scope
 from datamesh.events import consumer
 from datamesh.events.types import ALERTABLE
@@ -54,6 +55,7 @@ def build_context(app: FastAPI) -> service.Context:
             password=settings.smtp_password,
             starttls=settings.smtp_starttls,
         ),
+        protected=lambda ref: connectors.is_protected(runtime, ref),
     )
     return service.Context(
         settings=settings,

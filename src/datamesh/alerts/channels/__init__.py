@@ -8,6 +8,7 @@ the call, and safe to store in the delivery log.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,6 +34,9 @@ class Outbound:
     timeout: float
     resolver: SecretResolver
     smtp: Smtp
+    # References to DataMesh's own configuration (env:DATAMESH_*, its data directory): a
+    # rule's secret may not name them (it would sign with, or leak, the server's secrets).
+    protected: Callable[[str], bool] = lambda _ref: False
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,8 @@ class Webhook:
         secrets: list[str] = []
         ref = config.get("secret")
         if ref:
+            if out.protected(ref):
+                return SendResult(ok=False, error=f"secret {ref} is DataMesh's own configuration")
             try:
                 value = await out.resolver.resolve(ref)
             except SecretResolutionError as exc:
