@@ -123,6 +123,7 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = True
+    smtp_ca_file: str | None = None  # CA bundle to verify the server's certificate (else system)
 
     # SSE
     sse_max_streams: int = 2000

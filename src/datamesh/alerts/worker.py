@@ -54,6 +54,7 @@ def build_context(app: FastAPI) -> service.Context:
             user=settings.smtp_user,
             password=settings.smtp_password,
             starttls=settings.smtp_starttls,
+            ca_file=settings.smtp_ca_file,
         ),
         protected=lambda ref: connectors.is_protected(runtime, ref),
     )

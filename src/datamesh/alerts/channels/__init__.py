@@ -24,6 +24,7 @@ class Smtp:
     user: str | None = None
     password: str | None = None  # a secret reference
     starttls: bool = True
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,7 @@ class Email:
                 password=password,
                 start_tls=smtp.starttls,
                 use_tls=False,
+                cert_bundle=smtp.ca_file,
                 timeout=out.timeout,
             )
         except Exception as exc:  # any failure is a failed attempt with a scrubbed reason
