@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -268,3 +270,28 @@ async def test_send_test_reports_what_the_receiver_answered(
     assert r.json()["ok"] is False and r.json()["error"] == "HTTP 500"
     items = await deliveries(client, owner, made["id"])
     assert [i["state"] for i in items] == ["failed", "delivered"]
+
+
+def _readme_verify() -> Any:
+    """The verification snippet of the README's Alerts section, run as written."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Alerts\n", 1)[1].split("\n## ", 1)[0]
+    [code] = re.findall(r"```python\n(.*?)```", section, re.S)
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    return scope["verify"]
+
+
+async def test_the_readme_snippet_verifies_a_real_delivery(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALERT_HOOK_SECRET", SECRET)
+    owner = await signed_in(app, client, "own@acme.test")
+    made = await rule(client, owner, _hook(receiver, secret="env:ALERT_HOOK_SECRET"))
+    r = await client.post(f"/api/alerts/{made['id']}/test", headers=owner.headers)
+    assert r.json()["ok"] is True
+    [call] = receiver.received
+    verify = _readme_verify()
+    assert verify(SECRET, call.body, call.headers["x-datamesh-signature"]) is True
+    assert verify("another secret", call.body, call.headers["x-datamesh-signature"]) is False
+    assert verify(SECRET, call.body + b" ", call.headers["x-datamesh-signature"]) is False
