@@ -13,9 +13,9 @@ from datamesh.alerts.schemas import (
     AlertRuleCreate,
     AlertRulePage,
     AlertRuleUpdate,
+    AlertTestResult,
     Delivery,
     DeliveryPage,
-    TestResult,
 )
 from datamesh.auth.deps import CurrentUser
 from datamesh.deps import SessionDep
@@ -113,14 +113,14 @@ async def delete_rule(alert_id: uuid.UUID, principal: CurrentUser, session: Sess
     await service.delete_rule(session, principal, alert_id)
 
 
-@router.post("/{alert_id}/test", response_model=TestResult)
+@router.post("/{alert_id}/test", response_model=AlertTestResult)
 async def test_rule(
     alert_id: uuid.UUID, request: Request, principal: CurrentUser, session: SessionDep
-) -> TestResult:
+) -> AlertTestResult:
     """Send an `alert.test` notification through the rule's channel now; the result is also
     in the delivery log."""
     result = await service.send_test(session, principal, _ctx(request), alert_id)
-    return TestResult.model_validate(result)
+    return AlertTestResult.model_validate(result)
 
 
 @router.get("/{alert_id}/deliveries", response_model=DeliveryPage)

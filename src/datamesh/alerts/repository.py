@@ -136,11 +136,12 @@ async def nodes_of(session: AsyncSession, dataset_ids: Collection[uuid.UUID]) ->
 
 
 # -- matches and deliveries ---------------------------------------------------------------------
-async def matched(session: AsyncSession, rule_id: uuid.UUID, key: str) -> bool:
-    found = await session.scalar(
-        select(AlertMatch.delivery_id).where(AlertMatch.rule_id == rule_id, AlertMatch.key == key)
+async def matched_keys(session: AsyncSession, rule_id: uuid.UUID, keys: Sequence[str]) -> set[str]:
+    """Which of these keys already made a delivery for the rule."""
+    rows = await session.scalars(
+        select(AlertMatch.key).where(AlertMatch.rule_id == rule_id, AlertMatch.key.in_(list(keys)))
     )
-    return found is not None
+    return set(rows)
 
 
 async def open_digest(session: AsyncSession, digest_id: uuid.UUID) -> AlertDelivery | None:

@@ -189,7 +189,7 @@ class DeliveryPage(OutputModel):
     next_cursor: str | None
 
 
-class TestResult(OutputModel):
+class AlertTestResult(OutputModel):
     delivery_id: uuid.UUID
     ok: bool
     status_code: int | None = None

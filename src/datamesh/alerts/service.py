@@ -451,57 +451,66 @@ async def collect(session: AsyncSession, ctx: Context, batch: list[Event]) -> in
             continue
         matcher = Matcher(rule, p)
         await matcher.load(session, ctx, wanted)
-        for e in wanted:
-            if matcher.matches(e) and await _attach(session, ctx, rule, e):
-                made += 1
+        made += await _attach(session, ctx, rule, [e for e in wanted if matcher.matches(e)])
     return made
 
 
-async def _attach(session: AsyncSession, ctx: Context, rule: AlertRule, e: Event) -> bool:
-    key = match_key(e)
-    if await repo.matched(session, rule.id, key):
-        return False
+async def _attach(session: AsyncSession, ctx: Context, rule: AlertRule, evs: list[Event]) -> int:
+    """Deliveries for a rule's matching events (in seq order): the first after a quiet window
+    goes at once, the ones within the window after it join one digest due at its end."""
+    by_key: dict[str, Event] = {}
+    for e in evs:
+        by_key.setdefault(match_key(e), e)
+    if not by_key:
+        return 0
+    seen = await repo.matched_keys(session, rule.id, list(by_key))
     window = timedelta(seconds=ctx.settings.alert_digest_seconds)
-    at = e.occurred_at
-    delivery: AlertDelivery | None = None
-    if rule.window_until is not None and at < rule.window_until:
-        if rule.digest_id is not None:
-            delivery = await repo.open_digest(session, rule.digest_id)
-            if delivery is not None and len(delivery.event_ids) < DIGEST_MAX_EVENTS:
-                delivery.event_ids = [*delivery.event_ids, e.id]
-            else:
-                delivery = None
-        if delivery is None:
-            delivery = AlertDelivery(
+    digest: AlertDelivery | None = None
+    digest_checked = False
+    matches: list[AlertMatch] = []
+    for key, e in by_key.items():
+        if key in seen:
+            continue
+        at = e.occurred_at
+        if rule.window_until is not None and at < rule.window_until:
+            if not digest_checked and rule.digest_id is not None:
+                digest = await repo.open_digest(session, rule.digest_id)
+            digest_checked = True
+            if digest is None or len(digest.event_ids) >= DIGEST_MAX_EVENTS:
+                digest = AlertDelivery(
+                    id=uuid7(),
+                    rule_id=rule.id,
+                    kind="digest",
+                    event_ids=[],
+                    state="pending",
+                    attempts=0,
+                    log=[],
+                    next_attempt_at=rule.window_until,
+                )
+                session.add(digest)
+                rule.digest_id = digest.id
+            digest.event_ids = [*digest.event_ids, e.id]
+            target = digest
+        else:
+            target = AlertDelivery(
                 id=uuid7(),
                 rule_id=rule.id,
-                kind="digest",
+                kind="single",
                 event_ids=[e.id],
                 state="pending",
                 attempts=0,
                 log=[],
-                next_attempt_at=rule.window_until,
+                next_attempt_at=_now(),
             )
-            session.add(delivery)
-            rule.digest_id = delivery.id
-    else:
-        delivery = AlertDelivery(
-            id=uuid7(),
-            rule_id=rule.id,
-            kind="single",
-            event_ids=[e.id],
-            state="pending",
-            attempts=0,
-            log=[],
-            next_attempt_at=_now(),
-        )
-        session.add(delivery)
-        rule.window_until = at + window
-        rule.digest_id = None
+            session.add(target)
+            rule.window_until = at + window
+            rule.digest_id = None
+            digest, digest_checked = None, True
+        matches.append(AlertMatch(rule_id=rule.id, key=key, delivery_id=target.id, event_id=e.id))
+    await session.flush()  # the deliveries first: matches point at them
+    session.add_all(matches)
     await session.flush()
-    session.add(AlertMatch(rule_id=rule.id, key=key, delivery_id=delivery.id, event_id=e.id))
-    await session.flush()
-    return True
+    return len(matches)
 
 
 # -- messages -----------------------------------------------------------------------------------
