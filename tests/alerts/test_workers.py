@@ -4,6 +4,7 @@ one alert per failing run."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,3 +139,54 @@ async def test_the_same_failing_run_alerts_once(
     runs: list[Any] = [c.json()["subject"]["name"] for c in receiver.received]
     assert runs == ["load", "load"]
     assert len(await deliveries(client, producer, made["id"])) == 2
+
+
+async def test_a_storm_of_events_loses_none_and_sends_few_deliveries(
+    settings: Settings, clean_db: None, receiver: Receiver
+) -> None:
+    """1,200 events in one commit: the first goes out at once, the rest as digests (at most
+    500 events each) at the end of each window (the events' own times span several windows on
+    a slow machine); every event is in exactly one delivery, and deliveries are few."""
+    from datamesh.auth.principal import Principal
+    from datamesh.catalog import service as catalog
+    from datamesh.catalog.schemas import DatasetCreate
+    from datamesh.db import session_scope
+
+    windowed = settings.model_copy(update={"alert_digest_seconds": 5})
+    async with running_app(windowed, migrate_on_start=False) as app, client_for(app) as client:
+        owner = await signed_in(app, client, "own@acme.test", role="producer")
+        made = await rule(
+            client, owner, {"kind": "webhook", "url": receiver.url()}, events=["dataset.published"]
+        )
+        p = Principal(
+            kind="user",
+            id=uuid.UUID(owner.id),
+            name="own",
+            org_id=uuid.UUID(owner.org_id),
+            role="producer",
+            email=owner.email,
+            user_id=uuid.UUID(owner.id),
+        )
+        async with session_scope(app.state.sessionmaker) as s:
+            for i in range(1200):
+                await catalog.publish(
+                    s,
+                    p,
+                    DatasetCreate.model_validate(
+                        {"namespace": "storm://x", "name": f"t{i}", "platform": "postgresql"}
+                    ),
+                )
+
+        def events_sent() -> int:
+            return sum(len(c.json().get("events") or [c.json()]) for c in receiver.received)
+
+        await until(lambda: events_sent() >= 1200, "every event sent")
+        await asyncio.sleep(1.0)
+        calls = receiver.received
+        bodies = [c.json() for c in calls]
+        assert bodies[0]["type"] == "dataset.published"
+        assert all(len(b.get("events") or [b]) <= 500 for b in bodies)
+        sent = [e["id"] for b in bodies for e in (b.get("events") or [b])]
+        assert len(sent) == len(set(sent)) == 1200
+        assert len({c.delivery for c in calls}) == len(calls) <= 30
+        assert len(await deliveries(client, owner, made["id"])) == len(calls)
