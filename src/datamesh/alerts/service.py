@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -553,8 +554,32 @@ def link(settings: Settings, kind: str, subject_id: str) -> str:
     return base + paths.get(kind, "/feed")
 
 
+# One event fans out to every rule that wants it; rules speaking for the same reader get the
+# same impact, so it is computed once per (event, reader) and kept for a few seconds.
+IMPACT_CACHE_SECONDS = 5.0
+_impact_cache: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}
+
+
+def _reader_key(p: Principal) -> tuple[Any, ...]:
+    return (p.kind, p.user_id, p.org_id, p.role, p.is_platform_admin)
+
+
 async def impact_of(session: AsyncSession, ctx: Context, p: Principal, e: Event) -> dict[str, Any]:
     """The blast radius by the impact endpoint's own code, as the rule's owner may see it."""
+    key = (e.id, *_reader_key(p))
+    now = time.monotonic()
+    hit = _impact_cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    found = await _impact(session, ctx, p, e)
+    if len(_impact_cache) > 10_000:
+        for k in [k for k, (t, _) in _impact_cache.items() if t <= now]:
+            del _impact_cache[k]
+    _impact_cache[key] = (now + IMPACT_CACHE_SECONDS, found)
+    return found
+
+
+async def _impact(session: AsyncSession, ctx: Context, p: Principal, e: Event) -> dict[str, Any]:
     empty: dict[str, Any] = {"datasets": 0, "processes": 0, "people": 0, "top": [], "notify": []}
     if e.subject_kind not in ("dataset", "process"):
         return empty
