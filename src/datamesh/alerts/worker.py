@@ -33,6 +33,7 @@ from datamesh.connectors import service as connectors
 from datamesh.db import session_scope
 from datamesh.events import consumer
 from datamesh.events.types import ALERTABLE
+from datamesh.kit.ssrf import guarded_client
 from datamesh.lineage import service as lineage
 from datamesh.models.events import Event
 
@@ -57,6 +58,7 @@ def build_context(app: FastAPI) -> service.Context:
             ca_file=settings.smtp_ca_file,
         ),
         protected=lambda ref: connectors.is_protected(runtime, ref),
+        http=guarded_client(runtime.policy, timeout=runtime.timeout),
     )
     return service.Context(
         settings=settings,
@@ -212,3 +214,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if worker is not None:
             await worker.stop()
+        if ctx.outbound.http is not None:
+            await ctx.outbound.http.aclose()

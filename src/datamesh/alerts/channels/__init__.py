@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
+
 from datamesh.kit.ssrf import OutboundPolicy
 from datamesh.secrets.resolver import SecretResolver
 
@@ -38,6 +40,9 @@ class Outbound:
     # References to DataMesh's own configuration (env:DATAMESH_*, its data directory): a
     # rule's secret may not name them (it would sign with, or leak, the server's secrets).
     protected: Callable[[str], bool] = lambda _ref: False
+    # One client through the SSRF guard, shared by every send (connections to a receiver are
+    # reused); None: each send makes its own.
+    http: httpx.AsyncClient | None = None
 
 
 @dataclass(frozen=True, slots=True)

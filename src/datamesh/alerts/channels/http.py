@@ -24,6 +24,39 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
 
 
+class _NotFollowed(Exception):
+    def __init__(self, status: int | None, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
+) -> httpx.Response:
+    request = client.build_request(
+        "POST", url, content=body, headers={"Content-Type": "application/json", **headers}
+    )
+    for _ in range(MAX_REDIRECTS + 1):
+        response = await client.send(request, stream=True, follow_redirects=False)
+        try:
+            async for _chunk in response.aiter_bytes():
+                if response.num_bytes_downloaded > _READ_LIMIT:
+                    break
+        finally:
+            await response.aclose()
+        nxt = response.next_request
+        if nxt is None:
+            return response
+        if response.status_code not in (307, 308):
+            raise _NotFollowed(
+                response.status_code,
+                f"HTTP {response.status_code} redirect to {nxt.url.host} not followed"
+                " (only 307/308 keep the POST)",
+            )
+        request = nxt
+    raise _NotFollowed(None, f"more than {MAX_REDIRECTS} redirects")
+
+
 async def post_json(
     url: str,
     body: bytes,
@@ -39,33 +72,13 @@ async def post_json(
         return SendResult(ms=ms, **kw)  # type: ignore[arg-type]
 
     try:
-        async with guarded_client(out.policy, timeout=out.timeout) as client:
-            request = client.build_request(
-                "POST", url, content=body, headers={"Content-Type": "application/json", **headers}
-            )
-            for _ in range(MAX_REDIRECTS + 1):
-                response = await client.send(request, stream=True, follow_redirects=False)
-                try:
-                    async for _chunk in response.aiter_bytes():
-                        if response.num_bytes_downloaded > _READ_LIMIT:
-                            break
-                finally:
-                    await response.aclose()
-                nxt = response.next_request
-                if nxt is None:
-                    break
-                if response.status_code not in (307, 308):
-                    return done(
-                        ok=False,
-                        status_code=response.status_code,
-                        error=_clip(
-                            f"HTTP {response.status_code} redirect to {nxt.url.host} not followed"
-                            " (only 307/308 keep the POST)"
-                        ),
-                    )
-                request = nxt
-            else:
-                return done(ok=False, error=f"more than {MAX_REDIRECTS} redirects")
+        if out.http is not None:
+            response = await _post(out.http, url, body, headers)
+        else:
+            async with guarded_client(out.policy, timeout=out.timeout) as client:
+                response = await _post(client, url, body, headers)
+    except _NotFollowed as exc:
+        return done(ok=False, status_code=exc.status, error=_clip(exc.message))
     except OutboundError as exc:
         return done(ok=False, error=_clip(scrub(exc.message, hidden)))
     except httpx.TimeoutException:
