@@ -209,6 +209,33 @@ async def leased(
     return found
 
 
+async def leased_many(
+    session: AsyncSession, ids: Sequence[uuid.UUID], token: uuid.UUID
+) -> list[AlertDelivery]:
+    """The deliveries among these the caller still holds the lease of (locked), in order."""
+    if not ids:
+        return []
+    stmt = (
+        select(AlertDelivery)
+        .where(AlertDelivery.id.in_(list(ids)), AlertDelivery.lease_token == token)
+        .order_by(AlertDelivery.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def rules_by_id(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, AlertRule]:
+    rows = await session.scalars(
+        select(AlertRule)
+        .where(AlertRule.id.in_(list(ids)))
+        .execution_options(populate_existing=True)
+    )
+    return {r.id: r for r in rows}
+
+
 async def get_delivery(session: AsyncSession, delivery_id: uuid.UUID) -> AlertDelivery | None:
     return await session.get(AlertDelivery, delivery_id, populate_existing=True)
 

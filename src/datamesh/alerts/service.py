@@ -699,28 +699,56 @@ class Prepared:
 async def prepare(
     session: AsyncSession, ctx: Context, delivery_id: uuid.UUID, token: uuid.UUID
 ) -> Prepared | None:
-    """The message a leased delivery sends now, built with what its rule's owner may see now;
-    None (and the delivery settled as ``skipped``) when there is nothing to send."""
-    d = await repo.leased(session, delivery_id, token)
-    if d is None:
-        return None
-    rule = await repo.get_rule(session, d.rule_id)
-    p = await principal_for(session, rule) if rule is not None else None
-    if rule is None or (not rule.enabled and d.kind != "test"):
-        _skip(d, "the rule is turned off")
-        return None
-    if p is None:
-        _skip(d, "the rule's owner is no longer active")
-        return None
-    evs: list[Event] = []
-    if d.kind != "test":
-        readable = await feed.readable_events(session, p, list(d.event_ids))
-        evs = await repo.events(session, [i for i in d.event_ids if i in readable])
-        if not evs:
-            _skip(d, "nothing in it that the rule's owner may see now")
-            return None
-    message = await build_message(session, ctx, p, rule, d, evs)
-    return Prepared(d.id, dict(rule.channel), message)
+    """The message a leased delivery sends now (see :func:`prepare_many`)."""
+    found = await prepare_many(session, ctx, [delivery_id], token)
+    return found[0] if found else None
+
+
+async def prepare_many(
+    session: AsyncSession, ctx: Context, ids: Sequence[uuid.UUID], token: uuid.UUID
+) -> list[Prepared]:
+    """The messages of leased deliveries, each built with what its rule's owner may see now;
+    a delivery with nothing to send is settled as ``skipped``. Rules, owners, visibility and
+    events are read once for the batch, not once per delivery."""
+    ds = await repo.leased_many(session, ids, token)
+    if not ds:
+        return []
+    rules = await repo.rules_by_id(session, {d.rule_id for d in ds})
+    readers: dict[uuid.UUID, Principal | None] = {}
+    for r in rules.values():
+        readers[r.id] = await principal_for(session, r)
+    # What each reader may see of the events these deliveries carry: one query per reader.
+    wanted: dict[tuple[Any, ...], tuple[Principal, set[uuid.UUID]]] = {}
+    for d in ds:
+        reader = readers.get(d.rule_id)
+        if reader is not None and d.kind != "test":
+            wanted.setdefault(_reader_key(reader), (reader, set()))[1].update(d.event_ids)
+    readable = {
+        key: await feed.readable_events(session, reader, list(event_ids))
+        for key, (reader, event_ids) in wanted.items()
+    }
+    all_ids = set().union(*readable.values()) if readable else set()
+    events_by_id = {e.id: e for e in await repo.events(session, list(all_ids))}
+    out: list[Prepared] = []
+    for d in ds:
+        found = rules.get(d.rule_id)
+        p = readers.get(d.rule_id)
+        if found is None or (not found.enabled and d.kind != "test"):
+            _skip(d, "the rule is turned off")
+            continue
+        if p is None:
+            _skip(d, "the rule's owner is no longer active")
+            continue
+        evs: list[Event] = []
+        if d.kind != "test":
+            seen = readable.get(_reader_key(p), set())
+            evs = [events_by_id[i] for i in d.event_ids if i in seen and i in events_by_id]
+            if not evs:
+                _skip(d, "nothing in it that the rule's owner may see now")
+                continue
+        message = await build_message(session, ctx, p, found, d, evs)
+        out.append(Prepared(d.id, dict(found.channel), message))
+    return out
 
 
 def _skip(d: AlertDelivery, why: str) -> None:
@@ -747,39 +775,54 @@ async def record(
     result: SendResult,
 ) -> str | None:
     """Write an attempt's outcome (if the caller still holds the lease); returns the state."""
-    d = await repo.leased(session, delivery_id, token)
-    if d is None:
-        return None
+    states = await record_many(session, ctx, [(delivery_id, result)], token)
+    return states.get(delivery_id)
+
+
+async def record_many(
+    session: AsyncSession,
+    ctx: Context,
+    results: Sequence[tuple[uuid.UUID, SendResult]],
+    token: uuid.UUID,
+) -> dict[uuid.UUID, str]:
+    """Write attempts' outcomes for the deliveries the caller still holds; their new states."""
+    held = {d.id: d for d in await repo.leased_many(session, [i for i, _ in results], token)}
+    states: dict[uuid.UUID, str] = {}
     now = _now()
-    entry: dict[str, Any] = {
-        "at": now.isoformat(),
-        "status_code": result.status_code,
-        "error": result.error,
-        "ms": result.ms,
-    }
-    d.log = [*d.log, entry][-LOG_KEEP:]
-    d.attempts += 1
-    d.lease_token = None
-    d.lease_until = None
-    if result.ok:
-        d.state = "delivered"
-        d.delivered_at = now
-    elif result.gone:
-        d.state = "failed"
-        rule = await repo.get_rule(session, d.rule_id)
-        if rule is not None and rule.enabled:
-            await _turn_off(
-                session, rule, f"the receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC"
-            )
-    elif d.kind == "test":
-        d.state = "failed"
-    else:
-        delay = retry_delay(ctx.settings, d.attempts)
-        if delay is None:
+    for delivery_id, result in results:
+        d = held.get(delivery_id)
+        if d is None:
+            continue
+        entry: dict[str, Any] = {
+            "at": now.isoformat(),
+            "status_code": result.status_code,
+            "error": result.error,
+            "ms": result.ms,
+        }
+        d.log = [*d.log, entry][-LOG_KEEP:]
+        d.attempts += 1
+        d.lease_token = None
+        d.lease_until = None
+        if result.ok:
+            d.state = "delivered"
+            d.delivered_at = now
+        elif result.gone:
+            d.state = "failed"
+            rule = await repo.get_rule(session, d.rule_id)
+            if rule is not None and rule.enabled:
+                await _turn_off(
+                    session, rule, f"the receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC"
+                )
+        elif d.kind == "test":
             d.state = "failed"
         else:
-            d.next_attempt_at = now + timedelta(seconds=delay)
-    return d.state
+            delay = retry_delay(ctx.settings, d.attempts)
+            if delay is None:
+                d.state = "failed"
+            else:
+                d.next_attempt_at = now + timedelta(seconds=delay)
+        states[delivery_id] = d.state
+    return states
 
 
 async def _turn_off(session: AsyncSession, rule: AlertRule, why: str) -> None:

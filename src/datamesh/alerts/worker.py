@@ -74,17 +74,32 @@ async def send(
     delivery_id: uuid.UUID,
     token: uuid.UUID,
 ) -> SendResult | None:
-    """One attempt of a leased delivery: build, send (no transaction open), record."""
+    """One attempt of a leased delivery (see :func:`send_many`)."""
+    return (await send_many(sessionmaker, ctx, [delivery_id], token)).get(delivery_id)
+
+
+async def send_many(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    ctx: service.Context,
+    ids: list[uuid.UUID],
+    token: uuid.UUID,
+) -> dict[uuid.UUID, SendResult]:
+    """One attempt of each leased delivery: the messages built in one short transaction, sent
+    at once with no transaction open, the outcomes recorded in another."""
     async with session_scope(sessionmaker) as session:
-        prepared = await service.prepare(session, ctx, delivery_id, token)
-    if prepared is None:
-        return None
-    result = await channels.adapter(prepared.channel["kind"]).send(
-        prepared.channel, prepared.message, ctx.outbound
+        prepared = await service.prepare_many(session, ctx, ids, token)
+    if not prepared:
+        return {}
+    results = await asyncio.gather(
+        *(
+            channels.adapter(p.channel["kind"]).send(p.channel, p.message, ctx.outbound)
+            for p in prepared
+        )
     )
+    outcome = {p.delivery_id: r for p, r in zip(prepared, results, strict=True)}
     async with session_scope(sessionmaker) as session:
-        await service.record(session, ctx, delivery_id, token, result)
-    return result
+        await service.record_many(session, ctx, list(outcome.items()), token)
+    return outcome
 
 
 class AlertWorker:
@@ -106,6 +121,7 @@ class AlertWorker:
         self._send_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
+        self._in_flight = 0
 
     def wake(self) -> None:
         self._consume_wake.set()
@@ -143,37 +159,42 @@ class AlertWorker:
 
     async def deliver_once(self) -> int:
         """Claim the due deliveries and send them; returns how many were attempted."""
-        claimed = await self._claim(self._concurrency)
-        await asyncio.gather(*(self._send(d, t) for d, t in claimed))
+        claimed, token = await self._claim(self._concurrency)
+        if claimed:
+            await self._send(claimed, token)
         return len(claimed)
 
-    async def _claim(self, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        if limit <= 0:
-            return []
+    async def _claim(self, limit: int) -> tuple[list[uuid.UUID], uuid.UUID]:
         token = uuid.uuid4()
+        if limit <= 0:
+            return [], token
         async with session_scope(self._sessionmaker) as session:
-            ids = await repo.claim_due(session, limit, self._lease_seconds, token)
-        return [(i, token) for i in ids]
+            return await repo.claim_due(session, limit, self._lease_seconds, token), token
 
     async def _claim_and_send(self) -> int:
-        claimed = await self._claim(self._concurrency - len(self._sends))
-        for delivery_id, token in claimed:
-            task = asyncio.create_task(self._send(delivery_id, token))
+        claimed, token = await self._claim(self._concurrency - self._in_flight)
+        if claimed:
+            self._in_flight += len(claimed)
+            task = asyncio.create_task(self._send(claimed, token))
             self._sends.add(task)
-            task.add_done_callback(self._done)
+            task.add_done_callback(self._done(len(claimed)))
         return len(claimed)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._sends.discard(task)
-        self._send_wake.set()  # a slot is free: more may be due
+    def _done(self, n: int) -> Callable[[asyncio.Task[None]], None]:
+        def done(task: asyncio.Task[None]) -> None:
+            self._sends.discard(task)
+            self._in_flight -= n
+            self._send_wake.set()  # slots are free: more may be due
 
-    async def _send(self, delivery_id: uuid.UUID, token: uuid.UUID) -> None:
+        return done
+
+    async def _send(self, ids: list[uuid.UUID], token: uuid.UUID) -> None:
         try:
-            await send(self._sessionmaker, self._ctx, delivery_id, token)
+            await send_many(self._sessionmaker, self._ctx, ids, token)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the lease runs out and the delivery is tried again
-            log.warning("alert delivery %s failed: %s", delivery_id, type(exc).__name__)
+        except Exception as exc:  # the leases run out and the deliveries are tried again
+            log.warning("alert deliveries failed: %s", type(exc).__name__)
 
     async def _loop(self, step: Callable[[], object], wake: asyncio.Event) -> None:
         while not self._stopping.is_set():
