@@ -35,7 +35,7 @@ from bench.common import bench_app, save, summary
 from datamesh.embedded_pg import EmbeddedPostgres
 
 RULES = 200
-FAILURES = 15
+FAILURES = 10
 PASSWORD = "bench-password-1"
 THROUGHPUT_RULES = 50
 THROUGHPUT_EVENTS = 200
@@ -287,7 +287,7 @@ async def throughput() -> dict[str, Any]:
         start = time.perf_counter()
         for w in workers:
             w.start()
-        deadline = start + 600
+        deadline = start + 300
         while len(receiver.arrivals) < total and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - start
