@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     # Alerts: the outbox consumer and delivery workers (background tasks; off = neither runs)
     alerts_enabled: bool = True
     alert_poll_seconds: float = Field(default=1.0, gt=0)
-    alert_concurrency: int = Field(default=16, ge=1, le=256)
+    alert_concurrency: int = Field(default=64, ge=1, le=1024)  # deliveries a process sends at once
     # First retry within this many seconds (with jitter), then doubling, for up to a day.
     alert_retry_base_seconds: float = Field(default=10.0, gt=0)
     alert_retry_max_age_seconds: float = Field(default=24 * 3600, gt=0)
