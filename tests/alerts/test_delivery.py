@@ -295,3 +295,25 @@ async def test_the_readme_snippet_verifies_a_real_delivery(
     assert verify(SECRET, call.body, call.headers["x-datamesh-signature"]) is True
     assert verify("another secret", call.body, call.headers["x-datamesh-signature"]) is False
     assert verify(SECRET, call.body + b" ", call.headers["x-datamesh-signature"]) is False
+
+
+async def test_slack_gets_an_incoming_webhook_message_with_blocks(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    owner = await signed_in(app, client, "own@acme.test", role="producer")
+    ds = await dataset(client, owner, "shop.orders")
+    made = await rule(
+        client, owner, {"kind": "slack", "url": receiver.url("/services/T0/B0/x")},
+        events=["dataset.deprecated"],
+    )  # fmt: skip
+    r = await client.delete(f"/api/datasets/{ds['id']}", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    [call] = await until(lambda: receiver.received, "the Slack message")
+    body = call.json()
+    assert body["text"].startswith("shop.orders was deprecated")
+    kinds = [b["type"] for b in body["blocks"]]
+    assert kinds[0] == "header" and kinds[-1] == "actions"
+    assert body["blocks"][-1]["elements"][0]["url"].endswith(f"/datasets/{ds['id']}")
+    assert any("Impact" in (b.get("text") or {}).get("text", "") for b in body["blocks"])
+    assert "x-datamesh-signature" not in call.headers
+    await until(lambda: _delivered(client, owner, made["id"]), "delivered")
