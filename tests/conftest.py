@@ -131,6 +131,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         health_checks_enabled=False,
         sla_check_interval_seconds=0,
         crawls_enabled=False,  # the crawl tests turn the crawl worker on
+        alerts_enabled=False,  # on in the alert tests
     )
 
 

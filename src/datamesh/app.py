@@ -17,6 +17,8 @@ from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from datamesh import migrate
+from datamesh.alerts import worker as alert_worker
+from datamesh.alerts.endpoints import router as alerts_router
 from datamesh.audit.endpoints import router as audit_router
 from datamesh.auth.endpoints import router as auth_router
 from datamesh.auth.oidc import OIDCRegistry
@@ -75,7 +77,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await app.state.stream_hub.start()
     projector = _graph_engine(app, settings)
     try:
-        async with connectors_health.lifespan(app), sla_evaluator.lifespan(app):
+        async with (
+            connectors_health.lifespan(app),
+            sla_evaluator.lifespan(app),
+            alert_worker.lifespan(app),
+        ):
             yield
     finally:
         if projector is not None:
@@ -154,6 +160,7 @@ def create_app(
     app.include_router(monitoring_router)
     app.include_router(audit_router)
     app.include_router(dashboards_router)
+    app.include_router(alerts_router)
 
     app.add_middleware(
         BodyLimitMiddleware,

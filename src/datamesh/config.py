@@ -127,6 +127,25 @@ class Settings(BaseSettings):
     # Pipeline health: how often freshness SLAs are evaluated (background task; 0 = off)
     sla_check_interval_seconds: float = Field(default=30.0, ge=0)
 
+    # Alerts: the outbox consumer and delivery workers (background tasks; off = neither runs)
+    alerts_enabled: bool = True
+    alert_poll_seconds: float = Field(default=1.0, gt=0)
+    alert_concurrency: int = Field(default=64, ge=1, le=1024)  # deliveries a process sends at once
+    # First retry within this many seconds (with jitter), then doubling, for up to a day.
+    alert_retry_base_seconds: float = Field(default=10.0, gt=0)
+    alert_retry_max_age_seconds: float = Field(default=24 * 3600, gt=0)
+    # Events within this long of one sent at once go out together at its end, as a digest.
+    alert_digest_seconds: float = Field(default=60.0, ge=0)
+    alert_impact_depth: int = Field(default=20, ge=1, le=100)
+    # E-mail alerts: an SMTP server; the password is a secret reference (env:/file:/vault:)
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_from: str = "datamesh@localhost"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_ca_file: str | None = None  # CA bundle to verify the server's certificate (else system)
+
     # SSE
     sse_max_streams: int = 2000
     sse_queue_size: int = 1000

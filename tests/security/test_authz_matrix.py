@@ -60,6 +60,7 @@ ORG_MEMBERS = "members=404 A,K=200"  # a resource only its org sees
 ORG_ADMINS = "members=404 A,K=403 A.admin=200"  # its org's admins change it, others of A: 403
 LINEAGE_WRITERS = "members=403 A.admin,A.steward,A.producer,B.admin,B.steward,B.producer,K={ok}"
 
+ALERT_ADMINS = "members=404 A.admin,A.steward={ok}"
 DASH_MAKERS = "members=403 A.admin,A.steward,A.producer,B.admin,B.steward,B.producer,K={ok}"
 READ_DASH = {
     "public": "members=200",
@@ -201,6 +202,21 @@ RULES: dict[str, dict[str, str]] = {
         "internal": "members=404 A=403 A.admin,A.steward,A.producer,K=201",
         "private": "members=404 A.admin,A.steward,A.producer=201",
     },
+    # alerts: personal rules for people (not API keys); org rules, and reading or changing them
+    # (the shared one is org A's), for the org's admins and stewards
+    "POST /api/alerts": {
+        "user": "members=201 K=403",
+        "org": "members=403 A.admin,A.steward,B.admin,B.steward,P=201",
+    },
+    "GET /api/alerts": {"": MEMBERS_OK},
+    "GET /api/alerts/{alert_id}": {"": ALERT_ADMINS.format(ok=200)},
+    "PATCH /api/alerts/{alert_id}": {"": ALERT_ADMINS.format(ok=200)},
+    "DELETE /api/alerts/{alert_id}": {"": ALERT_ADMINS.format(ok=204)},
+    "POST /api/alerts/{alert_id}/test": {"": ALERT_ADMINS.format(ok=200)},
+    "GET /api/alerts/{alert_id}/deliveries": {"": ALERT_ADMINS.format(ok=200)},
+    "POST /api/alerts/{alert_id}/deliveries/{delivery_id}/redeliver": {
+        "": ALERT_ADMINS.format(ok=200)
+    },
     # governance
     "GET /api/audit": {"": "members=403 A.admin,A.steward,B.admin,B.steward,P=200"},
     "GET /api/audit/export": {"": "members=403 A.admin,A.steward,B.admin,B.steward,P=200"},
@@ -308,6 +324,30 @@ async def _dashboard_param(w: World, variant: str, fresh: bool, method: str) -> 
     return str((await w.dashboard(vis))["id"]) if fresh else w.ids[f"dash.{vis}"]
 
 
+ALERT_HOOK = {"kind": "webhook", "url": "http://127.0.0.1:9/hook"}
+
+
+async def _alert_param(w: World, variant: str, fresh: bool, method: str) -> str:
+    """Org A's org rule (made by its admin); a fresh one for cases that succeed."""
+    key = "alert.fresh" if fresh else "alert"
+    if fresh or key not in w.ids:
+        body = {"name": unique("rule"), "events": ["dataset.updated"], "channel": ALERT_HOOK}
+        made = await w.ok("POST", "/api/alerts", "A.admin", json={**body, "org_rule": True})
+        w.ids[key] = made["id"]
+    return w.ids[key]
+
+
+async def _delivery_param(w: World, variant: str, fresh: bool, method: str) -> str:
+    """A (failed) test delivery of the rule the case's alert_id names."""
+    key = "alert.fresh" if fresh else "alert"
+    if fresh or "alert.delivery" not in w.ids:
+        sent = await w.ok("POST", f"/api/alerts/{w.ids[key]}/test", "A.admin")
+        if fresh:
+            return str(sent["delivery_id"])
+        w.ids["alert.delivery"] = sent["delivery_id"]
+    return w.ids["alert.delivery"]
+
+
 def _fresh_or_shared(kind: str, make: Callable[[World], Awaitable[Any]]) -> Any:
     async def param(w: World, variant: str, fresh: bool, method: str) -> str:
         if not fresh:
@@ -331,6 +371,8 @@ PARAMS: dict[str, Any] = {
     "dashboard_id": _dashboard_param,
     # a crawl of another node: no crawl of this id exists for anyone's node -> 404 for all
     "crawl_id": _fresh_or_shared("node", lambda w: w.node()),
+    "alert_id": _alert_param,
+    "delivery_id": _delivery_param,
     # "<operation> <parameter>" keys override the parameter's maker for that operation
     "GET /api/datasets/{dataset_id}/sla dataset_id": _dataset_with_sla,
     "DELETE /api/datasets/{dataset_id}/sla dataset_id": _dataset_with_sla,
@@ -463,6 +505,15 @@ BODIES: dict[str, Any] = {
     "PATCH /api/dashboards/{dashboard_id}": _if_match(lambda w, v: {"description": "changed"}),
     "DELETE /api/dashboards/{dashboard_id}": _if_match(lambda w, v: None),
     "POST /api/dashboards/{dashboard_id}/duplicate": _json(lambda w, v: {}),
+    "POST /api/alerts": _json(
+        lambda w, v: {
+            "name": unique("rule"),
+            "events": ["process.run_failed"],
+            "channel": ALERT_HOOK,
+            "org_rule": v == "org",
+        }
+    ),
+    "PATCH /api/alerts/{alert_id}": _json(lambda w, v: {"name": unique("renamed")}),
 }
 FIXED_PARAMS = {"type_id": "http_api", "provider": "no-such-provider"}
 
@@ -485,6 +536,8 @@ _FINGERPRINT = " UNION ALL ".join(
         "lineage_edges": "row_to_json(x)",
         "dataset_slas": "row_to_json(x)",
         "dashboards": "row_to_json(x)",
+        "alert_rules": "row_to_json(x)",
+        "alert_deliveries": "row_to_json(x)",
         "events": "row_to_json(x)",
         "audit_log": "row_to_json(x)",
     }.items()

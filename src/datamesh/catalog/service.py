@@ -728,6 +728,21 @@ async def refresh_schema(
         {"columns": len(fields), "changed": bool(changes)},
         org_id=ds.org_id,
     )
+    before = {name: f.get("type") for name, f in known.items()}
+    after = {f["name"]: f["type"] for f in fields}
+    if before != after:  # columns added, removed or retyped (not descriptions): alertable
+        await events.emit(
+            session,
+            "dataset.schema_changed",
+            p.actor(),
+            ref(ds),
+            {
+                "added": sorted(after.keys() - before.keys()),
+                "removed": sorted(before.keys() - after.keys()),
+                "retyped": sorted(n for n in after.keys() & before.keys() if after[n] != before[n]),
+            },
+            org_id=ds.org_id,
+        )
     return ds
 
 

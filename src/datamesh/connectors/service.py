@@ -421,6 +421,11 @@ def _protected(runtime: Runtime, ref: str) -> bool:
     return False
 
 
+def is_protected(runtime: Runtime, ref: str) -> bool:
+    """Whether a reference names DataMesh's own configuration (never handed to a user's call)."""
+    return _protected(runtime, ref)
+
+
 async def _resolve(runtime: Runtime, refs: Mapping[str, str]) -> dict[str, str]:
     for name, ref in refs.items():
         if _protected(runtime, ref):

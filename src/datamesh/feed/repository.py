@@ -130,6 +130,15 @@ async def visible_nodes(session: AsyncSession, p: Principal, ids: set[uuid.UUID]
     return set(await session.scalars(datasets.union(processes)))
 
 
+async def readable_ids(
+    session: AsyncSession, p: Principal, ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    rows = await session.scalars(select(Event.id).where(Event.id.in_(list(ids)), visible(p)))
+    return set(rows)
+
+
 async def seq_of(session: AsyncSession, event_id: uuid.UUID) -> int | None:
     found: int | None = await session.scalar(select(Event.seq).where(Event.id == event_id))
     return found

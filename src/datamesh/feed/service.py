@@ -73,6 +73,14 @@ async def payloads_for(
     return {e.id: _redacted(e.payload, visible) for e in lineage}
 
 
+async def readable_events(
+    session: AsyncSession, p: Principal, event_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these events the caller may see now, by the feed's own rule (``visible``):
+    alerts check it at delivery, so an alert never tells what the feed would hide."""
+    return await repo.readable_ids(session, p, event_ids)
+
+
 def fully_redacted(e: Event) -> dict[str, Any] | None:
     """A lineage event's payload with every node id hidden: what a stream sends when it cannot
     check visibility right now (the database is away), rather than dropping the stream."""

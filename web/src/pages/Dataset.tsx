@@ -20,6 +20,7 @@ import { FeedTimeline } from "../components/feed";
 import { LineageExplorer } from "../components/lineage/LineageExplorer";
 import {
   BanIcon,
+  BellIcon,
   CatalogIcon,
   CheckIcon,
   ChevronRightIcon,
@@ -441,6 +442,13 @@ export function Component() {
               {ds.follower_count ?? 0}
             </span>
           </Button>
+          <Link
+            className={buttonClass({})}
+            to={`/alerts?new=1&affects=${encodeURIComponent(ds.id)}&name=${encodeURIComponent(datasetTitle(ds))}`}
+            title="Get a webhook, Slack message or e-mail when something upstream of this dataset breaks"
+          >
+            <BellIcon /> Alert me
+          </Link>
           {editable ? (
             <Button onClick={() => setEditing(true)}>
               <EditIcon /> Edit

@@ -6,8 +6,8 @@ import { lineageApi } from "../../api/endpoints";
 import type { ImpactItem } from "../../api/types";
 import { downloadText, hiddenOwnersNote, impactCsv, impactFileName, nodeTitle } from "../../lib/lineage";
 import { HealthBadge } from "../health";
-import { CogIcon, DownloadIcon, LockIcon, UsersIcon, WarningIcon } from "../icons";
-import { Alert, Avatar, Badge, Button, CopyButton, EmptyState, ErrorAlert, Skeleton } from "../ui";
+import { BellIcon, CogIcon, DownloadIcon, LockIcon, UsersIcon, WarningIcon } from "../icons";
+import { Alert, Avatar, Badge, Button, buttonClass, CopyButton, EmptyState, ErrorAlert, Skeleton } from "../ui";
 
 const DEPTHS = [1, 2, 3, 5, 10, 20];
 
@@ -97,6 +97,15 @@ export function ImpactPanel({
               </option>
             ))}
           </select>
+          {impact && !impact.node.restricted ? (
+            <Link
+              className={buttonClass({ size: "sm" })}
+              to={`/alerts?new=1&affects=${encodeURIComponent(impact.node.id)}&name=${encodeURIComponent(nodeTitle(impact.node))}`}
+              title="Get a webhook, Slack message or e-mail when something upstream of this breaks"
+            >
+              <BellIcon /> Alert me
+            </Link>
+          ) : null}
           <Button
             size="sm"
             disabled={!impact || !items.length}
