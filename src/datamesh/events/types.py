@@ -14,7 +14,10 @@ ALERTABLE: tuple[str, ...] = (
     "node.status_changed",
     # what changes under someone's feet
     "dataset.schema_changed",
+    "dataset.assertion_failed",
     "dataset.deprecated",
+    "dataset.removed",
+    "dataset.restored",
     "dataset.visibility_changed",
     "dataset.updated",
     "dataset.published",
@@ -36,6 +39,7 @@ OTHER: tuple[str, ...] = (
     "node.created",
     "node.updated",
     "node.deleted",
+    "node.crawled",
     "platform_profile.created",
     "platform_profile.updated",
     "platform_profile.deleted",
