@@ -184,7 +184,10 @@ async def test_a_storm_of_events_loses_none_and_sends_few_deliveries(
         await asyncio.sleep(1.0)
         calls = receiver.received
         bodies = [c.json() for c in calls]
-        assert bodies[0]["type"] == "dataset.published"
+        # The first event went out as itself; sends run concurrently, so a digest made at the
+        # end of the window may reach the receiver before it.
+        assert any(b["type"] == "dataset.published" for b in bodies)
+        assert any(b["type"] == "alert.digest" for b in bodies)
         assert all(len(b.get("events") or [b]) <= 500 for b in bodies)
         sent = [e["id"] for b in bodies for e in (b.get("events") or [b])]
         assert len(sent) == len(set(sent)) == 1200

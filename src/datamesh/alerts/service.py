@@ -866,6 +866,7 @@ async def start_test(
     )
     session.add(d)
     await session.flush()
+    await audit.record(session, p.actor(), "alert.test", ref(rule), {}, org_id=rule.org_id)
     return d.id, token
 
 
