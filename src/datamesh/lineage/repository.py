@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.kit.pagination import after as keyset_after
 from datamesh.models.catalog import Dataset, DatasetOwner
+from datamesh.models.events import Event
 from datamesh.models.identity import User
 from datamesh.models.lineage import (
     ColumnEdge,
@@ -555,3 +556,43 @@ async def node_statuses(
         select(Node.id, Node.status).where(Node.id.in_(list(set(node_ids))))
     )
     return {r[0]: r[1] for r in rows}
+
+
+# -- lineage index (read model) -----------------------------------------------------------------
+SNAPSHOT_NODES = (
+    "SELECT id, false, org_id, visibility FROM datasets "
+    "UNION ALL SELECT id, true, org_id, NULL FROM processes"
+)
+SNAPSHOT_EDGES = "SELECT src_id, dst_id, src_kind, dst_kind FROM lineage_edges"
+
+
+async def stream_snapshot(session: AsyncSession, batch: int = 50_000) -> Any:
+    """The whole graph in one consistent snapshot, streamed through server-side cursors: first
+    ``("head", seq)`` (the newest event the snapshot includes), then ``("nodes", rows)`` batches
+    of (id, is_process, org_id, visibility), then ``("edges", rows)`` batches of
+    (src, dst, src_kind, dst_kind).
+    The caller's transaction must be REPEATABLE READ, so all three reads see the same state."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    yield "head", int(await driver.fetchval("SELECT coalesce(max(seq), 0) FROM events"))
+    for name, query in (("nodes", SNAPSHOT_NODES), ("edges", SNAPSHOT_EDGES)):
+        cur = await driver.cursor(query)
+        while rows := await cur.fetch(batch):
+            yield name, rows
+
+
+async def outbox_head(session: AsyncSession) -> int:
+    """The newest event's position (an index-only probe of the unique seq index)."""
+    return int(await session.scalar(text("SELECT coalesce(max(seq), 0) FROM events")) or 0)
+
+
+async def lineage_events_between(
+    session: AsyncSession, after: int, upto: int
+) -> list[tuple[int, dict[str, Any]]]:
+    rows = await session.execute(
+        select(Event.seq, Event.payload)
+        .where(Event.seq > after, Event.seq <= upto, Event.type == "lineage.changed")
+        .order_by(Event.seq)
+    )
+    return [(int(r[0]), r[1] or {}) for r in rows]
