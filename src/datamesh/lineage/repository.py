@@ -572,10 +572,10 @@ async def stream_snapshot(session: AsyncSession, batch: int = 50_000) -> Any:
     of (id, is_process, org_id, visibility), then ``("edges", rows)`` batches of
     (src, dst, src_kind, dst_kind).
     The caller's transaction must be REPEATABLE READ, so all three reads see the same state."""
+    yield "head", await outbox_head(session)  # through the session: it opens the transaction
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
-    yield "head", int(await driver.fetchval("SELECT coalesce(max(seq), 0) FROM events"))
     for name, query in (("nodes", SNAPSHOT_NODES), ("edges", SNAPSHOT_EDGES)):
         cur = await driver.cursor(query)
         while rows := await cur.fetch(batch):
