@@ -70,7 +70,15 @@ async def test_index_postgres_and_bolt_give_the_same_answers(
                 assert (bo["nodes"], bo["edges"], bo["truncated"]) == want, (start, direction)
                 if depth:
                     pi = await service.impact(s, p, service.POSTGRES, start, depth, cap)
-                    assert await service.impact(s, p, index, start, depth, cap) == pi
+                    ii = await service.impact(s, p, index, start, depth, cap)
+                    assert (pi["exact"], ii["exact"]) == (False, True)
+                    if not pi["truncated"]:  # the same answer, but the index says it is exact
+                        assert ii | {"exact": False} == pi
+                    else:  # a cut walk: the index still counts everything, and pages the rest
+                        total = ii["totals"]["datasets"] + ii["totals"]["processes"]
+                        assert total > pi["totals"]["datasets"] + pi["totals"]["processes"]
+                        assert len(ii["items"]) == min(cap, total)
+                        assert (ii["next_cursor"] is not None) == (total > cap)
 
 
 async def test_an_edge_written_on_one_worker_is_seen_at_once_on_another(
@@ -145,3 +153,64 @@ async def test_postgres_answers_while_the_index_is_not_ready_or_too_far_behind(
         assert (await walk())["engine"] == "index"
         assert engine.index is not None and engine.index.position > 0
         assert uuid.UUID(a["id"]) in engine.index.pos
+
+
+async def test_impact_is_exact_beyond_the_node_cap_pages_and_exports_everything(
+    settings: Settings, clean_db: None
+) -> None:
+    capped = settings.model_copy(update={"lineage_max_nodes": 3})
+    async with running_app(capped, migrate_on_start=False) as app, client_for(app) as c:
+        prod = await signed_in(app, c, "p@acme.test", role="producer")
+        other = await signed_in(app, c, "o@globex.test", org="Globex", role="producer")
+        chain = [await _ds(c, prod, f"s.t{i}", visibility="public") for i in range(6)]
+        hidden = await _ds(c, other, "g.secret", visibility="private")
+        for a, b in itertools.pairwise(chain):
+            link = {"source": a["id"], "target": b["id"]}
+            assert (await c.post("/api/lineage/edges", json=link, headers=prod.headers)).is_success
+        # Globex reads t1 into its private table: Acme's blast radius includes it, unnamed.
+        link = {"source": chain[1]["id"], "target": hidden["id"]}
+        assert (await c.post("/api/lineage/edges", json=link, headers=other.headers)).is_success
+
+        params = {"node": chain[0]["id"], "limit": "2"}
+        first = (await c.get("/api/lineage/impact", params=params, headers=prod.headers)).json()
+        assert first["exact"] is True and first["truncated"] is False
+        assert first["totals"] == {"datasets": 6, "processes": 0, "restricted": 1, "people": 1}
+        assert first["by_distance"] == [
+            {"distance": d, "count": n} for d, n in ((1, 1), (2, 2), (3, 1), (4, 1), (5, 1))
+        ]
+        assert first["by_platform"] == [{"platform": "postgresql", "count": 5}]
+        items = list(first["items"])
+        cursor = first["next_cursor"]
+        while cursor:
+            page = (
+                await c.get(
+                    "/api/lineage/impact", params=params | {"cursor": cursor}, headers=prod.headers
+                )
+            ).json()
+            assert page["totals"] == first["totals"]
+            items += page["items"]
+            cursor = page["next_cursor"]
+        assert [i["distance"] for i in items] == [1, 2, 2, 3, 4, 5]
+        named = [i["name"] for i in items if not i["restricted"]]
+        assert named == [f"s.t{i}" for i in range(1, 6)]
+        secret = next(i for i in items if i["restricted"])
+        assert secret["name"] is None and secret["id"] != hidden["id"]
+
+        export = await c.get(
+            "/api/lineage/impact/export",
+            params={"node": chain[0]["id"], "format": "csv"},
+            headers=prod.headers,
+        )
+        assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+        lines = export.text.strip().splitlines()
+        assert lines[0].startswith("distance,kind,id")
+        assert len(lines) == 7 and "g.secret" not in export.text and hidden["id"] not in export.text
+        bad = await c.get(
+            "/api/lineage/impact", params=params | {"cursor": "WyJ4Il0"}, headers=prod.headers
+        )
+        assert bad.status_code == 400
+        # A node the caller may not see: 404, on the export too.
+        nope = await c.get(
+            "/api/lineage/impact/export", params={"node": hidden["id"]}, headers=prod.headers
+        )
+        assert nope.status_code == 404

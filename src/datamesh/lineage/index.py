@@ -342,6 +342,25 @@ class IndexEngine:
         index = await self.current(session)
         return index.walk(start, start_kind, direction, depth, max_nodes)
 
+    async def downstream(
+        self, session: AsyncSession, start: uuid.UUID, start_kind: str, depth: int
+    ) -> tuple[list[tuple[int, str]], dict[str, str]] | None:
+        """Every node downstream of ``start`` within ``depth`` (never cut) as (distance, id)
+        ordered by distance then id, with their kinds; None when the index cannot answer."""
+        try:
+            index = await self.current(session)
+        except IndexNotReady:
+            return None
+        traversal.check_limits("downstream", depth, 1)
+        nodes, depths = index.depths(start, start_kind, depth)
+        keep = depths > 0
+        nodes, depths = nodes[keep], depths[keep]
+        names = [str(index.ids[i]) for i in nodes.tolist()]
+        rows = sorted(zip(depths.tolist(), names, strict=True))
+        procs = index.is_process[nodes].tolist()
+        kinds = {n: "process" if pr else "dataset" for n, pr in zip(names, procs, strict=True)}
+        return rows, kinds
+
     async def neighbourhood(
         self,
         session: AsyncSession,

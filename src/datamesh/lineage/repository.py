@@ -596,3 +596,22 @@ async def lineage_events_between(
         .order_by(Event.seq)
     )
     return [(int(r[0]), r[1] or {}) for r in rows]
+
+
+async def dataset_names(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_(list(ids))))
+    return {r[0]: r[1] for r in rows}
+
+
+async def platform_counts(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[str, int]:
+    """How many of these datasets live on each platform."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Dataset.platform, func.count())
+        .where(Dataset.id.in_(list(ids)))
+        .group_by(Dataset.platform)
+    )
+    return {str(r[0] or ""): int(r[1]) for r in rows}
