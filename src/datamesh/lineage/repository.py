@@ -601,7 +601,9 @@ async def lineage_events_between(
 async def dataset_names(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
     if not ids:
         return {}
-    rows = await session.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_(list(ids))))
+    rows = await session.execute(
+        select(Dataset.id, Dataset.name).where(Dataset.id == uuid_any(ids))
+    )
     return {r[0]: r[1] for r in rows}
 
 
@@ -611,7 +613,13 @@ async def platform_counts(session: AsyncSession, ids: Sequence[uuid.UUID]) -> di
         return {}
     rows = await session.execute(
         select(Dataset.platform, func.count())
-        .where(Dataset.id.in_(list(ids)))
+        .where(Dataset.id == uuid_any(ids))
         .group_by(Dataset.platform)
     )
     return {str(r[0] or ""): int(r[1]) for r in rows}
+
+
+def uuid_any(ids: Sequence[uuid.UUID]) -> Any:
+    """``= ANY($1::uuid[])``: one array parameter, however many ids (an IN list binds one
+    parameter per id, at most 32,767, and costs more to compile)."""
+    return any_(bindparam("ids", list(ids), type_=ARRAY(PG_UUID(as_uuid=True)), unique=True))

@@ -407,28 +407,25 @@ async def delete_edge(session: AsyncSession, p: Principal, edge_id: uuid.UUID) -
 
 # -- visibility of many nodes -------------------------------------------------------------------
 CHUNK = 10_000
-"""Ids per query (a statement takes at most 32,767 parameters)."""
+"""Ids per catalog query (an IN list: a statement takes at most 32,767 parameters)."""
 
 
 async def _visible_ids(session: AsyncSession, p: Principal, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    if not ids:
+        return set()
     id_list = list(ids)
-    found: set[uuid.UUID] = set()
-    for i in range(0, len(id_list), CHUNK):
-        found |= await _visible_chunk(session, p, id_list[i : i + CHUNK])
-    return found
-
-
-async def _visible_chunk(
-    session: AsyncSession, p: Principal, id_list: list[uuid.UUID]
-) -> set[uuid.UUID]:
     datasets = set(
         await session.scalars(
-            select(Dataset.id).where(Dataset.id.in_(id_list), catalog.readable_clause(p, Dataset))
+            select(Dataset.id).where(
+                Dataset.id == repo.uuid_any(id_list), catalog.readable_clause(p, Dataset)
+            )
         )
     )
     processes = set(
         await session.scalars(
-            select(Process.id).where(Process.id.in_(id_list), Process.org_id == p.org_id)
+            select(Process.id).where(
+                Process.id == repo.uuid_any(id_list), Process.org_id == p.org_id
+            )
         )
     )
     return datasets | processes
@@ -645,11 +642,7 @@ async def impact(
 
 
 async def _platforms(session: AsyncSession, ids: list[uuid.UUID]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for i in range(0, len(ids), CHUNK):
-        for k, c in (await repo.platform_counts(session, ids[i : i + CHUNK])).items():
-            counts[k] = counts.get(k, 0) + c
-    return counts
+    return await repo.platform_counts(session, ids)
 
 
 async def impact_export(
