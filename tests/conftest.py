@@ -122,7 +122,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=db_url,
         data_dir=tmp_path / "data",
-        log_json=True,
+        log_format="json",
         secret_key="test-secret-key-0123456789abcdef0123456789abcdef",
         db_pool_size=5,
         db_max_overflow=5,
@@ -130,6 +130,8 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         # they get to run; tests of them turn them on, the others count only their own writes.
         health_checks_enabled=False,
         sla_check_interval_seconds=0,
+        crawls_enabled=False,  # the crawl tests turn the crawl worker on
+        alerts_enabled=False,  # on in the alert tests
     )
 
 

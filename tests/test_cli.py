@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 import asyncpg
 import pytest
@@ -16,11 +17,13 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def cli_env(pg: EmbeddedPostgres, tmp_path) -> dict[str, str]:
-    pg.drop_database("cli_test")
-    pg.create_database("cli_test")
+def cli_env(pg: EmbeddedPostgres, tmp_path, worker_id_name: str) -> dict[str, str]:
+    # One database per xdist worker: two workers' tests of this file may run at once.
+    name = f"cli_test_{worker_id_name}"
+    pg.drop_database(name)
+    pg.create_database(name)
     return {
-        "DATABASE_URL": pg.url("cli_test", driver="postgresql"),
+        "DATABASE_URL": pg.url(name, driver="postgresql"),
         "DATAMESH_DATA_DIR": str(tmp_path),
     }
 
@@ -39,6 +42,7 @@ def test_db_upgrade_then_current(cli_env: dict[str, str]) -> None:
     behind = _invoke(["db", "current"], cli_env)
     assert behind.exit_code == 1
     assert "current: None" in behind.output
+    assert "not at the head revision: run `datamesh db upgrade`" in behind.stderr
     up = _invoke(["db", "upgrade"], cli_env)
     assert up.exit_code == 0, up.output
     now = _invoke(["db", "current"], cli_env)
@@ -61,7 +65,7 @@ async def test_audit_verify_exit_codes(cli_env: dict[str, str], pg: EmbeddedPost
     from datamesh.kit.refs import Ref
 
     url = cli_env["DATABASE_URL"]
-    engine = make_engine(pg.url("cli_test"), Settings())
+    engine = make_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1), Settings())
     async with make_sessionmaker(engine)() as s:
         for i in range(3):
             await record(s, Actor("system"), "test.action", Ref("thing", str(i)))
@@ -80,3 +84,27 @@ async def test_audit_verify_exit_codes(cli_env: dict[str, str], pg: EmbeddedPost
     bad = await asyncio.to_thread(_invoke, ["audit", "verify"], cli_env)
     assert bad.exit_code == 1
     assert "#2" in bad.output
+
+
+def test_audit_verify_on_a_fresh_database_says_there_is_nothing_to_verify(
+    cli_env: dict[str, str],
+) -> None:
+    result = _invoke(["audit", "verify"], cli_env)
+    assert result.exit_code == 0, result.output
+    assert "nothing to verify" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_sentence(cli_env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _invoke(["serve", "--port", str(port)], cli_env)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: port {port} on 127.0.0.1 is already in use: stop what uses it, or pick "
+        "another port with --port (or DATAMESH_PORT)."
+    )
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -15,8 +15,11 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from datamesh import migrate
+from datamesh.alerts import worker as alert_worker
+from datamesh.alerts.endpoints import router as alerts_router
 from datamesh.audit.endpoints import router as audit_router
 from datamesh.auth.endpoints import router as auth_router
 from datamesh.auth.oidc import OIDCRegistry
@@ -33,6 +36,7 @@ from datamesh.errors import install_error_handlers, problem_openapi
 from datamesh.feed.endpoints import router as feed_router
 from datamesh.feed.stream import StreamHub
 from datamesh.lineage.bolt import BoltGraph
+from datamesh.lineage.dbt_endpoints import router as dbt_router
 from datamesh.lineage.endpoints import router as lineage_router
 from datamesh.lineage.index import IndexEngine
 from datamesh.lineage.projection import BoltEngine, Projector
@@ -76,7 +80,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     projector = _graph_engine(app, settings)
     index = await _lineage_index(app, settings)
     try:
-        async with connectors_health.lifespan(app), sla_evaluator.lifespan(app):
+        async with (
+            connectors_health.lifespan(app),
+            sla_evaluator.lifespan(app),
+            alert_worker.lifespan(app),
+        ):
             yield
     finally:
         if index is not None:
@@ -88,8 +96,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.stream_hub.stop()
         await app.state.http.aclose()
         await engine.dispose()
-        if embedded is not None and embedded.started_here and app.state.stop_embedded_on_exit:
-            await asyncio.to_thread(embedded.stop)
+        if embedded is not None and app.state.stop_embedded_on_exit:
+            await asyncio.to_thread(embedded.release)
 
 
 def _graph_engine(app: FastAPI, settings: Settings) -> Projector | None:
@@ -166,17 +174,24 @@ def create_app(
     app.include_router(connect_router)
     app.include_router(feed_router)
     app.include_router(lineage_router)
+    app.include_router(dbt_router)
     app.include_router(monitoring_router)
     app.include_router(audit_router)
     app.include_router(dashboards_router)
+    app.include_router(alerts_router)
 
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
+        form_paths=("/api/dbt/import",),  # multipart artifacts; checked by the dbt importer
         nul_checked_by_route=("/api/v1/lineage/batch",),  # one bad event must not sink a batch
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
+    if settings.trusted_proxies:
+        # Outermost: the client address every later layer sees (throttling, audit, logs) is the
+        # one the trusted proxy reports; from any other peer X-Forwarded-* are ignored.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

@@ -6,8 +6,10 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -16,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh import migrate
 from datamesh.config import Settings, get_settings
-from datamesh.db import resolve_database_url
+from datamesh.db import database_url, resolve_database_url
+from datamesh.embedded_pg import EmbeddedUnavailable
 
 T = TypeVar("T")
 
@@ -33,27 +36,65 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(lineage_app, name="lineage")
 
 
+def _add_dbt() -> None:
+    from datamesh.lineage.dbt_cli import dbt_app
+
+    app.add_typer(dbt_app, name="dbt")
+
+
+_add_dbt()
+
+
 def run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run one unit of work against the database (migrated first), committing at the end."""
     from datamesh.db import make_engine, make_sessionmaker, session_scope
 
-    url = _database_url(settings)
-    migrate.upgrade(url)
+    with _database(settings) as url:
+        migrate.upgrade(url)
 
-    async def _run() -> T:
-        engine = make_engine(url, settings)
+        async def _run() -> T:
+            engine = make_engine(url, settings)
+            try:
+                async with session_scope(make_sessionmaker(engine)) as session:
+                    return await work(session)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(_run())
+
+
+@contextmanager
+def _one_sentence_errors() -> Iterator[None]:
+    """What the user must act on (no embedded database here, a data directory of another
+    PostgreSQL version): one sentence on stderr and exit 2, not a traceback."""
+    try:
+        yield
+    except EmbeddedUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[str]:
+    """The database for one command; an embedded server is released when the command ends,
+    so a command stops the server it started (unless another live process holds it)."""
+    with _one_sentence_errors(), database_url(settings) as url:
+        yield url
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return False  # uvicorn names the bad address itself
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
-            async with session_scope(make_sessionmaker(engine)) as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(_run())
-
-
-def _database_url(settings: Settings) -> str:
-    url, _ = resolve_database_url(settings)
-    return url
+            s.bind(address)
+        except OSError:
+            return True
+    return False
 
 
 @app.command()
@@ -69,13 +110,23 @@ def serve(
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
-    url, embedded = resolve_database_url(settings)
-    started_here = embedded is not None and embedded.started_here
+    if _port_in_use(host, port):
+        typer.echo(
+            f"error: port {port} on {host} is already in use: stop what uses it, or pick "
+            "another port with --port (or DATAMESH_PORT).",
+            err=True,
+        )
+        raise typer.Exit(1)
+    with _one_sentence_errors():
+        url, embedded = resolve_database_url(settings)
+    # The server holds the embedded PostgreSQL while it runs, whoever started it, and releases
+    # it at exit: stopped then unless another live process (a running command) holds it too.
     migrate.upgrade(url)
     # Workers read the resolved URL, so they share the one embedded server.
     os.environ["DATAMESH_DATABASE_URL"] = url
     os.environ["DATAMESH_MIGRATE_ON_START"] = "false"
     os.environ["DATAMESH_PUBLIC_URL"] = settings.public_url or f"http://{host}:{port}"
+    get_settings.cache_clear()  # the app in this process reads them too (not only workers)
     typer.echo(
         f"DataMesh is running at http://{host}:{port}  (API docs: http://{host}:{port}/api/docs)"
     )
@@ -93,14 +144,16 @@ def serve(
             reload=reload,
             loop="uvloop",
             http="httptools",
-            proxy_headers=True,
+            # The app believes X-Forwarded-* only from DATAMESH_TRUSTED_PROXIES (uvicorn's
+            # own default would trust 127.0.0.1).
+            proxy_headers=False,
             timeout_graceful_shutdown=10,
             timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
             log_config=None,
         )
     finally:
-        if started_here and embedded is not None:
-            embedded.stop()
+        if embedded is not None:
+            embedded.release()
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:
@@ -110,19 +163,24 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to REVISION (default: head)."""
-    url = _database_url(get_settings())
-    migrate.upgrade(url, revision)
-    typer.echo(f"database at {migrate.current_revision_sync(url)}")
+    with _database(get_settings()) as url:
+        migrate.upgrade(url, revision)
+        typer.echo(f"database at {migrate.current_revision_sync(url)}")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Print the database's current revision and the code's head."""
-    url = _database_url(get_settings())
-    current = migrate.current_revision_sync(url)
+    with _database(get_settings()) as url:
+        current = migrate.current_revision_sync(url)
     head = migrate.head_revision()
     typer.echo(f"current: {current}\nhead:    {head}")
     if current != head:
+        typer.echo(
+            "The database is not at the head revision: run `datamesh db upgrade` "
+            "(`datamesh serve` also upgrades it when it starts).",
+            err=True,
+        )
         raise typer.Exit(1)
 
 
@@ -138,6 +196,9 @@ def openapi() -> None:
 @app.command()
 def demo() -> None:
     """Load the demo workspace (two orgs, a login per role, datasets, lineage); idempotent."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from datamesh import demo as demo_data
     from datamesh.app import create_app
 
@@ -146,9 +207,16 @@ def demo() -> None:
     async def _run() -> None:
         app = create_app(settings, stop_embedded_on_exit=True)
         async with app.router.lifespan_context(app):
-            await demo_data.load(app, echo=typer.echo)
+            # A progress bar on a terminal only (disable=None); messages go above it.
+            steps = demo_data.steps()
+            with (
+                logging_redirect_tqdm(),
+                tqdm(total=steps, desc="demo", unit="step", disable=None, leave=False) as bar,
+            ):
+                await demo_data.load(app, echo=bar.write, progress=bar.update)
 
-    asyncio.run(_run())
+    with _one_sentence_errors():
+        asyncio.run(_run())
     print_logins()
 
 
@@ -170,9 +238,11 @@ def audit_verify(
     from datamesh.db import make_engine, make_sessionmaker
 
     settings = get_settings()
-    url = _database_url(settings)
 
-    async def _run() -> int:
+    async def _run(url: str) -> int:
+        if await migrate.current_revision(url) is None:
+            typer.echo("nothing to verify: this database has no audit log yet")
+            return 0
         engine = make_engine(url, settings)
         try:
             async with make_sessionmaker(engine)() as session:
@@ -189,7 +259,9 @@ def audit_verify(
         )
         return 1
 
-    raise typer.Exit(asyncio.run(_run()))
+    with _database(settings) as url:
+        code = asyncio.run(_run(url))
+    raise typer.Exit(code)
 
 
 @users_app.command("create")
@@ -253,11 +325,9 @@ def catalog_import(
     from datamesh.db import make_engine, make_sessionmaker
 
     settings = get_settings()
-    url = _database_url(settings)
-    migrate.upgrade(url)
     total = sum(1 for _ in read_lines(file))
 
-    async def _run() -> int:
+    async def _run(url: str) -> int:
         engine = make_engine(url, settings)
         try:
             with tqdm(total=total, unit="line", desc="import", disable=None) as bar:
@@ -273,7 +343,10 @@ def catalog_import(
         )
         return 1 if report.errors else 0
 
-    raise typer.Exit(asyncio.run(_run()))
+    with _database(settings) as url:
+        migrate.upgrade(url)
+        code = asyncio.run(_run(url))
+    raise typer.Exit(code)
 
 
 @lineage_app.command("import")
@@ -297,11 +370,9 @@ def lineage_import(
     from datamesh.orgs import service as orgs
 
     settings = get_settings()
-    url = _database_url(settings)
-    migrate.upgrade(url)
     lines = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-    async def _run() -> int:
+    async def _run(url: str) -> int:
         engine = make_engine(url, settings)
         failed = accepted = duplicates = 0
         try:
@@ -337,7 +408,10 @@ def lineage_import(
         typer.echo(f"{accepted} applied, {duplicates} already known, {failed} failed")
         return 1 if failed else 0
 
-    raise typer.Exit(asyncio.run(_run()))
+    with _database(settings) as url:
+        migrate.upgrade(url)
+        code = asyncio.run(_run(url))
+    raise typer.Exit(code)
 
 
 @lineage_app.command("reindex")
@@ -353,9 +427,8 @@ def lineage_reindex() -> None:
     if not settings.graph_url:
         typer.echo("error: set DATAMESH_GRAPH_URL (bolt://...) first", err=True)
         raise typer.Exit(2)
-    url = _database_url(settings)
 
-    async def _run() -> None:
+    async def _run(url: str) -> None:
         engine = make_engine(url, settings)
         auth = (settings.graph_user, settings.graph_password) if settings.graph_password else None
         graph = BoltGraph.connect(settings.graph_url or "", auth, dialect=settings.graph_dialect)
@@ -367,7 +440,8 @@ def lineage_reindex() -> None:
             await engine.dispose()
         typer.echo(f"projected {nodes} nodes and {edges} edges")
 
-    asyncio.run(_run())
+    with _database(settings) as url:
+        asyncio.run(_run(url))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import orjson
 from platformdirs import user_data_dir
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 RoleName = Literal["admin", "steward", "producer", "viewer"]
 
@@ -67,13 +69,26 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 14 * 24 * 3600
     cookie_secure: bool = False
-    login_max_failures: int = 5
-    login_failure_window_seconds: int = 300
+    # Sign-in throttling (OWASP): per account, free failures then an exponential backoff
+    # (base, doubled per further failure, capped); an account's failures are forgotten after a
+    # quiet window. Per client address, a much higher limit against password spraying.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: int = Field(default=3600, ge=1)
+    login_backoff_seconds: int = Field(default=15, ge=1)
+    login_backoff_max_seconds: int = Field(default=900, ge=1)
+    login_address_max_failures: int = Field(default=100, ge=1)
+    login_address_window_seconds: int = Field(default=900, ge=1)
+    # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are
+    # believed; from anyone else those headers are ignored. JSON list or comma-separated.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     oidc_providers: list[OIDCProviderSettings] = []
 
     # Observability
     log_level: str = "INFO"
-    log_json: bool = True
+    # "auto": short human-readable lines on a terminal, JSON lines otherwise; "json" or "text"
+    # to choose. log_json (older setting) wins when given.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_json: bool | None = None
     otlp_endpoint: str | None = None
     service_name: str = "datamesh"
 
@@ -93,6 +108,12 @@ class Settings(BaseSettings):
     health_checks_enabled: bool = True
     health_check_poll_seconds: float = Field(default=5.0, gt=0)
     health_check_concurrency: int = Field(default=4, ge=1, le=64)
+    # Crawls of nodes (queued by people or by crawl_interval_minutes; background workers)
+    crawls_enabled: bool = True
+    crawl_poll_seconds: float = Field(default=5.0, gt=0)
+    crawl_concurrency: int = Field(default=2, ge=1, le=16)
+    crawl_lease_seconds: int = Field(default=60, ge=2, le=3600)
+    crawl_timeout_seconds: float = Field(default=120.0, gt=0)  # connect, and each statement
 
     # Lineage
     graph_url: str | None = None  # bolt://... -> graph engine
@@ -112,11 +133,45 @@ class Settings(BaseSettings):
     # Pipeline health: how often freshness SLAs are evaluated (background task; 0 = off)
     sla_check_interval_seconds: float = Field(default=30.0, ge=0)
 
+    # Alerts: the outbox consumer and delivery workers (background tasks; off = neither runs)
+    alerts_enabled: bool = True
+    alert_poll_seconds: float = Field(default=1.0, gt=0)
+    alert_concurrency: int = Field(default=64, ge=1, le=1024)  # deliveries a process sends at once
+    # First retry within this many seconds (with jitter), then doubling, for up to a day.
+    alert_retry_base_seconds: float = Field(default=10.0, gt=0)
+    alert_retry_max_age_seconds: float = Field(default=24 * 3600, gt=0)
+    # Events within this long of one sent at once go out together at its end, as a digest.
+    alert_digest_seconds: float = Field(default=60.0, ge=0)
+    alert_impact_depth: int = Field(default=20, ge=1, le=100)
+    # E-mail alerts: an SMTP server; the password is a secret reference (env:/file:/vault:)
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_from: str = "datamesh@localhost"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_ca_file: str | None = None  # CA bundle to verify the server's certificate (else system)
+
     # SSE
     sse_max_streams: int = 2000
     sse_queue_size: int = 1000
     sse_heartbeat_seconds: float = 15.0
     sse_replay_limit: int = 1000
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = orjson.loads(v) if v.strip().startswith("[") else v.split(",")
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, v: list[str]) -> list[str]:
+        out = [item.strip() for item in v if item.strip()]
+        for item in out:
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
+        return out
 
     @field_validator("database_url")
     @classmethod

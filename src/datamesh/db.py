@@ -9,8 +9,8 @@ announces nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event, text
@@ -38,6 +38,18 @@ def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | No
         return settings.database_url, None
     pg = EmbeddedPostgres(settings.data_dir)
     return pg.start(), pg
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The database URL for one command: an embedded server it needed is released at the end
+    (and stopped, unless another live process holds it)."""
+    url, embedded = resolve_database_url(settings)
+    try:
+        yield url
+    finally:
+        if embedded is not None:
+            embedded.release()
 
 
 def make_engine(url: str, settings: Settings, **kw: Any) -> AsyncEngine:

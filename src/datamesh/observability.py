@@ -34,22 +34,54 @@ def configure_logging(settings: Settings) -> None:
     for h in list(root.handlers):
         if getattr(h, "_datamesh", False):
             root.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler._datamesh = True  # type: ignore[attr-defined]
-    if settings.log_json:
+    if log_as_json(settings):
         handler.setFormatter(
             JsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             )
         )
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    else:  # a person reads these: short lines, the time of day and the logger's last name
+        handler.setFormatter(_ShortFormatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     handler.addFilter(_ContextFilter())
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
-    for noisy in ("uvicorn.access",):
+    # One line per request would bury what matters: the access log and httpx's line per
+    # outbound request (the demo loader sends hundreds) only say something when it goes wrong.
+    for noisy in ("uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def log_as_json(settings: Settings) -> bool:
+    """JSON lines unless a person reads stderr (a terminal) or DATAMESH_LOG_FORMAT says text."""
+    if settings.log_json is not None:
+        return settings.log_json
+    if settings.log_format != "auto":
+        return settings.log_format == "json"
+    return not sys.stderr.isatty()
+
+
+class _StderrHandler(logging.StreamHandler[Any]):
+    """Writes to whatever ``sys.stderr`` is at the time (as logging's last-resort handler), so
+    a stream replaced and closed since configuration (a test runner's) breaks nothing."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+class _ShortFormatter(logging.Formatter):
+    """``12:04:31 WARNING [datamesh.lineage] message``: the logger for warnings and errors only."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        where = f"[{record.name}] " if record.levelno >= logging.WARNING else ""
+        return f"{record.asctime} {record.levelname:<7} {where}{record.message}"
 
 
 def configure_tracing(settings: Settings) -> None:

@@ -185,6 +185,21 @@ async def _follow(w: World):
     return r, "dataset.follow", w.prod.id, "dataset"
 
 
+@scenario("PUT /api/follows/{dataset_id}")
+async def _follow_put(w: World):
+    ds = await _ds(w.c, w.prod, "s.t")
+    r = await w.call("PUT", f"/api/follows/{ds['id']}", w.prod)
+    return r, "dataset.follow", w.prod.id, "dataset"
+
+
+@scenario("DELETE /api/follows/{dataset_id}")
+async def _follow_delete(w: World):
+    ds = await _ds(w.c, w.prod, "s.t")
+    await w.c.put(f"/api/follows/{ds['id']}", headers=w.prod.headers)
+    r = await w.call("DELETE", f"/api/follows/{ds['id']}", w.prod)
+    return r, "dataset.unfollow", w.prod.id, "dataset"
+
+
 # -- connectors and nodes -----------------------------------------------------------------------
 NODE = {"name": "api", "type": "http_api", "config": {"url": "http://127.0.0.1:9/health"}}
 

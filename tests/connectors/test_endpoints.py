@@ -36,6 +36,8 @@ NODE_KEYS = {
     "tags",
     "status",
     "last_checked_at",
+    "crawl_interval_minutes",
+    "last_crawl",
     "last_latency_ms",
     "last_message",
     "check_interval_seconds",
@@ -131,7 +133,10 @@ async def test_connectors_lists_the_six_types(app: FastAPI, client: httpx.AsyncC
         "test_connection": True,
         "connect_snippets": True,
         "schema_refresh": True,
+        "crawl": True,
     }
+    assert items["redshift"]["capabilities"]["crawl"] is True, "through the PostgreSQL crawler"
+    assert items["snowflake"]["capabilities"]["crawl"] is False
     assert [s["name"] for s in pg["secret_fields"]] == ["password"]
     assert pg["config_schema_ref"] == "/api/connectors/postgresql#/config_schema"
     assert items["snowflake"]["capabilities"]["test_connection"] is False

@@ -59,7 +59,12 @@ def test_every_builtin_schema_is_a_closed_draft_2020_12_object(type_id: str) -> 
     assert ctype.config_schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert ctype.config_schema["type"] == "object"
     assert ctype.config_schema["additionalProperties"] is False
-    assert set(ctype.capabilities) == {"test_connection", "connect_snippets", "schema_refresh"}
+    assert set(ctype.capabilities) == {
+        "test_connection",
+        "connect_snippets",
+        "schema_refresh",
+        "crawl",
+    }
     assert ctype.capabilities["connect_snippets"] is True
     assert ctype.secret_fields
     assert all(s.description for s in ctype.secret_fields)

@@ -54,7 +54,7 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 def _spec() -> dict[str, Any]:
     """The app's OpenAPI document; building it needs no database."""
     settings = Settings(
-        database_url="postgresql://spec@127.0.0.1:1/spec", secret_key="s" * 48, log_json=True
+        database_url="postgresql://spec@127.0.0.1:1/spec", secret_key="s" * 48, log_format="json"
     )
     return create_app(settings).openapi()
 
@@ -175,7 +175,7 @@ def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
     settings = Settings(
         database_url=db_url,
         data_dir=tmp_path_factory.mktemp("fuzz-data"),
-        log_json=True,
+        log_format="json",
         secret_key="test-secret-key-0123456789abcdef0123456789abcdef",
         db_pool_size=5,
         db_max_overflow=5,

@@ -139,7 +139,13 @@ async def test_impact_answers_what_breaks(live) -> None:
                 headers=headers,
             )
         ).json()
-        assert impact["totals"] == {"datasets": 4, "processes": 4, "restricted": 0, "people": 1}
+        assert impact["totals"] == {
+            "datasets": 4,
+            "processes": 4,
+            "restricted": 0,
+            "people": 1,
+            "hidden_owners": 0,
+        }
         distances = {i["name"]: i["distance"] for i in impact["items"]}
         assert distances["ANALYTICS.MARTS.SALES_BY_REGION"] == 4
         assert impact["notify"][0]["email"] == "etl@acme.test"

@@ -15,6 +15,7 @@ shared resources and must leave every table exactly as it was.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -59,6 +60,7 @@ ORG_MEMBERS = "members=404 A,K=200"  # a resource only its org sees
 ORG_ADMINS = "members=404 A,K=403 A.admin=200"  # its org's admins change it, others of A: 403
 LINEAGE_WRITERS = "members=403 A.admin,A.steward,A.producer,B.admin,B.steward,B.producer,K={ok}"
 
+ALERT_ADMINS = "members=404 A.admin,A.steward={ok}"
 DASH_MAKERS = "members=403 A.admin,A.steward,A.producer,B.admin,B.steward,B.producer,K={ok}"
 READ_DASH = {
     "public": "members=200",
@@ -123,6 +125,13 @@ RULES: dict[str, dict[str, str]] = {
     "DELETE /api/nodes/{node_id}": {"": ORG_ADMINS.replace("200", "204")},
     "POST /api/nodes/{node_id}/test": {"": ORG_MEMBERS},
     "GET /api/nodes/{node_id}/checks": {"": ORG_MEMBERS},
+    # crawls: its org's admins and stewards ask (the matrix's node is an HTTP API: 409, it
+    # cannot crawl); members read them
+    "POST /api/nodes/{node_id}/crawl": {"": "members=404 A,K=403 A.admin,A.steward=409"},
+    "GET /api/nodes/{node_id}/crawls": {"": ORG_MEMBERS},
+    "GET /api/nodes/{node_id}/crawls/{crawl_id}": {"": "members=404"},
+    "GET /api/datasets/{dataset_id}/schema/versions": READ_DS,
+    "POST /api/dbt/import": {"": LINEAGE_WRITERS.format(ok=200)},
     # Connect: personal profiles for everyone, org-wide ones by org admins
     "GET /api/platform-profiles": {"": MEMBERS_OK},
     "POST /api/platform-profiles": {
@@ -134,6 +143,7 @@ RULES: dict[str, dict[str, str]] = {
     "DELETE /api/platform-profiles/{profile_id}": {"": ORG_ADMINS.replace("200", "204")},
     "POST /api/platform-profiles/{profile_id}/default": {"": ORG_ADMINS},
     "POST /api/datasets/{dataset_id}/connect": READ_DS,
+    "GET /api/datasets/{dataset_id}/connect": READ_DS,  # showing the code: nothing recorded
     # feed
     "GET /api/feed": {"": MEMBERS_OK},
     "GET /api/feed/stream": {"": MEMBERS_OK},
@@ -141,6 +151,8 @@ RULES: dict[str, dict[str, str]] = {
     "POST /api/follows": {  # people only: an API key follows nothing
         vis: spec + " K=403" for vis, spec in READ_DS.items()
     },
+    "PUT /api/follows/{dataset_id}": {vis: spec + " K=403" for vis, spec in READ_DS.items()},
+    "DELETE /api/follows/{dataset_id}": {vis: spec + " K=403" for vis, spec in READ_DS.items()},
     # lineage
     "POST /api/lineage/assets": {"": PUBLISH},
     "GET /api/lineage/assets/{asset_id}": READ_DS,
@@ -190,6 +202,21 @@ RULES: dict[str, dict[str, str]] = {
         "public": DASH_MAKERS.format(ok=201),
         "internal": "members=404 A=403 A.admin,A.steward,A.producer,K=201",
         "private": "members=404 A.admin,A.steward,A.producer=201",
+    },
+    # alerts: personal rules for people (not API keys); org rules, and reading or changing them
+    # (the shared one is org A's), for the org's admins and stewards
+    "POST /api/alerts": {
+        "user": "members=201 K=403",
+        "org": "members=403 A.admin,A.steward,B.admin,B.steward,P=201",
+    },
+    "GET /api/alerts": {"": MEMBERS_OK},
+    "GET /api/alerts/{alert_id}": {"": ALERT_ADMINS.format(ok=200)},
+    "PATCH /api/alerts/{alert_id}": {"": ALERT_ADMINS.format(ok=200)},
+    "DELETE /api/alerts/{alert_id}": {"": ALERT_ADMINS.format(ok=204)},
+    "POST /api/alerts/{alert_id}/test": {"": ALERT_ADMINS.format(ok=200)},
+    "GET /api/alerts/{alert_id}/deliveries": {"": ALERT_ADMINS.format(ok=200)},
+    "POST /api/alerts/{alert_id}/deliveries/{delivery_id}/redeliver": {
+        "": ALERT_ADMINS.format(ok=200)
     },
     # governance
     "GET /api/audit": {"": "members=403 A.admin,A.steward,B.admin,B.steward,P=200"},
@@ -298,6 +325,30 @@ async def _dashboard_param(w: World, variant: str, fresh: bool, method: str) -> 
     return str((await w.dashboard(vis))["id"]) if fresh else w.ids[f"dash.{vis}"]
 
 
+ALERT_HOOK = {"kind": "webhook", "url": "http://127.0.0.1:9/hook"}
+
+
+async def _alert_param(w: World, variant: str, fresh: bool, method: str) -> str:
+    """Org A's org rule (made by its admin); a fresh one for cases that succeed."""
+    key = "alert.fresh" if fresh else "alert"
+    if fresh or key not in w.ids:
+        body = {"name": unique("rule"), "events": ["dataset.updated"], "channel": ALERT_HOOK}
+        made = await w.ok("POST", "/api/alerts", "A.admin", json={**body, "org_rule": True})
+        w.ids[key] = made["id"]
+    return w.ids[key]
+
+
+async def _delivery_param(w: World, variant: str, fresh: bool, method: str) -> str:
+    """A (failed) test delivery of the rule the case's alert_id names."""
+    key = "alert.fresh" if fresh else "alert"
+    if fresh or "alert.delivery" not in w.ids:
+        sent = await w.ok("POST", f"/api/alerts/{w.ids[key]}/test", "A.admin")
+        if fresh:
+            return str(sent["delivery_id"])
+        w.ids["alert.delivery"] = sent["delivery_id"]
+    return w.ids["alert.delivery"]
+
+
 def _fresh_or_shared(kind: str, make: Callable[[World], Awaitable[Any]]) -> Any:
     async def param(w: World, variant: str, fresh: bool, method: str) -> str:
         if not fresh:
@@ -319,6 +370,10 @@ PARAMS: dict[str, Any] = {
     "profile_id": _fresh_or_shared("profile", lambda w: w.profile()),
     "user_id": _fresh_or_shared("user", lambda w: w.user()),
     "dashboard_id": _dashboard_param,
+    # a crawl of another node: no crawl of this id exists for anyone's node -> 404 for all
+    "crawl_id": _fresh_or_shared("node", lambda w: w.node()),
+    "alert_id": _alert_param,
+    "delivery_id": _delivery_param,
     # "<operation> <parameter>" keys override the parameter's maker for that operation
     "GET /api/datasets/{dataset_id}/sla dataset_id": _dataset_with_sla,
     "DELETE /api/datasets/{dataset_id}/sla dataset_id": _dataset_with_sla,
@@ -334,6 +389,15 @@ def _json(make: Callable[[World, str], Any]) -> Any:
         return {"json": make(w, variant)}
 
     return body
+
+
+async def _dbt_body(w: World, variant: str, fresh: bool) -> dict[str, Any]:
+    from tests.audit.scenarios_ingestion import MANIFEST
+
+    return {
+        "files": {"manifest": ("manifest.json", json.dumps(MANIFEST).encode())},
+        "data": {"namespace": "postgres://matrix:5432"},
+    }
 
 
 def _dataset_body(w: World, variant: str) -> dict[str, Any]:
@@ -438,10 +502,20 @@ BODIES: dict[str, Any] = {
     "GET /api/v1/lineage": _q(lambda w, v: {"params": {"nodeId": w.ol_ids[v]}}),
     "POST /api/v1/lineage": _json(lambda w, v: _ol_event(w)),
     "POST /api/v1/lineage/batch": _json(lambda w, v: [_ol_event(w), _ol_event(w)]),
+    "POST /api/dbt/import": _dbt_body,
     "POST /api/dashboards": _json(lambda w, v: {"title": unique("New flow ")}),
     "PATCH /api/dashboards/{dashboard_id}": _if_match(lambda w, v: {"description": "changed"}),
     "DELETE /api/dashboards/{dashboard_id}": _if_match(lambda w, v: None),
     "POST /api/dashboards/{dashboard_id}/duplicate": _json(lambda w, v: {}),
+    "POST /api/alerts": _json(
+        lambda w, v: {
+            "name": unique("rule"),
+            "events": ["process.run_failed"],
+            "channel": ALERT_HOOK,
+            "org_rule": v == "org",
+        }
+    ),
+    "PATCH /api/alerts/{alert_id}": _json(lambda w, v: {"name": unique("renamed")}),
 }
 FIXED_PARAMS = {"type_id": "http_api", "provider": "no-such-provider"}
 
@@ -464,6 +538,8 @@ _FINGERPRINT = " UNION ALL ".join(
         "lineage_edges": "row_to_json(x)",
         "dataset_slas": "row_to_json(x)",
         "dashboards": "row_to_json(x)",
+        "alert_rules": "row_to_json(x)",
+        "alert_deliveries": "row_to_json(x)",
         "events": "row_to_json(x)",
         "audit_log": "row_to_json(x)",
     }.items()

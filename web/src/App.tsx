@@ -73,6 +73,7 @@ const router = createBrowserRouter([
       { path: "dashboards", lazy: () => import("./pages/dashboards/DashboardsList") },
       { path: "dashboards/:id", lazy: () => import("./pages/dashboards/DashboardEditor") },
       { path: "health", lazy: () => import("./pages/Health") },
+      { path: "alerts", lazy: () => import("./pages/Alerts") },
       { path: "nodes", lazy: () => import("./pages/Nodes") },
       { path: "profiles", lazy: () => import("./pages/Profiles") },
       { path: "governance", lazy: () => import("./pages/Governance") },

@@ -90,7 +90,12 @@ def _pair(issued: service.Issued) -> TokenPair:
 @router.post(
     "/login",
     response_model=TokenPair,
-    responses={429: {"description": "Too many failed sign-ins for this account or address."}},
+    responses={
+        429: {
+            "description": "Too many failed sign-ins for this account (backoff) or, far more, "
+            "from this address; Retry-After says when to try again."
+        }
+    },
 )
 async def login(
     data: LoginRequest,

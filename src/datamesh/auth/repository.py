@@ -129,11 +129,44 @@ async def get_api_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey | None
 
 
 # -- throttling -------------------------------------------------------------------------------
-async def failures(
-    session: AsyncSession, keys: list[str], window_seconds: int
+# One row per key, shared by every worker process through PostgreSQL. An account key
+# ("email:...") keeps its failure count and, in window_start, the time of its last failure; an
+# address key ("ip:...") counts failures in a fixed window that starts at its first failure.
+
+
+async def lock_account(session: AsyncSession, key: str) -> tuple[int, float]:
+    """Lock the account's row (made if missing) for this sign-in attempt, so concurrent
+    attempts on one account, in any worker, are judged one after the other. Returns its
+    failures and the seconds since the last one."""
+    ins = insert(LoginThrottle).values(key=key, failures=0)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[LoginThrottle.key], set_={"key": ins.excluded.key}
+    ).returning(
+        LoginThrottle.failures,
+        func.extract("epoch", func.now() - LoginThrottle.window_start),
+    )
+    row = (await session.execute(stmt)).one()
+    return int(row[0]), float(row[1])
+
+
+async def account_failed(session: AsyncSession, key: str, window_seconds: int) -> None:
+    """One more failure (the count restarts after a quiet window); its time is now."""
+    stale = LoginThrottle.window_start <= func.now() - timedelta(seconds=window_seconds)
+    await session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == key)
+        .values(
+            failures=case((stale, 1), else_=LoginThrottle.failures + 1),
+            window_start=func.now(),
+        )
+    )
+
+
+async def address_failures(
+    session: AsyncSession, key: str, window_seconds: int
 ) -> tuple[int, float]:
-    """Most failures among the keys inside the window, and seconds until that window ends."""
-    rows = (
+    """Failures from an address inside its window, and seconds until that window ends."""
+    row = (
         await session.execute(
             select(
                 LoginThrottle.failures,
@@ -142,30 +175,38 @@ async def failures(
                     LoginThrottle.window_start + timedelta(seconds=window_seconds) - func.now(),
                 ),
             ).where(
-                LoginThrottle.key.in_(keys),
+                LoginThrottle.key == key,
                 LoginThrottle.window_start > func.now() - timedelta(seconds=window_seconds),
             )
         )
-    ).all()
-    if not rows:
-        return 0, 0.0
-    worst = max(rows, key=lambda r: r[0])
-    return int(worst[0]), float(worst[1])
+    ).first()
+    return (int(row[0]), float(row[1])) if row else (0, 0.0)
 
 
-async def record_failure(session: AsyncSession, keys: list[str], window_seconds: int) -> None:
-    for key in keys:
-        stale = LoginThrottle.window_start <= func.now() - timedelta(seconds=window_seconds)
-        stmt = insert(LoginThrottle).values(key=key, failures=1)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[LoginThrottle.key],
-            set_={
-                "failures": case((stale, 1), else_=LoginThrottle.failures + 1),
-                "window_start": case((stale, func.now()), else_=LoginThrottle.window_start),
-            },
-        )
-        await session.execute(stmt)
+async def address_failed(session: AsyncSession, key: str, window_seconds: int) -> None:
+    stale = LoginThrottle.window_start <= func.now() - timedelta(seconds=window_seconds)
+    stmt = insert(LoginThrottle).values(key=key, failures=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[LoginThrottle.key],
+        set_={
+            "failures": case((stale, 1), else_=LoginThrottle.failures + 1),
+            "window_start": case((stale, func.now()), else_=LoginThrottle.window_start),
+        },
+    )
+    await session.execute(stmt)
 
 
-async def clear_failures(session: AsyncSession, keys: list[str]) -> None:
-    await session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys)))
+async def forget_account(session: AsyncSession, key: str) -> None:
+    await session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+
+
+async def prune_throttle(session: AsyncSession, older_than_seconds: int, batch: int = 100) -> None:
+    """Drop a few rows nobody failed on for a long time (guessed e-mails pile up otherwise)."""
+    stale = (
+        select(LoginThrottle.key)
+        .where(LoginThrottle.window_start < func.now() - timedelta(seconds=older_than_seconds))
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    await session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(stale)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,22 +63,56 @@ async def _issue(
     return Issued(access, ttl, refresh, user, auth_session.id)
 
 
+def backoff_seconds(settings: Settings, failures: int) -> float:
+    """How long an account waits after its n-th failure in a row: nothing for the first
+    ``login_max_failures - 1``, then the base, doubled per further failure, capped."""
+    over = failures - settings.login_max_failures
+    if over < 0:
+        return 0.0
+    return float(
+        min(settings.login_backoff_max_seconds, settings.login_backoff_seconds * 2 ** min(over, 30))
+    )
+
+
+def _throttled(retry_after: float, detail: str) -> TooManyRequests:
+    return TooManyRequests(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+
+
 async def login(
     session: AsyncSession, settings: Settings, key: str, email: str, password: str
 ) -> Issued:
-    """Password sign-in. Unknown user and wrong password answer alike, in the same time."""
-    client = current_request().client or "unknown"
-    keys = [f"email:{email.strip().lower()}", f"ip:{client}"]
-    count, retry_after = await repo.failures(session, keys, settings.login_failure_window_seconds)
-    if count >= settings.login_max_failures:
-        raise TooManyRequests(
-            "Too many failed sign-ins; wait before trying again.",
-            headers={"Retry-After": str(max(1, int(retry_after) + 1))},
+    """Password sign-in. Unknown user and wrong password answer alike, in the same time.
+
+    Throttled per account (any address; backoff after a few failures) and, much more loosely,
+    per client address (password spraying): one person's typos never lock out the others behind
+    the same address. The account key is the e-mail as typed, known or not, so a throttled
+    answer does not tell whether the account exists."""
+    address_key = f"ip:{current_request().client or 'unknown'}"
+    account_key = f"email:{email.strip().lower()}"
+    count, window_left = await repo.address_failures(
+        session, address_key, settings.login_address_window_seconds
+    )
+    if count >= settings.login_address_max_failures:
+        raise _throttled(
+            window_left, "Too many failed sign-ins from your address; wait before trying again."
+        )
+    failures, since_last = await repo.lock_account(session, account_key)
+    if since_last > settings.login_failure_window_seconds:
+        failures = 0
+    wait = backoff_seconds(settings, failures) - since_last
+    if wait > 0:
+        raise _throttled(
+            wait, "Too many failed sign-ins for this account; wait before trying again."
         )
     user = await users.by_email(session, email.strip())
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or user.disabled:
-        await repo.record_failure(session, keys, settings.login_failure_window_seconds)
+        await repo.account_failed(session, account_key, settings.login_failure_window_seconds)
+        await repo.address_failed(session, address_key, settings.login_address_window_seconds)
+        await repo.prune_throttle(
+            session,
+            max(settings.login_failure_window_seconds, settings.login_address_window_seconds),
+        )
         target = _user_ref(user) if user else Ref("user", "unknown", email.strip().lower()[:320])
         reason = "disabled" if (ok and user and user.disabled) else "bad_credentials"
         await audit.record(
@@ -89,7 +124,7 @@ async def login(
             org_id=user.org_id if user else None,
         )
         raise Unauthorized(BAD_CREDENTIALS, keep_changes=True)
-    await repo.clear_failures(session, keys)
+    await repo.forget_account(session, account_key)
     if user.password_hash and needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     issued = await _issue(session, settings, key, user, "password")

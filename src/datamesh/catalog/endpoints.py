@@ -17,10 +17,11 @@ from datamesh.catalog.schemas import (
     DatasetUpdate,
     FacetCount,
     Facets,
+    SchemaVersionOut,
     SearchResult,
 )
 from datamesh.deps import SessionDep
-from datamesh.kit.pagination import CursorParam
+from datamesh.kit.pagination import CursorParam, Page
 
 router = APIRouter(prefix="/api/datasets", tags=["catalog"])
 
@@ -54,7 +55,7 @@ async def search(
     owner: Annotated[list[uuid.UUID], Query(max_length=20)] = [],  # noqa: B006
     visibility: Annotated[list[Literal["public", "internal", "private"]], Query(max_length=3)] = [],  # noqa: B006
     status_: Annotated[
-        list[Literal["active", "deprecated"]], Query(alias="status", max_length=2)
+        list[Literal["active", "deprecated", "removed"]], Query(alias="status", max_length=3)
     ] = ["active"],  # noqa: B006
     sort: Literal["relevance", "updated", "name"] = "relevance",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -121,6 +122,15 @@ async def get_dataset(
     v = await service.get_view(session, principal, dataset_id)
     response.headers["ETag"] = service.etag(v.dataset)
     return service.to_schema(v)
+
+
+@router.get("/{dataset_id}/schema/versions", response_model=Page[SchemaVersionOut])
+async def list_schema_versions(
+    dataset_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+) -> Page[SchemaVersionOut]:
+    """The dataset's schema versions as crawls and imports saw them, newest first (last 50)."""
+    rows = await service.list_schema_versions(session, principal, dataset_id)
+    return Page[SchemaVersionOut](items=[SchemaVersionOut.model_validate(r) for r in rows])
 
 
 @router.patch("/{dataset_id}", response_model=Dataset)

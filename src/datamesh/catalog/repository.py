@@ -33,6 +33,7 @@ from datamesh.kit.pagination import after as keyset_after
 from datamesh.kit.text import escape_like
 from datamesh.models.catalog import Dataset, DatasetOwner, Follow
 from datamesh.models.identity import Organization, User
+from datamesh.models.ingestion import SchemaVersion
 
 TS_CONFIG = "english"
 CANDIDATES = 600  # ranked search scores at most this many full-text matches
@@ -348,6 +349,21 @@ class _Text:
     fts: ColumnElement[bool]
     name_prefix: ColumnElement[bool]
     typo: ColumnElement[bool] | None
+    locator: ColumnElement[bool]
+
+
+def _locator(text: str) -> ColumnElement[bool]:
+    """The text as a dataset's address: a namespace (``snowflake://acme.eu-west-1``) or a full
+    ``namespace/name``, split at each ``/`` after the scheme (names and namespaces may hold
+    slashes). Equality on (namespace, name), so the unique index answers it."""
+    text = text.strip()
+    conds: list[ColumnElement[bool]] = [Dataset.namespace == text]
+    start = text.find("://") + 3 if "://" in text else 0
+    for i in [i for i, ch in enumerate(text) if ch == "/" and i >= start][:10]:
+        namespace, name = text[:i], text[i + 1 :]
+        if namespace and name:
+            conds.append(and_(Dataset.namespace == namespace, Dataset.name == name))
+    return or_(*conds)
 
 
 def _text_terms(text: str) -> _Text:
@@ -360,14 +376,18 @@ def _text_terms(text: str) -> _Text:
     name_prefix = _CODE_POINT_NAME.like(escape_like(lowered) + "%", escape="\\")
     typo = Dataset.short_name.op("%")(lowered) if single_word else None
     fts = Dataset.search.op("@@")(combined)
-    match = or_(fts, name_prefix, typo if typo is not None else false())
+    locator = _locator(text)
+    match = or_(fts, name_prefix, locator, typo if typo is not None else false())
     score = (
         func.ts_rank_cd(Dataset.search, combined, 1)
+        + case((locator, 20.0), else_=0.0)
         + case((Dataset.short_name == lowered, 10.0), else_=0.0)
         + case((Dataset.short_name.like(escape_like(lowered) + "%", escape="\\"), 5.0), else_=0.0)
         + func.similarity(Dataset.short_name, lowered) * 2.0
     )
-    return _Text(match=match, score=score, fts=fts, name_prefix=name_prefix, typo=typo)
+    return _Text(
+        match=match, score=score, fts=fts, name_prefix=name_prefix, typo=typo, locator=locator
+    )
 
 
 async def text_search_settings(session: AsyncSession) -> None:
@@ -418,7 +438,8 @@ async def _page(
         # equal to or starting with the text (btree, in order), the first full-text matches
         # (GIN), and trigram neighbours only when those found too little (a typo); then scored.
         fts_ids = select(Dataset.id).where(*conds, text.fts).limit(CANDIDATES)
-        ids = set(await session.scalars(name_candidates(conds, text).union(fts_ids)))
+        located = select(Dataset.id).where(*conds, text.locator).limit(CANDIDATES)
+        ids = set(await session.scalars(name_candidates(conds, text).union(fts_ids, located)))
         if text.typo is not None and len(ids) < q.limit:
             typo_ids = select(Dataset.id).where(*conds, text.typo).limit(NAME_CANDIDATES)
             ids |= set(await session.scalars(typo_ids))
@@ -485,3 +506,69 @@ async def _facets(
         out[facet] = sorted(values, key=lambda v: (-v[1], v[0]))[:top]
     capped = total > COUNT_LIMIT
     return min(total, COUNT_LIMIT), capped, out
+
+
+# -- ingestion (crawls, dbt) --------------------------------------------------------------------
+async def lock_many(session: AsyncSession, dataset_ids: Sequence[uuid.UUID]) -> list[Dataset]:
+    """These datasets, locked for the transaction, in one lock order (no deadlocks)."""
+    ordered = sorted(set(dataset_ids))
+    found: list[Dataset] = []
+    for start in range(0, len(ordered), 5000):  # bounded statement parameters
+        found += await session.scalars(
+            select(Dataset)
+            .where(Dataset.id.in_(ordered[start : start + 5000]))
+            .order_by(Dataset.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    return found
+
+
+async def latest_schema_versions(
+    session: AsyncSession, dataset_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    if not dataset_ids:
+        return {}
+    rows = await session.execute(
+        select(SchemaVersion.dataset_id, func.max(SchemaVersion.version))
+        .where(SchemaVersion.dataset_id.in_(list(dataset_ids)))
+        .group_by(SchemaVersion.dataset_id)
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def add_schema_versions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(SchemaVersion), rows)
+
+
+async def schema_versions(
+    session: AsyncSession, dataset_id: uuid.UUID, limit: int
+) -> list[SchemaVersion]:
+    return list(
+        await session.scalars(
+            select(SchemaVersion)
+            .where(SchemaVersion.dataset_id == dataset_id)
+            .order_by(SchemaVersion.version.desc())
+            .limit(limit)
+        )
+    )
+
+
+async def bound_to_source(
+    session: AsyncSession, node_id: uuid.UUID, namespace: str, database: str, schemas: Sequence[str]
+) -> list[uuid.UUID]:
+    """Ids of the datasets bound to a node's database and schemas that are not removed."""
+    if not schemas:
+        return []
+    return list(
+        await session.scalars(
+            select(Dataset.id).where(
+                Dataset.node_id == node_id,
+                Dataset.namespace == namespace,
+                Dataset.source_database == database,
+                Dataset.source_schema.in_(list(schemas)),
+                Dataset.status != "removed",
+            )
+        )
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
@@ -13,6 +13,8 @@ from datamesh.kit.schemas import InputModel, OutputModel
 
 Visibility = Literal["public", "internal", "private"]
 Status = Literal["active", "deprecated"]
+# removed: gone from its source at the last complete crawl (set by crawls, never by hand)
+StatusOut = Literal["active", "deprecated", "removed"]
 
 
 def _token(pattern: str, what: str) -> AfterValidator:
@@ -28,9 +30,59 @@ def _token(pattern: str, what: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-Platform = Annotated[str, _token(r"[a-z][a-z0-9_-]{0,39}", "a lower-case word like snowflake")]
+# The platforms a dataset may be on (what OpenLineage namespaces map to as well); publishing
+# and editing check the same list, so no made-up platform reaches the catalog.
+PLATFORMS = (
+    "snowflake",
+    "databricks",
+    "bigquery",
+    "redshift",
+    "postgresql",
+    "s3",
+    "kafka",
+    "gcs",
+    "azure",
+    "hive",
+    "mysql",
+    "sqlserver",
+    "trino",
+    "athena",
+    "oracle",
+    "mariadb",
+    "clickhouse",
+    "duckdb",
+    "sqlite",
+    "db2",
+    "teradata",
+    "vertica",
+    "synapse",
+    "iceberg",
+    "delta",
+    "mongodb",
+    "cassandra",
+    "elasticsearch",
+    "kinesis",
+    "pubsub",
+    "file",
+    "other",
+)
+PLATFORM_ALIASES = {"postgres": "postgresql", "pg": "postgresql", "mssql": "sqlserver"}
+
+
+def _known_platform(value: str) -> str:
+    value = value.strip().lower()
+    value = PLATFORM_ALIASES.get(value, value)
+    if value not in PLATFORMS:
+        raise ValueError(f"is not a known platform (one of {', '.join(PLATFORMS)})")
+    return value
+
+
+Platform = Annotated[
+    str,
+    AfterValidator(_known_platform),
+    Field(max_length=40, json_schema_extra={"enum": list(PLATFORMS)}),
+]
 Tag = Annotated[str, _token(r"[a-z0-9][a-z0-9_.:-]{0,63}", "letters, digits, . _ : - (at most 64)")]
-PLATFORMS = ("snowflake", "databricks", "bigquery", "redshift", "postgresql", "s3", "kafka")
 
 
 class FieldSpec(InputModel):
@@ -116,6 +168,8 @@ class FieldOut(OutputModel):
     type: str = ""
     description: str = ""
     tags: list[str] = []
+    nullable: bool | None = Field(None, description="As the source says (crawls).")
+    default: str | None = Field(None, description="The column default in the source (crawls).")
 
 
 class SourceOut(OutputModel):
@@ -143,8 +197,16 @@ class Dataset(OutputModel):
     )
     org: OrgRef
     visibility: Visibility
-    status: Status
+    status: StatusOut
     origin: str
+    kind: str | None = Field(
+        None, description="What the source says it is: table, view, materialized_view, ..."
+    )
+    properties: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What a crawl read besides columns: row_estimate, size_bytes, primary_key, "
+        "foreign_keys.",
+    )
     source: SourceOut
     fields: list[FieldOut]
     follower_count: int = 0
@@ -167,7 +229,7 @@ class DatasetSummary(OutputModel):
     tags: list[str]
     org: OrgRef
     visibility: Visibility
-    status: Status
+    status: StatusOut
     updated_at: datetime
     score: float | None = None
 
@@ -193,3 +255,14 @@ class SearchResult(OutputModel):
         False, description="True past 10,000 matches: total and facet counts then cover those."
     )
     facets: Facets
+
+
+class SchemaVersionOut(OutputModel):
+    version: int
+    fields: list[FieldOut]
+    diff: dict[str, Any] = Field(
+        description="added, dropped, type_changed (from the version before)."
+    )
+    breaking: bool
+    origin: str
+    created_at: datetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -334,21 +334,26 @@ async def update(
     else:
         action = "dataset.update"
     await audit.record(session, p.actor(), action, ref(ds), changes, org_id=ds.org_id)
-    await events.emit(
-        session, "dataset.updated", p.actor(), ref(ds), {"fields": changed}, org_id=ds.org_id
-    )
+    # One change, one event (one feed item): its type is the change's most telling part.
+    payload: dict[str, Any] = {"fields": changed}
     if "visibility" in changes:
-        await events.emit(
-            session,
-            "dataset.visibility_changed",
-            p.actor(),
-            ref(ds),
-            {"before": changes["visibility"]["before"], "after": ds.visibility},
-            org_id=ds.org_id,
-        )
-    if "status" in changes and ds.status == "deprecated":
-        await events.emit(session, "dataset.deprecated", p.actor(), ref(ds), {}, org_id=ds.org_id)
+        payload |= {"before": changes["visibility"]["before"], "after": ds.visibility}
+    await events.emit(
+        session,
+        _CHANGE_EVENTS[action],
+        p.actor(),
+        ref(ds),
+        payload,
+        org_id=ds.org_id,
+    )
     return ds
+
+
+_CHANGE_EVENTS = {
+    "dataset.update": "dataset.updated",
+    "dataset.visibility_change": "dataset.visibility_changed",
+    "dataset.deprecate": "dataset.deprecated",
+}
 
 
 async def deprecate(
@@ -640,6 +645,8 @@ def to_schema(v: DatasetView) -> DatasetSchema:
                     "visibility",
                     "status",
                     "origin",
+                    "kind",
+                    "properties",
                     "created_at",
                     "updated_at",
                     "created_by",
@@ -721,4 +728,404 @@ async def refresh_schema(
         {"columns": len(fields), "changed": bool(changes)},
         org_id=ds.org_id,
     )
+    before = {name: f.get("type") for name, f in known.items()}
+    after = {f["name"]: f["type"] for f in fields}
+    if before != after:  # columns added, removed or retyped (not descriptions): alertable
+        await events.emit(
+            session,
+            "dataset.schema_changed",
+            p.actor(),
+            ref(ds),
+            {
+                "added": sorted(after.keys() - before.keys()),
+                "removed": sorted(before.keys() - after.keys()),
+                "retyped": sorted(n for n in after.keys() & before.keys() if after[n] != before[n]),
+            },
+            org_id=ds.org_id,
+        )
     return ds
+
+
+# -- ingestion: what a crawl or a dbt import observed -------------------------------------------
+@dataclass(slots=True)
+class Observed:
+    """A dataset as a source describes it. ``description`` and field ``comment`` are the
+    source's own text: they become the description unless a person has written another one."""
+
+    dataset_id: uuid.UUID
+    created: bool
+    platform: str
+    kind: str | None
+    description: str
+    # {name, type, nullable?, default?, position?, comment}
+    fields: list[dict[str, Any]]
+    properties: dict[str, Any]
+    node_id: uuid.UUID | None = None
+    database: str | None = None
+    schema: str | None = None
+    table: str | None = None
+    tags: list[str] = field(default_factory=list)
+    owners: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ObserveOutcome:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    schema_changed: int = 0
+
+
+# Changes of these alone (by less than this share) do not count as a change: live tables move.
+_STATS = ("row_estimate", "size_bytes")
+_STATS_TOLERANCE = 0.1
+_INT_WIDTHS = {"smallint": 1, "integer": 2, "bigint": 3}
+_SIZED = re.compile(
+    r"^(character varying|varchar|character|char|numeric|decimal|bit varying)"
+    r"(?:\((\d+)(?:,\s*(\d+))?\))?$"
+)
+
+
+def _widens(before: str, after: str) -> bool:
+    """Whether a column type change keeps every value readable (not a narrowing)."""
+    b, a = before.strip().lower(), after.strip().lower()
+    if b == a or (a == "text" and (b.startswith(("character varying", "varchar", "character")))):
+        return True
+    if b in _INT_WIDTHS and a in _INT_WIDTHS:
+        return _INT_WIDTHS[a] >= _INT_WIDTHS[b]
+    if (b in _INT_WIDTHS and a.startswith("numeric")) or (b, a) == ("real", "double precision"):
+        return True
+    mb, ma = _SIZED.match(b), _SIZED.match(a)
+    if mb and ma and mb.group(1) == ma.group(1):
+        if ma.group(2) is None:
+            return True  # unbounded
+        if mb.group(2) is None:
+            return False
+        if int(ma.group(2)) < int(mb.group(2)):
+            return False
+        return int(ma.group(3) or 0) >= int(mb.group(3) or 0)
+    return False
+
+
+def schema_diff(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, Any]:
+    """Added, dropped and type-changed columns; ``breaking`` if a column was dropped or
+    narrowed. Empty when the columns are the same."""
+    old = {f["name"]: f for f in before}
+    new = {f["name"]: f for f in after}
+    added = [n for n in new if n not in old]
+    dropped = [n for n in old if n not in new]
+    changed = [
+        {"name": n, "before": old[n].get("type", ""), "after": new[n].get("type", "")}
+        for n in new
+        if n in old and (old[n].get("type") or "") != (new[n].get("type") or "")
+    ]
+    nullability = [
+        {"name": n, "before": old[n].get("nullable"), "after": new[n].get("nullable")}
+        for n in new
+        if n in old
+        and old[n].get("nullable") is not None
+        and old[n].get("nullable") != new[n].get("nullable")
+    ]
+    if not (added or dropped or changed or nullability):
+        return {}
+    return {
+        "added": added,
+        "dropped": dropped,
+        "type_changed": changed,
+        "nullability_changed": nullability,
+        "breaking": bool(dropped) or any(not _widens(c["before"], c["after"]) for c in changed),
+    }
+
+
+def _merged_fields(
+    known: list[dict[str, Any]], observed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The source's columns, keeping what people wrote: a description that is not the source's
+    previous comment, and tags."""
+    prior = {f["name"]: f for f in known}
+    out = []
+    for f in observed:
+        prev = prior.get(f["name"], {})
+        comment = f.get("comment") or ""
+        written = prev.get("description") or ""
+        keep = written and written != (prev.get("comment") or "")
+        merged = {
+            "name": f["name"],
+            "type": f.get("type") or "",
+            "description": written if keep else comment,
+            "tags": list(prev.get("tags") or []),
+            "comment": comment,
+        }
+        for extra in ("nullable", "default", "position"):
+            if f.get(extra) is not None:
+                merged[extra] = f[extra]
+        out.append(merged)
+    return out
+
+
+def _described_fields(
+    known: list[dict[str, Any]], observed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Known columns with an empty description filled from this source's text."""
+    text = {str(f["name"]).lower(): f.get("comment") or "" for f in observed}
+    return [
+        {**f, "description": text.get(str(f["name"]).lower(), "")}
+        if not f.get("description") and text.get(str(f["name"]).lower())
+        else f
+        for f in known
+    ]
+
+
+def _stats_moved(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    for key in _STATS:
+        b, a = before.get(key), after.get(key)
+        if (b is None) != (a is None):
+            return True
+        if b is not None and a is not None and abs(a - b) > _STATS_TOLERANCE * max(abs(b), 1):
+            return True
+    return False
+
+
+def _same_properties(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    strip = {k: v for k, v in before.items() if k not in _STATS}
+    return strip == {k: v for k, v in after.items() if k not in _STATS} and not _stats_moved(
+        before, after
+    )
+
+
+async def _maybe_audit(enabled: bool, *args: Any, **kw: Any) -> None:
+    if enabled:
+        await audit.record(*args, **kw)
+
+
+async def apply_observations(
+    session: AsyncSession,
+    actor: Actor,
+    org_id: uuid.UUID,
+    observed: list[Observed],
+    *,
+    origin: str,
+    source_id: uuid.UUID | None,
+    downstream: Callable[[uuid.UUID], Awaitable[int]],
+    audit_each: bool = True,
+) -> ObserveOutcome:
+    """Write what a source says about datasets of ``org_id`` (ids already resolved).
+
+    A dataset whose description, columns, kind, keys, tags or status would not change is not
+    written at all (no audit entry, no event). A changed column list makes a schema version and
+    a ``dataset.schema_changed`` event (breaking or not, with the downstream count); a dataset
+    seen again after being removed is restored.
+    """
+    out = ObserveOutcome()
+    by_id = {o.dataset_id: o for o in observed}
+    rows = await repo.lock_many(session, list(by_id))
+    latest = await repo.latest_schema_versions(session, [d.id for d in rows])
+    owners = await repo.owners(session, [d.id for d in rows if by_id[d.id].owners])
+    versions: list[dict[str, Any]] = []
+    # (event type, subject, payload, dataset whose downstream count the payload carries)
+    emits: list[tuple[str, Ref, dict[str, Any], uuid.UUID | None]] = []
+    for ds in rows:
+        obs = by_id[ds.id]
+        if ds.org_id != org_id:
+            out.unchanged += 1
+            continue
+        owner_ids = [u.id for u in owners.get(ds.id, [])]
+        before = {**_snapshot(ds, owner_ids), "kind": ds.kind, "properties": dict(ds.properties)}
+        old_fields = list(ds.fields or [])
+        crawled_elsewhere = obs.node_id is None and ds.node_id is not None
+        if crawled_elsewhere:
+            # The database itself (a crawl) says what the columns are; this source adds text.
+            fields = _described_fields(old_fields, obs.fields)
+        else:
+            fields = _merged_fields(old_fields, obs.fields)
+        props = dict(ds.properties or {})
+        comment_key = f"comment.{origin}"
+        known_comments = {str(v) for k, v in props.items() if k.startswith("comment.")}
+        if obs.description and (not ds.description or ds.description in known_comments):
+            ds.description = obs.description
+        elif not obs.description and ds.description and ds.description == props.get(comment_key):
+            ds.description = ""  # the source dropped its comment
+        properties = {**props, **obs.properties, comment_key: obs.description}
+        if obs.created:
+            ds.platform = obs.platform
+            ds.origin = origin
+        if not crawled_elsewhere:
+            ds.kind = obs.kind or ds.kind
+        if _same_properties(props, properties):
+            properties = props
+        ds.properties = properties
+        ds.fields = fields
+        if obs.tags:
+            ds.tags = list(dict.fromkeys([*(ds.tags or []), *obs.tags]))
+        if obs.node_id is not None:
+            ds.node_id = obs.node_id
+        ds.source_database = obs.database or ds.source_database
+        ds.source_schema = obs.schema or ds.source_schema
+        ds.source_table = obs.table or ds.source_table
+        restored = ds.status == "removed"
+        if restored:
+            ds.status = "active"
+        new_owners = [o for o in obs.owners if o not in owner_ids]
+        if new_owners:
+            await repo.set_owners(session, ds.id, [*owner_ids, *new_owners])
+        after = {
+            **_snapshot(ds, [*owner_ids, *new_owners]),
+            "kind": ds.kind,
+            "properties": dict(ds.properties),
+        }
+        if obs.created:
+            out.created += 1
+            ds.created_by = actor.id if actor.kind == "user" else None
+            await _maybe_audit(
+                audit_each,
+                session,
+                actor,
+                "dataset.publish",
+                ref(ds),
+                audit.diff({}, after),
+                org_id=org_id,
+                details={"origin": origin, "source_id": str(source_id) if source_id else None},
+            )
+            emits.append(
+                (
+                    "dataset.published",
+                    ref(ds),
+                    {"platform": ds.platform, "origin": origin, "kind": ds.kind},
+                    None,
+                )
+            )
+            if fields:
+                versions.append(_version_row(ds.id, 1, fields, {}, origin, source_id))
+            continue
+        changes = audit.diff(before, after)
+        if not changes:
+            out.unchanged += 1
+            continue
+        out.updated += 1
+        diff = schema_diff(old_fields, fields)
+        ds.version += 1
+        ds.updated_at = datetime.now(UTC)
+        await _maybe_audit(
+            audit_each,
+            session,
+            actor,
+            "dataset.update",
+            ref(ds),
+            changes,
+            org_id=org_id,
+            details={"origin": origin, "source_id": str(source_id) if source_id else None},
+        )
+        emits.append(
+            (
+                "dataset.restored" if restored else "dataset.updated",
+                ref(ds),
+                {"fields": sorted(changes), "origin": origin},
+                None,
+            )
+        )
+        if diff:
+            out.schema_changed += 1
+            number = latest.get(ds.id, 0) + 1
+            versions.append(_version_row(ds.id, number, fields, diff, origin, source_id))
+            emits.append(
+                (
+                    "dataset.schema_changed",
+                    ref(ds),
+                    {
+                        "schema_version": number,
+                        "added": diff["added"],
+                        "dropped": diff["dropped"],
+                        "type_changed": diff["type_changed"],
+                        "breaking": diff["breaking"],
+                        "origin": origin,
+                        "source_id": str(source_id) if source_id else None,
+                    },
+                    ds.id,
+                )
+            )
+    # One flush for every changed row, then the events (in order; counts see the new rows).
+    await session.flush()
+    await repo.add_schema_versions(session, versions)
+    for _, _, payload, impact_of in emits:
+        if impact_of is not None:
+            payload["downstream_count"] = await downstream(impact_of)
+    await events.emit_many(
+        session,
+        actor,
+        [(kind, subject, payload) for kind, subject, payload, _ in emits],
+        org_id=org_id,
+    )
+    return out
+
+
+def _version_row(
+    dataset_id: uuid.UUID,
+    number: int,
+    fields: list[dict[str, Any]],
+    diff: dict[str, Any],
+    origin: str,
+    source_id: uuid.UUID | None,
+) -> dict[str, Any]:
+    return {
+        "id": uuid7(),
+        "dataset_id": dataset_id,
+        "version": number,
+        "fields": fields,
+        "diff": {k: v for k, v in diff.items() if k != "breaking"},
+        "breaking": bool(diff.get("breaking")),
+        "origin": origin,
+        "source_id": source_id,
+    }
+
+
+async def mark_removed(
+    session: AsyncSession,
+    actor: Actor,
+    org_id: uuid.UUID,
+    *,
+    node_id: uuid.UUID,
+    namespace: str,
+    database: str,
+    schemas: list[str],
+    seen: set[uuid.UUID],
+    source_id: uuid.UUID | None,
+) -> int:
+    """Mark ``removed`` the datasets bound to these schemas of a node that a COMPLETE crawl did
+    not see (kept with their history and lineage; hidden from default search)."""
+    ids = await repo.bound_to_source(session, node_id, namespace, database, schemas)
+    gone = [i for i in ids if i not in seen]
+    count = 0
+    for ds in await repo.lock_many(session, gone):
+        if ds.org_id != org_id or ds.status == "removed":
+            continue
+        before = ds.status
+        ds.status = "removed"
+        ds.version += 1
+        ds.updated_at = datetime.now(UTC)
+        count += 1
+        await session.flush()
+        await audit.record(
+            session,
+            actor,
+            "dataset.remove",
+            ref(ds),
+            {"status": {"before": before, "after": "removed"}},
+            org_id=org_id,
+            details={"source_id": str(source_id) if source_id else None},
+        )
+        await events.emit(
+            session,
+            "dataset.removed",
+            actor,
+            ref(ds),
+            {"reason": "not found by a complete crawl", "source_id": str(source_id)},
+            org_id=org_id,
+        )
+    return count
+
+
+async def list_schema_versions(
+    session: AsyncSession, p: Principal, dataset_id: uuid.UUID, limit: int = 50
+) -> list[Any]:
+    await get(session, p, dataset_id)
+    return await repo.schema_versions(session, dataset_id, limit)

@@ -13,6 +13,8 @@ from datamesh.connect import service
 from datamesh.connect.schemas import (
     ConnectRequest,
     ConnectResult,
+    Kind,
+    PlatformName,
     PlatformProfile,
     PlatformProfileCreate,
     PlatformProfileUpdate,
@@ -117,6 +119,25 @@ async def delete_profile(profile_id: uuid.UUID, actor: CurrentUser, session: Ses
 
 
 # -- Connect ------------------------------------------------------------------------------------
+@router.get(
+    "/datasets/{dataset_id}/connect",
+    response_model=ConnectResult,
+    tags=["connect"],
+    responses=_CONNECT_RESPONSES,
+)
+async def preview_connect(
+    dataset_id: uuid.UUID,
+    actor: CurrentUser,
+    session: SessionDep,
+    profile_id: Annotated[uuid.UUID | None, Query(description="As in the POST.")] = None,
+    platform: Annotated[PlatformName | None, Query(description="As in the POST.")] = None,
+    kinds: Annotated[list[Kind] | None, Query(max_length=20, description="As in the POST.")] = None,
+) -> ConnectResult:
+    """Show the connection code for a dataset without connecting: nothing is recorded."""
+    req = ConnectRequest(profile_id=profile_id, platform=platform, kinds=kinds)
+    return await service.preview(session, actor, dataset_id, req)
+
+
 @router.post(
     "/datasets/{dataset_id}/connect",
     response_model=ConnectResult,
@@ -130,5 +151,5 @@ async def connect(
     runtime: RuntimeDep,
     data: ConnectRequest | None = None,
 ) -> ConnectResult:
-    """Generate connection code for a dataset with your profile, and optionally test it."""
+    """Connect: take a dataset's code (copy, download) or test it; recorded, unlike the GET."""
     return await service.connect(session, actor, runtime, dataset_id, data or ConnectRequest())

@@ -93,6 +93,11 @@ class ConnectRequest(InputModel):
         max_length=20,
         description="Artifact kinds (python, sql, pyspark, jdbc, dbt); omitted: all of them.",
     )
+    action: Literal["copy", "download"] | None = Field(
+        None,
+        description="What you do with the code (copy or download an artifact), recorded with "
+        "the connect. To look at the code without connecting, GET this path instead.",
+    )
     test: bool = Field(
         False,
         description="Also test the connection live, where the platform has a tester, your "

@@ -4,6 +4,10 @@ A profile holds one user's (or, org-wide, one organization's) settings for a dat
 secret *references*; its settings are validated with the JSON Schema of the connector type of
 the same name (``connectors.registry``), so each platform has one schema.
 
+Showing the code (``preview``) records nothing; a connect is the caller's act on the code
+(copying or downloading an artifact, asking for a test, or asking the API for it) and is
+audited each time, but one person's connects to one dataset within an hour are one feed item.
+
 Connect renders the dataset's artifacts with the chosen profile, or the caller's default for the
 dataset's platform, else the organization's default, else environment-variable placeholders.
 It may also test the connection live, as node tests do (same runtime, resolver and outbound
@@ -479,13 +483,19 @@ async def _run_test(
     return ConnectionTest(ok=result.ok, message=result.message, latency_ms=result.latency_ms)
 
 
-async def connect(
-    session: AsyncSession,
-    p: Principal,
-    runtime: Runtime,
-    dataset_id: uuid.UUID,
-    req: ConnectRequest,
-) -> ConnectResult:
+@dataclass(slots=True)
+class _Rendered:
+    ds: Dataset
+    platform: str
+    profile: _Chosen | None
+    source: DatasetSource
+    artifacts: list[Artifact]
+    warnings: list[str]
+
+
+async def _render(
+    session: AsyncSession, p: Principal, dataset_id: uuid.UUID, req: ConnectRequest
+) -> _Rendered:
     ds = await catalog.get(session, p, dataset_id)  # 404 when hidden
     platform = _dataset_platform(ds, req.platform)
     kinds = _kinds(platform, req.kinds)
@@ -525,27 +535,76 @@ async def connect(
     if ds.status == "deprecated":
         warnings.append("This dataset is deprecated; check its description for a replacement.")
     warnings += rendered.warnings
+    artifacts = [
+        Artifact(kind=a.kind, language=a.language, filename=a.filename, content=a.content)
+        for a in rendered.artifacts
+    ]
+    return _Rendered(ds, platform, profile, source, artifacts, warnings)
+
+
+def _result(r: _Rendered, test: ConnectionTest | None = None) -> ConnectResult:
+    return ConnectResult(
+        dataset_id=r.ds.id,
+        platform=r.platform,
+        profile_id=r.profile.id if r.profile else None,
+        artifacts=r.artifacts,
+        connection_test=test,
+        warnings=r.warnings,
+    )
+
+
+async def preview(
+    session: AsyncSession, p: Principal, dataset_id: uuid.UUID, req: ConnectRequest
+) -> ConnectResult:
+    """The code Connect would give, to look at: showing code is not connecting, so nothing is
+    recorded (the connect is the caller's act on it: copy, download, test, or a POST)."""
+    return _result(await _render(session, p, dataset_id, req))
+
+
+# Repeated connects by one person to one dataset within this time are one feed item (the
+# audit log keeps each of them).
+CONNECT_FEED_WINDOW_SECONDS = 3600
+
+
+async def connect(
+    session: AsyncSession,
+    p: Principal,
+    runtime: Runtime,
+    dataset_id: uuid.UUID,
+    req: ConnectRequest,
+) -> ConnectResult:
+    r = await _render(session, p, dataset_id, req)
+    ds, platform, profile = r.ds, r.platform, r.profile
 
     test: ConnectionTest | None = None
     if req.test:
         refusal = await _test_refusal(session, p, platform, profile)
         if refusal is not None:
-            warnings.append(refusal)
+            r.warnings.append(refusal)
         else:
             assert profile is not None
             await _release(session)
-            test = await _run_test(runtime, platform, source, profile)
+            test = await _run_test(runtime, platform, r.source, profile)
 
     ref = catalog.ref(ds)
-    artifact_kinds = [a.kind for a in rendered.artifacts]
-    await events.emit(
-        session,
-        "dataset.connected",
-        p.actor(),
-        ref,
-        {"platform": platform, "kinds": artifact_kinds, "tested": test is not None},
-        org_id=ds.org_id,
-    )
+    artifact_kinds = [a.kind for a in r.artifacts]
+    action = "test" if req.test else (req.action or "get")
+    if not await events.recently_emitted(
+        session, "dataset.connected", p.actor(), ref, CONNECT_FEED_WINDOW_SECONDS
+    ):
+        await events.emit(
+            session,
+            "dataset.connected",
+            p.actor(),
+            ref,
+            {
+                "platform": platform,
+                "kinds": artifact_kinds,
+                "tested": test is not None,
+                "action": action,
+            },
+            org_id=ds.org_id,
+        )
     # Last: the audit chain's lock is then held only until the commit that follows.
     await audit.record(
         session,
@@ -556,6 +615,7 @@ async def connect(
         details={
             "platform": platform,
             "kinds": artifact_kinds,
+            "action": action,
             # another org's governance must not learn the ids of this caller's profiles
             "profile_id": str(profile.id) if profile and p.org_id == ds.org_id else None,
             "profile_scope": profile.scope if profile else None,
@@ -564,14 +624,4 @@ async def connect(
             "test_ok": test.ok if test is not None else None,
         },
     )
-    return ConnectResult(
-        dataset_id=ds.id,
-        platform=platform,
-        profile_id=profile.id if profile else None,
-        artifacts=[
-            Artifact(kind=a.kind, language=a.language, filename=a.filename, content=a.content)
-            for a in rendered.artifacts
-        ],
-        connection_test=test,
-        warnings=warnings,
-    )
+    return _result(r, test)

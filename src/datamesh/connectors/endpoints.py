@@ -9,12 +9,14 @@ from fastapi import APIRouter, Depends, Query, Request, status
 
 from datamesh.auth.deps import CurrentUser, require_role
 from datamesh.auth.principal import Principal
-from datamesh.connectors import service
+from datamesh.connectors import crawls, service
 from datamesh.connectors.repository import NodeFilters
 from datamesh.connectors.schemas import (
     ConnectionTest,
     Connector,
     ConnectorDetail,
+    Crawl,
+    LastCrawl,
     Node,
     NodeCheck,
     NodeConnectionTest,
@@ -75,8 +77,17 @@ async def test_connector(
 
 
 # -- nodes -------------------------------------------------------------------------------------
-def _out(node: object) -> Node:
-    return Node.model_validate(node)
+def _out(node: object, crawl: Any = None) -> Node:
+    out = Node.model_validate(node)
+    if crawl is not None:
+        out.last_crawl = LastCrawl(
+            id=crawl.id,
+            status=crawl.status,
+            finished_at=crawl.finished_at,
+            counts=dict(crawl.counts or {}),
+            errors=len(crawl.errors or []),
+        )
+    return out
 
 
 @router.get("/nodes", response_model=Page[Node], tags=["nodes"])
@@ -96,7 +107,8 @@ async def list_nodes(
     """List your organization's nodes, filtered and sorted."""
     filters = NodeFilters(type=type, status=status, tag=tag, q=q.strip() if q else None)
     rows, next_cursor = await service.list_nodes(session, actor, filters, sort, limit, cursor)
-    return Page[Node](items=[_out(n) for n in rows], next_cursor=next_cursor)
+    latest = await crawls.latest_crawls(session, [n.id for n in rows])
+    return Page[Node](items=[_out(n, latest.get(n.id)) for n in rows], next_cursor=next_cursor)
 
 
 @router.post("/nodes", response_model=Node, status_code=status.HTTP_201_CREATED, tags=["nodes"])
@@ -122,8 +134,10 @@ async def test_unsaved_node(
 
 @router.get("/nodes/{node_id}", response_model=Node, tags=["nodes"])
 async def get_node(node_id: uuid.UUID, actor: CurrentUser, session: SessionDep) -> Node:
-    """Get one node with its health."""
-    return _out(await service.get_node(session, actor, node_id))
+    """Get one node with its health and latest crawl."""
+    node = await service.get_node(session, actor, node_id)
+    latest = await crawls.latest_crawls(session, [node.id])
+    return _out(node, latest.get(node.id))
 
 
 @router.patch("/nodes/{node_id}", response_model=Node, tags=["nodes"])
@@ -155,3 +169,63 @@ async def list_node_checks(
     """The node's latest connection checks, newest first (at most 50 are kept)."""
     rows = await service.list_checks(session, actor, node_id)
     return Page[NodeCheck](items=[NodeCheck.model_validate(r) for r in rows])
+
+
+# -- crawls ------------------------------------------------------------------------------------
+def _crawl_out(crawl: Any) -> Crawl:
+    return Crawl.model_validate(
+        {
+            "id": crawl.id,
+            "node_id": crawl.node_id,
+            "status": crawl.status,
+            "trigger": crawl.trigger,
+            "requested_by": crawl.requested_by_name,
+            "created_at": crawl.created_at,
+            "started_at": crawl.started_at,
+            "finished_at": crawl.finished_at,
+            "counts": crawl.counts or {},
+            "errors": crawl.errors or [],
+            "progress": crawl.progress or {},
+        }
+    )
+
+
+@router.post(
+    "/nodes/{node_id}/crawl",
+    response_model=Crawl,
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["nodes"],
+    responses={409: {"description": "This connector type cannot crawl."}},
+)
+async def crawl_node(
+    node_id: uuid.UUID, request: Request, actor: CurrentUser, session: SessionDep
+) -> Crawl:
+    """Queue a crawl of the node (admins, stewards); one already queued or running is returned."""
+    crawl = await crawls.request_crawl(session, actor, node_id)
+    out = _crawl_out(crawl)
+    await session.commit()  # the worker must see it when woken
+    worker = getattr(request.app.state, "crawl_worker", None)
+    if worker is not None:
+        worker.wake()
+    return out
+
+
+@router.get("/nodes/{node_id}/crawls", response_model=Page[Crawl], tags=["nodes"])
+async def list_node_crawls(
+    node_id: uuid.UUID,
+    actor: CurrentUser,
+    session: SessionDep,
+    limit: Limit = 20,
+    cursor: CursorParam = None,
+) -> Page[Crawl]:
+    """The node's crawls, newest first (members)."""
+    rows, next_cursor = await crawls.list_crawls(session, actor, node_id, limit, cursor)
+    return Page[Crawl](items=[_crawl_out(c) for c in rows], next_cursor=next_cursor)
+
+
+@router.get("/nodes/{node_id}/crawls/{crawl_id}", response_model=Crawl, tags=["nodes"])
+async def get_node_crawl(
+    node_id: uuid.UUID, crawl_id: uuid.UUID, actor: CurrentUser, session: SessionDep
+) -> Crawl:
+    """One crawl of the node: status, counts, errors and progress (members)."""
+    return _crawl_out(await crawls.get_crawl(session, actor, node_id, crawl_id))

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from datamesh.config import Settings
 from datamesh.connectors import service
+from datamesh.connectors.crawl_worker import CrawlWorker
 from datamesh.connectors.service import HEALTH_CHECKER, NodeTarget, Runtime
 from datamesh.db import session_scope
 from datamesh.kit.ssrf import OutboundPolicy
@@ -53,6 +54,7 @@ def build_runtime(settings: Settings) -> Runtime:
         ),
         timeout=settings.outbound_timeout_seconds,
         protected_paths=(settings.data_dir, Path(".env")),
+        crawl_timeout=settings.crawl_timeout_seconds,
     )
 
 
@@ -162,8 +164,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         checker.start()
     app.state.health_checker = checker
+    worker: CrawlWorker | None = None
+    if settings.crawls_enabled:
+        worker = CrawlWorker(
+            app.state.sessionmaker,
+            runtime,
+            poll_seconds=settings.crawl_poll_seconds,
+            concurrency=settings.crawl_concurrency,
+            lease_seconds=settings.crawl_lease_seconds,
+        )
+        worker.start()
+    app.state.crawl_worker = worker
     try:
         yield
     finally:
+        if worker is not None:
+            await worker.stop()
         if checker is not None:
             await checker.stop()

@@ -33,7 +33,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "datamesh.connectors.types.bigquery",
     "datamesh.connectors.types.redshift",
 )
-CAPABILITIES: tuple[str, ...] = ("test_connection", "connect_snippets", "schema_refresh")
+CAPABILITIES: tuple[str, ...] = ("test_connection", "connect_snippets", "schema_refresh", "crawl")
 _TYPE_ID = re.compile(r"^[a-z][a-z0-9_]{1,48}$")
 
 
@@ -82,6 +82,59 @@ Tester = Callable[
 
 
 @dataclass(frozen=True, slots=True)
+class CrawledColumn:
+    name: str
+    type: str
+    nullable: bool | None = None
+    default: str | None = None
+    position: int | None = None
+    comment: str = ""
+
+
+@dataclass(slots=True)
+class CrawledObject:
+    """One table, view, materialized view or foreign table as the source's catalog says."""
+
+    schema: str
+    name: str
+    kind: str  # table | partitioned_table | view | materialized_view | foreign_table
+    comment: str = ""
+    columns: list[CrawledColumn] = field(default_factory=list)
+    primary_key: list[str] = field(default_factory=list)
+    foreign_keys: list[dict[str, Any]] = field(default_factory=list)
+    row_estimate: int | None = None
+    size_bytes: int | None = None
+    definition: str | None = None  # views: the query
+
+
+@dataclass(slots=True)
+class CrawlResult:
+    """What a crawler read. ``complete`` is False when some part could not be read (then
+    nothing may be marked removed); ``errors`` say what and why (scrubbed)."""
+
+    namespace: str  # OpenLineage dataset namespace, e.g. postgres://db.internal:5432
+    database: str
+    schemas: list[str] = field(default_factory=list)  # the schemas read in full
+    objects: list[CrawledObject] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    complete: bool = True
+
+
+class CrawlRefused(Exception):
+    """The crawler cannot crawl with these settings; the message says why and is safe to show."""
+
+
+# progress(step, done, total): what the crawler is doing, for the live progress line.
+Progress = Callable[[str, int, int], Awaitable[None]]
+# crawler(config, secrets, timeout, policy, progress): config validated and with defaults;
+# secrets resolved. ``timeout`` bounds each network wait (connect, one statement).
+Crawler = Callable[
+    [Mapping[str, Any], Mapping[str, str], float, OutboundPolicy, Progress],
+    Awaitable[CrawlResult],
+]
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectorType:
     """What DataMesh knows about one kind of data source."""
 
@@ -92,6 +145,7 @@ class ConnectorType:
     config_schema: Mapping[str, Any]
     secret_fields: tuple[SecretField, ...] = ()
     tester: Tester | None = None
+    crawler: Crawler | None = None
 
     def __post_init__(self) -> None:
         if not _TYPE_ID.match(self.type):
@@ -104,6 +158,8 @@ class ConnectorType:
         # A type never claims a test it cannot run, nor hides one it has.
         if caps["test_connection"] != (self.tester is not None):
             raise ValueError(f"{self.type}: test_connection capability must match the tester")
+        if caps["crawl"] != (self.crawler is not None):
+            raise ValueError(f"{self.type}: crawl capability must match the crawler")
         Draft202012Validator.check_schema(self.config_schema)
         if self.config_schema.get("type") != "object" or (
             self.config_schema.get("additionalProperties") is not False

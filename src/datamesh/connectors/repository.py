@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, literal_column, or_, select, update
+from sqlalchemy import Select, and_, delete, func, literal_column, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.errors import Conflict
+from datamesh.kit.ids import uuid7
 from datamesh.kit.pagination import after as keyset_after
+from datamesh.models.ingestion import ACTIVE_CRAWL, NodeCrawl
 from datamesh.models.nodes import Node, NodeCheck
 
 NAME_INDEX = "uq_nodes_org_name_lower"
@@ -218,3 +221,179 @@ async def claim_due(
             .execution_options(synchronize_session=False)
         )
     return nodes
+
+
+# -- crawls -------------------------------------------------------------------------------------
+async def active_crawl(session: AsyncSession, node_id: uuid.UUID) -> NodeCrawl | None:
+    found: NodeCrawl | None = await session.scalar(
+        select(NodeCrawl).where(
+            NodeCrawl.node_id == node_id, NodeCrawl.status.in_(list(ACTIVE_CRAWL))
+        )
+    )
+    return found
+
+
+async def queue_crawl(session: AsyncSession, row: dict[str, Any]) -> NodeCrawl | None:
+    """Queue a crawl unless the node has one queued or running (then None)."""
+    crawl_id = await session.scalar(
+        insert(NodeCrawl)
+        .values(**row)
+        .on_conflict_do_nothing(
+            index_elements=[NodeCrawl.node_id],
+            index_where=NodeCrawl.status.in_(list(ACTIVE_CRAWL)),
+        )
+        .returning(NodeCrawl.id)
+    )
+    if crawl_id is None:
+        return None
+    return await session.get(NodeCrawl, crawl_id)
+
+
+async def get_crawl(
+    session: AsyncSession, node_id: uuid.UUID, crawl_id: uuid.UUID
+) -> NodeCrawl | None:
+    found: NodeCrawl | None = await session.scalar(
+        select(NodeCrawl)
+        .where(NodeCrawl.id == crawl_id, NodeCrawl.node_id == node_id)
+        .execution_options(populate_existing=True)
+    )
+    return found
+
+
+async def lock_crawl(session: AsyncSession, crawl_id: uuid.UUID) -> NodeCrawl | None:
+    found: NodeCrawl | None = await session.scalar(
+        select(NodeCrawl)
+        .where(NodeCrawl.id == crawl_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return found
+
+
+async def crawls_page(
+    session: AsyncSession, node_id: uuid.UUID, after: Sequence[Any] | None, limit: int
+) -> list[NodeCrawl]:
+    columns = [NodeCrawl.created_at, NodeCrawl.id]
+    stmt = select(NodeCrawl).where(NodeCrawl.node_id == node_id)
+    if after is not None:
+        stmt = stmt.where(keyset_after(columns, after, descending=True))
+    return list(await session.scalars(stmt.order_by(*(c.desc() for c in columns)).limit(limit + 1)))
+
+
+async def latest_crawls(
+    session: AsyncSession, node_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, NodeCrawl]:
+    if not node_ids:
+        return {}
+    rows = await session.scalars(
+        select(NodeCrawl)
+        .where(NodeCrawl.node_id.in_(list(node_ids)))
+        .distinct(NodeCrawl.node_id)
+        .order_by(NodeCrawl.node_id, NodeCrawl.created_at.desc(), NodeCrawl.id.desc())
+    )
+    return {c.node_id: c for c in rows}
+
+
+async def queue_due_crawls(session: AsyncSession, limit: int) -> int:
+    """Queue a crawl for nodes whose scheduled crawl is due and move their next crawl on."""
+    nodes = list(
+        await session.scalars(
+            select(Node)
+            .where(
+                Node.crawl_interval_minutes.is_not(None),
+                or_(Node.next_crawl_at.is_(None), Node.next_crawl_at <= func.now()),
+            )
+            .order_by(Node.next_crawl_at.asc().nulls_first(), Node.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    queued = 0
+    for node in nodes:
+        row = {
+            "id": uuid7(),
+            "node_id": node.id,
+            "org_id": node.org_id,
+            "status": "queued",
+            "trigger": "schedule",
+            "requested_by_name": "schedule",
+            "attempts": 0,
+            "counts": {},
+            "errors": [],
+            "progress": {},
+        }
+        if await queue_crawl(session, row) is not None:
+            queued += 1
+        await session.execute(
+            update(Node)
+            .where(Node.id == node.id)
+            .values(
+                next_crawl_at=func.now()
+                + literal_column("interval '1 minute'") * Node.crawl_interval_minutes,
+                updated_at=Node.updated_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return queued
+
+
+async def claim_crawls(
+    session: AsyncSession, limit: int, lease_seconds: int, exclude: Collection[uuid.UUID] = ()
+) -> list[NodeCrawl]:
+    """Take queued crawls, and running ones whose worker's lease ran out (it died): each gets
+    a new lease and attempt number; other workers skip the rows being claimed."""
+    stmt = (
+        select(NodeCrawl)
+        .where(
+            or_(
+                NodeCrawl.status == "queued",
+                and_(NodeCrawl.status == "running", NodeCrawl.lease_until < func.now()),
+            )
+        )
+        .order_by(NodeCrawl.created_at, NodeCrawl.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if exclude:
+        stmt = stmt.where(NodeCrawl.id.not_in(list(exclude)))
+    crawls = list(await session.scalars(stmt))
+    for crawl in crawls:
+        await session.execute(
+            update(NodeCrawl)
+            .where(NodeCrawl.id == crawl.id)
+            .values(
+                status="running",
+                attempts=NodeCrawl.attempts + 1,
+                started_at=func.coalesce(NodeCrawl.started_at, func.now()),
+                lease_until=func.now() + literal_column("interval '1 second'") * lease_seconds,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    for crawl in crawls:
+        await session.refresh(crawl)
+    return crawls
+
+
+async def renew_crawl(
+    session: AsyncSession,
+    crawl_id: uuid.UUID,
+    attempt: int,
+    lease_seconds: int,
+    progress: dict[str, Any],
+) -> bool:
+    """Extend the lease and record progress, if this attempt still holds the crawl."""
+    result = await session.execute(
+        update(NodeCrawl)
+        .where(
+            NodeCrawl.id == crawl_id,
+            NodeCrawl.status == "running",
+            NodeCrawl.attempts == attempt,
+        )
+        .values(
+            lease_until=func.now() + literal_column("interval '1 second'") * lease_seconds,
+            progress=progress,
+        )
+        .returning(NodeCrawl.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None

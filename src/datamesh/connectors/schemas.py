@@ -31,6 +31,8 @@ Tag = Annotated[
     ),
 ]
 CheckInterval = Annotated[int, Field(ge=MIN_CHECK_INTERVAL, le=MAX_CHECK_INTERVAL)]
+CrawlInterval = Annotated[int, Field(ge=5, le=31 * 24 * 60)]
+CrawlStatus = Literal["queued", "running", "succeeded", "partial", "failed"]
 SecretRefs = dict[
     str,
     Annotated[
@@ -99,6 +101,9 @@ class NodeCreate(InputModel):
     check_interval_seconds: CheckInterval | None = Field(
         None, description="Check the connection periodically; null: only on demand."
     )
+    crawl_interval_minutes: CrawlInterval | None = Field(
+        None, description="Crawl periodically (types that can crawl); null: only on demand."
+    )
 
 
 class NodeUpdate(InputModel):
@@ -113,6 +118,17 @@ class NodeUpdate(InputModel):
     check_interval_seconds: CheckInterval | None = Field(
         None, description="Omit to keep; null turns periodic checks off."
     )
+    crawl_interval_minutes: CrawlInterval | None = Field(
+        None, description="Omit to keep; null turns scheduled crawls off."
+    )
+
+
+class LastCrawl(OutputModel):
+    id: uuid.UUID
+    status: Literal["queued", "running", "succeeded", "partial", "failed"]
+    finished_at: datetime | None
+    counts: dict[str, int]
+    errors: int
 
 
 class Node(OutputModel):
@@ -127,6 +143,8 @@ class Node(OutputModel):
     last_latency_ms: float | None
     last_message: str | None
     check_interval_seconds: int | None
+    crawl_interval_minutes: int | None = None
+    last_crawl: LastCrawl | None = Field(None, description="The latest crawl, if any.")
     created_at: datetime
     updated_at: datetime
 
@@ -138,3 +156,39 @@ class NodeCheck(OutputModel):
     latency_ms: float | None
     message: str
     trigger: CheckTrigger
+
+
+# -- crawls ------------------------------------------------------------------------------------
+class CrawlCounts(OutputModel):
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+
+class CrawlError(OutputModel):
+    object: str = Field("", description="The schema, table or view concerned (db.schema.name).")
+    kind: str = Field(description="failed, read, parse, skipped.")
+    message: str
+
+
+class CrawlProgress(OutputModel):
+    step: str = ""
+    done: int = 0
+    total: int = 0
+
+
+class Crawl(OutputModel):
+    id: uuid.UUID
+    node_id: uuid.UUID
+    status: CrawlStatus = Field(
+        description="partial: some schemas could not be read (nothing was marked removed)."
+    )
+    trigger: CheckTrigger
+    requested_by: str = Field(description="Who asked for it, or 'schedule'.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    counts: CrawlCounts
+    errors: list[CrawlError]
+    progress: CrawlProgress

@@ -73,6 +73,8 @@ class Runtime:
     timeout: float
     # Files under these directories (the data directory, the .env file) are never resolved.
     protected_paths: tuple[Path, ...] = ()
+    # A crawl's budget for connecting and for each statement it runs on the source.
+    crawl_timeout: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +187,17 @@ def _validate(ctype: ConnectorType, config: Mapping[str, Any], secrets: Mapping[
         raise Unprocessable(f"Invalid {ctype.type} settings: {summary}", errors=errors)
 
 
+def _require_crawlable(type_id: str, interval: int | None) -> None:
+    if interval is None:
+        return
+    ctype = _connector(type_id)
+    if ctype.crawler is None:
+        raise Unprocessable(
+            f"{ctype.title} nodes cannot be crawled.",
+            errors=[field_error(["crawl_interval_minutes"], "this connector type cannot crawl")],
+        )
+
+
 def _require_admin(actor: Principal) -> None:
     if not (actor.is_org_admin or actor.is_platform_admin):
         raise Forbidden("Only admins of the organization may do this.")
@@ -203,6 +216,7 @@ def _snapshot(node: Node) -> dict[str, Any]:
         "config": dict(node.config),
         "tags": list(node.tags),
         "check_interval_seconds": node.check_interval_seconds,
+        "crawl_interval_minutes": node.crawl_interval_minutes,
         **{f"secrets.{k}": v for k, v in sorted(node.secrets.items())},
     }
 
@@ -226,6 +240,7 @@ async def create_node(session: AsyncSession, actor: Principal, data: NodeCreate)
     _require_admin(actor)
     ctype = _connector(data.type, field_name="type")
     _validate(ctype, data.config, data.secrets)
+    _require_crawlable(ctype.type, data.crawl_interval_minutes)
     if await repo.name_taken(session, actor.org_id, data.name):
         raise Conflict(f"A node named {data.name!r} already exists in this organization.")
     node = await repo.add(
@@ -241,6 +256,8 @@ async def create_node(session: AsyncSession, actor: Principal, data: NodeCreate)
             status="unknown",
             check_interval_seconds=data.check_interval_seconds,
             next_check_at=_now() if data.check_interval_seconds else None,
+            crawl_interval_minutes=data.crawl_interval_minutes,
+            next_crawl_at=_now() if data.crawl_interval_minutes else None,
         ),
     )
     after = _snapshot(node)
@@ -300,6 +317,13 @@ async def update_node(
     ):
         node.check_interval_seconds = data.check_interval_seconds
         node.next_check_at = _now() if data.check_interval_seconds else None
+    if (
+        "crawl_interval_minutes" in data.model_fields_set
+        and data.crawl_interval_minutes != node.crawl_interval_minutes
+    ):
+        _require_crawlable(node.type, data.crawl_interval_minutes)
+        node.crawl_interval_minutes = data.crawl_interval_minutes
+        node.next_crawl_at = _now() if data.crawl_interval_minutes else None
     after = _snapshot(node)
     changes = audit.diff(before, after, secret_fields=_secret_keys(before, after))
     if not changes:
@@ -397,6 +421,11 @@ def _protected(runtime: Runtime, ref: str) -> bool:
     return False
 
 
+def is_protected(runtime: Runtime, ref: str) -> bool:
+    """Whether a reference names DataMesh's own configuration (never handed to a user's call)."""
+    return _protected(runtime, ref)
+
+
 async def _resolve(runtime: Runtime, refs: Mapping[str, str]) -> dict[str, str]:
     for name, ref in refs.items():
         if _protected(runtime, ref):
@@ -406,6 +435,11 @@ async def _resolve(runtime: Runtime, refs: Mapping[str, str]) -> dict[str, str]:
                 field=name,
             )
     return await runtime.resolver.resolve_many(refs)
+
+
+async def resolve_secrets(runtime: Runtime, refs: Mapping[str, str]) -> dict[str, str]:
+    """Resolve a node's secret references at the moment of use (never DataMesh's own)."""
+    return await _resolve(runtime, refs)
 
 
 def _clip(message: str) -> str:

@@ -241,9 +241,25 @@ async def _resume_point(session: Any, value: str | None) -> ResumePoint | None:
 async def toggle_follow(
     data: FollowToggle, principal: CurrentUser, session: SessionDep
 ) -> FollowState:
-    """Follow a dataset, or stop following it if you already do."""
-    following, count = await service.toggle_follow(session, principal, data.dataset_id)
+    """Toggle: follow a dataset, or stop if you already do (a retry undoes it: prefer PUT)."""
+    following, count = await service.set_follow(session, principal, data.dataset_id, None)
     return FollowState(dataset_id=data.dataset_id, following=following, follower_count=count)
+
+
+@router.put("/api/follows/{dataset_id}", response_model=FollowState)
+async def follow(dataset_id: uuid.UUID, principal: CurrentUser, session: SessionDep) -> FollowState:
+    """Follow a dataset (idempotent: following it already changes nothing)."""
+    following, count = await service.set_follow(session, principal, dataset_id, True)
+    return FollowState(dataset_id=dataset_id, following=following, follower_count=count)
+
+
+@router.delete("/api/follows/{dataset_id}", response_model=FollowState)
+async def unfollow(
+    dataset_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+) -> FollowState:
+    """Stop following a dataset (idempotent: not following it is fine)."""
+    following, count = await service.set_follow(session, principal, dataset_id, False)
+    return FollowState(dataset_id=dataset_id, following=following, follower_count=count)
 
 
 @router.get("/api/follows", response_model=list[Followed])

@@ -130,6 +130,15 @@ async def visible_nodes(session: AsyncSession, p: Principal, ids: set[uuid.UUID]
     return set(await session.scalars(datasets.union(processes)))
 
 
+async def readable_ids(
+    session: AsyncSession, p: Principal, ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    rows = await session.scalars(select(Event.id).where(Event.id.in_(list(ids)), visible(p)))
+    return set(rows)
+
+
 async def seq_of(session: AsyncSession, event_id: uuid.UUID) -> int | None:
     found: int | None = await session.scalar(select(Event.seq).where(Event.id == event_id))
     return found
@@ -154,16 +163,25 @@ async def is_following(session: AsyncSession, user_id: uuid.UUID, dataset_id: uu
     return found is not None
 
 
-async def follow(session: AsyncSession, user_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
-    await session.execute(
-        insert(Follow).values(user_id=user_id, dataset_id=dataset_id).on_conflict_do_nothing()
+async def follow(session: AsyncSession, user_id: uuid.UUID, dataset_id: uuid.UUID) -> bool:
+    """Start following; False if the user already did (also when a concurrent request won)."""
+    added = await session.scalar(
+        insert(Follow)
+        .values(user_id=user_id, dataset_id=dataset_id)
+        .on_conflict_do_nothing()
+        .returning(Follow.user_id)
     )
+    return added is not None
 
 
-async def unfollow(session: AsyncSession, user_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
-    await session.execute(
-        delete(Follow).where(Follow.user_id == user_id, Follow.dataset_id == dataset_id)
+async def unfollow(session: AsyncSession, user_id: uuid.UUID, dataset_id: uuid.UUID) -> bool:
+    """Stop following; False if the user did not follow it."""
+    gone = await session.scalar(
+        delete(Follow)
+        .where(Follow.user_id == user_id, Follow.dataset_id == dataset_id)
+        .returning(Follow.user_id)
     )
+    return gone is not None
 
 
 async def count_followers(session: AsyncSession, dataset_id: uuid.UUID) -> int:

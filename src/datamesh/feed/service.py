@@ -73,6 +73,14 @@ async def payloads_for(
     return {e.id: _redacted(e.payload, visible) for e in lineage}
 
 
+async def readable_events(
+    session: AsyncSession, p: Principal, event_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these events the caller may see now, by the feed's own rule (``visible``):
+    alerts check it at delivery, so an alert never tells what the feed would hide."""
+    return await repo.readable_ids(session, p, event_ids)
+
+
 def fully_redacted(e: Event) -> dict[str, Any] | None:
     """A lineage event's payload with every node id hidden: what a stream sends when it cannot
     check visibility right now (the database is away), rather than dropping the stream."""
@@ -124,24 +132,25 @@ async def feed_page(
     return [e for e, _ in rows], next_cursor
 
 
-async def toggle_follow(
-    session: AsyncSession, p: Principal, dataset_id: uuid.UUID
+async def set_follow(
+    session: AsyncSession, p: Principal, dataset_id: uuid.UUID, follow: bool | None
 ) -> tuple[bool, int]:
+    """Follow (True) or unfollow (False) a dataset, idempotently: asking for the state it is in
+    already changes, audits and announces nothing. None toggles (the seed's POST /follows)."""
     if p.kind != "user" or p.user_id is None:
         raise Forbidden("Only people can follow datasets.")
     ds = await catalog.get(session, p, dataset_id)  # 404 if hidden
     ref = catalog.ref(ds)
-    if await repo.is_following(session, p.user_id, ds.id):
-        await repo.unfollow(session, p.user_id, ds.id)
-        following = False
+    if follow is None:
+        follow = not await repo.is_following(session, p.user_id, ds.id)
+    if follow:
+        if await repo.follow(session, p.user_id, ds.id):
+            await audit.record(session, p.actor(), "dataset.follow", ref, org_id=ds.org_id)
+            await events.emit(session, "dataset.followed", p.actor(), ref, {}, org_id=ds.org_id)
+    elif await repo.unfollow(session, p.user_id, ds.id):
         await audit.record(session, p.actor(), "dataset.unfollow", ref, org_id=ds.org_id)
         await events.emit(session, "dataset.unfollowed", p.actor(), ref, {}, org_id=ds.org_id)
-    else:
-        await repo.follow(session, p.user_id, ds.id)
-        following = True
-        await audit.record(session, p.actor(), "dataset.follow", ref, org_id=ds.org_id)
-        await events.emit(session, "dataset.followed", p.actor(), ref, {}, org_id=ds.org_id)
-    return following, await repo.count_followers(session, ds.id)
+    return follow, await repo.count_followers(session, ds.id)
 
 
 async def followed(session: AsyncSession, p: Principal) -> list[dict[str, Any]]:

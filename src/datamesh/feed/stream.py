@@ -16,6 +16,7 @@ import contextlib
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,6 +140,9 @@ class StreamHub:
         self._skipped = False
         self.connected = asyncio.Event()
         self._stopping = False
+        # Other readers of the outbox in this process (alert deliveries) are woken by the same
+        # NOTIFYs instead of holding a LISTEN connection of their own.
+        self._wakers: list[Callable[[], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -175,6 +179,10 @@ class StreamHub:
     def unsubscribe(self, sub: Subscriber) -> None:
         self._subscribers.discard(sub)
 
+    def on_notify(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (in the event loop, cheaply) whenever new events are announced."""
+        self._wakers.append(wake)
+
     async def kill_listener_connection(self) -> None:
         """Close the LISTEN connection as a network fault would (for fault tests)."""
         if self._conn is not None:
@@ -188,6 +196,8 @@ class StreamHub:
                 ids.append(uuid.UUID(part))
         if ids:
             self._incoming.put_nowait(ids)
+            for wake in self._wakers:
+                wake()
 
     async def _listen_forever(self) -> None:
         delay = 0.1

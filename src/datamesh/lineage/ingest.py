@@ -158,6 +158,27 @@ async def _audit(session: AsyncSession, p: Principal, who: Actor, out: Outcome) 
     )
 
 
+async def resolve_datasets(
+    session: AsyncSession, p: Principal, keys: list[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], uuid.UUID], set[uuid.UUID], set[tuple[str, str]]]:
+    """Dataset ids for (namespace, name) keys that a crawl or dbt import describes, by the
+    catalog's one rule (ADR 0005; described names are the sender's own, created if new):
+    (ids, those another org owns, those created). No schema is written here: callers write
+    what they know through the catalog."""
+    ids: dict[tuple[str, str], uuid.UUID] = {}
+    foreign: set[uuid.UUID] = set()
+    created: set[tuple[str, str]] = set()
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), MAX_BATCH):  # bounded statement parameters
+        found = await catalog.resolve_names(
+            session, p, unique[start : start + MAX_BATCH], written=True
+        )
+        ids |= found.ids
+        foreign |= found.foreign
+        created |= set(found.created)
+    return ids, foreign, created
+
+
 def _dataset_refs(ev: ParsedEvent) -> list[DatasetRef]:
     return [*ev.inputs, *ev.outputs, *([ev.dataset] if ev.dataset else [])]
 
@@ -266,6 +287,11 @@ async def _runs(
         session, [merged[k] for k in sorted(merged, key=lambda k: (str(k[0]), k[1]))]
     )
     await repo.refresh_latest_runs(session, list({k[0] for k in merged}))
+
+
+async def announce_failures(session: AsyncSession, who: Actor, out: Outcome) -> None:
+    """``process.run_failed`` for the failed runs in ``out`` (dbt imports use it too)."""
+    await _announce_failures(session, who, out)
 
 
 async def _announce_failures(session: AsyncSession, who: Actor, out: Outcome) -> None:

@@ -276,6 +276,23 @@ async def process_ids(
     return {(r[0], r[1]): r[2] for r in rows}
 
 
+async def process_sql(
+    session: AsyncSession, org_id: uuid.UUID, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str | None]:
+    """The SQL stored on the org's own jobs with these names."""
+    out: dict[tuple[str, str], str | None] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), 5000):
+        rows = await session.execute(
+            select(Process.namespace, Process.name, Process.sql).where(
+                tuple_(Process.namespace, Process.name).in_(unique[start : start + 5000]),
+                Process.org_id == org_id,
+            )
+        )
+        out |= {(r[0], r[1]): r[2] for r in rows}
+    return out
+
+
 async def upsert_processes(
     session: AsyncSession, rows: list[dict[str, Any]]
 ) -> dict[tuple[str, str], uuid.UUID]:
@@ -331,6 +348,17 @@ async def upsert_processes(
                 .values(**changes, updated_at=func.now())
             )
     return ids
+
+
+async def existing_runs(
+    session: AsyncSession, keys: Sequence[tuple[uuid.UUID, str]]
+) -> set[tuple[uuid.UUID, str]]:
+    if not keys:
+        return set()
+    rows = await session.execute(
+        select(Run.process_id, Run.run_id).where(tuple_(Run.process_id, Run.run_id).in_(list(keys)))
+    )
+    return {(r[0], r[1]) for r in rows}
 
 
 async def upsert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -529,6 +557,69 @@ async def process_io(session: AsyncSession, process_id: uuid.UUID) -> list[tuple
         )
     )
     return [(r[0], r[1]) for r in rows]
+
+
+async def replace_process_lineage(
+    session: AsyncSession,
+    edges: dict[uuid.UUID, list[dict[str, Any]]],
+    column_edges: dict[uuid.UUID, list[dict[str, Any]]],
+) -> tuple[list[tuple[uuid.UUID, uuid.UUID]], list[tuple[uuid.UUID, uuid.UUID]]]:
+    """Make these processes' edges and column edges exactly these (their SQL decides them all):
+    missing ones are added, stale ones deleted, the rest untouched, in a few statements for all
+    processes at once. Returns (added, removed) edges."""
+    procs = list(edges)
+    if not procs:
+        return [], []
+    wanted = {(r["src_id"], r["dst_id"]) for rows in edges.values() for r in rows}
+    current: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    existing: dict[tuple[Any, ...], uuid.UUID] = {}
+    for start in range(0, len(procs), 5000):
+        chunk = _uuids(procs[start : start + 5000])
+        current |= {
+            (r[0], r[1])
+            for r in await session.execute(
+                select(LineageEdge.src_id, LineageEdge.dst_id).where(
+                    or_(LineageEdge.src_id == any_(chunk), LineageEdge.dst_id == any_(chunk))
+                )
+            )
+        }
+        existing |= {
+            (r[1], r[2], r[3], r[4]): r[0]
+            for r in await session.execute(
+                select(
+                    ColumnEdge.id,
+                    ColumnEdge.output_dataset_id,
+                    ColumnEdge.output_field,
+                    ColumnEdge.input_dataset_id,
+                    ColumnEdge.input_field,
+                ).where(ColumnEdge.process_id == any_(chunk))
+            )
+        }
+    stale = sorted(current - wanted, key=lambda k: (str(k[0]), str(k[1])))
+    for start in range(0, len(stale), 5000):
+        await session.execute(
+            delete(LineageEdge).where(
+                tuple_(LineageEdge.src_id, LineageEdge.dst_id).in_(stale[start : start + 5000])
+            )
+        )
+    added = await insert_edges(
+        session,
+        [r for rows in edges.values() for r in rows if (r["src_id"], r["dst_id"]) not in current],
+    )
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["output_dataset_id"], r["output_field"], r["input_dataset_id"], r["input_field"])
+
+    keys = {key(r) for rows in column_edges.values() for r in rows}
+    gone = [edge_id for k, edge_id in existing.items() if k not in keys]
+    for start in range(0, len(gone), 5000):
+        await session.execute(
+            delete(ColumnEdge).where(ColumnEdge.id == any_(_uuids(gone[start : start + 5000])))
+        )
+    await insert_column_edges(
+        session, [r for rows in column_edges.values() for r in rows if key(r) not in existing]
+    )
+    return added, stale
 
 
 # -- projection cursor --------------------------------------------------------------------------

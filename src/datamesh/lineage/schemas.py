@@ -173,6 +173,11 @@ class ImpactTotals(OutputModel):
     processes: int
     restricted: int
     people: int
+    hidden_owners: int = Field(
+        0,
+        description="People who own affected datasets you may not see: not named, and not in "
+        "`notify`; their organization's admins can reach them.",
+    )
 
 
 class DistanceCount(OutputModel):
@@ -255,3 +260,15 @@ class DatasetQualityOut(OutputModel):
 
 
 ProcessOut.model_rebuild()
+
+
+class DbtImportResult(OutputModel):
+    datasets: int
+    created: int
+    updated: int
+    unchanged: int
+    processes: int
+    edges_added: int
+    runs: int
+    failed_runs: int
+    warnings: list[str]

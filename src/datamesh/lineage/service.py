@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +22,8 @@ from datamesh.auth.principal import Principal
 from datamesh.catalog import service as catalog
 from datamesh.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable, field_error
 from datamesh.events import service as events
+from datamesh.kit.context import Actor
+from datamesh.kit.ids import uuid7
 from datamesh.kit.pagination import decode_cursor, encode_cursor, split_page
 from datamesh.kit.refs import Ref
 from datamesh.lineage import repository as repo
@@ -600,6 +603,8 @@ async def impact(
     visible = await _visible_ids(session, p, set(ids))
     visible_ds = [i for i in ids if i in visible and kinds.get(str(i)) == "dataset"]
     people = await _people(session, visible_ds)
+    hidden_ds = [i for i in ids if i not in visible and kinds.get(str(i)) == "dataset"]
+    hidden_owners = await _owner_keys(session, hidden_ds)
     by_distance: dict[int, int] = {}
     for d, _ in rows:
         by_distance[d] = by_distance.get(d, 0) + 1
@@ -629,6 +634,9 @@ async def impact(
             "processes": sum(1 for k in kinds.values() if k == "process"),
             "restricted": sum(1 for i in ids if i not in visible),
             "people": len(people),
+            # Owners of affected datasets the caller may not see: counted, never named (and
+            # not counted again when they are to be notified for a visible dataset).
+            "hidden_owners": len(hidden_owners - people.keys()),
         },
         "by_distance": [{"distance": d, "count": c} for d, c in sorted(by_distance.items())],
         "by_platform": [
@@ -686,6 +694,15 @@ async def _people(session: AsyncSession, visible_ds: list[uuid.UUID]) -> dict[st
     for i in range(0, len(visible_ds), CHUNK):
         await _people_of(session, visible_ds[i : i + CHUNK], people)
     return people
+
+
+async def _owner_keys(session: AsyncSession, ds: list[uuid.UUID]) -> set[str]:
+    """The owners of these datasets, keyed as :func:`_people` keys users."""
+    keys: set[str] = set()
+    for i in range(0, len(ds), CHUNK):
+        owners = await catalog.owners_of(session, ds[i : i + CHUNK])
+        keys |= {str(u.id) for users in owners.values() for u in users}
+    return keys
 
 
 async def _people_of(
@@ -791,3 +808,149 @@ async def column_lineage(session: AsyncSession, p: Principal, dataset_id: uuid.U
         session, p, {e.input_dataset_id for e in edges} | {e.output_dataset_id for e in edges}
     )
     return [e for e in edges if e.input_dataset_id in visible and e.output_dataset_id in visible]
+
+
+# -- lineage derived from SQL (crawled views, dbt models) ---------------------------------------
+@dataclass(slots=True)
+class DerivedProcess:
+    """A process whose edges some SQL decides: a view (crawl) or a model (dbt)."""
+
+    namespace: str
+    name: str
+    type: str
+    inputs: list[uuid.UUID]
+    outputs: list[uuid.UUID]
+    sql: str | None = None
+    description: str = ""
+    owners: list[str] = field(default_factory=list)
+    # {output_dataset_id, output_field, input_dataset_id, input_field, transformation_type,
+    #  transformation_subtype}
+    column_edges: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DerivedOutcome:
+    process_ids: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
+    edges_added: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
+    edges_removed: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
+
+
+async def derived_sql(
+    session: AsyncSession, org_id: uuid.UUID, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], str | None]:
+    """The SQL stored on the org's processes of these names (to skip re-deriving lineage from
+    unchanged SQL)."""
+    return await repo.process_sql(session, org_id, keys)
+
+
+async def apply_derived(
+    session: AsyncSession,
+    actor: Actor,
+    org_id: uuid.UUID,
+    processes: list[DerivedProcess],
+    *,
+    origin: str,
+    audit_each: bool = True,
+) -> DerivedOutcome:
+    """Upsert processes and make their edges what their SQL says; one ``lineage.changed`` event
+    and one audit entry when anything changed, nothing at all otherwise. Job names are the
+    org's own (ADR 0005): another org's job of the same name is never touched."""
+    out = DerivedOutcome()
+    if not processes:
+        return out
+    by_key = {(d.namespace, d.name): d for d in processes}
+    rows: list[dict[str, Any]] = [
+        {
+            "id": uuid7(),
+            "org_id": org_id,
+            "namespace": d.namespace[:500],
+            "name": d.name[:1000],
+            "type": d.type,
+            "sql": d.sql,
+            "description": d.description,
+            "source_code": {},
+            "owners": d.owners,
+            "origin": origin,
+        }
+        for _key, d in sorted(by_key.items())
+    ]
+    names = [(str(r["namespace"]), str(r["name"])) for r in rows]
+    created_before = await repo.process_ids(session, org_id, names)
+    out.process_ids = await repo.upsert_processes(session, rows)
+    fresh = [pid for k, pid in out.process_ids.items() if k not in created_before]
+    all_edges: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    all_columns: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for key, proc_id in sorted(out.process_ids.items()):
+        d = by_key[key]
+        edges = [
+            {
+                "id": uuid7(),
+                "src_id": src,
+                "dst_id": proc_id,
+                "src_kind": "dataset",
+                "dst_kind": "process",
+                "org_id": org_id,
+                "origin": origin,
+            }
+            for src in dict.fromkeys(d.inputs)
+            if src not in d.outputs
+        ] + [
+            {
+                "id": uuid7(),
+                "src_id": proc_id,
+                "dst_id": dst,
+                "src_kind": "process",
+                "dst_kind": "dataset",
+                "org_id": org_id,
+                "origin": origin,
+            }
+            for dst in dict.fromkeys(d.outputs)
+        ]
+        columns = {
+            (c["output_dataset_id"], c["output_field"], c["input_dataset_id"], c["input_field"]): {
+                **c,
+                "id": uuid7(),
+                "process_id": proc_id,
+            }
+            for c in d.column_edges
+        }
+        all_edges[proc_id] = edges
+        all_columns[proc_id] = list(columns.values())
+    out.edges_added, out.edges_removed = await repo.replace_process_lineage(
+        session, all_edges, all_columns
+    )
+    if out.edges_added or out.edges_removed or fresh:
+        kinds = {str(i): "process" for i in out.process_ids.values()}
+        for src, dst in out.edges_added:
+            kinds.setdefault(str(src), "dataset")
+            kinds.setdefault(str(dst), "dataset")
+        await events.emit(
+            session,
+            "lineage.changed",
+            actor,
+            Ref("process", str(next(iter(out.process_ids.values())))),
+            {
+                "edges_added": [[str(s), str(d)] for s, d in out.edges_added],
+                "edges_removed": [[str(s), str(d)] for s, d in out.edges_removed],
+                "nodes_added": [str(i) for i in fresh],
+                "kinds": kinds,
+                "origin": origin,
+            },
+            org_id=org_id,
+        )
+    if audit_each and (out.edges_added or out.edges_removed or fresh):
+        await audit.record(
+            session,
+            actor,
+            "lineage.derive",
+            Ref("org", str(org_id), None),
+            details={
+                "origin": origin,
+                "processes": len(out.process_ids),
+                "processes_created": len(fresh),
+                "edges_added": len(out.edges_added),
+                "edges_removed": len(out.edges_removed),
+            },
+            org_id=org_id,
+        )
+    return out

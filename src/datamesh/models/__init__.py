@@ -1,11 +1,12 @@
 """All ORM models, one module per domain; importing this package registers every table."""
 
+from datamesh.models.alerts import AlertDelivery, AlertMatch, AlertRule
 from datamesh.models.audit import AuditEntry
 from datamesh.models.base import Base
 from datamesh.models.catalog import Dataset, DatasetOwner, Follow
 from datamesh.models.connect import PlatformProfile
 from datamesh.models.dashboards import Dashboard
-from datamesh.models.events import Event
+from datamesh.models.events import Event, OutboxPosition
 from datamesh.models.identity import (
     ApiKey,
     AuthSession,
@@ -14,6 +15,7 @@ from datamesh.models.identity import (
     RefreshToken,
     User,
 )
+from datamesh.models.ingestion import NodeCrawl, SchemaVersion
 from datamesh.models.lineage import (
     ColumnEdge,
     DatasetQuality,
@@ -27,6 +29,9 @@ from datamesh.models.monitoring import DatasetSla
 from datamesh.models.nodes import Node, NodeCheck
 
 __all__ = [
+    "AlertDelivery",
+    "AlertMatch",
+    "AlertRule",
     "ApiKey",
     "AuditEntry",
     "AuthSession",
@@ -45,10 +50,13 @@ __all__ = [
     "LoginThrottle",
     "Node",
     "NodeCheck",
+    "NodeCrawl",
     "Organization",
+    "OutboxPosition",
     "PlatformProfile",
     "Process",
     "RefreshToken",
     "Run",
+    "SchemaVersion",
     "User",
 ]

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from datamesh.models.base import Base, UUIDPk
 
 VISIBILITIES = ("public", "internal", "private")
-STATUSES = ("active", "deprecated")
+# removed: no longer in its source at the last complete crawl (kept with history and lineage)
+STATUSES = ("active", "deprecated", "removed")
 
 # The search document: name words weigh A; tags, field names and domain B; description C.
 # An IMMUTABLE SQL function (created by migration 0003) so the column can be generated.
@@ -62,6 +63,12 @@ class Dataset(UUIDPk, Base):
         ARRAY(String(300)), default=list, server_default="{}"
     )
     facet_owners: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
+    # What the source says it is (table, view, materialized_view, ...) and what a crawl read
+    # about it besides columns (row estimate, size, keys, the source's own comments).
+    kind: Mapped[str | None] = mapped_column(String(32))
+    properties: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, default=dict, server_default=text("'{}'::jsonb")
+    )
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_by: Mapped[uuid.UUID | None]
@@ -76,7 +83,7 @@ class Dataset(UUIDPk, Base):
         # lookup by name alone (what lineage resolves) uses this index too.
         UniqueConstraint("namespace", "name", "org_id"),
         CheckConstraint("visibility IN ('public','internal','private')", name="visibility"),
-        CheckConstraint("status IN ('active','deprecated')", name="status"),
+        CheckConstraint("status IN ('active','deprecated','removed')", name="status"),
         Index("ix_datasets_search", "search", postgresql_using="gin"),
         Index(
             "ix_datasets_short_name_trgm",

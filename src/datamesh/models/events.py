@@ -40,3 +40,17 @@ class Event(Base):
         Index("ix_events_org_occurred", "org_id", "occurred_at"),
         Index("ix_events_type", "type"),
     )
+
+
+class OutboxPosition(Base):
+    """How far a consumer of the events outbox has read: every event up to ``last_seq`` except
+    the ``gaps`` (numbers taken by transactions not committed when last looked), which are read
+    when they commit, or forgotten once no transaction that could hold them is left."""
+
+    __tablename__ = "outbox_positions"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # [[seq, xid horizon, first seen (epoch seconds)], ...]
+    gaps: Mapped[list[list[float]]] = mapped_column(JSONB, default=list)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -52,6 +52,9 @@ class Node(UUIDPk, Timestamps, Base):
     # Periodic checks: None = off. next_check_at is also the lease a checker takes on the node.
     check_interval_seconds: Mapped[int | None] = mapped_column(Integer)
     next_check_at: Mapped[datetime | None]
+    # Scheduled crawls (types that can crawl): None = only on demand.
+    crawl_interval_minutes: Mapped[int | None] = mapped_column(Integer)
+    next_crawl_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("uq_nodes_org_name_lower", "org_id", func.lower(text("name")), unique=True),
@@ -63,6 +66,14 @@ class Node(UUIDPk, Timestamps, Base):
         Index("ix_nodes_org_status", "org_id", "status"),
         Index("ix_nodes_org_updated", "org_id", "updated_at", "id"),
         Index("ix_nodes_tags", "tags", postgresql_using="gin"),
+        CheckConstraint(
+            "crawl_interval_minutes IS NULL OR crawl_interval_minutes > 0", name="crawl_interval"
+        ),
+        Index(
+            "ix_nodes_crawl_due",
+            "next_crawl_at",
+            postgresql_where=text("crawl_interval_minutes IS NOT NULL"),
+        ),
         Index(
             "ix_nodes_due",
             "next_check_at",

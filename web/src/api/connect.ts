@@ -41,7 +41,20 @@ export const profilesApi = {
   remove: (id: string) => api.delete(`/api/platform-profiles/${id}`),
 };
 
+/** What the person did with the code: each is a connect (audited; in the feed once an hour). */
+export type ConnectAction = "copy" | "download" | "test";
+
+/** The body of the connect a person's action on one artifact (or a test) records. */
+export function connectBody(action: ConnectAction, profileId: string | null, kind?: string): ConnectRequest {
+  if (action === "test") return { profile_id: profileId, test: true };
+  return { profile_id: profileId, action, kinds: kind ? [kind] : null };
+}
+
 export const connectApi = {
+  /** The code to show: rendering it is not a connect, so nothing is recorded. */
+  preview: (datasetId: string, profileId: string | null, signal?: AbortSignal) =>
+    api.get<ConnectResult>(`/api/datasets/${datasetId}/connect`, { profile_id: profileId }, signal),
+  /** A connect: the person copied or downloaded an artifact, or asked for a test. */
   connect: (datasetId: string, body: ConnectRequest) =>
     api.post<ConnectResult>(`/api/datasets/${datasetId}/connect`, body),
 };

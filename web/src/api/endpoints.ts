@@ -26,6 +26,7 @@ import type {
   Impact,
   LineageDirection,
   NodeCheck,
+  Crawl,
   NodeConnectionTest,
   NodeCreate,
   NodeSort,
@@ -101,8 +102,11 @@ export const datasetsApi = {
 };
 
 export const followsApi = {
-  /** Follow a dataset, or stop following it. */
-  toggle: (datasetId: string) => api.post<FollowState>("/api/follows", { dataset_id: datasetId }),
+  /** Follow a dataset (true) or stop (false); idempotent, so a retry never undoes it. */
+  set: (datasetId: string, follow: boolean) =>
+    follow
+      ? api.put<FollowState>(`/api/follows/${datasetId}`, undefined)
+      : api.delete<FollowState>(`/api/follows/${datasetId}`),
 };
 
 export interface FeedQuery {
@@ -153,6 +157,10 @@ export const nodesApi = {
   test: (id: string) => api.post<TestResult>(`/api/nodes/${id}/test`, {}),
   checks: (id: string, signal?: AbortSignal) =>
     api.get<Page<NodeCheck>>(`/api/nodes/${id}/checks`, undefined, signal),
+  /** Queue a crawl (admins, stewards); one already queued or running is returned. */
+  crawl: (id: string) => api.post<Crawl>(`/api/nodes/${id}/crawl`, {}),
+  crawls: (id: string, limit: number, signal?: AbortSignal) =>
+    api.get<Page<Crawl>>(`/api/nodes/${id}/crawls`, { limit }, signal),
 };
 
 export const connectorsApi = {

@@ -47,3 +47,8 @@ export function useMe() {
 export function isAdmin(me: Me | null | undefined): boolean {
   return !!me && (me.role === "admin" || me.is_platform_admin);
 }
+
+/** Admins and stewards may crawl a node. */
+export function canCrawl(me: Me | null | undefined): boolean {
+  return isAdmin(me) || me?.role === "steward";
+}

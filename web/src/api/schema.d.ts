@@ -384,6 +384,26 @@ export interface paths {
         patch: operations["update_dataset_api_datasets__dataset_id__patch"];
         trace?: never;
     };
+    "/api/datasets/{dataset_id}/schema/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Schema Versions
+         * @description The dataset's schema versions as crawls and imports saw them, newest first (last 50).
+         */
+        get: operations["list_schema_versions_api_datasets__dataset_id__schema_versions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/{dataset_id}/refresh": {
         parameters: {
             query?: never;
@@ -517,7 +537,7 @@ export interface paths {
         };
         /**
          * Get Node
-         * @description Get one node with its health.
+         * @description Get one node with its health and latest crawl.
          */
         get: operations["get_node_api_nodes__node_id__get"];
         put?: never;
@@ -568,6 +588,66 @@ export interface paths {
          * @description The node's latest connection checks, newest first (at most 50 are kept).
          */
         get: operations["list_node_checks_api_nodes__node_id__checks_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/nodes/{node_id}/crawl": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Crawl Node
+         * @description Queue a crawl of the node (admins, stewards); one already queued or running is returned.
+         */
+        post: operations["crawl_node_api_nodes__node_id__crawl_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/nodes/{node_id}/crawls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Node Crawls
+         * @description The node's crawls, newest first (members).
+         */
+        get: operations["list_node_crawls_api_nodes__node_id__crawls_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/nodes/{node_id}/crawls/{crawl_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Node Crawl
+         * @description One crawl of the node: status, counts, errors and progress (members).
+         */
+        get: operations["get_node_crawl_api_nodes__node_id__crawls__crawl_id__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -655,11 +735,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Preview Connect
+         * @description Show the connection code for a dataset without connecting: nothing is recorded.
+         */
+        get: operations["preview_connect_api_datasets__dataset_id__connect_get"];
         put?: never;
         /**
          * Connect
-         * @description Generate connection code for a dataset with your profile, and optionally test it.
+         * @description Connect: take a dataset's code (copy, download) or test it; recorded, unlike the GET.
          */
         post: operations["connect_api_datasets__dataset_id__connect_post"];
         delete?: never;
@@ -728,10 +812,34 @@ export interface paths {
         put?: never;
         /**
          * Toggle Follow
-         * @description Follow a dataset, or stop following it if you already do.
+         * @description Toggle: follow a dataset, or stop if you already do (a retry undoes it: prefer PUT).
          */
         post: operations["toggle_follow_api_follows_post"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/follows/{dataset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Follow
+         * @description Follow a dataset (idempotent: following it already changes nothing).
+         */
+        put: operations["follow_api_follows__dataset_id__put"];
+        post?: never;
+        /**
+         * Unfollow
+         * @description Stop following a dataset (idempotent: not following it is fine).
+         */
+        delete: operations["unfollow_api_follows__dataset_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1039,6 +1147,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dbt/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Dbt
+         * @description Import dbt artifacts: datasets, model processes, lineage and runs (producers and up).
+         */
+        post: operations["import_dbt_api_dbt_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/{dataset_id}/sla": {
         parameters: {
             query?: never;
@@ -1260,6 +1388,119 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Rules
+         * @description Your alert rules, and your org's if you are an admin or steward; newest first.
+         */
+        get: operations["list_rules_api_alerts_get"];
+        put?: never;
+        /**
+         * Create Rule
+         * @description Create an alert rule: yours, or (org admins and stewards) your org's.
+         */
+        post: operations["create_rule_api_alerts_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{alert_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Rule
+         * @description One alert rule.
+         */
+        get: operations["get_rule_api_alerts__alert_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Rule
+         * @description Delete an alert rule and its delivery log.
+         */
+        delete: operations["delete_rule_api_alerts__alert_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Rule
+         * @description Change an alert rule (turning it on again clears why it was turned off).
+         */
+        patch: operations["update_rule_api_alerts__alert_id__patch"];
+        trace?: never;
+    };
+    "/api/alerts/{alert_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Rule
+         * @description Send an `alert.test` notification through the rule's channel now; the result is also
+         *     in the delivery log.
+         */
+        post: operations["test_rule_api_alerts__alert_id__test_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{alert_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Deliveries
+         * @description The rule's delivery log, newest first: each attempt's time, status code or error.
+         */
+        get: operations["deliveries_api_alerts__alert_id__deliveries_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{alert_id}/deliveries/{delivery_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Redeliver
+         * @description Send a failed (or delivered) delivery again, with the same delivery id.
+         */
+        post: operations["redeliver_api_alerts__alert_id__deliveries__delivery_id__redeliver_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1272,6 +1513,116 @@ export interface components {
             name: string;
             /** Kind */
             kind: string;
+        };
+        /** Affects */
+        Affects: {
+            /**
+             * Node
+             * @description A dataset or process: UUID or dataset:/job: typed id
+             */
+            node: string;
+            /**
+             * Depth
+             * @description How far upstream of it events count
+             * @default 5
+             */
+            depth?: number;
+        };
+        /** AlertRule */
+        AlertRule: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Org Id
+             * Format: uuid
+             */
+            org_id: string;
+            /** Owner Id */
+            owner_id: string | null;
+            /** Org Rule */
+            org_rule: boolean;
+            /** Name */
+            name: string;
+            /** Events */
+            events: string[];
+            /** Scope */
+            scope: {
+                [key: string]: unknown;
+            };
+            channel: components["schemas"]["ChannelOut"];
+            /** Enabled */
+            enabled: boolean;
+            /** Disabled Reason */
+            disabled_reason: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** AlertRuleCreate */
+        AlertRuleCreate: {
+            /** Name */
+            name: string;
+            /** Events */
+            events: string[];
+            scope?: components["schemas"]["Scope"];
+            /** Channel */
+            channel: components["schemas"]["WebhookChannel"] | components["schemas"]["SlackChannel"] | components["schemas"]["EmailChannel"];
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled?: boolean;
+            /**
+             * Org Rule
+             * @description An org rule (admins and stewards) instead of a personal one
+             * @default false
+             */
+            org_rule?: boolean;
+        };
+        /** AlertRulePage */
+        AlertRulePage: {
+            /** Items */
+            items: components["schemas"]["AlertRule"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /** AlertRuleUpdate */
+        AlertRuleUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Events */
+            events?: string[] | null;
+            scope?: components["schemas"]["Scope"] | null;
+            /** Channel */
+            channel?: (components["schemas"]["WebhookChannel"] | components["schemas"]["SlackChannel"] | components["schemas"]["EmailChannel"]) | null;
+            /** Enabled */
+            enabled?: boolean | null;
+        };
+        /** AlertTestResult */
+        AlertTestResult: {
+            /**
+             * Delivery Id
+             * Format: uuid
+             */
+            delivery_id: string;
+            /** Ok */
+            ok: boolean;
+            /** Status Code */
+            status_code?: number | null;
+            /** Error */
+            error?: string | null;
+            /** Ms */
+            ms?: number | null;
         };
         /** Annotations */
         Annotations: {
@@ -1405,8 +1756,25 @@ export interface components {
              * @description OpenLineage name, e.g. ANALYTICS.PUBLIC.ORDERS
              */
             name: string;
-            /** Platform */
-            platform: string;
+            /**
+             * Platform
+             * @enum {string}
+             */
+            platform: "snowflake" | "databricks" | "bigquery" | "redshift" | "postgresql" | "s3" | "kafka" | "gcs" | "azure" | "hive" | "mysql" | "sqlserver" | "trino" | "athena" | "oracle" | "mariadb" | "clickhouse" | "duckdb" | "sqlite" | "db2" | "teradata" | "vertica" | "synapse" | "iceberg" | "delta" | "mongodb" | "cassandra" | "elasticsearch" | "kinesis" | "pubsub" | "file" | "other";
+        };
+        /** Attempt */
+        Attempt: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Status Code */
+            status_code?: number | null;
+            /** Error */
+            error?: string | null;
+            /** Ms */
+            ms?: number | null;
         };
         /** AuditActor */
         AuditActor: {
@@ -1472,6 +1840,35 @@ export interface components {
             /** Name */
             name: string | null;
         };
+        /** Body_import_dbt_api_dbt_import_post */
+        Body_import_dbt_api_dbt_import_post: {
+            /**
+             * Manifest
+             * @description target/manifest.json (v10+).
+             */
+            manifest: string;
+            /**
+             * Namespace
+             * @description Where the tables live, e.g. postgres://db.internal:5432.
+             */
+            namespace: string;
+            /**
+             * Catalog
+             * @description target/catalog.json: column types.
+             */
+            catalog?: string | null;
+            /**
+             * Run Results
+             * @description target/run_results.json: runs.
+             */
+            run_results?: string | null;
+            /**
+             * Job Namespace
+             * @description Namespace of the model processes.
+             * @default dbt
+             */
+            job_namespace?: string;
+        };
         /** Breach */
         Breach: {
             dataset: components["schemas"]["DatasetBrief"];
@@ -1486,6 +1883,20 @@ export interface components {
             breached_since: string | null;
             /** Impact Count */
             impact_count: number;
+        };
+        /** ChannelOut */
+        ChannelOut: {
+            /** Kind */
+            kind: string;
+            /** Url */
+            url?: string | null;
+            /**
+             * Secret
+             * @description The reference, never the secret
+             */
+            secret?: string | null;
+            /** To */
+            to?: string[] | null;
         };
         /** ColumnEdgeOut */
         ColumnEdgeOut: {
@@ -1527,6 +1938,11 @@ export interface components {
              * @description Artifact kinds (python, sql, pyspark, jdbc, dbt); omitted: all of them.
              */
             kinds?: string[] | null;
+            /**
+             * Action
+             * @description What you do with the code (copy or download an artifact), recorded with the connect. To look at the code without connecting, GET this path instead.
+             */
+            action?: ("copy" | "download") | null;
             /**
              * Test
              * @description Also test the connection live, where the platform has a tester, your organization allows it and your role may (producers, stewards, admins).
@@ -1659,6 +2075,105 @@ export interface components {
             dashboards: number;
             /** Annotated Nodes */
             annotated_nodes: number;
+        };
+        /** Crawl */
+        Crawl: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Node Id
+             * Format: uuid
+             */
+            node_id: string;
+            /**
+             * Status
+             * @description partial: some schemas could not be read (nothing was marked removed).
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "partial" | "failed";
+            /**
+             * Trigger
+             * @enum {string}
+             */
+            trigger: "manual" | "schedule";
+            /**
+             * Requested By
+             * @description Who asked for it, or 'schedule'.
+             */
+            requested_by: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            counts: components["schemas"]["CrawlCounts"];
+            /** Errors */
+            errors: components["schemas"]["CrawlError"][];
+            progress: components["schemas"]["CrawlProgress"];
+        };
+        /** CrawlCounts */
+        CrawlCounts: {
+            /**
+             * Created
+             * @default 0
+             */
+            created?: number;
+            /**
+             * Updated
+             * @default 0
+             */
+            updated?: number;
+            /**
+             * Unchanged
+             * @default 0
+             */
+            unchanged?: number;
+            /**
+             * Removed
+             * @default 0
+             */
+            removed?: number;
+        };
+        /** CrawlError */
+        CrawlError: {
+            /**
+             * Object
+             * @description The schema, table or view concerned (db.schema.name).
+             * @default
+             */
+            object?: string;
+            /**
+             * Kind
+             * @description failed, read, parse, skipped.
+             */
+            kind: string;
+            /** Message */
+            message: string;
+        };
+        /** CrawlProgress */
+        CrawlProgress: {
+            /**
+             * Step
+             * @default
+             */
+            step?: string;
+            /**
+             * Done
+             * @default 0
+             */
+            done?: number;
+            /**
+             * Total
+             * @default 0
+             */
+            total?: number;
         };
         /** Creator */
         Creator: {
@@ -1841,9 +2356,21 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "active" | "deprecated";
+            status: "active" | "deprecated" | "removed";
             /** Origin */
             origin: string;
+            /**
+             * Kind
+             * @description What the source says it is: table, view, materialized_view, ...
+             */
+            kind?: string | null;
+            /**
+             * Properties
+             * @description What a crawl read besides columns: row_estimate, size_bytes, primary_key, foreign_keys.
+             */
+            properties?: {
+                [key: string]: unknown;
+            };
             source: components["schemas"]["SourceOut"];
             /** Fields */
             fields: components["schemas"]["FieldOut"][];
@@ -1927,8 +2454,11 @@ export interface components {
              * @description OpenLineage name, e.g. ANALYTICS.PUBLIC.ORDERS
              */
             name: string;
-            /** Platform */
-            platform: string;
+            /**
+             * Platform
+             * @enum {string}
+             */
+            platform: "snowflake" | "databricks" | "bigquery" | "redshift" | "postgresql" | "s3" | "kafka" | "gcs" | "azure" | "hive" | "mysql" | "sqlserver" | "trino" | "athena" | "oracle" | "mariadb" | "clickhouse" | "duckdb" | "sqlite" | "db2" | "teradata" | "vertica" | "synapse" | "iceberg" | "delta" | "mongodb" | "cassandra" | "elasticsearch" | "kinesis" | "pubsub" | "file" | "other";
         };
         /** DatasetEntity */
         DatasetEntity: {
@@ -1996,7 +2526,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "active" | "deprecated";
+            status: "active" | "deprecated" | "removed";
             /**
              * Updated At
              * Format: date-time
@@ -2015,7 +2545,7 @@ export interface components {
             /** Description */
             description?: string | null;
             /** Platform */
-            platform?: string | null;
+            platform?: ("snowflake" | "databricks" | "bigquery" | "redshift" | "postgresql" | "s3" | "kafka" | "gcs" | "azure" | "hive" | "mysql" | "sqlserver" | "trino" | "athena" | "oracle" | "mariadb" | "clickhouse" | "duckdb" | "sqlite" | "db2" | "teradata" | "vertica" | "synapse" | "iceberg" | "delta" | "mongodb" | "cassandra" | "elasticsearch" | "kinesis" | "pubsub" | "file" | "other") | null;
             /** Domain */
             domain?: string | null;
             /** Tags */
@@ -2034,6 +2564,94 @@ export interface components {
             source?: components["schemas"]["Source"] | null;
             /** Fields */
             fields?: components["schemas"]["FieldSpec"][] | null;
+        };
+        /** DbtImportResult */
+        DbtImportResult: {
+            /** Datasets */
+            datasets: number;
+            /** Created */
+            created: number;
+            /** Updated */
+            updated: number;
+            /** Unchanged */
+            unchanged: number;
+            /** Processes */
+            processes: number;
+            /** Edges Added */
+            edges_added: number;
+            /** Runs */
+            runs: number;
+            /** Failed Runs */
+            failed_runs: number;
+            /** Warnings */
+            warnings: string[];
+        };
+        /** Delivery */
+        Delivery: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Rule Id
+             * Format: uuid
+             */
+            rule_id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "single" | "digest" | "test";
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "pending" | "delivered" | "failed" | "skipped";
+            /** Attempts */
+            attempts: number;
+            /** Log */
+            log: components["schemas"]["Attempt"][];
+            /**
+             * Events
+             * @description The events you may see now
+             */
+            events: components["schemas"]["DeliveryEvent"][];
+            /** Next Attempt At */
+            next_attempt_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Delivered At */
+            delivered_at: string | null;
+        };
+        /** DeliveryEvent */
+        DeliveryEvent: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Type */
+            type: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Subject */
+            subject: {
+                [key: string]: unknown;
+            };
+        };
+        /** DeliveryPage */
+        DeliveryPage: {
+            /** Items */
+            items: components["schemas"]["Delivery"][];
+            /** Next Cursor */
+            next_cursor: string | null;
         };
         /** DistanceCount */
         DistanceCount: {
@@ -2096,6 +2714,16 @@ export interface components {
             items: components["schemas"]["EdgeOut"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /** EmailChannel */
+        EmailChannel: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "email";
+            /** To */
+            to: string[];
         };
         /** FacetCount */
         FacetCount: {
@@ -2218,6 +2846,16 @@ export interface components {
              * @default []
              */
             tags?: string[];
+            /**
+             * Nullable
+             * @description As the source says (crawls).
+             */
+            nullable?: boolean | null;
+            /**
+             * Default
+             * @description The column default in the source (crawls).
+             */
+            default?: string | null;
         };
         /** FieldSpec */
         FieldSpec: {
@@ -2414,6 +3052,12 @@ export interface components {
             restricted: number;
             /** People */
             people: number;
+            /**
+             * Hidden Owners
+             * @description People who own affected datasets you may not see: not named, and not in `notify`; their organization's admins can reach them.
+             * @default 0
+             */
+            hidden_owners?: number;
         };
         /** IngestResult */
         IngestResult: {
@@ -2430,6 +3074,27 @@ export interface components {
             errors?: {
                 [key: string]: unknown;
             }[];
+        };
+        /** LastCrawl */
+        LastCrawl: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "partial" | "failed";
+            /** Finished At */
+            finished_at: string | null;
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            };
+            /** Errors */
+            errors: number;
         };
         /** Layout */
         Layout: {
@@ -2589,6 +3254,10 @@ export interface components {
             last_message: string | null;
             /** Check Interval Seconds */
             check_interval_seconds: number | null;
+            /** Crawl Interval Minutes */
+            crawl_interval_minutes?: number | null;
+            /** @description The latest crawl, if any. */
+            last_crawl?: components["schemas"]["LastCrawl"] | null;
             /**
              * Created At
              * Format: date-time
@@ -2661,6 +3330,11 @@ export interface components {
              * @description Check the connection periodically; null: only on demand.
              */
             check_interval_seconds?: number | null;
+            /**
+             * Crawl Interval Minutes
+             * @description Crawl periodically (types that can crawl); null: only on demand.
+             */
+            crawl_interval_minutes?: number | null;
         };
         /** NodeStatus */
         NodeStatus: {
@@ -2704,6 +3378,11 @@ export interface components {
              * @description Omit to keep; null turns periodic checks off.
              */
             check_interval_seconds?: number | null;
+            /**
+             * Crawl Interval Minutes
+             * @description Omit to keep; null turns scheduled crawls off.
+             */
+            crawl_interval_minutes?: number | null;
         };
         /** NotifyPerson */
         NotifyPerson: {
@@ -2833,6 +3512,13 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[Crawl] */
+        Page_Crawl_: {
+            /** Items */
+            items: components["schemas"]["Crawl"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[NodeCheck] */
         Page_NodeCheck_: {
             /** Items */
@@ -2858,6 +3544,13 @@ export interface components {
         Page_PlatformProfile_: {
             /** Items */
             items: components["schemas"]["PlatformProfile"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[SchemaVersionOut] */
+        Page_SchemaVersionOut_: {
+            /** Items */
+            items: components["schemas"]["SchemaVersionOut"][];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -3279,6 +3972,54 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /** SchemaVersionOut */
+        SchemaVersionOut: {
+            /** Version */
+            version: number;
+            /** Fields */
+            fields: components["schemas"]["FieldOut"][];
+            /**
+             * Diff
+             * @description added, dropped, type_changed (from the version before).
+             */
+            diff: {
+                [key: string]: unknown;
+            };
+            /** Breaking */
+            breaking: boolean;
+            /** Origin */
+            origin: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /**
+         * Scope
+         * @description Every given part must hold (AND); an empty scope is everything the owner may see.
+         */
+        Scope: {
+            /** Datasets */
+            datasets?: string[];
+            /** Processes */
+            processes?: string[];
+            affects?: components["schemas"]["Affects"] | null;
+            /** Tags */
+            tags?: string[];
+            /** Domains */
+            domains?: string[];
+            /**
+             * Owned By Me
+             * @default false
+             */
+            owned_by_me?: boolean;
+            /**
+             * Followed By Me
+             * @default false
+             */
+            followed_by_me?: boolean;
+        };
         /** SearchResult */
         SearchResult: {
             /** Items */
@@ -3349,6 +4090,19 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /** SlackChannel */
+        SlackChannel: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "slack";
+            /**
+             * Url
+             * @description A Slack incoming-webhook URL
+             */
+            url: string;
         };
         /** Source */
         Source: {
@@ -3530,6 +4284,21 @@ export interface components {
              * @default 1
              */
             zoom?: number;
+        };
+        /** WebhookChannel */
+        WebhookChannel: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "webhook";
+            /** Url */
+            url: string;
+            /**
+             * Secret
+             * @description Signs the body (X-DataMesh-Signature); a secret reference: env:NAME, file:/absolute/path or vault:mount/path#key
+             */
+            secret?: string | null;
         };
         /**
          * Problem
@@ -3812,7 +4581,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many failed sign-ins for this account or address. */
+            /** @description Too many failed sign-ins for this account (backoff) or, far more, from this address; Retry-After says when to try again. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5523,7 +6292,7 @@ export interface operations {
                 org?: string[];
                 owner?: string[];
                 visibility?: ("public" | "internal" | "private")[];
-                status?: ("active" | "deprecated")[];
+                status?: ("active" | "deprecated" | "removed")[];
                 sort?: "relevance" | "updated" | "name";
                 limit?: number;
                 /** @description `next_cursor` from the previous page. */
@@ -5970,6 +6739,82 @@ export interface operations {
             };
             /** @description Unsupported Media Type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_schema_versions_api_datasets__dataset_id__schema_versions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_SchemaVersionOut_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7109,6 +7954,267 @@ export interface operations {
             };
         };
     };
+    crawl_node_api_nodes__node_id__crawl_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Crawl"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This connector type cannot crawl. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_node_crawls_api_nodes__node_id__crawls_get: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200). */
+                limit?: number;
+                /** @description `next_cursor` from the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                node_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Crawl_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_node_crawl_api_nodes__node_id__crawls__crawl_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: string;
+                crawl_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Crawl"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_profiles_api_platform_profiles_get: {
         parameters: {
             query?: {
@@ -7666,6 +8772,98 @@ export interface operations {
             };
         };
     };
+    preview_connect_api_datasets__dataset_id__connect_get: {
+        parameters: {
+            query?: {
+                /** @description As in the POST. */
+                profile_id?: string;
+                /** @description As in the POST. */
+                platform?: string;
+                /** @description As in the POST. */
+                kinds?: string[];
+            };
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectResult"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such dataset (or you may not see it), or no such profile. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The profile or the asked platform is not the dataset's platform. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     connect_api_datasets__dataset_id__connect_post: {
         parameters: {
             query?: never;
@@ -8088,6 +9286,194 @@ export interface operations {
             };
             /** @description Unsupported Media Type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    follow_api_follows__dataset_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowState"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unfollow_api_follows__dataset_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowState"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9782,6 +11168,111 @@ export interface operations {
             };
         };
     };
+    import_dbt_api_dbt_import_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_import_dbt_api_dbt_import_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DbtImportResult"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An artifact is not valid JSON or not a v10+ manifest. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     get_sla_api_datasets__dataset_id__sla_get: {
         parameters: {
             query?: never;
@@ -11023,6 +12514,744 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Dashboard"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_rules_api_alerts_get: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200). */
+                limit?: number;
+                /** @description `next_cursor` from the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertRulePage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_rule_api_alerts_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlertRuleCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertRule"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_rule_api_alerts__alert_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertRule"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_rule_api_alerts__alert_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_rule_api_alerts__alert_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlertRuleUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertRule"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    test_rule_api_alerts__alert_id__test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertTestResult"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deliveries_api_alerts__alert_id__deliveries_get: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200). */
+                limit?: number;
+                /** @description `next_cursor` from the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                alert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryPage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    redeliver_api_alerts__alert_id__deliveries__delivery_id__redeliver_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: string;
+                delivery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
                 };
             };
             /** @description Bad Request */

@@ -65,6 +65,7 @@ export type NodeCreate = S["NodeCreate"];
 export type NodeUpdate = S["NodeUpdate"];
 export type NodeConnectionTest = S["NodeConnectionTest"];
 export type NodeCheck = S["NodeCheck"];
+export type Crawl = S["Crawl"];
 export type TestResult = S["TestResult"];
 export type NodeStatus = DataNode["status"];
 export type NodeSort = "name" | "updated" | "status";

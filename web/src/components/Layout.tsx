@@ -7,6 +7,7 @@ import { useTheme } from "../lib/theme";
 import {
   ActivityIcon,
   AdminIcon,
+  BellIcon,
   BrandMark,
   CatalogIcon,
   DashboardIcon,
@@ -31,6 +32,7 @@ const DISCOVER = [
 ];
 const OPERATE = [
   { to: "/health", label: "Health", Icon: ActivityIcon },
+  { to: "/alerts", label: "Alerts", Icon: BellIcon },
   { to: "/nodes", label: "Nodes", Icon: NodesIcon },
   { to: "/profiles", label: "Profiles", Icon: ProfilesIcon },
   { to: "/governance", label: "Governance", Icon: GovernanceIcon },

@@ -41,6 +41,25 @@ describe("describeEvent", () => {
     expect(connected.detail).toBe("Used the python and jdbc url snippets and tested the connection.");
   });
 
+  it("one change is one item: a visibility change names the other fields it changed", () => {
+    const d = describeEvent(
+      item({ type: "dataset.visibility_changed", payload: { fields: ["description", "visibility"], before: "internal", after: "public" } }),
+    );
+    expect(d.text).toBe("Ada Admin made Orders public");
+    expect(d.detail).toBe("It was internal. Also changed the description.");
+  });
+
+  it("says what a connect was: a copy, a download or a test", () => {
+    const copy = describeEvent(item({ type: "dataset.connected", payload: { platform: "snowflake", kinds: ["python"], action: "copy" } }));
+    expect(copy.detail).toBe("Copied the python snippet.");
+    const download = describeEvent(item({ type: "dataset.connected", payload: { kinds: ["dbt"], action: "download" } }));
+    expect(download.detail).toBe("Downloaded the dbt snippet.");
+    const test = describeEvent(
+      item({ type: "dataset.connected", payload: { kinds: ["python", "sql"], action: "test", tested: true } }),
+    );
+    expect(test.detail).toBe("Tested the connection.");
+  });
+
   it("summarises lineage changes and names API keys", () => {
     const d = describeEvent(
       item({
@@ -155,4 +174,17 @@ describe("live list", () => {
     expect(listing(["a"])).toBe("a");
     expect(listing(["a", "b", "c"])).toBe("a, b and c");
   });
+});
+
+it("crawl events read as sentences", () => {
+  const breaking = describeEvent(
+    item({
+      type: "dataset.schema_changed",
+      payload: { breaking: true, dropped: ["c"], added: [], type_changed: [{ name: "b" }], downstream_count: 2 },
+    }),
+  );
+  expect(breaking.text).toContain("changed in a breaking way");
+  expect(breaking.detail).toBe("1 column dropped, 1 type changed. 2 downstream datasets.");
+  const crawl = describeEvent(item({ type: "node.crawled", payload: { status: "partial", counts: { created: 3 } } }));
+  expect(crawl.detail).toBe("3 new, 0 updated, 0 removed (partial: nothing removed).");
 });

@@ -29,13 +29,20 @@ export const KNOWN_EVENT_TYPES = [
   "node.updated",
   "node.deleted",
   "node.status_changed",
+  "node.crawled",
+  "dataset.schema_changed",
+  "dataset.removed",
+  "dataset.restored",
 ] as const;
 
 /** Filters offered on the feed page (value: comma-separated event types). */
 export const EVENT_FILTERS: { value: string; label: string }[] = [
   { value: "", label: "All activity" },
   { value: "dataset.published", label: "New datasets" },
-  { value: "dataset.updated,dataset.visibility_changed,dataset.deprecated", label: "Dataset changes" },
+  {
+    value: "dataset.updated,dataset.visibility_changed,dataset.deprecated,dataset.schema_changed,dataset.removed,dataset.restored",
+    label: "Dataset changes",
+  },
   { value: "lineage.changed", label: "Lineage" },
   {
     value: "node.status_changed,process.run_failed,dataset.sla_breached,dataset.sla_recovered,dataset.assertion_failed",
@@ -189,19 +196,22 @@ function tell(item: FeedItem): Telling {
     case "dataset.visibility_changed": {
       const after = str(p.after);
       const before = str(p.before);
+      const detail = [before ? `It was ${before}.` : "", alsoChanged(p.fields, "visibility")].filter(Boolean).join(" ");
       return {
         parts: after ? [A, " made ", S, ` ${after}`] : [A, " changed the visibility of ", S],
         label: "Visibility",
         icon: "visibility",
         tone: after === "private" ? "warning" : "info",
-        detail: before ? `It was ${before}.` : undefined,
+        detail: detail || undefined,
       };
     }
     case "dataset.connected": {
       const platform = str(p.platform);
       const kinds = arr(p.kinds).filter((k): k is string => typeof k === "string");
       const words = kinds.map((k) => k.replace(/_/g, " "));
-      const used = words.length ? `Used the ${listing(words)} ${words.length === 1 ? "snippet" : "snippets"}` : "";
+      const verb = p.action === "copy" ? "Copied" : p.action === "download" ? "Downloaded" : "Used";
+      const used =
+        words.length && p.action !== "test" ? `${verb} the ${listing(words)} ${words.length === 1 ? "snippet" : "snippets"}` : "";
       const tested = p.tested ? "tested the connection" : "";
       const text = [used, tested].filter(Boolean).join(" and ");
       return {
@@ -313,6 +323,52 @@ function tell(item: FeedItem): Telling {
               : undefined,
       };
     }
+    case "dataset.schema_changed": {
+      const dropped = arr(p.dropped).length;
+      const added = arr(p.added).length;
+      const changed = arr(p.type_changed).length;
+      const downstream = typeof p.downstream_count === "number" ? p.downstream_count : 0;
+      const bits = [
+        added ? `${plural(added, "column")} added` : "",
+        dropped ? `${plural(dropped, "column")} dropped` : "",
+        changed ? `${plural(changed, "type")} changed` : "",
+      ].filter(Boolean);
+      return {
+        parts: ["The schema of ", S, p.breaking ? " changed in a breaking way" : " changed"],
+        label: "Schema",
+        icon: p.breaking ? "failure" : "edit",
+        tone: p.breaking ? "warning" : "info",
+        detail:
+          [bits.length ? `${bits.join(", ")}.` : "", downstream ? `${plural(downstream, "downstream dataset")}.` : ""]
+            .filter(Boolean)
+            .join(" ") || undefined,
+      };
+    }
+    case "dataset.removed":
+      return {
+        parts: [S, " is gone from its database"],
+        label: "Removed",
+        icon: "deprecate",
+        tone: "warning",
+        detail: "A complete crawl no longer found it; its history and lineage are kept.",
+      };
+    case "dataset.restored":
+      return { parts: [S, " is back in its database"], label: "Restored", icon: "publish", tone: "success" };
+    case "node.crawled": {
+      const c = (p.counts ?? {}) as Record<string, unknown>;
+      const n = (k: string) => (typeof c[k] === "number" ? (c[k] as number) : 0);
+      const status = str(p.status) ?? "succeeded";
+      return {
+        parts: [A, " crawled ", S],
+        label: "Crawl",
+        icon: status === "failed" ? "failure" : "node",
+        tone: status === "failed" ? "danger" : status === "partial" ? "warning" : "success",
+        detail:
+          status === "failed"
+            ? "The crawl failed; nothing was changed."
+            : `${n("created")} new, ${n("updated")} updated, ${n("removed")} removed${status === "partial" ? " (partial: nothing removed)" : ""}.`,
+      };
+    }
     case "dashboard.created":
       return {
         parts: [A, p.duplicated_from ? " copied a dashboard as " : " created the dashboard ", S],
@@ -330,6 +386,13 @@ function tell(item: FeedItem): Telling {
       };
     }
   }
+}
+
+/** "Also changed the description and tags." for the other fields of a one-event change. */
+function alsoChanged(fields: unknown, main: string): string {
+  const others = arr(fields).filter((f): f is string => typeof f === "string" && f !== main && f !== "status");
+  const words = Array.from(new Set(others.map((f) => FIELD_LABELS[f] ?? f.replace(/_/g, " "))));
+  return words.length ? `Also changed the ${listing(words)}.` : "";
 }
 
 export function describeEvent(item: FeedItem): EventDescription {

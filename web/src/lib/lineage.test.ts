@@ -1,6 +1,18 @@
 import { describe, expect, it } from "vitest";
 import type { Graph, ImpactItem } from "../api/types";
-import { buildGraph, csvCell, impactCsv, impactFileName, neighbours, nodeHref, nodeTitle } from "./lineage";
+import {
+  FIT_PADDING,
+  boundsOf,
+  buildGraph,
+  csvCell,
+  fitPlan,
+  hiddenOwnersNote,
+  impactCsv,
+  impactFileName,
+  neighbours,
+  nodeHref,
+  nodeTitle,
+} from "./lineage";
 
 const ds = (id: string, depth: number, extra: object = {}) => ({
   id,
@@ -129,3 +141,49 @@ describe("nodeHref", () => {
   });
 });
 
+describe("hidden owners of an impact", () => {
+  it("says that owners are hidden instead of that nobody owns the datasets", () => {
+    expect(hiddenOwnersNote(2, 0)).toBe(
+      "2 owners of restricted datasets are hidden from you: ask the owning organization's admins or stewards to pass it on.",
+    );
+    expect(hiddenOwnersNote(1, 0)).toBe(
+      "1 owner of restricted datasets is hidden from you: ask the owning organization's admins or stewards to pass it on.",
+    );
+    expect(hiddenOwnersNote(1, 3)).toMatch(/^Also, 1 owner of restricted datasets is hidden/);
+    expect(hiddenOwnersNote(0, 0)).toBeNull();
+    expect(hiddenOwnersNote(undefined, 2)).toBeNull();
+  });
+});
+
+describe("fitting the lineage canvas", () => {
+  it("shows a wide, short graph whole, in a canvas no taller than it needs", () => {
+    // 12 nodes in a row (the demo's ORDERS, two levels each way) in a 1100 px wide canvas.
+    const plan = fitPlan({ width: 2600, height: 150 }, 1100, 560);
+    expect(plan.fits).toBe(true);
+    expect(plan.zoom).toBeCloseTo((1100 - FIT_PADDING.left - FIT_PADDING.right) / 2600, 5);
+    expect(2600 * plan.zoom).toBeLessThanOrEqual(1100 - FIT_PADDING.left - FIT_PADDING.right);
+    expect(plan.height).toBe(260); // the minimum: no empty band of 300 px under the graph
+  });
+
+  it("never zooms in past 1 and keeps tall graphs within the maximum height", () => {
+    expect(fitPlan({ width: 300, height: 100 }, 1100, 560)).toEqual({ fits: true, zoom: 1, height: 260 });
+    const tall = fitPlan({ width: 600, height: 1000 }, 1100, 560);
+    expect(tall.height).toBe(560);
+    expect(tall.fits).toBe(true);
+    expect(1000 * tall.zoom).toBeLessThanOrEqual(560 - FIT_PADDING.top - FIT_PADDING.bottom + 0.001);
+  });
+
+  it("a graph too big to read whole opens at the readable zoom instead", () => {
+    expect(fitPlan({ width: 20000, height: 300 }, 1100, 560)).toEqual({ fits: false, zoom: 0.35, height: 560 });
+  });
+
+  it("measures the box around laid-out nodes", () => {
+    expect(
+      boundsOf([
+        { x: -10, y: 5, width: 100, height: 50 },
+        { x: 200, y: 80, width: 40, height: 20 },
+      ]),
+    ).toEqual({ width: 250, height: 95 });
+    expect(boundsOf([])).toEqual({ width: 0, height: 0 });
+  });
+});

@@ -139,7 +139,8 @@ export function impactFileName(impact: Pick<Impact, "node">): string {
 
 /** Save text as a file in the browser (no server round trip). */
 export function downloadText(text: string, fileName: string, type = "text/csv;charset=utf-8"): void {
-  const blob = new Blob(["\ufeff", text], { type });
+  // A byte-order mark tells spreadsheet programs the CSV is UTF-8; code files get none.
+  const blob = new Blob(type.startsWith("text/csv") ? ["\ufeff", text] : [text], { type });
   const url = URL.createObjectURL(blob);
   const a = document.createElement("a");
   a.href = url;
@@ -148,4 +149,61 @@ export function downloadText(text: string, fileName: string, type = "text/csv;ch
   a.click();
   a.remove();
   window.setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/**
+ * What the impact panel says about owners of affected datasets the reader may not see: they are
+ * counted by the server, never named. Null when there are none.
+ */
+export function hiddenOwnersNote(hiddenOwners: number | null | undefined, notifyCount: number): string | null {
+  const n = hiddenOwners ?? 0;
+  if (n <= 0) return null;
+  const who = n === 1 ? "1 owner" : `${n} owners`;
+  const lead = notifyCount ? `Also, ${who}` : who;
+  return `${lead} of restricted datasets ${n === 1 ? "is" : "are"} hidden from you: ask the owning organization's admins or stewards to pass it on.`;
+}
+
+export interface FitPlan {
+  /** The whole graph shows at this zoom (false: too big to read whole; centre on a node). */
+  fits: boolean;
+  zoom: number;
+  /** Canvas height: the fitted graph's, so no empty band is left above or below it. */
+  height: number;
+}
+
+/** Room kept around a fitted graph (px): the zoom buttons sit at the bottom left. */
+export const FIT_PADDING = { top: 28, right: 28, bottom: 64, left: 28 } as const;
+
+/**
+ * How a laid-out graph of `bounds` opens in a canvas `viewWidth` wide and at most `maxHeight`
+ * high: whole, at the largest zoom up to 1 that shows every node, in a canvas no taller than
+ * it needs; or, when that zoom would be below `minZoom` (unreadable), at `minZoom`.
+ */
+export function fitPlan(
+  bounds: { width: number; height: number },
+  viewWidth: number,
+  maxHeight: number,
+  { minZoom = 0.35, minHeight = 260, maxZoom = 1 } = {},
+): FitPlan {
+  const w = Math.max(bounds.width, 1);
+  const h = Math.max(bounds.height, 1);
+  const byWidth = (viewWidth - FIT_PADDING.left - FIT_PADDING.right) / w;
+  const byHeight = (maxHeight - FIT_PADDING.top - FIT_PADDING.bottom) / h;
+  const zoom = Math.min(maxZoom, byWidth, byHeight);
+  if (!(zoom >= minZoom)) return { fits: false, zoom: minZoom, height: maxHeight };
+  const needed = Math.ceil(h * zoom + FIT_PADDING.top + FIT_PADDING.bottom);
+  return { fits: true, zoom, height: Math.min(maxHeight, Math.max(minHeight, needed)) };
+}
+
+/** The box around laid-out nodes. */
+export function boundsOf(boxes: { x: number; y: number; width: number; height: number }[]): {
+  width: number;
+  height: number;
+} {
+  if (!boxes.length) return { width: 0, height: 0 };
+  const left = Math.min(...boxes.map((b) => b.x));
+  const top = Math.min(...boxes.map((b) => b.y));
+  const right = Math.max(...boxes.map((b) => b.x + b.width));
+  const bottom = Math.max(...boxes.map((b) => b.y + b.height));
+  return { width: right - left, height: bottom - top };
 }

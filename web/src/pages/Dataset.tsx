@@ -20,6 +20,7 @@ import { FeedTimeline } from "../components/feed";
 import { LineageExplorer } from "../components/lineage/LineageExplorer";
 import {
   BanIcon,
+  BellIcon,
   CatalogIcon,
   CheckIcon,
   ChevronRightIcon,
@@ -348,7 +349,8 @@ export function Component() {
   });
 
   const follow = useMutation({
-    mutationFn: () => followsApi.toggle(id),
+    // The state asked for, not a toggle: a retried request cannot undo itself.
+    mutationFn: (want: boolean) => followsApi.set(id, want),
     onSuccess: (state) => {
       qc.setQueryData(datasetKey(id), (old: typeof query.data) =>
         old ? { ...old, data: { ...old.data, following: state.following, follower_count: state.follower_count } } : old,
@@ -432,7 +434,7 @@ export function Component() {
             variant={ds.following ? "secondary" : "primary"}
             aria-pressed={!!ds.following}
             loading={follow.isPending}
-            onClick={() => follow.mutate()}
+            onClick={() => follow.mutate(!ds.following)}
           >
             {ds.following ? <CheckIcon /> : <PlusIcon />}
             <span>{ds.following ? "Following" : "Follow"}</span>
@@ -440,6 +442,13 @@ export function Component() {
               {ds.follower_count ?? 0}
             </span>
           </Button>
+          <Link
+            className={buttonClass({})}
+            to={`/alerts?new=1&affects=${encodeURIComponent(ds.id)}&name=${encodeURIComponent(datasetTitle(ds))}`}
+            title="Get a webhook, Slack message or e-mail when something upstream of this dataset breaks"
+          >
+            <BellIcon /> Alert me
+          </Link>
           {editable ? (
             <Button onClick={() => setEditing(true)}>
               <EditIcon /> Edit

@@ -3,7 +3,7 @@ import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClie
 import { useEffect, useId, useMemo, useRef, useState } from "react";
 import { useSearchParams } from "react-router";
 import { connectorsApi, nodesApi } from "../api/endpoints";
-import { isAdmin, useMe } from "../api/queries";
+import { canCrawl, isAdmin, useMe } from "../api/queries";
 import type { Connector, DataNode, NodeSort, NodeStatus } from "../api/types";
 import { PlatformTile, platformLabel } from "../components/datasets";
 import { HealthBadge } from "../components/health";
@@ -72,6 +72,27 @@ function NodeCard({
         <p className="node-card__message">
           <AlertIcon />
           <span>{node.last_message}</span>
+        </p>
+      ) : null}
+      {node.last_crawl ? (
+        <p className="node-card__crawl subtle" data-testid="node-card-crawl">
+          {["queued", "running"].includes(node.last_crawl.status) ? (
+            "Crawling…"
+          ) : (
+            <>
+              Crawl {node.last_crawl.status}
+              {node.last_crawl.finished_at ? (
+                <>
+                  {" "}
+                  <Time iso={node.last_crawl.finished_at} />
+                </>
+              ) : null}
+              {node.last_crawl.status !== "failed"
+                ? ` · ${node.last_crawl.counts.created ?? 0} new, ${node.last_crawl.counts.updated ?? 0} updated, ${node.last_crawl.counts.removed ?? 0} removed`
+                : ""}
+              {node.last_crawl.errors ? ` · ${node.last_crawl.errors} ${node.last_crawl.errors === 1 ? "error" : "errors"}` : ""}
+            </>
+          )}
         </p>
       ) : null}
       {node.tags.length ? (
@@ -317,6 +338,7 @@ export function Component() {
         node={openId ? (open.data ?? null) : null}
         connectors={connectorList}
         canWrite={admin}
+        canCrawl={canCrawl(me)}
         onClose={() => setParam("node", "")}
         onEdit={(n) => {
           setParam("node", "");

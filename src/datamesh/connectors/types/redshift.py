@@ -1,12 +1,14 @@
 """Amazon Redshift (provisioned clusters and Serverless): the settings Connect needs for
-snippets. No test yet: it would need IAM credential handling, and a type never pretends."""
+snippets, and crawls through the PostgreSQL crawler (Redshift speaks the same protocol and keeps
+the same catalog tables). No test yet: it would need IAM credential handling, and a type never
+pretends."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from datamesh.connectors.registry import ConnectorType, SecretField
-from datamesh.connectors.types.postgresql import HOST_PATTERN
+from datamesh.connectors.types.postgresql import CRAWL_PROPERTIES, HOST_PATTERN, crawler_for
 
 CONFIG_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -62,6 +64,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "pattern": r"^[0-9]{12}$",
             "x-errors": {"pattern": "must be a 12-digit AWS account id"},
         },
+        **CRAWL_PROPERTIES,
     },
 }
 
@@ -70,7 +73,13 @@ CONNECTOR = ConnectorType(
     title="Amazon Redshift",
     description="Redshift clusters and Serverless workgroups; Connect generates Python, JDBC, "
     "PySpark and SQL snippets.",
-    capabilities={"test_connection": False, "connect_snippets": True, "schema_refresh": False},
+    capabilities={
+        "test_connection": False,
+        "connect_snippets": True,
+        "schema_refresh": False,
+        "crawl": True,
+    },
     config_schema=CONFIG_SCHEMA,
     secret_fields=(SecretField("password", "Database password (when not using IAM)."),),
+    crawler=crawler_for("redshift"),
 )

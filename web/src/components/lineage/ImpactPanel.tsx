@@ -4,10 +4,10 @@ import { useId, useState } from "react";
 import { Link } from "react-router";
 import { lineageApi } from "../../api/endpoints";
 import type { ImpactItem } from "../../api/types";
-import { downloadText, impactCsv, impactFileName, nodeTitle } from "../../lib/lineage";
+import { downloadText, hiddenOwnersNote, impactCsv, impactFileName, nodeTitle } from "../../lib/lineage";
 import { HealthBadge } from "../health";
-import { CogIcon, DownloadIcon, LockIcon, UsersIcon, WarningIcon } from "../icons";
-import { Alert, Avatar, Badge, Button, CopyButton, EmptyState, ErrorAlert, Skeleton } from "../ui";
+import { BellIcon, CogIcon, DownloadIcon, LockIcon, UsersIcon, WarningIcon } from "../icons";
+import { Alert, Avatar, Badge, Button, buttonClass, CopyButton, EmptyState, ErrorAlert, Skeleton } from "../ui";
 
 const DEPTHS = [1, 2, 3, 5, 10, 20];
 
@@ -74,6 +74,8 @@ export function ImpactPanel({
   const impact = query.data;
   const items = impact ? [...impact.items].sort((a, b) => a.distance - b.distance) : [];
   const emails = impact?.notify.map((p) => p.email).filter((e): e is string => !!e) ?? [];
+  const hiddenOwners = impact?.totals.hidden_owners ?? 0;
+  const hiddenNote = impact ? hiddenOwnersNote(hiddenOwners, impact.notify.length) : null;
 
   return (
     <section className="card impact" aria-labelledby="impact-heading" data-testid="impact-panel">
@@ -95,6 +97,15 @@ export function ImpactPanel({
               </option>
             ))}
           </select>
+          {impact && !impact.node.restricted ? (
+            <Link
+              className={buttonClass({ size: "sm" })}
+              to={`/alerts?new=1&affects=${encodeURIComponent(impact.node.id)}&name=${encodeURIComponent(nodeTitle(impact.node))}`}
+              title="Get a webhook, Slack message or e-mail when something upstream of this breaks"
+            >
+              <BellIcon /> Alert me
+            </Link>
+          ) : null}
           <Button
             size="sm"
             disabled={!impact || !items.length}
@@ -126,6 +137,7 @@ export function ImpactPanel({
             </div>
             <div>
               <strong>{impact.totals.people}</strong> {impact.totals.people === 1 ? "person" : "people"} to notify
+              {hiddenOwners ? <span className="subtle"> (+{hiddenOwners} hidden)</span> : null}
             </div>
             {impact.totals.restricted ? (
               <div>
@@ -174,11 +186,16 @@ export function ImpactPanel({
                       </li>
                     ))}
                   </ul>
-                ) : (
+                ) : hiddenNote ? null : (
                   <p className="subtle impact-empty-people">
                     <UsersIcon /> Nobody owns or follows the affected datasets yet.
                   </p>
                 )}
+                {hiddenNote ? (
+                  <p className="subtle impact-empty-people" data-testid="hidden-owners">
+                    <LockIcon /> {hiddenNote}
+                  </p>
+                ) : null}
               </div>
             </div>
           )}

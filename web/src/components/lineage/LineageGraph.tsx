@@ -15,14 +15,16 @@ import {
   ReactFlowProvider,
   useNodesState,
   useReactFlow,
+  useStore,
+  useStoreApi,
   type Edge,
   type Node,
   type NodeProps,
 } from "@xyflow/react";
-import { memo, useEffect, useMemo, useRef, useState, type MouseEvent } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState, type MouseEvent } from "react";
 import { useNavigate } from "react-router";
 import { healthLabel } from "../../lib/feed";
-import { nodeTitle, type LGraph, type LNode } from "../../lib/lineage";
+import { FIT_PADDING, boundsOf, fitPlan, nodeTitle, type FitPlan, type LGraph, type LNode } from "../../lib/lineage";
 import { useTheme } from "../../lib/theme";
 import { platformLabel } from "../datasets";
 import { HealthIcon } from "../health";
@@ -202,7 +204,13 @@ const LineageNode = memo(function LineageNode({ data, selected }: NodeProps<Flow
 
 const NODE_TYPES = { lineage: LineageNode };
 /** Below this zoom node names are too small to read. */
-const MIN_READABLE_ZOOM = 0.6;
+const MIN_READABLE_ZOOM = 0.35;
+const FIT_PADDING_PX = {
+  top: `${FIT_PADDING.top}px`,
+  right: `${FIT_PADDING.right}px`,
+  bottom: `${FIT_PADDING.bottom}px`,
+  left: `${FIT_PADDING.left}px`,
+} as const;
 
 function minimapColour(node: Node): string {
   const n = (node.data as NodeData).node;
@@ -211,9 +219,22 @@ function minimapColour(node: Node): string {
   return n.kind === "process" ? "#8b5cf6" : "#6366f1";
 }
 
-function Flow({ graph, rootId, expanded, expanding, onExpand, hrefFor, focusId }: LineageGraphProps) {
+function Flow({
+  graph,
+  rootId,
+  expanded,
+  expanding,
+  onExpand,
+  hrefFor,
+  focusId,
+  maxHeight,
+  onHeight,
+}: LineageGraphProps & { maxHeight: () => number; onHeight: (height: number) => void }) {
   const navigate = useNavigate();
-  const { fitView, getZoom, setCenter } = useReactFlow();
+  const { fitView, setCenter } = useReactFlow();
+  const store = useStoreApi();
+  const [plan, setPlan] = useState<(FitPlan & { centre: { x: number; y: number } | null }) | null>(null);
+  const whole = plan?.fits ?? true;
   const { resolved } = useTheme();
   const [nodes, setNodes, onNodesChange] = useNodesState<FlowNode>([]);
   const onExpandRef = useRef(onExpand);
@@ -240,26 +261,48 @@ function Flow({ graph, rootId, expanded, expanding, onExpand, hrefFor, focusId }
           ...sizeOf(n),
         })),
       );
-      window.requestAnimationFrame(() => {
-        if (cancelled) return;
-        // One jump, no animation: the graph appears where it stays (and can be clicked at once).
-        void fitView({ padding: 0.12, maxZoom: 1, minZoom: MIN_READABLE_ZOOM }).then(() => {
-          // Too wide to read whole: keep a readable zoom and centre on the starting point (or on
-          // the node just expanded).
-          const focus = graph.nodes.find((n) => n.id === focusId) ?? graph.nodes.find((n) => n.id === rootId);
-          const at = focus ? positions.get(focus.id) : undefined;
-          if (!cancelled && focus && at && getZoom() <= MIN_READABLE_ZOOM + 0.01) {
-            const size = sizeOf(focus);
-            void setCenter(at.x + size.width / 2, at.y + size.height / 2, { zoom: MIN_READABLE_ZOOM });
-          }
-          if (!cancelled) setReady(true);
-        });
-      });
+      // The whole graph, fitted, in a canvas as tall as it needs (no empty band); a graph too
+      // big to read whole opens at a readable zoom on the starting point (or the node just
+      // expanded), with the overview map to find the rest.
+      const bounds = boundsOf(graph.nodes.map((n) => ({ ...(positions.get(n.id) ?? { x: 0, y: 0 }), ...sizeOf(n) })));
+      const fit = fitPlan(bounds, store.getState().width || 800, maxHeight(), { minZoom: MIN_READABLE_ZOOM });
+      const focus = graph.nodes.find((n) => n.id === focusId) ?? graph.nodes.find((n) => n.id === rootId);
+      const at = focus ? positions.get(focus.id) : undefined;
+      const centre = focus && at ? { x: at.x + sizeOf(focus).width / 2, y: at.y + sizeOf(focus).height / 2 } : null;
+      onHeight(fit.height);
+      setPlan({ ...fit, centre });
     });
     return () => {
       cancelled = true;
     };
-  }, [graph, rootId, focusId, setNodes, fitView, getZoom, setCenter, stableExpand]);
+  }, [graph, rootId, focusId, setNodes, stableExpand, store, maxHeight, onHeight]);
+
+  // Place the view once the canvas has taken the planned height (ResizeObserver updates the
+  // store's height after the DOM changes), or shortly after in any case.
+  const flowHeight = useStore((st) => st.height);
+  useEffect(() => {
+    if (!plan) return;
+    let cancelled = false;
+    const place = () => {
+      if (cancelled) return;
+      // One jump, no animation: the graph appears where it stays (and can be clicked at once).
+      const done = () => !cancelled && setReady(true);
+      if (plan.fits || !plan.centre) {
+        void fitView({ padding: FIT_PADDING_PX, maxZoom: 1, minZoom: plan.fits ? 0.05 : MIN_READABLE_ZOOM }).then(done);
+      } else {
+        void setCenter(plan.centre.x, plan.centre.y, { zoom: MIN_READABLE_ZOOM }).then(done);
+      }
+    };
+    const settled = Math.abs(flowHeight - plan.height) <= 1;
+    const timer = settled
+      ? window.requestAnimationFrame(place)
+      : window.setTimeout(place, 300); // a height the container cannot take: place anyway
+    return () => {
+      cancelled = true;
+      if (settled) window.cancelAnimationFrame(timer);
+      else window.clearTimeout(timer);
+    };
+  }, [plan, flowHeight, fitView, setCenter]);
 
   // Expansion flags change without a new layout.
   const shown = useMemo(
@@ -327,25 +370,36 @@ function Flow({ graph, rootId, expanded, expanding, onExpand, hrefFor, focusId }
     >
       <Background gap={20} size={1.2} />
       <Controls showInteractive={false} position="bottom-left" />
-      <MiniMap
-        pannable
-        zoomable
-        nodeColor={minimapColour}
-        nodeStrokeWidth={2}
-        nodeBorderRadius={8}
-        position="bottom-right"
-        ariaLabel="Overview of the whole graph"
-        style={{ width: 168, height: 104 }}
-      />
+      {whole ? null : (
+        <MiniMap
+          pannable
+          zoomable
+          nodeColor={minimapColour}
+          nodeStrokeWidth={2}
+          nodeBorderRadius={8}
+          position="bottom-right"
+          ariaLabel="Overview of the whole graph"
+          style={{ width: 168, height: 104 }}
+        />
+      )}
     </ReactFlow>
   );
 }
 
 export default function LineageGraph(props: LineageGraphProps) {
+  const tallest = props.height ?? 560;
+  // The height the canvas may take (a CSS length, e.g. relative to the window), in pixels.
+  const probe = useRef<HTMLDivElement>(null);
+  const maxHeight = useCallback(
+    () => probe.current?.clientHeight || (typeof tallest === "number" ? tallest : 560),
+    [tallest],
+  );
+  const [height, setHeight] = useState<number | null>(null);
   return (
-    <div className="lineage-canvas" style={{ height: props.height ?? 560 }} data-testid="lineage-canvas">
+    <div className="lineage-canvas" style={{ height: height ?? tallest }} data-testid="lineage-canvas">
+      <div ref={probe} aria-hidden="true" className="lineage-canvas__probe" style={{ height: tallest }} />
       <ReactFlowProvider>
-        <Flow {...props} />
+        <Flow {...props} maxHeight={maxHeight} onHeight={setHeight} />
       </ReactFlowProvider>
     </div>
   );

@@ -77,7 +77,7 @@ function PublishForm({ onClose }: { onClose: () => void }) {
   const qc = useQueryClient();
   const navigate = useNavigate();
   const toast = useToast();
-  const [platform, setPlatform] = useState<string>("snowflake");
+  const [platform, setPlatform] = useState<(typeof PLATFORMS)[number]>("snowflake");
   const [namespace, setNamespace] = useState("");
   const [name, setName] = useState("");
   const [displayName, setDisplayName] = useState("");
@@ -120,7 +120,7 @@ function PublishForm({ onClose }: { onClose: () => void }) {
           label="Platform"
           name="platform"
           value={platform}
-          onChange={(e) => setPlatform(e.target.value)}
+          onChange={(e) => setPlatform(e.target.value as (typeof PLATFORMS)[number])}
           error={fields.platform}
         >
           {PLATFORMS.map((p) => (

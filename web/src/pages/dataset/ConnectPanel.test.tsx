@@ -78,12 +78,24 @@ describe("Connect panel", () => {
     // Viewers cannot run live tests; the button says why.
     expect(screen.getByRole("button", { name: /Test connection/ }).getAttribute("title")).toMatch(/producer, steward or admin/);
 
+    // Showing the code is not a connect: only the preview (GET) was asked for.
+    const connects = () => calls.filter((c) => c.url === "/api/datasets/d1/connect");
+    expect(connects().map((c) => c.method)).toEqual(["GET"]);
+
     await user.click(screen.getByRole("button", { name: "Copy connect_orders.py" }));
     expect(await screen.findByText("Copied to clipboard")).toBeTruthy();
     expect(await navigator.clipboard.readText()).toBe(PY);
+    // Copying is the connect, for that artifact.
+    await waitFor(() => expect(connects().filter((c) => c.method === "POST")).toHaveLength(1));
+    expect(connects()[1]?.body).toEqual({ profile_id: null, action: "copy", kinds: ["python"] });
 
     await user.click(screen.getByRole("tab", { name: "SQL" }));
     expect(screen.getByLabelText("query.sql, sql code").textContent).toBe("SELECT 1");
+    // Downloading the file is a connect too; switching tabs was not.
+    vi.stubGlobal("URL", Object.assign(URL, { createObjectURL: () => "blob:x", revokeObjectURL: () => {} }));
+    await user.click(screen.getByRole("button", { name: "Download query.sql" }));
+    await waitFor(() => expect(connects().filter((c) => c.method === "POST")).toHaveLength(2));
+    expect(connects()[2]?.body).toEqual({ profile_id: null, action: "download", kinds: ["sql"] });
 
     await user.click(screen.getByRole("link", { name: /Create a PostgreSQL profile/ }));
     await waitFor(() => expect(router.state.location.pathname).toBe("/profiles"));

@@ -1,16 +1,21 @@
 /**
  * Connect: working code for this dataset on your platform, filled in from one of your platform
- * profiles (or your default one), each artifact highlighted and one click to copy, with an
- * optional live connection test where the server offers one.
+ * profiles (or your default one), each artifact highlighted and one click to copy or download,
+ * with an optional live connection test where the server offers one.
+ *
+ * Showing the code records nothing (GET); copying, downloading or testing is the connect the
+ * dataset's followers hear about (POST), once an hour per person at most.
  */
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useId, useMemo, useState } from "react";
 import { Link } from "react-router";
 import {
   connectApi,
+  connectBody,
   connectPlatform,
   profileKeys,
   profilesApi,
+  type ConnectAction,
   type ConnectArtifact,
   type ConnectResult,
   type ConnectionTestResult,
@@ -23,6 +28,7 @@ import { platformLabel } from "../../components/datasets";
 import {
   CheckCircleIcon,
   CopyIcon,
+  DownloadIcon,
   KeyIcon,
   PlayIcon,
   PlusIcon,
@@ -44,6 +50,7 @@ import {
   copyText,
 } from "../../components/ui";
 import { highlightHtml, kindLabel } from "../../lib/highlight";
+import { downloadText } from "../../lib/lineage";
 import "./connect.css";
 
 const TEST_ROLES = ["producer", "steward", "admin"];
@@ -124,7 +131,33 @@ function ArtifactsSkeleton() {
   );
 }
 
-function Artifacts({ result, datasetName }: { result: ConnectResult; datasetName: string }) {
+type OnAction = (action: Exclude<ConnectAction, "test">, artifact: ConnectArtifact) => void;
+
+function DownloadArtifact({ artifact, onDownloaded }: { artifact: ConnectArtifact; onDownloaded: () => void }) {
+  return (
+    <Button
+      size="sm"
+      variant="ghost"
+      onClick={() => {
+        downloadText(artifact.content, artifact.filename, "text/plain;charset=utf-8");
+        onDownloaded();
+      }}
+      aria-label={`Download ${artifact.filename}`}
+    >
+      <DownloadIcon /> <span>Download</span>
+    </Button>
+  );
+}
+
+function Artifacts({
+  result,
+  datasetName,
+  onAction,
+}: {
+  result: ConnectResult;
+  datasetName: string;
+  onAction: OnAction;
+}) {
   const toast = useToast();
   const [kind, setKind] = useState<string>(result.artifacts[0]?.kind ?? "");
   const current = result.artifacts.find((a) => a.kind === kind) ?? result.artifacts[0];
@@ -149,10 +182,14 @@ function Artifacts({ result, datasetName }: { result: ConnectResult; datasetName
         <span className="code-card__file mono" title={`${lines} lines`}>
           {current.filename}
         </span>
+        <DownloadArtifact artifact={current} onDownloaded={() => onAction("download", current)} />
         <CopyArtifact
           key={current.kind}
           artifact={current}
-          onCopied={() => toast.success("Copied to clipboard", `${current.filename} for ${datasetName}.`)}
+          onCopied={() => {
+            toast.success("Copied to clipboard", `${current.filename} for ${datasetName}.`);
+            onAction("copy", current);
+          }}
         />
       </div>
       <TabPanel idPrefix="connect" id={current.kind}>
@@ -176,10 +213,10 @@ export function ConnectPanel({ ds, title }: { ds: Dataset; title: string }) {
     enabled: !!platform,
   });
 
-  // Each generation is recorded (dataset.connect), so one per selection, not one per render.
+  // Showing the code is not a connect: the preview records nothing.
   const code = useQuery({
     queryKey: ["connect", ds.id, profileId],
-    queryFn: () => connectApi.connect(ds.id, { profile_id: profileId || null }),
+    queryFn: ({ signal }) => connectApi.preview(ds.id, profileId || null, signal),
     enabled: !!platform,
     staleTime: Infinity,
     gcTime: 5 * 60_000,
@@ -187,8 +224,15 @@ export function ConnectPanel({ ds, title }: { ds: Dataset; title: string }) {
   });
 
   const test = useMutation({
-    mutationFn: () => connectApi.connect(ds.id, { profile_id: profileId || null, test: true }),
+    mutationFn: () => connectApi.connect(ds.id, connectBody("test", profileId || null)),
     onSuccess: setTested,
+  });
+
+  // Copying or downloading an artifact is the connect (audited; followers see it once an hour).
+  // It is a record of what happened: the code is already in hand, so a failure stays quiet.
+  const record = useMutation({
+    mutationFn: ({ action, kind }: { action: Exclude<ConnectAction, "test">; kind: string }) =>
+      connectApi.connect(ds.id, connectBody(action, profileId || null, kind)),
   });
 
   if (!platform) {
@@ -311,7 +355,11 @@ export function ConnectPanel({ ds, title }: { ds: Dataset; title: string }) {
         ) : code.isError ? (
           <ConnectError error={code.error} profilesHref={newProfileHref} onRetry={() => code.refetch()} retrying={code.isFetching} />
         ) : result ? (
-          <Artifacts result={result} datasetName={title} />
+          <Artifacts
+            result={result}
+            datasetName={title}
+            onAction={(action, artifact) => record.mutate({ action, kind: artifact.kind })}
+          />
         ) : null}
         {result ? (
           <p className="field__hint connect__note">

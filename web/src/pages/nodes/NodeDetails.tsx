@@ -1,8 +1,8 @@
 /** One node: its health, settings, secret references and check history; test, edit, delete. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { connectorsApi, nodesApi } from "../../api/endpoints";
-import type { Connector, DataNode, TestResult } from "../../api/types";
+import type { Connector, Crawl, DataNode, TestResult } from "../../api/types";
 import { PlatformTile } from "../../components/datasets";
 import { ConfirmDialog, Dialog } from "../../components/Dialog";
 import { HealthBadge } from "../../components/health";
@@ -72,16 +72,115 @@ function CheckHistory({ nodeId }: { nodeId: string }) {
   );
 }
 
+const CRAWL_ACTIVE = ["queued", "running"];
+
+function crawlSummary(c: Crawl): string {
+  const n = c.counts;
+  return `${n.created} new · ${n.updated} updated · ${n.unchanged} unchanged · ${n.removed} removed`;
+}
+
+function CrawlProgressLine({ crawl }: { crawl: Crawl }) {
+  const step = crawl.progress.step ?? "";
+  const done = crawl.progress.done ?? 0;
+  const total = crawl.progress.total ?? 0;
+  const pct = total ? Math.round((100 * done) / total) : null;
+  return (
+    <div className="crawl-progress" role="status" aria-live="polite" data-testid="crawl-progress">
+      <span className="spinner" aria-hidden="true" />
+      {crawl.status === "queued" ? "Waiting for a worker…" : step ? step.charAt(0).toUpperCase() + step.slice(1) : "Starting…"}
+      {pct !== null && crawl.status === "running" ? ` · ${done}/${total} (${pct}%)` : ""}
+    </div>
+  );
+}
+
+/** The node's latest crawl (live while it runs), its counts and errors, and "Crawl now". */
+function Crawls({ nodeId, canCrawl, interval }: { nodeId: string; canCrawl: boolean; interval: number | null }) {
+  const qc = useQueryClient();
+  const toast = useToast();
+  const crawls = useQuery({
+    queryKey: ["nodes", "crawls", nodeId],
+    queryFn: ({ signal }) => nodesApi.crawls(nodeId, 5, signal),
+    refetchInterval: (q) => (q.state.data?.items.some((c) => CRAWL_ACTIVE.includes(c.status)) ? 1000 : false),
+  });
+  const start = useMutation({
+    mutationFn: () => nodesApi.crawl(nodeId),
+    onSuccess: () => void qc.invalidateQueries({ queryKey: ["nodes", "crawls", nodeId] }),
+    onError: (err) => toast.fromError(err, "Could not start the crawl"),
+  });
+  const latest = crawls.data?.items[0];
+  const running = !!latest && CRAWL_ACTIVE.includes(latest.status);
+  const wasRunning = useRef(false);
+  useEffect(() => {
+    // A crawl just ended: the node list shows its outcome too.
+    if (wasRunning.current && !running) void qc.invalidateQueries({ queryKey: ["nodes", "list"] });
+    wasRunning.current = running;
+  }, [running, qc]);
+  return (
+    <section aria-labelledby="node-crawls" data-testid="node-crawls">
+      <div className="row" style={{ justifyContent: "space-between" }}>
+        <h3 className="form-section__title" id="node-crawls">
+          Crawls
+        </h3>
+        <Button
+          onClick={() => start.mutate()}
+          loading={start.isPending}
+          disabled={!canCrawl || running}
+          title={canCrawl ? undefined : "Admins and stewards crawl nodes"}
+        >
+          <PlayIcon /> Crawl now
+        </Button>
+      </div>
+      <p className="subtle">
+        {interval ? `Crawled every ${interval} min` : "Crawled on demand"}: tables, views and columns become datasets,
+        with the lineage their SQL implies.
+      </p>
+      {crawls.isPending ? <TableSkeleton rows={1} columns={3} label="Loading crawls" /> : null}
+      {crawls.isError ? <ErrorAlert error={crawls.error} onRetry={() => crawls.refetch()} /> : null}
+      {crawls.data && !latest ? <p className="muted">Never crawled.</p> : null}
+      {latest ? (
+        <div className="stack" style={{ gap: "var(--space-2)" }} data-testid="last-crawl">
+          {running ? (
+            <CrawlProgressLine crawl={latest} />
+          ) : (
+            <div>
+              <span
+                className={`badge badge--${latest.status === "succeeded" ? "success" : latest.status === "partial" ? "warning" : "danger"}`}
+              >
+                {latest.status}
+              </span>{" "}
+              {latest.finished_at ? <Time iso={latest.finished_at} /> : null}
+              {latest.status !== "failed" ? <span className="muted"> · {crawlSummary(latest)}</span> : null}
+            </div>
+          )}
+          {latest.errors.length ? (
+            <ul className="crawl-errors" aria-label="Crawl errors">
+              {latest.errors.slice(0, 20).map((e, i) => (
+                <li key={i}>
+                  {e.object ? <span className="mono">{e.object}</span> : null}
+                  {e.object ? ": " : ""}
+                  {e.message}
+                </li>
+              ))}
+            </ul>
+          ) : null}
+        </div>
+      ) : null}
+    </section>
+  );
+}
+
 export function NodeDetailsDialog({
   node,
   connectors,
   canWrite,
+  canCrawl = false,
   onClose,
   onEdit,
 }: {
   node: DataNode | null;
   connectors: Connector[];
   canWrite: boolean;
+  canCrawl?: boolean;
   onClose: () => void;
   onEdit: (node: DataNode) => void;
 }) {
@@ -103,7 +202,16 @@ export function NodeDetailsDialog({
       }
       description={node ? `${connector?.title ?? node.type} · ${targetSummary(node.config) || "no address"}` : undefined}
     >
-      {node ? <Details node={node} connector={connector} canWrite={canWrite} onClose={onClose} onEdit={onEdit} /> : null}
+      {node ? (
+        <Details
+          node={node}
+          connector={connector}
+          canWrite={canWrite}
+          canCrawl={canCrawl}
+          onClose={onClose}
+          onEdit={onEdit}
+        />
+      ) : null}
     </Dialog>
   );
 }
@@ -112,12 +220,14 @@ function Details({
   node,
   connector,
   canWrite,
+  canCrawl,
   onClose,
   onEdit,
 }: {
   node: DataNode;
   connector: Connector | undefined;
   canWrite: boolean;
+  canCrawl: boolean;
   onClose: () => void;
   onEdit: (node: DataNode) => void;
 }) {
@@ -228,6 +338,10 @@ function Details({
           )}
         </section>
       </div>
+
+      {connector?.capabilities.crawl ? (
+        <Crawls nodeId={node.id} canCrawl={canCrawl} interval={node.crawl_interval_minutes ?? null} />
+      ) : null}
 
       <section aria-labelledby="node-history">
         <h3 className="form-section__title" id="node-history">

@@ -22,6 +22,13 @@ export const INTERVALS: { value: string; label: string }[] = [
   { value: "86400", label: "Every day" },
 ];
 
+const CRAWL_INTERVALS = [
+  { value: "", label: "Only when asked (Crawl now)" },
+  { value: "60", label: "Every hour" },
+  { value: "360", label: "Every 6 hours" },
+  { value: "1440", label: "Every day" },
+];
+
 export function intervalLabel(seconds: number | null | undefined): string {
   if (!seconds) return "On demand";
   const known = INTERVALS.find((i) => i.value === String(seconds));
@@ -93,7 +100,7 @@ function TypePicker({
   );
 }
 
-const TOP_FIELDS = ["name", "type", "tags", "check_interval_seconds"];
+const TOP_FIELDS = ["name", "type", "tags", "check_interval_seconds", "crawl_interval_minutes"];
 
 export function NodeFormDialog({
   open,
@@ -143,6 +150,9 @@ function NodeForm({
   const [name, setName] = useState(node?.name ?? "");
   const [tags, setTags] = useState((node?.tags ?? []).join(", "));
   const [interval, setCheckInterval] = useState(node?.check_interval_seconds ? String(node.check_interval_seconds) : "");
+  const [crawlEvery, setCrawlEvery] = useState(
+    node?.crawl_interval_minutes ? String(node.crawl_interval_minutes) : "",
+  );
   const [clientErrors, setClientErrors] = useState<Record<string, string>>({});
   const [result, setResult] = useState<TestResult | null>(null);
   const [dirty, setDirty] = useState(false);
@@ -151,6 +161,7 @@ function NodeForm({
   const { detail } = settings;
   const connector = detail.data ?? connectors.find((c) => c.type === type);
   const canTest = !!connector?.capabilities.test_connection;
+  const canCrawlType = !!connector?.capabilities.crawl;
 
   const touch = () => {
     setDirty(true);
@@ -181,6 +192,7 @@ function NodeForm({
       setClientErrors(errs);
       if (Object.keys(errs).length) throw new Error("invalid");
       const interval_s = interval ? Number(interval) : null;
+      const crawl_m = canCrawlType && crawlEvery ? Number(crawlEvery) : null;
       if (!node) {
         const body: NodeCreate = {
           name: name.trim(),
@@ -189,6 +201,7 @@ function NodeForm({
           secrets: secretValues,
           tags: parseTags(tags),
           check_interval_seconds: interval_s,
+          crawl_interval_minutes: crawl_m,
         };
         return nodesApi.create(body);
       }
@@ -198,6 +211,7 @@ function NodeForm({
         secrets: mergePatch(secretValues, node.secrets),
         tags: parseTags(tags),
         check_interval_seconds: interval_s,
+        ...(canCrawlType ? { crawl_interval_minutes: crawl_m } : {}),
       };
       return nodesApi.update(node.id, body);
     },
@@ -287,6 +301,22 @@ function NodeForm({
                 </option>
               ))}
             </SelectField>
+            {canCrawlType ? (
+              <SelectField
+                label="Crawl tables and views"
+                name="crawl_interval_minutes"
+                value={crawlEvery}
+                onChange={(e) => setCrawlEvery(e.target.value)}
+                error={err("crawl_interval_minutes")}
+                hint="A crawl keeps its datasets, columns and view lineage current."
+              >
+                {CRAWL_INTERVALS.map((i) => (
+                  <option key={i.value} value={i.value}>
+                    {i.label}
+                  </option>
+                ))}
+              </SelectField>
+            ) : null}
           </div>
         </section>
       </SchemaSettings>

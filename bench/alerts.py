@@ -1,0 +1,333 @@
+"""Alert delivery.
+
+1. Latency: a server with 2 worker processes (each runs the alert consumer and senders), 200
+   webhook rules for run failures, a local receiver. From the commit of a run failure (its HTTP
+   response) to the receiver's acknowledgement of each of the 200 deliveries, next to the same
+   failure's arrival on a live stream (SSE) held open on the same server in the same run.
+   Goal: p95 <= 2x the stream's.
+2. Throughput: 10,000 deliveries (50 rules x 200 events) sent by two in-process workers to the
+   local receiver, next to a bare httpx loop posting the same number of bodies to it with the
+   same concurrency (no database, no guard). Goal: >= 500 deliveries/s.
+
+The receiver is a minimal asyncio HTTP/1.1 server in this process that answers 200 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import bench_app, save, summary
+from datamesh.embedded_pg import EmbeddedPostgres
+
+RULES = 200
+FAILURES = 10
+PASSWORD = "bench-password-1"
+THROUGHPUT_RULES = 50
+THROUGHPUT_EVENTS = 200
+CONCURRENCY = 16
+
+
+class Receiver:
+    """Records (arrival time, delivery id, event type) of each POST; answers 200."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[float, str, str, bytes]] = []
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                headers = {}
+                for line in head.decode("latin-1").split("\r\n")[1:]:
+                    if ":" in line:
+                        k, _, v = line.partition(":")
+                        headers[k.strip().lower()] = v.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self.arrivals.append(
+                    (
+                        time.perf_counter(),
+                        headers.get("x-datamesh-delivery", ""),
+                        headers.get("x-datamesh-event", ""),
+                        body,
+                    )
+                )
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ol_fail(job: str) -> list[dict[str, Any]]:
+    run = {"runId": str(uuid.uuid4())}
+    now = datetime.now(UTC).isoformat()
+    base = {
+        "eventTime": now,
+        "run": run,
+        "job": {"namespace": "airflow://bench", "name": job},
+        "producer": "https://example.com/bench",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent",
+        "inputs": [{"namespace": "postgres://wh:5432", "name": "raw.orders"}],
+    }
+    return [
+        {**base, "eventType": "START", "outputs": []},
+        {
+            **base,
+            "eventType": "FAIL",
+            "outputs": [{"namespace": "postgres://wh:5432", "name": f"shop.{job}"}],
+        },
+    ]
+
+
+async def _stream(
+    c: httpx.AsyncClient, headers: dict[str, str], seen: dict[str, float], ready: asyncio.Event
+) -> None:
+    async with c.stream(
+        "GET", "/api/feed/stream", headers=headers, timeout=httpx.Timeout(60, read=None)
+    ) as resp:
+        async for line in resp.aiter_lines():
+            if line.startswith(": connected"):
+                ready.set()
+            elif line.startswith("data:"):
+                item = json.loads(line[5:])
+                if item["type"] == "process.run_failed":
+                    seen.setdefault(item["subject"]["name"], time.perf_counter())
+
+
+async def latency() -> dict[str, Any]:
+    base = Path(tempfile.mkdtemp(prefix="datamesh-bench-alerts-"))
+    pg = EmbeddedPostgres(base)
+    pg.start()
+    port = _port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg.url(driver="postgresql"),
+        "DATAMESH_DATA_DIR": str(base),
+        "DATAMESH_LOG_LEVEL": "WARNING",
+        "DATAMESH_HEALTH_CHECKS_ENABLED": "false",
+        "DATAMESH_SLA_CHECK_INTERVAL_SECONDS": "0",
+        # Every failure is measured as sent at once (a digest would hold it to the minute's end).
+        "DATAMESH_ALERT_DIGEST_SECONDS": "0",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "datamesh.cli", "users", "create", "--email", "bench@bench.test",
+         "--password", PASSWORD, "--org", "Bench", "--role", "producer"],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "datamesh.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+            for _ in range(600):
+                try:
+                    if (await c.get("/api/ready")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            token = (
+                await c.post(
+                    "/api/auth/login", json={"email": "bench@bench.test", "password": PASSWORD}
+                )
+            ).json()["access_token"]
+            c.cookies.clear()
+            h = {"Authorization": f"Bearer {token}"}
+            for i in range(RULES):
+                r = await c.post(
+                    "/api/alerts",
+                    json={"name": f"r{i}", "events": ["process.run_failed"],
+                          "channel": {"kind": "webhook", "url": receiver.url(f"/r{i}")}},
+                    headers=h,
+                )  # fmt: skip
+                r.raise_for_status()
+            seen: dict[str, float] = {}
+            ready = asyncio.Event()
+            reader = asyncio.create_task(_stream(c, h, seen, ready))
+            await asyncio.wait_for(ready.wait(), 60)
+            await asyncio.sleep(2)  # both workers' consumers at the head
+            committed: dict[str, float] = {}
+            for i in range(FAILURES):
+                events = _ol_fail(f"job{i}")
+                r = await c.post("/api/v1/lineage/batch", json=events, headers=h)
+                r.raise_for_status()
+                committed[f"job{i}"] = time.perf_counter()
+                deadline = time.perf_counter() + 120
+                while len(receiver.arrivals) < RULES * (i + 1) and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.3)
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        ack: list[float] = []
+        per_failure_last: list[float] = []
+        by_job: dict[str, list[float]] = {}
+        for t, _d, event, body in receiver.arrivals:
+            if event == "process.run_failed":
+                by_job.setdefault(json.loads(body)["subject"]["name"], []).append(t)
+        for job, t0 in committed.items():
+            got = by_job.get(job, [])
+            ack += [(t - t0) * 1000 for t in got]
+            if got:
+                per_failure_last.append((max(got) - t0) * 1000)
+        stream = [(seen[r] - committed[r]) * 1000 for r in committed if r in seen]
+        a, s = summary(ack), summary(stream)
+        ids = [d for _t, d, _e, _b in receiver.arrivals]
+        return {
+            "rules": RULES,
+            "server_workers": 2,
+            "failures": FAILURES,
+            "deliveries": len(ids),
+            "duplicate_delivery_ids": len(ids) - len(set(ids)),
+            "commit_to_ack": a,
+            "commit_to_last_ack_of_a_failure": summary(per_failure_last),
+            "live_stream_same_run": s,
+            "ratio_p95_over_stream_p95": round(a["p95_ms"] / max(s["p95_ms"], 0.001), 2),
+            "goal": "p95 <= 2x the live stream's",
+        }
+    finally:
+        await receiver.stop()
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        pg.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def throughput() -> dict[str, Any]:
+    from datamesh.alerts.worker import AlertWorker, build_context
+    from datamesh.auth.principal import Principal
+    from datamesh.catalog import service as catalog
+    from datamesh.catalog.schemas import DatasetCreate
+    from datamesh.db import session_scope
+    from datamesh.users import service as users
+    from datamesh.users.schemas import UserCreate
+
+    receiver = Receiver()
+    await receiver.start()
+    total = THROUGHPUT_RULES * THROUGHPUT_EVENTS
+    async with bench_app(
+        "alerts", alerts_enabled=False, alert_digest_seconds=0, health_checks_enabled=False,
+        sla_check_interval_seconds=0,
+    ) as (app, _pg):  # fmt: skip
+        sm = app.state.sessionmaker
+        async with session_scope(sm) as s:
+            user = await users.create_user(
+                s, None, UserCreate(email="b@bench.test", password=PASSWORD, role="producer"),
+                org_name="Bench",
+            )  # fmt: skip
+        p = Principal(kind="user", id=user.id, name="b", org_id=user.org_id, role="producer",
+                      email="b@bench.test", user_id=user.id)  # fmt: skip
+        from datamesh.alerts import service as alerts
+        from datamesh.alerts.schemas import AlertRuleCreate
+
+        ctx = build_context(app)
+        async with session_scope(sm) as s:
+            for i in range(THROUGHPUT_RULES):
+                await alerts.create_rule(
+                    s, p,
+                    AlertRuleCreate.model_validate(
+                        {"name": f"r{i}", "events": ["dataset.published"],
+                         "channel": {"kind": "webhook", "url": receiver.url(f"/r{i}")}}
+                    ),
+                    ctx.outbound,
+                )  # fmt: skip
+        workers = [
+            AlertWorker(sm, ctx, poll_seconds=0.05, concurrency=CONCURRENCY) for _ in range(2)
+        ]
+        await workers[0].consume_once()  # the consumer's position: the head
+        async with session_scope(sm) as s:
+            for i in range(THROUGHPUT_EVENTS):
+                await catalog.publish(
+                    s, p,
+                    DatasetCreate.model_validate(
+                        {"namespace": "bench://t", "name": f"t{i}", "platform": "postgresql",
+                         "visibility": "public"}
+                    ),
+                )  # fmt: skip
+        start = time.perf_counter()
+        for w in workers:
+            w.start()
+        deadline = start + 300
+        while len(receiver.arrivals) < total and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        for w in workers:
+            await w.stop()
+    got = len(receiver.arrivals)
+    ids = [d for _t, d, _e, _b in receiver.arrivals]
+    body = receiver.arrivals[0][3] if receiver.arrivals else b"{}"
+    receiver.arrivals.clear()
+    # Baseline: the same number of the same bodies, posted by a bare client, same concurrency.
+    sem = asyncio.Semaphore(CONCURRENCY)
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=CONCURRENCY)) as c:
+
+        async def post(i: int) -> None:
+            async with sem:
+                await c.post(receiver.url(f"/b{i % THROUGHPUT_RULES}"), content=body,
+                             headers={"Content-Type": "application/json"})  # fmt: skip
+
+        b0 = time.perf_counter()
+        await asyncio.gather(*(post(i) for i in range(total)))
+        b_elapsed = time.perf_counter() - b0
+    await receiver.stop()
+    rate, b_rate = got / elapsed, total / b_elapsed
+    return {
+        "deliveries": got,
+        "expected": total,
+        "duplicate_delivery_ids": len(ids) - len(set(ids)),
+        "workers": "2 in one process",
+        "concurrency_per_worker": CONCURRENCY,
+        "deliveries_per_s": round(rate, 1),
+        "bare_httpx_posts_per_s": round(b_rate, 1),
+        "ratio": round(rate / b_rate, 3),
+        "goal": ">= 500 deliveries/s",
+    }
+
+
+def main() -> None:
+    result = {"latency": asyncio.run(latency()), "throughput": asyncio.run(throughput())}
+    save("alerts", result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Alerts: rules, the outbox consumer that matches events to them, and delivery."""

@@ -1,0 +1,258 @@
+"""SQL for alert rules, their deliveries and matches."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datamesh.kit.pagination import after as keyset_after
+from datamesh.models.alerts import AlertDelivery, AlertMatch, AlertRule
+from datamesh.models.catalog import Dataset, DatasetOwner, Follow
+from datamesh.models.events import Event
+from datamesh.models.identity import Organization, User
+from datamesh.models.lineage import Process
+
+
+# -- rules --------------------------------------------------------------------------------------
+async def get_rule(session: AsyncSession, rule_id: uuid.UUID) -> AlertRule | None:
+    return await session.get(AlertRule, rule_id, populate_existing=True)
+
+
+def _listable(user_id: uuid.UUID | None, org_id: uuid.UUID, govern: bool) -> ColumnElement[bool]:
+    mine = AlertRule.owner_id == user_id if user_id is not None else None
+    org = and_(AlertRule.owner_id.is_(None), AlertRule.org_id == org_id) if govern else None
+    conds = [c for c in (mine, org) if c is not None]
+    if not conds:
+        return AlertRule.id.is_(None)  # nothing
+    return or_(*conds)
+
+
+async def list_rules(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID | None,
+    org_id: uuid.UUID,
+    govern: bool,
+    limit: int,
+    after: list[Any] | None,
+) -> list[AlertRule]:
+    stmt = select(AlertRule).where(_listable(user_id, org_id, govern))
+    if after:
+        stmt = stmt.where(keyset_after([AlertRule.created_at, AlertRule.id], after, True))
+    stmt = stmt.order_by(AlertRule.created_at.desc(), AlertRule.id.desc()).limit(limit + 1)
+    return list(await session.scalars(stmt))
+
+
+async def enabled_rules_for(session: AsyncSession, types: Collection[str]) -> list[AlertRule]:
+    """Enabled rules asking for any of these event types (locked: the consumer moves their
+    digest windows)."""
+    stmt = (
+        select(AlertRule)
+        .where(AlertRule.enabled, AlertRule.events.overlap(list(types)))
+        .order_by(AlertRule.id)
+        .with_for_update(of=AlertRule)
+        .execution_options(populate_existing=True)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def org_name(session: AsyncSession, org_id: uuid.UUID | None) -> str | None:
+    if org_id is None:
+        return None
+    found: str | None = await session.scalar(
+        select(Organization.name).where(Organization.id == org_id)
+    )
+    return found
+
+
+async def user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+# -- scope facts --------------------------------------------------------------------------------
+async def dataset_facts(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[list[str], str | None, uuid.UUID | None]]:
+    """tags, domain and node of each dataset."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Dataset.id, Dataset.tags, Dataset.domain, Dataset.node_id).where(
+            Dataset.id.in_(list(ids))
+        )
+    )
+    return {r[0]: (list(r[1] or []), r[2], r[3]) for r in rows}
+
+
+async def owned(
+    session: AsyncSession, user_id: uuid.UUID, ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    rows = await session.scalars(
+        select(DatasetOwner.dataset_id).where(
+            DatasetOwner.user_id == user_id, DatasetOwner.dataset_id.in_(list(ids))
+        )
+    )
+    return set(rows)
+
+
+async def followed(
+    session: AsyncSession, user_id: uuid.UUID, ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    rows = await session.scalars(
+        select(Follow.dataset_id).where(Follow.user_id == user_id, Follow.dataset_id.in_(list(ids)))
+    )
+    return set(rows)
+
+
+async def process_owners(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Process.id, Process.owners).where(Process.id.in_(list(ids)))
+    )
+    return {r[0]: [str(o).lower() for o in (r[1] or [])] for r in rows}
+
+
+async def nodes_of(session: AsyncSession, dataset_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """The connections (nodes) these datasets live on."""
+    if not dataset_ids:
+        return set()
+    rows = await session.scalars(
+        select(Dataset.node_id).where(
+            Dataset.id.in_(list(dataset_ids)), Dataset.node_id.is_not(None)
+        )
+    )
+    return {r for r in rows if r is not None}
+
+
+# -- matches and deliveries ---------------------------------------------------------------------
+async def matched_keys(session: AsyncSession, rule_id: uuid.UUID, keys: Sequence[str]) -> set[str]:
+    """Which of these keys already made a delivery for the rule."""
+    rows = await session.scalars(
+        select(AlertMatch.key).where(AlertMatch.rule_id == rule_id, AlertMatch.key.in_(list(keys)))
+    )
+    return set(rows)
+
+
+async def open_digest(session: AsyncSession, digest_id: uuid.UUID) -> AlertDelivery | None:
+    """The rule's digest if it can still take events (not sent or being sent yet)."""
+    stmt = (
+        select(AlertDelivery)
+        .where(
+            AlertDelivery.id == digest_id,
+            AlertDelivery.state == "pending",
+            AlertDelivery.attempts == 0,
+            AlertDelivery.lease_token.is_(None),
+        )
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    found: AlertDelivery | None = await session.scalar(stmt)
+    return found
+
+
+async def claim_due(
+    session: AsyncSession, limit: int, lease_seconds: int, token: uuid.UUID
+) -> list[uuid.UUID]:
+    """Lease up to ``limit`` due deliveries to the caller (commit to take the lease). Rows
+    another process is claiming are skipped; a lease that ran out (its process died) is taken
+    over, and the delivery keeps its id."""
+    if limit <= 0:
+        return []
+    ids = list(
+        await session.scalars(
+            select(AlertDelivery.id)
+            .where(
+                AlertDelivery.state == "pending",
+                AlertDelivery.next_attempt_at <= func.now(),
+                or_(AlertDelivery.lease_until.is_(None), AlertDelivery.lease_until < func.now()),
+            )
+            .order_by(AlertDelivery.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if ids:
+        await session.execute(
+            update(AlertDelivery)
+            .where(AlertDelivery.id.in_(ids))
+            .values(
+                lease_until=func.now() + literal_column("interval '1 second'") * lease_seconds,
+                lease_token=token,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+async def leased(
+    session: AsyncSession, delivery_id: uuid.UUID, token: uuid.UUID
+) -> AlertDelivery | None:
+    """The delivery if the caller still holds its lease (locked for the caller's update)."""
+    stmt = (
+        select(AlertDelivery)
+        .where(AlertDelivery.id == delivery_id, AlertDelivery.lease_token == token)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    found: AlertDelivery | None = await session.scalar(stmt)
+    return found
+
+
+async def leased_many(
+    session: AsyncSession, ids: Sequence[uuid.UUID], token: uuid.UUID
+) -> list[AlertDelivery]:
+    """The deliveries among these the caller still holds the lease of (locked), in order."""
+    if not ids:
+        return []
+    stmt = (
+        select(AlertDelivery)
+        .where(AlertDelivery.id.in_(list(ids)), AlertDelivery.lease_token == token)
+        .order_by(AlertDelivery.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def rules_by_id(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, AlertRule]:
+    rows = await session.scalars(
+        select(AlertRule)
+        .where(AlertRule.id.in_(list(ids)))
+        .execution_options(populate_existing=True)
+    )
+    return {r.id: r for r in rows}
+
+
+async def get_delivery(session: AsyncSession, delivery_id: uuid.UUID) -> AlertDelivery | None:
+    return await session.get(AlertDelivery, delivery_id, populate_existing=True)
+
+
+async def deliveries(
+    session: AsyncSession, rule_id: uuid.UUID, limit: int, after: list[Any] | None
+) -> list[AlertDelivery]:
+    stmt = select(AlertDelivery).where(AlertDelivery.rule_id == rule_id)
+    if after:
+        stmt = stmt.where(keyset_after([AlertDelivery.created_at, AlertDelivery.id], after, True))
+    stmt = stmt.order_by(AlertDelivery.created_at.desc(), AlertDelivery.id.desc()).limit(limit + 1)
+    return list(await session.scalars(stmt))
+
+
+async def events(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Event]:
+    if not ids:
+        return []
+    return list(
+        await session.scalars(select(Event).where(Event.id.in_(list(ids))).order_by(Event.seq))
+    )

@@ -1,0 +1,959 @@
+"""Alert rules and their delivery.
+
+Rules: validated on the way in (event types from the real list, scope references resolved and
+visible to the creator, the channel URL checked by the SSRF guard, a secret only as a
+reference). Every change writes its audit entry and event; the channel URL and secret stay out
+of both.
+
+Delivery: the outbox consumer (:func:`collect`) turns events into deliveries, one match per
+(rule, what happened); a run that fails counts once per rule however many events say so. The
+first event for a rule goes out at once; the ones within the digest window after it are
+gathered into one digest due at the window's end. Workers lease due deliveries
+(:func:`datamesh.alerts.repository.claim_due`), rebuild the message with what the rule's owner
+may see *now* (:func:`prepare`), send it outside any transaction, and record the attempt
+(:func:`record`): retried with exponential backoff and jitter, ``failed`` when the retry window
+is used up, and the rule turned off when a receiver answers 410.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datamesh.alerts import policies
+from datamesh.alerts import repository as repo
+from datamesh.alerts.channels import Message, Outbound, SendResult
+from datamesh.alerts.schemas import (
+    AlertRuleCreate,
+    AlertRuleUpdate,
+    EmailChannel,
+    Scope,
+    SlackChannel,
+    WebhookChannel,
+)
+from datamesh.audit import service as audit
+from datamesh.auth.principal import Principal
+from datamesh.catalog import service as catalog
+from datamesh.config import Settings
+from datamesh.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error
+from datamesh.events import service as events
+from datamesh.feed import service as feed
+from datamesh.kit.context import Actor
+from datamesh.kit.ids import uuid7
+from datamesh.kit.pagination import decode_cursor, split_page
+from datamesh.kit.refs import Ref
+from datamesh.kit.ssrf import OutboundError
+from datamesh.lineage import service as lineage
+from datamesh.models.alerts import AlertDelivery, AlertMatch, AlertRule
+from datamesh.models.events import Event
+
+log = logging.getLogger("datamesh.alerts")
+ALERTS = Actor.system("alerts")
+CONSUMER = "alerts"
+LOG_KEEP = 20
+DIGEST_MAX_EVENTS = 500
+TOP_IMPACT = 10
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the consumer and the workers need, built once per app."""
+
+    settings: Settings
+    outbound: Outbound
+    engine: Any  # the lineage graph engine (PostgreSQL or Bolt)
+    salt: str
+
+
+def ref(rule: AlertRule) -> Ref:
+    return Ref("alert", str(rule.id), rule.name)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- rules --------------------------------------------------------------------------------------
+def to_schema(rule: AlertRule) -> dict[str, Any]:
+    ch = dict(rule.channel)
+    return {
+        "id": rule.id,
+        "org_id": rule.org_id,
+        "owner_id": rule.owner_id,
+        "org_rule": rule.owner_id is None,
+        "name": rule.name,
+        "events": list(rule.events),
+        "scope": dict(rule.scope or {}),
+        "channel": {
+            "kind": ch["kind"],
+            "url": ch.get("url"),
+            "secret": ch.get("secret"),
+            "to": ch.get("to"),
+        },
+        "enabled": rule.enabled,
+        "disabled_reason": rule.disabled_reason,
+        "created_at": rule.created_at,
+        "updated_at": rule.updated_at,
+    }
+
+
+def _audited(rule: AlertRule) -> dict[str, Any]:
+    """What the audit log keeps of a rule: not the URL (a Slack URL is a credential) nor the
+    secret reference's target."""
+    return {
+        "name": rule.name,
+        "events": list(rule.events),
+        "scope": dict(rule.scope or {}),
+        "channel": rule.channel.get("kind"),
+        "enabled": rule.enabled,
+    }
+
+
+async def _check_channel(
+    channel: WebhookChannel | SlackChannel | EmailChannel, outbound: Outbound
+) -> dict[str, Any]:
+    if isinstance(channel, WebhookChannel | SlackChannel):
+        parts = urlsplit(channel.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            await outbound.policy.check_host(parts.hostname or "", port)
+        except OutboundError as exc:
+            raise Unprocessable(
+                f"channel.url: {exc.message}",
+                errors=[field_error(["body", "channel", "url"], exc.message, "outbound_refused")],
+            ) from None
+    if (
+        isinstance(channel, WebhookChannel)
+        and channel.secret
+        and outbound.protected(channel.secret)
+    ):
+        why = "names DataMesh's own configuration; use a secret of your own"
+        raise Unprocessable(
+            f"channel.secret: {why}",
+            errors=[field_error(["body", "channel", "secret"], why, "protected_reference")],
+        )
+    return channel.model_dump(exclude_none=True)
+
+
+async def _resolve_nodes(
+    session: AsyncSession, p: Principal, refs: Sequence[str], field: str, want: str | None
+) -> list[tuple[uuid.UUID, str]]:
+    """Lineage nodes by UUID or typed id, each visible to the rule's creator (else 422, with
+    nothing said about whether it exists)."""
+
+    def path(i: int) -> list[str | int]:
+        return [field, "node"] if field == "affects" else [field, i]
+
+    out: list[tuple[uuid.UUID, str]] = []
+    for i, value in enumerate(refs):
+        try:
+            node, kind = await lineage.resolve(session, p, value)
+            if want is not None and kind != want:
+                raise NotFound()
+            if kind == "dataset":
+                await catalog.get(session, p, node)
+            else:
+                await lineage.get_process(session, p, node)
+        except (NotFound, Unprocessable):
+            what = want or "dataset or process"
+            raise Unprocessable(
+                f"scope.{field}: no such {what}",
+                errors=[field_error(["body", "scope", *path(i)], f"no such {what}")],
+            ) from None
+        out.append((node, kind))
+    return out
+
+
+async def _scope(
+    session: AsyncSession, p: Principal, scope: Scope, org_rule: bool
+) -> dict[str, Any]:
+    if org_rule and (scope.owned_by_me or scope.followed_by_me):
+        raise Unprocessable(
+            "scope: owned_by_me and followed_by_me are for personal rules",
+            errors=[field_error(["body", "scope"], "owned_by_me/followed_by_me need an owner")],
+        )
+    out: dict[str, Any] = {}
+    if scope.datasets:
+        found = await _resolve_nodes(session, p, scope.datasets, "datasets", "dataset")
+        out["datasets"] = sorted({str(n) for n, _ in found})
+    if scope.processes:
+        found = await _resolve_nodes(session, p, scope.processes, "processes", "process")
+        out["processes"] = sorted({str(n) for n, _ in found})
+    if scope.affects is not None:
+        ((node, kind),) = await _resolve_nodes(session, p, [scope.affects.node], "affects", None)
+        out["affects"] = {"node": str(node), "kind": kind, "depth": scope.affects.depth}
+    if scope.tags:
+        out["tags"] = sorted(set(scope.tags))
+    if scope.domains:
+        out["domains"] = sorted(set(scope.domains))
+    if scope.owned_by_me:
+        out["owned_by_me"] = True
+    if scope.followed_by_me:
+        out["followed_by_me"] = True
+    return out
+
+
+async def create_rule(
+    session: AsyncSession, p: Principal, data: AlertRuleCreate, outbound: Outbound
+) -> AlertRule:
+    if data.org_rule:
+        if not policies.can_make_org_rule(p):
+            raise Forbidden("Only org admins and stewards make org alert rules.")
+    elif not policies.can_own_personal(p):
+        raise Forbidden("Only people own personal alert rules; an API key may not.")
+    channel = await _check_channel(data.channel, outbound)
+    rule = AlertRule(
+        id=uuid7(),
+        org_id=p.org_id,
+        owner_id=None if data.org_rule else p.user_id,
+        name=data.name,
+        events=list(data.events),
+        scope=await _scope(session, p, data.scope, data.org_rule),
+        channel=channel,
+        enabled=data.enabled,
+        created_by=p.user_id,
+    )
+    session.add(rule)
+    await session.flush()
+    await session.refresh(rule)
+    await audit.record(
+        session,
+        p.actor(),
+        "alert.create",
+        ref(rule),
+        audit.diff({}, _audited(rule)),
+        org_id=p.org_id,
+    )
+    await events.emit(
+        session,
+        "alert.created",
+        p.actor(),
+        ref(rule),
+        {"events": list(rule.events), "channel": channel["kind"]},
+        org_id=p.org_id,
+    )
+    return rule
+
+
+async def get_rule(session: AsyncSession, p: Principal, rule_id: uuid.UUID) -> AlertRule:
+    rule = await repo.get_rule(session, rule_id)
+    if rule is None or not policies.can_see(p, rule):
+        raise NotFound("No such alert rule.")
+    return rule
+
+
+async def list_rules(
+    session: AsyncSession, p: Principal, limit: int, cursor: str | None
+) -> tuple[list[AlertRule], str | None]:
+    rows = await repo.list_rules(
+        session,
+        user_id=p.user_id if p.kind == "user" else None,
+        org_id=p.org_id,
+        govern=p.role in policies.GOVERNING,
+        limit=limit,
+        after=decode_cursor(cursor, 2),
+    )
+    return split_page(rows, limit, lambda r: [r.created_at.isoformat(), str(r.id)])
+
+
+async def update_rule(
+    session: AsyncSession,
+    p: Principal,
+    rule_id: uuid.UUID,
+    data: AlertRuleUpdate,
+    outbound: Outbound,
+) -> AlertRule:
+    rule = await get_rule(session, p, rule_id)
+    before = _audited(rule)
+    given = data.model_fields_set
+    if "name" in given and data.name is not None:
+        rule.name = data.name
+    if "events" in given and data.events is not None:
+        rule.events = list(data.events)
+    if "scope" in given and data.scope is not None:
+        rule.scope = await _scope(session, p, data.scope, rule.owner_id is None)
+    if "channel" in given and data.channel is not None:
+        rule.channel = await _check_channel(data.channel, outbound)
+    if "enabled" in given and data.enabled is not None:
+        rule.enabled = data.enabled
+        if data.enabled:
+            rule.disabled_reason = None
+    rule.updated_at = _now()
+    await session.flush()
+    changes = audit.diff(before, _audited(rule))
+    if "channel" in given:
+        changes["channel_settings"] = {"changed": True}
+    await audit.record(session, p.actor(), "alert.update", ref(rule), changes, org_id=rule.org_id)
+    await events.emit(
+        session,
+        "alert.updated",
+        p.actor(),
+        ref(rule),
+        {"fields": sorted(given)},
+        org_id=rule.org_id,
+    )
+    return rule
+
+
+async def delete_rule(session: AsyncSession, p: Principal, rule_id: uuid.UUID) -> None:
+    rule = await get_rule(session, p, rule_id)
+    await audit.record(
+        session,
+        p.actor(),
+        "alert.delete",
+        ref(rule),
+        audit.diff(_audited(rule), {}),
+        org_id=rule.org_id,
+    )
+    await events.emit(session, "alert.deleted", p.actor(), ref(rule), {}, org_id=rule.org_id)
+    await session.delete(rule)
+
+
+# -- who a rule speaks for ----------------------------------------------------------------------
+async def principal_for(session: AsyncSession, rule: AlertRule) -> Principal | None:
+    """The rule's owner as they are now (None: gone or disabled); an org rule speaks for what
+    every member of its org may see."""
+    if rule.owner_id is None:
+        return Principal(
+            kind="user", id=rule.id, name=f"alert:{rule.name}", org_id=rule.org_id, role="viewer"
+        )
+    user = await repo.user(session, rule.owner_id)
+    if user is None or user.disabled:
+        return None
+    return Principal(
+        kind="user",
+        id=user.id,
+        name=user.name,
+        email=user.email,
+        org_id=user.org_id,
+        role=user.role,  # type: ignore[arg-type]
+        is_platform_admin=user.is_platform_admin,
+        user_id=user.id,
+    )
+
+
+# -- scope --------------------------------------------------------------------------------------
+def _subject_uuid(e: Event) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(e.subject_id)
+    except ValueError:
+        return None
+
+
+class Matcher:
+    """Does an event fall in a rule's scope? Facts are loaded once per batch."""
+
+    def __init__(self, rule: AlertRule, p: Principal) -> None:
+        self.rule, self.p, self.scope = rule, p, dict(rule.scope or {})
+        self.upstream: set[uuid.UUID] | None = None
+        self.upstream_nodes: set[uuid.UUID] = set()
+        self.facts: dict[uuid.UUID, tuple[list[str], str | None, uuid.UUID | None]] = {}
+        self.owned: set[uuid.UUID] = set()
+        self.followed: set[uuid.UUID] = set()
+        self.proc_owners: dict[uuid.UUID, list[str]] = {}
+
+    async def load(self, session: AsyncSession, ctx: Context, batch: Sequence[Event]) -> None:
+        s = self.scope
+        datasets = {u for e in batch if e.subject_kind == "dataset" and (u := _subject_uuid(e))}
+        processes = {u for e in batch if e.subject_kind == "process" and (u := _subject_uuid(e))}
+        if s.get("tags") or s.get("domains"):
+            self.facts = await repo.dataset_facts(session, datasets)
+        uid = self.p.user_id
+        if s.get("owned_by_me") and uid is not None:
+            self.owned = await repo.owned(session, uid, datasets)
+            self.proc_owners = await repo.process_owners(session, processes)
+        if s.get("followed_by_me") and uid is not None:
+            self.followed = await repo.followed(session, uid, datasets)
+        affects = s.get("affects")
+        if affects:
+            try:
+                walked = await lineage.graph(
+                    session,
+                    self.p,
+                    ctx.engine,
+                    affects["node"],
+                    "upstream",
+                    int(affects["depth"]),
+                    ctx.settings.lineage_max_nodes,
+                )
+            except (NotFound, Unprocessable):  # gone, or hidden from the owner now
+                self.upstream = set()
+            else:
+                self.upstream = {
+                    uuid.UUID(n["id"]) for n in walked["nodes"] if not n.get("restricted")
+                }
+                self.upstream_nodes = await repo.nodes_of(session, self.upstream)
+
+    def matches(self, e: Event) -> bool:
+        s, subject = self.scope, _subject_uuid(e)
+        kind = e.subject_kind
+        if s.get("datasets") and not (kind == "dataset" and str(subject) in s["datasets"]):
+            return False
+        if s.get("processes") and not (kind == "process" and str(subject) in s["processes"]):
+            return False
+        if self.upstream is not None:
+            if kind == "node":
+                if subject not in self.upstream_nodes:
+                    return False
+            elif subject not in self.upstream:
+                return False
+        if s.get("tags") or s.get("domains"):
+            facts = self.facts.get(subject) if kind == "dataset" and subject else None
+            if facts is None:
+                return False
+            if s.get("tags") and not set(s["tags"]) & set(facts[0]):
+                return False
+            if s.get("domains") and facts[1] not in s["domains"]:
+                return False
+        if s.get("owned_by_me"):
+            email = (self.p.email or "").lower()
+            if kind == "dataset" and subject not in self.owned:
+                return False
+            if kind == "process" and email not in self.proc_owners.get(subject, []):  # type: ignore[arg-type]
+                return False
+            if kind not in ("dataset", "process"):
+                return False
+        return not (s.get("followed_by_me") and subject not in self.followed)
+
+
+# -- the outbox consumer ------------------------------------------------------------------------
+def match_key(e: Event) -> str:
+    """What one alert is about: a failing run alerts once, whatever repeats its failure."""
+    run = (e.payload or {}).get("run_id")
+    if e.type == "process.run_failed" and run:
+        return f"run:{e.subject_id}:{str(run)[:60]}"
+    return str(e.id)
+
+
+async def collect(session: AsyncSession, ctx: Context, batch: list[Event]) -> int:
+    """Create the deliveries these events call for (the consumer's handler); returns how many
+    (rule, event) matches were made."""
+    rules = await repo.enabled_rules_for(session, {e.type for e in batch})
+    made = 0
+    for rule in rules:
+        wanted = [e for e in batch if e.type in rule.events]
+        if not wanted:
+            continue
+        p = await principal_for(session, rule)
+        if p is None:
+            continue
+        readable = await feed.readable_events(session, p, [e.id for e in wanted])
+        wanted = [e for e in wanted if e.id in readable]
+        if not wanted:
+            continue
+        matcher = Matcher(rule, p)
+        await matcher.load(session, ctx, wanted)
+        made += await _attach(session, ctx, rule, [e for e in wanted if matcher.matches(e)])
+    return made
+
+
+async def _attach(session: AsyncSession, ctx: Context, rule: AlertRule, evs: list[Event]) -> int:
+    """Deliveries for a rule's matching events (in seq order): the first after a quiet window
+    goes at once, the ones within the window after it join one digest due at its end."""
+    by_key: dict[str, Event] = {}
+    for e in evs:
+        by_key.setdefault(match_key(e), e)
+    if not by_key:
+        return 0
+    seen = await repo.matched_keys(session, rule.id, list(by_key))
+    window = timedelta(seconds=ctx.settings.alert_digest_seconds)
+    digest: AlertDelivery | None = None
+    digest_checked = False
+    matches: list[AlertMatch] = []
+    for key, e in by_key.items():
+        if key in seen:
+            continue
+        at = e.occurred_at
+        if rule.window_until is not None and at < rule.window_until:
+            if not digest_checked and rule.digest_id is not None:
+                digest = await repo.open_digest(session, rule.digest_id)
+            digest_checked = True
+            if digest is None or len(digest.event_ids) >= DIGEST_MAX_EVENTS:
+                digest = AlertDelivery(
+                    id=uuid7(),
+                    rule_id=rule.id,
+                    kind="digest",
+                    event_ids=[],
+                    state="pending",
+                    attempts=0,
+                    log=[],
+                    next_attempt_at=rule.window_until,
+                )
+                session.add(digest)
+                rule.digest_id = digest.id
+            digest.event_ids = [*digest.event_ids, e.id]
+            target = digest
+        else:
+            target = AlertDelivery(
+                id=uuid7(),
+                rule_id=rule.id,
+                kind="single",
+                event_ids=[e.id],
+                state="pending",
+                attempts=0,
+                log=[],
+                next_attempt_at=_now(),
+            )
+            session.add(target)
+            rule.window_until = at + window
+            rule.digest_id = None
+            digest, digest_checked = None, True
+        matches.append(AlertMatch(rule_id=rule.id, key=key, delivery_id=target.id, event_id=e.id))
+    await session.flush()  # the deliveries first: matches point at them
+    session.add_all(matches)
+    await session.flush()
+    return len(matches)
+
+
+# -- messages -----------------------------------------------------------------------------------
+_SUMMARIES = {
+    "process.run_failed": "A run of {name} failed",
+    "dataset.sla_breached": "The freshness SLA of {name} is breached",
+    "dataset.sla_recovered": "The freshness SLA of {name} is met again",
+    "dataset.schema_changed": "The schema of {name} changed",
+    "dataset.deprecated": "{name} was deprecated",
+    "dataset.visibility_changed": "The visibility of {name} changed",
+    "dataset.updated": "{name} was updated",
+    "dataset.published": "{name} was published",
+    "dataset.refreshed": "The schema of {name} was refreshed",
+    "lineage.changed": "The lineage around {name} changed",
+    "process.updated": "{name} was updated",
+    "alert.test": "A test of the alert rule {name}",
+}
+
+
+def summary(e: Event) -> str:
+    name = e.subject_name or f"{e.subject_kind} {e.subject_id}"
+    if e.type == "node.status_changed":
+        p = e.payload or {}
+        return (
+            f"The connection {name} is {p.get('to', 'changed')} (was {p.get('from') or 'unknown'})"
+        )
+    template = _SUMMARIES.get(e.type, "{type} on {name}")
+    return template.format(name=name, type=e.type)
+
+
+def link(settings: Settings, kind: str, subject_id: str) -> str:
+    base = settings.base_url
+    sid = quote(subject_id, safe="")
+    paths = {
+        "dataset": f"/datasets/{sid}",
+        "process": f"/lineage?node={sid}",
+        "dashboard": f"/dashboards/{sid}",
+        "node": "/nodes",
+    }
+    return base + paths.get(kind, "/feed")
+
+
+# One event fans out to every rule that wants it; rules speaking for the same reader get the
+# same impact, so it is computed once per (event, reader) and kept for a few seconds.
+IMPACT_CACHE_SECONDS = 5.0
+_impact_cache: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}
+
+
+def _reader_key(p: Principal) -> tuple[Any, ...]:
+    return (p.kind, p.user_id, p.org_id, p.role, p.is_platform_admin)
+
+
+async def impact_of(session: AsyncSession, ctx: Context, p: Principal, e: Event) -> dict[str, Any]:
+    """The blast radius by the impact endpoint's own code, as the rule's owner may see it."""
+    key = (e.id, *_reader_key(p))
+    now = time.monotonic()
+    hit = _impact_cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    found = await _impact(session, ctx, p, e)
+    if len(_impact_cache) > 10_000:
+        for k in [k for k, (t, _) in _impact_cache.items() if t <= now]:
+            del _impact_cache[k]
+    _impact_cache[key] = (now + IMPACT_CACHE_SECONDS, found)
+    return found
+
+
+async def _impact(session: AsyncSession, ctx: Context, p: Principal, e: Event) -> dict[str, Any]:
+    empty: dict[str, Any] = {"datasets": 0, "processes": 0, "people": 0, "top": [], "notify": []}
+    if e.subject_kind not in ("dataset", "process"):
+        return empty
+    try:
+        found = await lineage.impact(
+            session,
+            p,
+            ctx.engine,
+            e.subject_id,
+            ctx.settings.alert_impact_depth,
+            ctx.settings.lineage_max_nodes,
+            salt=ctx.salt,
+        )
+    except (NotFound, Unprocessable):
+        return empty
+    totals = found["totals"]
+    return {
+        "datasets": totals["datasets"],
+        "processes": totals["processes"],
+        "people": totals["people"],
+        "restricted": totals["restricted"],
+        "truncated": found["truncated"],
+        "top": [
+            {
+                "id": i["id"],
+                "kind": i["kind"],
+                "name": i.get("name"),
+                "distance": i["distance"],
+                "health": i.get("health"),
+                "restricted": i["restricted"],
+            }
+            for i in found["items"][:TOP_IMPACT]
+        ],
+        "notify": [
+            {"name": n["name"], "email": n.get("email"), "reasons": n["reasons"]}
+            for n in found["notify"]
+        ],
+    }
+
+
+async def event_body(
+    session: AsyncSession, ctx: Context, p: Principal, e: Event, org: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "id": str(e.id),
+        "type": e.type,
+        "occurred_at": e.occurred_at.isoformat(),
+        "org": org,
+        "subject": {"kind": e.subject_kind, "id": e.subject_id, "name": e.subject_name},
+        "summary": summary(e),
+        "impact": await impact_of(session, ctx, p, e),
+        "link": link(ctx.settings, e.subject_kind, e.subject_id),
+    }
+
+
+async def build_message(
+    session: AsyncSession,
+    ctx: Context,
+    p: Principal,
+    rule: AlertRule,
+    delivery: AlertDelivery,
+    evs: list[Event],
+) -> Message:
+    org = {"id": str(rule.org_id), "name": await repo.org_name(session, rule.org_id)}
+    if delivery.kind == "test":
+        body: dict[str, Any] = {
+            "id": str(delivery.id),
+            "type": "alert.test",
+            "occurred_at": _now().isoformat(),
+            "org": org,
+            "subject": {"kind": "alert", "id": str(rule.id), "name": rule.name},
+            "summary": f"A test of the alert rule {rule.name}: this channel works.",
+            "impact": {"datasets": 0, "processes": 0, "people": 0, "top": [], "notify": []},
+            "link": ctx.settings.base_url + "/alerts",
+        }
+        return Message(delivery.id, "alert.test", "Test alert", body["summary"], body["link"], body)
+    if len(evs) == 1 and delivery.kind == "single":
+        one = await event_body(session, ctx, p, evs[0], org)
+        return Message(delivery.id, evs[0].type, one["summary"], one["summary"], one["link"], one)
+    items = [await event_body(session, ctx, p, e, org) for e in evs]
+    text = f"{len(items)} events for the alert rule {rule.name}"
+    digest: dict[str, Any] = {
+        "id": str(delivery.id),
+        "type": "alert.digest",
+        "occurred_at": evs[-1].occurred_at.isoformat(),
+        "org": org,
+        "subject": {"kind": "alert", "id": str(rule.id), "name": rule.name},
+        "summary": text,
+        "impact": {
+            "datasets": sum(i["impact"]["datasets"] for i in items),
+            "processes": sum(i["impact"]["processes"] for i in items),
+            "people": len({n["email"] for i in items for n in i["impact"]["notify"]}),
+            "top": [t for i in items for t in i["impact"]["top"]][:TOP_IMPACT],
+        },
+        "events": items,
+        "link": ctx.settings.base_url + "/alerts",
+    }
+    return Message(
+        delivery.id,
+        "alert.digest",
+        text,
+        text,
+        digest["link"],
+        digest,
+        lines=[i["summary"] for i in items],
+    )
+
+
+# -- sending ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Prepared:
+    delivery_id: uuid.UUID
+    channel: dict[str, Any]
+    message: Message
+
+
+async def prepare(
+    session: AsyncSession, ctx: Context, delivery_id: uuid.UUID, token: uuid.UUID
+) -> Prepared | None:
+    """The message a leased delivery sends now (see :func:`prepare_many`)."""
+    found = await prepare_many(session, ctx, [delivery_id], token)
+    return found[0] if found else None
+
+
+async def prepare_many(
+    session: AsyncSession, ctx: Context, ids: Sequence[uuid.UUID], token: uuid.UUID
+) -> list[Prepared]:
+    """The messages of leased deliveries, each built with what its rule's owner may see now;
+    a delivery with nothing to send is settled as ``skipped``. Rules, owners, visibility and
+    events are read once for the batch, not once per delivery."""
+    ds = await repo.leased_many(session, ids, token)
+    if not ds:
+        return []
+    rules = await repo.rules_by_id(session, {d.rule_id for d in ds})
+    readers: dict[uuid.UUID, Principal | None] = {}
+    for r in rules.values():
+        readers[r.id] = await principal_for(session, r)
+    # What each reader may see of the events these deliveries carry: one query per reader.
+    wanted: dict[tuple[Any, ...], tuple[Principal, set[uuid.UUID]]] = {}
+    for d in ds:
+        reader = readers.get(d.rule_id)
+        if reader is not None and d.kind != "test":
+            wanted.setdefault(_reader_key(reader), (reader, set()))[1].update(d.event_ids)
+    readable = {
+        key: await feed.readable_events(session, reader, list(event_ids))
+        for key, (reader, event_ids) in wanted.items()
+    }
+    all_ids = set().union(*readable.values()) if readable else set()
+    events_by_id = {e.id: e for e in await repo.events(session, list(all_ids))}
+    out: list[Prepared] = []
+    for d in ds:
+        found = rules.get(d.rule_id)
+        p = readers.get(d.rule_id)
+        if found is None or (not found.enabled and d.kind != "test"):
+            _skip(d, "the rule is turned off")
+            continue
+        if p is None:
+            _skip(d, "the rule's owner is no longer active")
+            continue
+        evs: list[Event] = []
+        if d.kind != "test":
+            seen = readable.get(_reader_key(p), set())
+            evs = [events_by_id[i] for i in d.event_ids if i in seen and i in events_by_id]
+            if not evs:
+                _skip(d, "nothing in it that the rule's owner may see now")
+                continue
+        message = await build_message(session, ctx, p, found, d, evs)
+        out.append(Prepared(d.id, dict(found.channel), message))
+    return out
+
+
+def _skip(d: AlertDelivery, why: str) -> None:
+    d.state = "skipped"
+    d.lease_token = None
+    d.lease_until = None
+    d.log = [*d.log, {"at": _now().isoformat(), "error": why}][-LOG_KEEP:]
+
+
+def retry_delay(settings: Settings, attempts: int) -> float | None:
+    """Seconds until the next attempt after ``attempts`` failed ones (None: give up). The n-th
+    retry waits base * 2^(n-1), jittered down to half of it; all of them fit in the max age."""
+    base = settings.alert_retry_base_seconds
+    if base * (2**attempts - 1) > settings.alert_retry_max_age_seconds:
+        return None
+    return float(base * 2 ** (attempts - 1) * random.uniform(0.5, 1.0))
+
+
+async def record(
+    session: AsyncSession,
+    ctx: Context,
+    delivery_id: uuid.UUID,
+    token: uuid.UUID,
+    result: SendResult,
+) -> str | None:
+    """Write an attempt's outcome (if the caller still holds the lease); returns the state."""
+    states = await record_many(session, ctx, [(delivery_id, result)], token)
+    return states.get(delivery_id)
+
+
+async def record_many(
+    session: AsyncSession,
+    ctx: Context,
+    results: Sequence[tuple[uuid.UUID, SendResult]],
+    token: uuid.UUID,
+) -> dict[uuid.UUID, str]:
+    """Write attempts' outcomes for the deliveries the caller still holds; their new states."""
+    held = {d.id: d for d in await repo.leased_many(session, [i for i, _ in results], token)}
+    states: dict[uuid.UUID, str] = {}
+    now = _now()
+    for delivery_id, result in results:
+        d = held.get(delivery_id)
+        if d is None:
+            continue
+        entry: dict[str, Any] = {
+            "at": now.isoformat(),
+            "status_code": result.status_code,
+            "error": result.error,
+            "ms": result.ms,
+        }
+        d.log = [*d.log, entry][-LOG_KEEP:]
+        d.attempts += 1
+        d.lease_token = None
+        d.lease_until = None
+        if result.ok:
+            d.state = "delivered"
+            d.delivered_at = now
+        elif result.gone:
+            d.state = "failed"
+            rule = await repo.get_rule(session, d.rule_id)
+            if rule is not None and rule.enabled:
+                await _turn_off(
+                    session, rule, f"the receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC"
+                )
+        elif d.kind == "test":
+            d.state = "failed"
+        else:
+            delay = retry_delay(ctx.settings, d.attempts)
+            if delay is None:
+                d.state = "failed"
+            else:
+                d.next_attempt_at = now + timedelta(seconds=delay)
+        states[delivery_id] = d.state
+    return states
+
+
+async def _turn_off(session: AsyncSession, rule: AlertRule, why: str) -> None:
+    before = _audited(rule)
+    rule.enabled = False
+    rule.disabled_reason = why
+    rule.updated_at = _now()
+    await session.flush()
+    await audit.record(
+        session,
+        ALERTS,
+        "alert.disable",
+        ref(rule),
+        audit.diff(before, _audited(rule)),
+        org_id=rule.org_id,
+        details={"reason": why},
+    )
+    await events.emit(
+        session, "alert.disabled", ALERTS, ref(rule), {"reason": why}, org_id=rule.org_id
+    )
+
+
+# -- test and redeliver -------------------------------------------------------------------------
+async def start_test(
+    session: AsyncSession, p: Principal, rule_id: uuid.UUID
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """A test delivery, leased to the caller at once (sent by the request, not a worker)."""
+    rule = await get_rule(session, p, rule_id)
+    token = uuid.uuid4()
+    d = AlertDelivery(
+        id=uuid7(),
+        rule_id=rule.id,
+        kind="test",
+        event_ids=[],
+        state="pending",
+        attempts=0,
+        log=[],
+        next_attempt_at=_now(),
+        lease_token=token,
+        lease_until=_now() + timedelta(minutes=5),
+    )
+    session.add(d)
+    await session.flush()
+    return d.id, token
+
+
+async def redeliver(
+    session: AsyncSession, p: Principal, rule_id: uuid.UUID, delivery_id: uuid.UUID
+) -> AlertDelivery:
+    rule = await get_rule(session, p, rule_id)
+    d = await repo.get_delivery(session, delivery_id)
+    if d is None or d.rule_id != rule.id:
+        raise NotFound("No such delivery.")
+    if d.state == "pending":
+        raise Conflict("This delivery is still pending.")
+    if not rule.enabled:
+        raise Conflict("The rule is turned off; turn it on before redelivering.")
+    d.state = "pending"
+    d.attempts = 0
+    d.next_attempt_at = _now()
+    d.lease_token = None
+    d.lease_until = None
+    await session.flush()
+    await audit.record(
+        session,
+        p.actor(),
+        "alert.redeliver",
+        ref(rule),
+        {},
+        org_id=rule.org_id,
+        details={"delivery_id": str(d.id)},
+    )
+    return d
+
+
+async def deliveries(
+    session: AsyncSession, p: Principal, rule_id: uuid.UUID, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    rule = await get_rule(session, p, rule_id)
+    rows = await repo.deliveries(session, rule.id, limit, decode_cursor(cursor, 2))
+    page, next_cursor = split_page(rows, limit, lambda d: [d.created_at.isoformat(), str(d.id)])
+    ids = [i for d in page for i in d.event_ids]
+    readable = await feed.readable_events(session, p, ids)
+    evs = {e.id: e for e in await repo.events(session, [i for i in ids if i in readable])}
+    return [delivery_view(d, evs) for d in page], next_cursor
+
+
+def delivery_view(d: AlertDelivery, evs: dict[uuid.UUID, Event]) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "rule_id": d.rule_id,
+        "kind": d.kind,
+        "state": d.state,
+        "attempts": d.attempts,
+        "log": list(d.log),
+        "events": [
+            {
+                "id": e.id,
+                "type": e.type,
+                "occurred_at": e.occurred_at,
+                "subject": {"kind": e.subject_kind, "id": e.subject_id, "name": e.subject_name},
+            }
+            for i in d.event_ids
+            if (e := evs.get(i)) is not None
+        ],
+        "next_attempt_at": d.next_attempt_at if d.state == "pending" else None,
+        "created_at": d.created_at,
+        "delivered_at": d.delivered_at,
+    }
+
+
+async def send_test(
+    session: AsyncSession, p: Principal, ctx: Context, rule_id: uuid.UUID
+) -> dict[str, Any]:
+    """Send a test now, from the request. The request's transaction is ended before the call
+    (as a connection test does), so no row stays locked while the receiver answers."""
+    from datamesh.alerts.channels import adapter
+
+    delivery_id, token = await start_test(session, p, rule_id)
+    prepared = await prepare(session, ctx, delivery_id, token)
+    await session.commit()
+    if prepared is None:
+        return {"delivery_id": delivery_id, "ok": False, "error": "the rule cannot send now"}
+    result = await adapter(prepared.channel["kind"]).send(
+        prepared.channel, prepared.message, ctx.outbound
+    )
+    await record(session, ctx, delivery_id, token, result)
+    return {
+        "delivery_id": delivery_id,
+        "ok": result.ok,
+        "status_code": result.status_code,
+        "error": result.error,
+        "ms": result.ms,
+    }

@@ -1,0 +1,239 @@
+"""The alert consumer and delivery workers, run with the app (``alerts_enabled``).
+
+Two loops per process. The consumer reads the outbox through the one consumer helper
+(:mod:`datamesh.events.consumer`: one process at a time, position moved in the same
+transaction as the deliveries it creates). The sender claims due deliveries with
+``FOR UPDATE SKIP LOCKED`` in a short transaction that leases them, so several processes never
+send one delivery at the same time; the message is built and the attempt recorded in their own
+short transactions, and no connection is held while a receiver takes its time. A lease that
+runs out (its process died) is taken over, and the receiver sees the same delivery id again.
+
+Both loops wake on the live stream's NOTIFY (the process's one LISTEN connection) and poll
+every ``alert_poll_seconds`` besides, for retries and digests that come due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from datamesh.alerts import channels, service
+from datamesh.alerts import repository as repo
+from datamesh.alerts.channels import Outbound, SendResult, Smtp
+from datamesh.config import Settings
+from datamesh.connectors import service as connectors
+from datamesh.db import session_scope
+from datamesh.events import consumer
+from datamesh.events.types import ALERTABLE
+from datamesh.kit.ssrf import guarded_client
+from datamesh.lineage import service as lineage
+from datamesh.models.events import Event
+
+log = logging.getLogger("datamesh.alerts")
+BATCH = 1000
+
+
+def build_context(app: FastAPI) -> service.Context:
+    settings: Settings = app.state.settings
+    runtime = app.state.connector_runtime  # the SSRF policy, timeout and secret resolver
+    outbound = Outbound(
+        policy=runtime.policy,
+        timeout=runtime.timeout,
+        resolver=runtime.resolver,
+        smtp=Smtp(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            user=settings.smtp_user,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            ca_file=settings.smtp_ca_file,
+        ),
+        protected=lambda ref: connectors.is_protected(runtime, ref),
+        http=guarded_client(runtime.policy, timeout=runtime.timeout),
+    )
+    return service.Context(
+        settings=settings,
+        outbound=outbound,
+        engine=lineage.engine_for(app.state),
+        salt=app.state.signing_key,
+    )
+
+
+async def send(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    ctx: service.Context,
+    delivery_id: uuid.UUID,
+    token: uuid.UUID,
+) -> SendResult | None:
+    """One attempt of a leased delivery (see :func:`send_many`)."""
+    return (await send_many(sessionmaker, ctx, [delivery_id], token)).get(delivery_id)
+
+
+async def send_many(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    ctx: service.Context,
+    ids: list[uuid.UUID],
+    token: uuid.UUID,
+) -> dict[uuid.UUID, SendResult]:
+    """One attempt of each leased delivery: the messages built in one short transaction, sent
+    at once with no transaction open, the outcomes recorded in another."""
+    async with session_scope(sessionmaker) as session:
+        prepared = await service.prepare_many(session, ctx, ids, token)
+    if not prepared:
+        return {}
+    results = await asyncio.gather(
+        *(
+            channels.adapter(p.channel["kind"]).send(p.channel, p.message, ctx.outbound)
+            for p in prepared
+        )
+    )
+    outcome = {p.delivery_id: r for p, r in zip(prepared, results, strict=True)}
+    async with session_scope(sessionmaker) as session:
+        await service.record_many(session, ctx, list(outcome.items()), token)
+    return outcome
+
+
+class AlertWorker:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        ctx: service.Context,
+        *,
+        poll_seconds: float,
+        concurrency: int,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._ctx = ctx
+        self._poll = poll_seconds
+        self._concurrency = concurrency
+        self._lease_seconds = math.ceil(ctx.outbound.timeout) + 30
+        self._stopping = asyncio.Event()
+        self._consume_wake = asyncio.Event()
+        self._send_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sends: set[asyncio.Task[None]] = set()
+        self._in_flight = 0
+
+    def wake(self) -> None:
+        self._consume_wake.set()
+
+    def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(
+                    self._loop(self.consume_once, self._consume_wake), name="alerts-consumer"
+                ),
+                asyncio.create_task(
+                    self._loop(self._claim_and_send, self._send_wake), name="alerts-sender"
+                ),
+            ]
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        tasks = [*self._tasks, *self._sends]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks, self._sends = [], set()
+
+    async def consume_once(self) -> int:
+        """Turn new events into deliveries; returns how many events were read."""
+
+        async def handle(session: AsyncSession, batch: list[Event]) -> None:
+            if await service.collect(session, self._ctx, batch):
+                self._send_wake.set()
+
+        async with session_scope(self._sessionmaker) as session:
+            return await consumer.consume(
+                session, service.CONSUMER, handle, types=ALERTABLE, batch=BATCH
+            )
+
+    async def deliver_once(self) -> int:
+        """Claim the due deliveries and send them; returns how many were attempted."""
+        claimed, token = await self._claim(self._concurrency)
+        if claimed:
+            await self._send(claimed, token)
+        return len(claimed)
+
+    async def _claim(self, limit: int) -> tuple[list[uuid.UUID], uuid.UUID]:
+        token = uuid.uuid4()
+        if limit <= 0:
+            return [], token
+        async with session_scope(self._sessionmaker) as session:
+            return await repo.claim_due(session, limit, self._lease_seconds, token), token
+
+    async def _claim_and_send(self) -> int:
+        claimed, token = await self._claim(self._concurrency - self._in_flight)
+        if claimed:
+            self._in_flight += len(claimed)
+            task = asyncio.create_task(self._send(claimed, token))
+            self._sends.add(task)
+            task.add_done_callback(self._done(len(claimed)))
+        return len(claimed)
+
+    def _done(self, n: int) -> Callable[[asyncio.Task[None]], None]:
+        def done(task: asyncio.Task[None]) -> None:
+            self._sends.discard(task)
+            self._in_flight -= n
+            self._send_wake.set()  # slots are free: more may be due
+
+        return done
+
+    async def _send(self, ids: list[uuid.UUID], token: uuid.UUID) -> None:
+        try:
+            await send_many(self._sessionmaker, self._ctx, ids, token)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the leases run out and the deliveries are tried again
+            log.warning("alert deliveries failed: %s", type(exc).__name__)
+
+    async def _loop(self, step: Callable[[], object], wake: asyncio.Event) -> None:
+        while not self._stopping.is_set():
+            wake.clear()
+            busy = False
+            try:
+                done = await step()  # type: ignore[misc]
+                busy = bool(done) and step == self.consume_once and int(done) >= BATCH
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database may be down: try again at the next poll
+                log.warning("alerts: %s", type(exc).__name__)
+            if busy:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=self._poll)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build the alert context on ``app.state``; run the workers if alerts are enabled."""
+    settings: Settings = app.state.settings
+    ctx = build_context(app)
+    app.state.alerts = ctx
+    worker: AlertWorker | None = None
+    if settings.alerts_enabled:
+        worker = AlertWorker(
+            app.state.sessionmaker,
+            ctx,
+            poll_seconds=settings.alert_poll_seconds,
+            concurrency=settings.alert_concurrency,
+        )
+        app.state.stream_hub.on_notify(worker.wake)
+        worker.start()
+    app.state.alert_worker = worker
+    try:
+        yield
+    finally:
+        if worker is not None:
+            await worker.stop()
+        if ctx.outbound.http is not None:
+            await ctx.outbound.http.aclose()
