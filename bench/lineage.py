@@ -1,15 +1,24 @@
 """Impact analysis on a large graph: 100,000 datasets, 50,000 processes, ~400,000 edges with
 power-law fan-out. The engine's downstream walk (depth 20) next to networkx and scipy on the same
 graph in memory, next to a Marquez-style recursive CTE that carries each path in an array.
-Goals: <= 3x networkx; >= 100x faster than the path-array CTE."""
+Goals: <= 3x networkx; >= 100x faster than the path-array CTE.
+
+The in-memory lineage index (issue 20) in the same run: its uncapped walk next to scipy's
+``breadth_first_order`` (goal p95 <= 3x), ``GET /api/lineage/impact`` of a hub over HTTP (totals
+and the first page) next to a plain ``GET /api/datasets/{id}`` (goal p95 <= 10x), its memory per
+edge (goal <= 48 B) and build time per million edges. ``BENCH_LINEAGE_QUICK=1`` skips the slow
+PostgreSQL-engine and CTE walks."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import sys
 import time
 import uuid
 
+import httpx
 import networkx as nx
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -19,6 +28,7 @@ from sqlalchemy import text
 from bench.common import bench_app, save, summary
 from datamesh.kit.ids import uuid7
 from datamesh.lineage.engine import PostgresEngine, traverse
+from datamesh.lineage.index import IndexEngine, LineageIndex
 
 DATASETS, PROCESSES = 100_000, 50_000
 DEPTH = 20
@@ -154,19 +164,30 @@ async def run() -> dict:
     starts = hubs + [rng.randrange(DATASETS // 2) for _ in range(STARTS - len(hubs))]
 
     async with bench_app("lineage", lineage_max_nodes=10**7) as (app, _pg):
+        from datamesh.users import service as users
+        from datamesh.users.schemas import UserCreate
+
         async with app.state.sessionmaker() as s:
-            org = (
-                await s.execute(
-                    text(
-                        "INSERT INTO organizations (id, name, slug, description, settings) "
-                        "VALUES (gen_random_uuid(), 'Bench', 'bench', '', '{}') RETURNING id"
-                    )
-                )
-            ).scalar_one()
+            await users.create_user(
+                s,
+                None,
+                UserCreate(email="b@bench.test", password="bench-password", role="producer"),
+                org_name="Bench",
+            )
             await s.commit()
+            org = (
+                await s.execute(text("SELECT org_id FROM users WHERE email = 'b@bench.test'"))
+            ).scalar_one()
         t1 = time.perf_counter()
         await load(app, org, ds, ps, edges)
         load_s = time.perf_counter() - t1
+        index_figures = await bench_index(app, index, starts, csr, len(edges))
+        if QUICK:
+            return {
+                "graph": {"datasets": DATASETS, "processes": PROCESSES, "edges": len(edges)},
+                "quick": "PostgreSQL engine and CTE walks skipped (BENCH_LINEAGE_QUICK=1)",
+                **index_figures,
+            }
         engine = PostgresEngine()
         ours, ours_sizes, nx_ms, sp_ms, cte_ms, cte_timeouts = [], [], [], [], [], 0
         for start in starts:
@@ -216,7 +237,91 @@ async def run() -> dict:
             "ratio_ours_p95_over_networkx_p95": round(o["p95_ms"] / n["p95_ms"], 2),
             "speedup_over_path_array_cte_p50": round(c["p50_ms"] / max(o["p50_ms"], 0.001), 1),
             "goal": "<= 3x networkx; >= 100x faster than the path-array CTE",
+            **index_figures,
         }
+
+
+QUICK = os.environ.get("BENCH_LINEAGE_QUICK") == "1"
+
+
+def _index_bytes(ix: LineageIndex) -> dict[str, int]:
+    """Arrays, and the UUID <-> number maps (dict, list and the UUID objects they share)."""
+    sample = ix.ids[: min(1000, len(ix.ids))]
+    per_uuid = sum(sys.getsizeof(u) + sys.getsizeof(u.int) for u in sample) / max(1, len(sample))
+    maps = sys.getsizeof(ix.pos) + sys.getsizeof(ix.ids) + int(per_uuid * len(ix.ids))
+    return {"arrays": ix.nbytes(), "id_maps": maps}
+
+
+async def bench_index(app, index, starts, csr, n_edges: int) -> dict:
+    engine = IndexEngine(app.state.sessionmaker)
+    builds = []
+    for _ in range(3):
+        engine.index = None
+        t = time.perf_counter()
+        await engine.start_build()
+        builds.append(time.perf_counter() - t)
+    ix = engine.index
+    assert ix is not None and ix.keys.size == n_edges
+    walk_ms, sp_ms, sizes = [], [], []
+    for _ in range(5):
+        for start in starts:
+            t = time.perf_counter()
+            nodes, _ = ix.depths(index[start], "dataset", DEPTH)
+            walk_ms.append((time.perf_counter() - t) * 1000)
+            sizes.append(int(nodes.size))
+            t = time.perf_counter()
+            breadth_first_order(csr, start, directed=True, return_predecessors=False)
+            sp_ms.append((time.perf_counter() - t) * 1000)
+    app.state.graph_engine = engine  # the API walks the index built above
+    hub = index[starts[0]]
+    impact_ms, get_ms = [], []
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://b", timeout=300
+    ) as c:
+        tok = (
+            await c.post(
+                "/api/auth/login", json={"email": "b@bench.test", "password": "bench-password"}
+            )
+        ).json()["access_token"]
+        c.cookies.clear()
+        auth = {"Authorization": f"Bearer {tok}"}
+        first = await c.get(
+            "/api/lineage/impact", params={"node": str(hub), "limit": 50}, headers=auth
+        )
+        body = first.json()
+        assert first.status_code == 200 and body["exact"], body
+        for _ in range(10):
+            t = time.perf_counter()
+            r = await c.get(
+                "/api/lineage/impact", params={"node": str(hub), "limit": 50}, headers=auth
+            )
+            impact_ms.append((time.perf_counter() - t) * 1000)
+            assert r.status_code == 200
+            t = time.perf_counter()
+            r = await c.get(f"/api/datasets/{hub}", headers=auth)
+            get_ms.append((time.perf_counter() - t) * 1000)
+            assert r.status_code == 200
+    w, sp, im, g = summary(walk_ms), summary(sp_ms), summary(impact_ms), summary(get_ms)
+    size = _index_bytes(ix)
+    build = sorted(builds)[1]
+    return {
+        "index": {
+            "build_seconds_median_of_3": round(build, 2),
+            "build_seconds_per_million_edges": round(build / n_edges * 1e6, 2),
+            "bytes_per_edge_arrays": round(size["arrays"] / n_edges, 1),
+            "bytes_per_edge_with_id_maps": round((size["arrays"] + size["id_maps"]) / n_edges, 1),
+            "walk_depth20_uncapped": w,
+            "scipy_breadth_first_order_same_starts": sp,
+            "ratio_walk_p95_over_scipy_p95": round(w["p95_ms"] / sp["p95_ms"], 2),
+            "reached_nodes_median": sorted(sizes)[len(sizes) // 2],
+            "reached_nodes_max": max(sizes),
+            "impact_http_hub_totals_and_first_page": im,
+            "impact_hub_totals": body["totals"],
+            "get_dataset_http": g,
+            "ratio_impact_p95_over_get_dataset_p95": round(im["p95_ms"] / g["p95_ms"], 2),
+            "goals": "walk p95 <= 3x scipy; impact p95 <= 10x GET dataset; <= 48 B/edge",
+        }
+    }
 
 
 def main() -> None:

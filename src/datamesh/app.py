@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ from datamesh.feed.stream import StreamHub
 from datamesh.lineage.bolt import BoltGraph
 from datamesh.lineage.dbt_endpoints import router as dbt_router
 from datamesh.lineage.endpoints import router as lineage_router
+from datamesh.lineage.index import IndexEngine
 from datamesh.lineage.projection import BoltEngine, Projector
 from datamesh.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from datamesh.monitoring import evaluator as sla_evaluator
@@ -76,6 +78,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.stream_hub = StreamHub(engine, app.state.sessionmaker, settings.sse_queue_size)
     await app.state.stream_hub.start()
     projector = _graph_engine(app, settings)
+    index = await _lineage_index(app, settings)
     try:
         async with (
             connectors_health.lifespan(app),
@@ -84,6 +87,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ):
             yield
     finally:
+        if index is not None:
+            await index.stop()
         if projector is not None:
             await projector.stop()
             if app.state.graph_owned:
@@ -109,6 +114,19 @@ def _graph_engine(app: FastAPI, settings: Settings) -> Projector | None:
     projector = Projector(app.state.sessionmaker, graph, settings.graph_projection_interval_seconds)
     projector.start()
     return projector
+
+
+async def _lineage_index(app: FastAPI, settings: Settings) -> IndexEngine | None:
+    """The in-memory lineage index, the graph engine when there is no graph server: built in
+    the background; start-up waits for it a bounded time (PostgreSQL answers until it is)."""
+    if app.state.graph_engine is not None or not settings.lineage_index:
+        return None
+    index = IndexEngine(app.state.sessionmaker, settings.lineage_index_max_lag)
+    app.state.graph_engine = index
+    built = index.start_build()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(built), settings.lineage_index_startup_wait_seconds)
+    return index
 
 
 def _pool_stats(engine: Any) -> dict[str, int]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from datamesh.auth.deps import CurrentUser
 from datamesh.catalog import service as catalog
@@ -251,8 +255,13 @@ async def impact(
     session: SessionDep,
     node: Annotated[str, Query(max_length=3000)],
     depth: Annotated[int, Query(ge=1, le=1000, description=DEPTH_DOC)] = 20,
+    limit: Annotated[
+        int | None, Query(ge=1, le=5000, description="Items per page (default: the node cap).")
+    ] = None,
+    cursor: CursorParam = None,
 ) -> Impact:
-    """What breaks if this fails: every downstream dataset and process, owners, people to notify."""
+    """What breaks if this fails: exact totals and counts by distance and platform for the whole
+    blast radius, one page of the affected datasets and processes, people to notify."""
     settings = request.app.state.settings
     result = await service.impact(
         session,
@@ -262,8 +271,63 @@ async def impact(
         _depth(request, depth),
         settings.lineage_max_nodes,
         salt=request.app.state.signing_key,
+        limit=limit,
+        cursor=cursor,
     )
     return Impact.model_validate(result)
+
+
+_IMPACT_CSV = ["distance", "kind", "id", "namespace", "name", "platform", "restricted", "owners",
+               "follower_count", "health", "latest_run_state"]  # fmt: skip
+
+
+@router.get(
+    "/api/lineage/impact/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+    description=DEPTH_DOC,
+)
+async def impact_export(
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    node: Annotated[str, Query(max_length=3000)],
+    depth: Annotated[int, Query(ge=1, le=1000, description=DEPTH_DOC)] = 20,
+    format: Literal["csv"] = "csv",
+) -> StreamingResponse:
+    """Every affected dataset and process as CSV, in the impact's order; hidden ones as
+    restricted rows without a name."""
+    state = request.app.state
+    rows = await service.impact_export(
+        session,
+        principal,
+        service.engine_for(state),
+        node,
+        _depth(request, depth),
+        state.settings.lineage_max_nodes,
+    )
+
+    async def body() -> AsyncIterator[bytes]:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(_IMPACT_CSV)
+        async for items in service.impact_items_stream(
+            state.sessionmaker, principal, rows, salt=state.signing_key
+        ):
+            for item in items:
+                item["owners"] = "; ".join(item.get("owners") or [])
+                writer.writerow([item.get(k) for k in _IMPACT_CSV])
+            yield buf.getvalue().encode()
+            buf.seek(0)
+            buf.truncate()
+        if not rows:
+            yield buf.getvalue().encode()
+
+    return StreamingResponse(
+        body(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="datamesh-impact.csv"'},
+    )
 
 
 # -- OpenLineage --------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
 whole frontier, deduplicating on the node, so the work is bounded by the edges reached and paths
 are never enumerated. ``bolt`` asks a Neo4j-compatible server (see ``bolt.py``); if it is down the
 postgres engine answers instead. Both hand the raw neighbourhood to ``traversal.hop_depths``, so
-depth semantics, the node cap and the result are identical.
+depth semantics, the node cap and the result are identical. ``index`` (``index.py``, the default
+without a graph server) walks its in-memory arrays itself with ``traversal.hop_depths_csr``, the
+same rule on arrays; when it is not ready the postgres engine answers too.
 """
 
 from __future__ import annotations
@@ -114,6 +116,12 @@ async def traverse(
     """Least hop depths around ``start``; returns the traversal and the engine that answered."""
     traversal.check_limits(direction, depth, max_nodes)
     try:
+        walk = getattr(engine, "walk", None)
+        if walk is not None:  # an engine that walks itself (the lineage index)
+            done: traversal.Traversal = await walk(
+                session, start, start_kind, direction, depth, max_nodes
+            )
+            return done, engine.name
         hood = await engine.neighbourhood(
             session, start, start_kind, direction, 2 * depth, max_nodes
         )

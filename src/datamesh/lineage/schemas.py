@@ -165,6 +165,7 @@ class ImpactItem(OutputModel):
     follower_count: int = 0
     health: str | None = None
     latest_run_state: str | None = None
+    platform: str | None = None
 
 
 class ImpactTotals(OutputModel):
@@ -179,13 +180,34 @@ class ImpactTotals(OutputModel):
     )
 
 
+class DistanceCount(OutputModel):
+    distance: int
+    count: int
+
+
+class PlatformCount(OutputModel):
+    platform: str
+    count: int
+
+
 class Impact(OutputModel):
     node: GraphNode
     depth: int
-    items: list[ImpactItem]
-    totals: ImpactTotals
+    items: list[ImpactItem] = Field(
+        description="One page of the blast radius, ordered by distance then id."
+    )
+    next_cursor: str | None = None
+    totals: ImpactTotals = Field(description="The whole blast radius (see ``exact``).")
+    by_distance: list[DistanceCount] = []
+    by_platform: list[PlatformCount] = Field(
+        default=[], description="Datasets the caller may see, per platform."
+    )
     notify: list[NotifyPerson]
-    truncated: bool
+    truncated: bool = Field(description="The walk was cut at the node cap (never when exact).")
+    exact: bool = Field(
+        default=False,
+        description="Answered by the lineage index: totals cover every node, however many.",
+    )
 
 
 class ColumnEdgeOut(OutputModel):

@@ -10,20 +10,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from datamesh.audit import service as audit
 from datamesh.auth.principal import Principal
 from datamesh.catalog import service as catalog
-from datamesh.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error
+from datamesh.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable, field_error
 from datamesh.events import service as events
 from datamesh.kit.context import Actor
 from datamesh.kit.ids import uuid7
-from datamesh.kit.pagination import decode_cursor, split_page
+from datamesh.kit.pagination import decode_cursor, encode_cursor, split_page
 from datamesh.kit.refs import Ref
 from datamesh.lineage import repository as repo
 from datamesh.lineage.engine import GraphEngine, PostgresEngine, traverse
@@ -408,18 +409,26 @@ async def delete_edge(session: AsyncSession, p: Principal, edge_id: uuid.UUID) -
 
 
 # -- visibility of many nodes -------------------------------------------------------------------
+CHUNK = 10_000
+"""Ids per catalog query (an IN list: a statement takes at most 32,767 parameters)."""
+
+
 async def _visible_ids(session: AsyncSession, p: Principal, ids: set[uuid.UUID]) -> set[uuid.UUID]:
     if not ids:
         return set()
     id_list = list(ids)
     datasets = set(
         await session.scalars(
-            select(Dataset.id).where(Dataset.id.in_(id_list), catalog.readable_clause(p, Dataset))
+            select(Dataset.id).where(
+                Dataset.id == repo.uuid_any(id_list), catalog.readable_clause(p, Dataset)
+            )
         )
     )
     processes = set(
         await session.scalars(
-            select(Process.id).where(Process.id.in_(id_list), Process.org_id == p.org_id)
+            select(Process.id).where(
+                Process.id == repo.uuid_any(id_list), Process.org_id == p.org_id
+            )
         )
     )
     return datasets | processes
@@ -540,6 +549,32 @@ async def node_health(session: AsyncSession, node_ids: list[uuid.UUID]) -> dict[
     return await repo.node_statuses(session, node_ids)
 
 
+async def _blast_radius(
+    session: AsyncSession,
+    engine: GraphEngine,
+    start: uuid.UUID,
+    kind: str,
+    depth: int,
+    max_nodes: int,
+) -> tuple[list[tuple[int, str]], dict[str, str], bool, bool]:
+    """Everything downstream of ``start`` within ``depth`` as (distance, id) in that order, their
+    kinds, whether it was cut, and whether it is exact: the lineage index gives every node
+    (never cut); another engine, or the index when it is not ready, the capped walk."""
+    exact = getattr(engine, "downstream", None)
+    if exact is not None:
+        found = await exact(session, start, kind, depth)
+        if found is not None:
+            rows, kinds = found
+            return rows, kinds, False, True
+    result, _ = await traverse(
+        engine, POSTGRES, session, start, kind, "downstream", depth, max_nodes
+    )
+    rows = sorted((d, n) for n, d in result.nodes.items() if n != str(start))
+    found_kinds = await repo.node_kinds(session, [uuid.UUID(n) for _, n in rows])
+    kinds = {str(k): v for k, v in found_kinds.items()}
+    return rows, kinds, result.truncated, False
+
+
 async def impact(
     session: AsyncSession,
     p: Principal,
@@ -549,27 +584,161 @@ async def impact(
     max_nodes: int,
     *,
     salt: str = "",
+    limit: int | None = None,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
-    """What breaks if this fails: everything downstream, who owns it, who follows it."""
+    """What breaks if this fails: everything downstream, who owns it, who follows it.
+
+    ``totals``, ``by_distance``, ``by_platform`` and ``notify`` cover the whole blast radius
+    (exact on the lineage index); ``items`` is one page of it ordered by distance then id
+    (``limit``, default ``max_nodes``; ``next_cursor`` for the next). What the caller may not
+    see is counted under ``restricted`` and never named.
+    """
     start, kind = await resolve(session, p, ref)
     await _require_visible(session, p, start, kind)
-    result, _ = await traverse(
-        engine, POSTGRES, session, start, kind, "downstream", depth, max_nodes
+    rows, kinds, truncated, exact = await _blast_radius(
+        session, engine, start, kind, depth, max_nodes
     )
-    described = await _describe(session, p, result.nodes, salt)
+    ids = [uuid.UUID(n) for _, n in rows]
+    visible = await _visible_ids(session, p, set(ids))
+    visible_ds = [i for i in ids if i in visible and kinds.get(str(i)) == "dataset"]
+    people = await _people(session, visible_ds)
+    hidden_ds = [i for i in ids if i not in visible and kinds.get(str(i)) == "dataset"]
+    hidden_owners = await _owner_keys(session, hidden_ds)
+    by_distance: dict[int, int] = {}
+    for d, _ in rows:
+        by_distance[d] = by_distance.get(d, 0) + 1
+    size = limit or max_nodes
+    # The cursor is a position in the order (never an id: a hidden node's id is not told).
+    after = decode_cursor(cursor, 1)
+    if after and (type(after[0]) is not int or after[0] < 0):
+        raise BadRequest("This cursor is not valid.")
+    at = after[0] if after else 0
+    page = rows[at : at + size]
+    next_cursor = encode_cursor([at + size]) if at + size < len(rows) else None
+    root_and_page = {str(start): 0} | {n: d for d, n in page}
+    described = await _describe(session, p, root_and_page, salt)
     root = next(n for n in described if n["real_id"] == str(start))
-    affected = [n for n in described if n["real_id"] != str(start)]
+    order = {n: i for i, (_, n) in enumerate(page)}
+    affected = sorted(
+        (n for n in described if n["real_id"] != str(start)), key=lambda n: order[n["real_id"]]
+    )
+    root.pop("real_id")
+    return {
+        "node": root,
+        "depth": depth,
+        "items": await _impact_items(session, affected),
+        "next_cursor": next_cursor,
+        "totals": {
+            "datasets": sum(1 for k in kinds.values() if k == "dataset"),
+            "processes": sum(1 for k in kinds.values() if k == "process"),
+            "restricted": sum(1 for i in ids if i not in visible),
+            "people": len(people),
+            # Owners of affected datasets the caller may not see: counted, never named (and
+            # not counted again when they are to be notified for a visible dataset).
+            "hidden_owners": len(hidden_owners - people.keys()),
+        },
+        "by_distance": [{"distance": d, "count": c} for d, c in sorted(by_distance.items())],
+        "by_platform": [
+            {"platform": k, "count": c}
+            for k, c in sorted((await _platforms(session, visible_ds)).items())
+        ],
+        "notify": sorted(people.values(), key=lambda x: (x["email"] or x["name"]).lower()),
+        "truncated": truncated,
+        "exact": exact,
+    }
+
+
+async def _platforms(session: AsyncSession, ids: list[uuid.UUID]) -> dict[str, int]:
+    return await repo.platform_counts(session, ids)
+
+
+async def impact_export(
+    session: AsyncSession,
+    p: Principal,
+    engine: GraphEngine,
+    ref: str,
+    depth: int,
+    max_nodes: int,
+) -> list[tuple[int, str]]:
+    """The whole blast radius as (distance, id), in ``impact``'s order: the checks (404 for
+    what the caller may not see) happen here, before anything is streamed."""
+    start, kind = await resolve(session, p, ref)
+    await _require_visible(session, p, start, kind)
+    rows, _, _, _ = await _blast_radius(session, engine, start, kind, depth, max_nodes)
+    return rows
+
+
+async def impact_items_stream(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    p: Principal,
+    rows: list[tuple[int, str]],
+    *,
+    salt: str = "",
+    chunk: int = 1000,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Impact items for ``rows``, chunk by chunk, in their own session (for streaming)."""
+    async with sessionmaker() as session:
+        for i in range(0, len(rows), chunk):
+            part = rows[i : i + chunk]
+            described = await _describe(session, p, {n: d for d, n in part}, salt)
+            order = {n: j for j, (_, n) in enumerate(part)}
+            described.sort(key=lambda n: order[n["real_id"]])
+            yield await _impact_items(session, described)
+
+
+async def _people(session: AsyncSession, visible_ds: list[uuid.UUID]) -> dict[str, dict[str, Any]]:
+    """Who to tell about these datasets: owners (users and names from ownership facets) and
+    followers, with why."""
+    people: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(visible_ds), CHUNK):
+        await _people_of(session, visible_ds[i : i + CHUNK], people)
+    return people
+
+
+async def _owner_keys(session: AsyncSession, ds: list[uuid.UUID]) -> set[str]:
+    """The owners of these datasets, keyed as :func:`_people` keys users."""
+    keys: set[str] = set()
+    for i in range(0, len(ds), CHUNK):
+        owners = await catalog.owners_of(session, ds[i : i + CHUNK])
+        keys |= {str(u.id) for users in owners.values() for u in users}
+    return keys
+
+
+async def _people_of(
+    session: AsyncSession, visible_ds: list[uuid.UUID], people: dict[str, dict[str, Any]]
+) -> None:
+    names = await repo.dataset_names(session, visible_ds)
+    owners = await catalog.owners_of(session, visible_ds)
+    named = await catalog.named_owners_of(session, visible_ds)
+    followers = await catalog.followers_of(session, visible_ds)
+    for uid in visible_ds:
+        name = names.get(uid)
+        for u in owners.get(uid, []):
+            people.setdefault(
+                str(u.id), {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
+            )["reasons"].append(f"owns {name}")
+        for who in named.get(uid, []):
+            # An owner named by an ownership facet who is not a user: still told.
+            people.setdefault(
+                f"named:{who.lower()}",
+                {"id": None, "name": who, "email": owner_email(who), "reasons": []},
+            )["reasons"].append(f"owns {name}")
+        for u in followers.get(uid, []):
+            people.setdefault(
+                str(u.id), {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
+            )["reasons"].append(f"follows {name}")
+
+
+async def _impact_items(
+    session: AsyncSession, affected: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Impact items (owners, health, latest run) for described nodes, in their order."""
     visible_ds = [
         uuid.UUID(n["real_id"]) for n in affected if n["kind"] == "dataset" and not n["restricted"]
     ]
     owners = await catalog.owners_of(session, visible_ds)
     named = await catalog.named_owners_of(session, visible_ds)
-    hidden_ds = [
-        uuid.UUID(n["real_id"]) for n in affected if n["kind"] == "dataset" and n["restricted"]
-    ]
-    hidden_owner_ids = {
-        str(u.id) for users in (await catalog.owners_of(session, hidden_ds)).values() for u in users
-    }
     followers = await catalog.followers_of(session, visible_ds)
     procs = {
         pr.id: pr
@@ -585,7 +754,6 @@ async def impact(
             )
         )
     }
-    people: dict[str, dict[str, Any]] = {}
     items = []
     for n in affected:
         uid = uuid.UUID(n["real_id"])
@@ -599,43 +767,14 @@ async def impact(
             "health": n.get("health"),
         }
         if n["kind"] == "dataset" and not n["restricted"]:
+            item["platform"] = n.get("platform")
             item["owners"] = [u.email for u in owners.get(uid, [])] + named.get(uid, [])
             item["follower_count"] = len(followers.get(uid, []))
-            for u in owners.get(uid, []):
-                people.setdefault(
-                    str(u.id), {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
-                )["reasons"].append(f"owns {n['name']}")
-            for who in named.get(uid, []):
-                # An owner named by an ownership facet who is not a user: still told.
-                people.setdefault(
-                    f"named:{who.lower()}",
-                    {"id": None, "name": who, "email": owner_email(who), "reasons": []},
-                )["reasons"].append(f"owns {n['name']}")
-            for u in followers.get(uid, []):
-                people.setdefault(
-                    str(u.id), {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
-                )["reasons"].append(f"follows {n['name']}")
         if n["kind"] == "process" and uid in procs:
             item["latest_run_state"] = procs[uid].latest_run_state
             item["owners"] = list(procs[uid].owners or [])
         items.append(item)
-    root.pop("real_id")
-    return {
-        "node": root,
-        "depth": depth,
-        "items": items,
-        "totals": {
-            "datasets": sum(1 for n in affected if n["kind"] == "dataset"),
-            "processes": sum(1 for n in affected if n["kind"] == "process"),
-            "restricted": sum(1 for n in affected if n["restricted"]),
-            "people": len(people),
-            # Owners of affected datasets the caller may not see: counted, never named (and
-            # not counted again when they are to be notified for a visible dataset).
-            "hidden_owners": len(hidden_owner_ids - people.keys()),
-        },
-        "notify": sorted(people.values(), key=lambda x: (x["email"] or x["name"]).lower()),
-        "truncated": result.truncated,
-    }
+    return items
 
 
 IMPACT_DEPTH = 20

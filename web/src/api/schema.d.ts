@@ -1083,6 +1083,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/lineage/impact/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Impact Export
+         * @description Depth counts dataset-to-dataset hops: a process between two datasets is not a hop, so A -> job -> B puts B at depth 1 (and the job at depth 1 too).
+         */
+        get: operations["impact_export_api_lineage_impact_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/lineage": {
         parameters: {
             query?: never;
@@ -2633,6 +2653,13 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /** DistanceCount */
+        DistanceCount: {
+            /** Distance */
+            distance: number;
+            /** Count */
+            count: number;
+        };
         /** EdgeCreate */
         EdgeCreate: {
             /**
@@ -2944,13 +2971,39 @@ export interface components {
             node: components["schemas"]["GraphNode"];
             /** Depth */
             depth: number;
-            /** Items */
+            /**
+             * Items
+             * @description One page of the blast radius, ordered by distance then id.
+             */
             items: components["schemas"]["ImpactItem"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** @description The whole blast radius (see ``exact``). */
             totals: components["schemas"]["ImpactTotals"];
+            /**
+             * By Distance
+             * @default []
+             */
+            by_distance?: components["schemas"]["DistanceCount"][];
+            /**
+             * By Platform
+             * @description Datasets the caller may see, per platform.
+             * @default []
+             */
+            by_platform?: components["schemas"]["PlatformCount"][];
             /** Notify */
             notify: components["schemas"]["NotifyPerson"][];
-            /** Truncated */
+            /**
+             * Truncated
+             * @description The walk was cut at the node cap (never when exact).
+             */
             truncated: boolean;
+            /**
+             * Exact
+             * @description Answered by the lineage index: totals cover every node, however many.
+             * @default false
+             */
+            exact?: boolean;
         };
         /** ImpactItem */
         ImpactItem: {
@@ -2986,6 +3039,8 @@ export interface components {
             health?: string | null;
             /** Latest Run State */
             latest_run_state?: string | null;
+            /** Platform */
+            platform?: string | null;
         };
         /** ImpactTotals */
         ImpactTotals: {
@@ -3517,6 +3572,13 @@ export interface components {
             name: string;
             /** Email */
             email?: string | null;
+        };
+        /** PlatformCount */
+        PlatformCount: {
+            /** Platform */
+            platform: string;
+            /** Count */
+            count: number;
         };
         /** PlatformProfile */
         PlatformProfile: {
@@ -10661,6 +10723,10 @@ export interface operations {
                 node: string;
                 /** @description Depth counts dataset-to-dataset hops: a process between two datasets is not a hop, so A -> job -> B puts B at depth 1 (and the job at depth 1 too). */
                 depth?: number;
+                /** @description Items per page (default: the node cap). */
+                limit?: number;
+                /** @description `next_cursor` from the previous page. */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -10675,6 +10741,85 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Impact"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    impact_export_api_lineage_impact_export_get: {
+        parameters: {
+            query: {
+                node: string;
+                /** @description Depth counts dataset-to-dataset hops: a process between two datasets is not a hop, so A -> job -> B puts B at depth 1 (and the job at depth 1 too). */
+                depth?: number;
+                format?: "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
                 };
             };
             /** @description Bad Request */

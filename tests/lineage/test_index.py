@@ -1,0 +1,124 @@
+"""The in-memory lineage index walks exactly like ``traversal.hop_depths`` (which the traversal
+tests check against a brute-force reading of the definition), on random DAGs and cyclic graphs,
+and follows the outbox idempotently."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from datamesh.lineage.index import LineageIndex
+from datamesh.lineage.traversal import Traversal, hop_depths
+from tests.lineage.conftest import Edges, Kinds, brute_force, lineage_dag, out_map, random_graph
+
+D, P = "dataset", "process"
+DIRECTIONS = ("upstream", "downstream", "both")
+
+
+def _uid(i: int) -> str:
+    return str(uuid.UUID(int=i + 1))  # ordered like i, so cuts by id agree with short names
+
+
+def indexed(kinds: Kinds, edges: Edges, seq: int = 1) -> LineageIndex:
+    """An index told about the graph the way the outbox tells it."""
+    index = LineageIndex()
+    index.apply(
+        [(seq, {"nodes_added": [], "edges_added": [list(e) for e in edges], "kinds": kinds})]
+    )
+    index.apply(
+        [(seq + 1 + i, {"nodes_added": [n], "kind": k}) for i, (n, k) in enumerate(kinds.items())]
+    )
+    return index
+
+
+def reference(
+    kinds: Kinds, edges: Edges, start: str, direction: str, depth: int, cap: int
+) -> Traversal:
+    return hop_depths(start, kinds, out_map(kinds, edges), direction, depth, cap)  # type: ignore[arg-type]
+
+
+@st.composite
+def graphs(draw: st.DrawFn) -> tuple[Kinds, Edges, str]:
+    n = draw(st.integers(min_value=1, max_value=9))
+    names = [_uid(i) for i in range(n)]
+    kinds = {name: draw(st.sampled_from([D, P])) for name in names}
+    pairs = [(a, b) for a in names for b in names if a != b]
+    dag = draw(st.booleans())
+    if dag:  # only forward pairs: acyclic
+        pairs = [(a, b) for a, b in pairs if a < b]
+    edges = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=20)) if pairs else []
+    return kinds, sorted(edges), draw(st.sampled_from(names))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    graph=graphs(),
+    direction=st.sampled_from(DIRECTIONS),
+    max_depth=st.integers(min_value=0, max_value=5),
+    max_nodes=st.integers(min_value=1, max_value=10),
+)
+def test_index_walks_like_the_traversal_on_any_small_graph(
+    graph: tuple[Kinds, Edges, str], direction: str, max_depth: int, max_nodes: int
+) -> None:
+    kinds, edges, start = graph
+    got = indexed(kinds, edges).walk(
+        uuid.UUID(start), kinds[start], direction, max_depth, max_nodes
+    )
+    assert got == reference(kinds, edges, start, direction, max_depth, max_nodes)
+    assert got == brute_force(start, kinds, edges, direction, max_depth, max_nodes)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_index_walks_like_the_traversal_on_pipelines_and_random_graphs(seed: int) -> None:
+    rnd = random.Random(seed)
+    if seed % 2:
+        kinds, edges = lineage_dag(rnd, layers=rnd.randint(2, 6), width=rnd.randint(2, 6))
+    else:
+        kinds, edges = random_graph(rnd, rnd.randint(5, 40), rnd.randint(5, 120), ids="uuid")
+    index = indexed(kinds, edges)
+    for start in rnd.sample(list(kinds), min(6, len(kinds))):
+        for direction in DIRECTIONS:
+            for depth, cap in ((0, 5), (1, 3), (3, 7), (20, 10_000)):
+                expected = reference(kinds, edges, start, direction, depth, cap)
+                got = index.walk(uuid.UUID(start), kinds[start], direction, depth, cap)
+                assert got == expected, (start, direction, depth, cap)
+
+
+def test_uncut_walk_keeps_everything_within_depth() -> None:
+    kinds, edges = lineage_dag(random.Random(3), layers=5, width=8)
+    index = indexed(kinds, edges)
+    start = next(iter(kinds))
+    nodes, depths = index.depths(uuid.UUID(start), kinds[start], 20)
+    full = reference(kinds, edges, start, "downstream", 20, 10**9)
+    assert {str(index.ids[i]): int(d) for i, d in zip(nodes, depths, strict=True)} == full.nodes
+    assert list(depths) == sorted(depths)  # ordered by distance
+
+
+def test_events_twice_or_replayed_change_nothing_and_removals_apply() -> None:
+    a, p, b = _uid(1), _uid(2), _uid(3)
+    kinds = {a: D, p: P, b: D}
+    index = indexed(kinds, [(a, p), (p, b)])
+    before = index.walk(uuid.UUID(a), D, "downstream", 5, 100)
+    assert before.nodes == {a: 0, p: 1, b: 1}
+    # The same events again (a replay), and an event older than the position: no change.
+    index.apply(
+        [(1, {"edges_added": [[a, p]], "kinds": kinds}), (2, {"nodes_added": [a], "kind": D})]
+    )
+    assert index.walk(uuid.UUID(a), D, "downstream", 5, 100) == before
+    index.apply([(50, {"edges_added": [[a, p], [p, b]], "kinds": kinds})])
+    assert index.walk(uuid.UUID(a), D, "downstream", 5, 100) == before
+    index.apply([(51, {"edges_removed": [[p, b]]})])
+    assert index.walk(uuid.UUID(a), D, "downstream", 5, 100).nodes == {a: 0, p: 1}
+    index.apply([(52, {"nodes_removed": [p], "edges_removed": [[a, p]]})])
+    assert index.walk(uuid.UUID(a), D, "downstream", 5, 100).nodes == {a: 0}
+    assert index.position == 52
+
+
+def test_a_node_the_index_never_heard_of_is_a_walk_of_one() -> None:
+    index = indexed({}, [])
+    lone = uuid.uuid4()
+    assert index.walk(lone, D, "both", 5, 10) == Traversal({str(lone): 0})
