@@ -309,8 +309,9 @@ def test_health_page_lists_a_failed_run_live_and_the_dashboard_lights_up(
         f"{downstream} downstream {'dataset' if downstream == 1 else 'datasets'}"
     )
     expect(row).to_contain_text(run_id[:13])
+    # A failed run's process opens on its own page (runs, error, SQL, lineage).
     expect(row.get_by_role("link", name="clean_orders")).to_have_attribute(
-        "href", f"/lineage?node={proc['id']}"
+        "href", f"/processes/{proc['id']}"
     )
     screenshot(page, "33-health-failed-run", full_page=True)
 
