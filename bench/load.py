@@ -16,26 +16,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.common import pct, save
+from bench.common import Server, login, pct, save, start_server, stop_server, wait_ready
 
-PASSWORD = "load-password-1"
 PLATFORMS = ["snowflake", "databricks", "bigquery", "redshift", "postgresql"]
 WORDS = [
     "orders",
@@ -85,12 +77,6 @@ class Stats:
             self.messages.append(f"{op}: {message}")
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # -- seeding ----------------------------------------------------------------------------------
 def _dataset(i: int, rng: random.Random) -> dict[str, Any]:
     platform = PLATFORMS[i % len(PLATFORMS)]
@@ -123,74 +109,6 @@ def _run_event(job: int, datasets: list[dict[str, Any]], run_id: str | None = No
     }
 
 
-def _cli(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "datamesh.cli", *args], env=env, capture_output=True, text=True
-    )
-    if done.returncode:
-        raise SystemExit(f"datamesh {args[0]} {args[1]} failed:\n{done.stderr[-3000:]}")
-
-
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen[bytes]
-    base: Path
-    pg: Any | None
-
-
-def start_server(args: argparse.Namespace, datasets: list[dict[str, Any]]) -> Server:
-    base = Path(tempfile.mkdtemp(prefix="datamesh-load-"))
-    pg = None
-    db_url = args.database_url
-    if not db_url:
-        from datamesh.embedded_pg import EmbeddedPostgres
-
-        pg = EmbeddedPostgres(base)
-        pg.start()
-        db_url = pg.url(driver="postgresql")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAMESH_")}
-    env.update(
-        DATABASE_URL=db_url,
-        DATAMESH_DATA_DIR=str(base / "data"),
-        DATAMESH_SECRET_KEY="load-test-secret-key-0123456789abcdef0123456789",
-        DATAMESH_LOG_LEVEL="WARNING",
-        DATAMESH_HEALTH_CHECKS_ENABLED="false",
-        DATAMESH_SSE_MAX_STREAMS=str(max(2000, args.streams * 2)),
-    )
-    for email, role in (("producer@load.test", "producer"), ("viewer@load.test", "viewer")):
-        _cli(env, "users", "create", "--email", email, "--org", "Load", "--role", role,
-             "--password", PASSWORD)  # fmt: skip
-    seed = base / "datasets.jsonl"
-    seed.write_text("\n".join(json.dumps(d) for d in datasets) + "\n")
-    _cli(env, "catalog", "import", str(seed), "--org", "Load")
-    port = _port()
-    log = (base / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "datamesh.cli", "serve"),
-            *("--port", str(port), "--workers", str(args.workers)),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    return Server(f"http://127.0.0.1:{port}", proc, base, pg)
-
-
-def stop_server(server: Server) -> int | None:
-    server.proc.send_signal(signal.SIGTERM)
-    try:
-        code: int | None = server.proc.wait(60)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        code = None
-    if server.pg is not None:
-        server.pg.stop("immediate")
-    shutil.rmtree(server.base, ignore_errors=True)
-    return code
-
-
 # -- the workload -----------------------------------------------------------------------------
 @dataclass
 class World:
@@ -201,32 +119,12 @@ class World:
     datasets: list[dict[str, Any]]
 
 
-async def _login(c: httpx.AsyncClient, email: str) -> dict[str, str]:
-    r = await c.post("/api/auth/login", json={"email": email, "password": PASSWORD})
-    r.raise_for_status()
-    c.cookies.clear()
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 async def prepare(c: httpx.AsyncClient, server: Server, datasets: list[dict[str, Any]]) -> World:
     from bench.connect import PROFILES
 
-    for _ in range(1800):  # start-up can be slow on a busy machine
-        if server.proc.poll() is not None:
-            break
-        try:
-            if (await c.get("/api/ready")).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    else:
-        server.proc.kill()
-    if server.proc.poll() is not None:
-        log = (server.base / "serve.log").read_text(errors="replace")[-3000:]
-        raise SystemExit(f"the server did not start:\n{log}")
-    producer = await _login(c, "producer@load.test")
-    viewer = await _login(c, "viewer@load.test")
+    await wait_ready(c, server)
+    producer = await login(c, "producer@load.test")
+    viewer = await login(c, "viewer@load.test")
     r = await c.post(
         "/api/auth/api-keys", json={"name": "load", "role": "producer"}, headers=producer
     )
@@ -359,7 +257,13 @@ async def live_stream(c: httpx.AsyncClient, headers: dict[str, str], live: Live)
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(7)
     datasets = [_dataset(i, rng) for i in range(args.datasets)]
-    server = await asyncio.to_thread(start_server, args, datasets)
+    server = await asyncio.to_thread(
+        start_server,
+        datasets,
+        workers=args.workers,
+        database_url=args.database_url,
+        max_streams=max(2000, args.streams * 2),
+    )
     stats = Stats()
     try:
         limits = httpx.Limits(max_connections=args.clients + 10)

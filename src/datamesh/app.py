@@ -21,6 +21,7 @@ from datamesh import migrate
 from datamesh.alerts import worker as alert_worker
 from datamesh.alerts.endpoints import router as alerts_router
 from datamesh.audit.endpoints import router as audit_router
+from datamesh.auth.cache import AUTH_CHANNEL, AuthCache
 from datamesh.auth.endpoints import router as auth_router
 from datamesh.auth.oidc import OIDCRegistry
 from datamesh.auth.tokens import ensure_secret_key
@@ -76,6 +77,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.http = httpx.AsyncClient(timeout=settings.outbound_timeout_seconds)
     app.state.oidc = OIDCRegistry(settings.oidc_providers, app.state.http)
     app.state.stream_hub = StreamHub(engine, app.state.sessionmaker, settings.sse_queue_size)
+    cache: AuthCache = app.state.auth_cache
+    app.state.stream_hub.listen(AUTH_CHANNEL, cache.invalidate, cache.set_live)
     await app.state.stream_hub.start()
     projector = _graph_engine(app, settings)
     index = await _lineage_index(app, settings)
@@ -165,6 +168,7 @@ def create_app(
     app.state.stop_embedded_on_exit = stop_embedded_on_exit
     app.state.graph_override = graph
     app.state.metrics = Metrics()
+    app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
     app.state.clock = sla_evaluator.system_clock  # tests replace it to move time
 
     install_error_handlers(app)

@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_ca_file: str | None = None  # CA bundle to verify the server's certificate (else system)
 
+    # How long a process may reuse a session's or API key's principal without asking the
+    # database (auth/cache.py; 0 turns the cache off). Changes reach every worker by NOTIFY
+    # within milliseconds; this bounds the staleness should that channel fail unnoticed.
+    auth_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+
     # SSE
     sse_max_streams: int = 2000
     sse_queue_size: int = 1000

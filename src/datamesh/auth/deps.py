@@ -1,7 +1,10 @@
 """Authentication dependencies: bearer JWT, API key, or the browser's session cookie (+CSRF).
 
-Every request re-reads the user and the session (one indexed query), so disabling a user or
-signing out takes effect at once, not when the access token expires.
+The user and the session (or the API key) are read from the database, or from the process's
+``AuthCache`` when a request of the same session read them less than a second ago and nothing
+auth reads has changed since (a trigger's NOTIFY empties the cache on every worker at commit):
+disabling a user or signing out takes effect within milliseconds, not when the access token
+expires.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from datamesh.auth import repository as repo
 from datamesh.auth import tokens
+from datamesh.auth.cache import AuthCache
 from datamesh.auth.principal import Principal
 from datamesh.deps import SessionDep
 from datamesh.errors import Forbidden, Unauthorized
@@ -34,13 +38,23 @@ def signing_key(request: Request) -> str:
     return key
 
 
-async def _from_api_key(session: Any, key: str) -> Principal:
-    found = await repo.api_key_by_hash(session, tokens.sha256(key))
+def auth_cache(request: Request) -> AuthCache:
+    cache: AuthCache = request.app.state.auth_cache
+    return cache
+
+
+async def _from_api_key(session: Any, cache: AuthCache, key: str) -> Principal:
+    key_hash = tokens.sha256(key)
+    cached = cache.get(("key", key_hash))
+    if cached is not None:
+        return cached
+    generation = cache.generation
+    found = await repo.api_key_by_hash(session, key_hash)
     if found is None or found[0].revoked_at is not None:
         raise Unauthorized("The API key is not valid or was revoked.")
     api_key, org = found
-    await repo.touch_api_key(session, api_key)
-    return Principal(
+    await repo.touch_api_key(session, api_key)  # at most once a minute; cache entries live 1 s
+    principal = Principal(
         kind="api_key",
         id=api_key.id,
         name=f"api-key:{api_key.name}",
@@ -48,13 +62,19 @@ async def _from_api_key(session: Any, key: str) -> Principal:
         role=api_key.role,  # type: ignore[arg-type]
         user_id=api_key.created_by,
     )
+    cache.put(("key", key_hash), principal, generation)
+    return principal
 
 
-async def _from_access_token(session: Any, key: str, token: str) -> Principal:
+async def _from_access_token(session: Any, cache: AuthCache, key: str, token: str) -> Principal:
     try:
-        claims = tokens.decode_access_token(key, token)
+        claims = tokens.decode_access_token(key, token)  # signature and expiry: every time
     except tokens.InvalidToken:
         raise Unauthorized("The access token is not valid or has expired.") from None
+    cached = cache.get(("session", claims.user_id, claims.session_id))
+    if cached is not None:
+        return cached
+    generation = cache.generation
     found = await repo.user_with_session(session, claims.user_id, claims.session_id)
     if found is None:
         raise Unauthorized("The session has ended; sign in again.")
@@ -67,7 +87,7 @@ async def _from_access_token(session: Any, key: str, token: str) -> Principal:
         or (user.sessions_valid_after and auth_session.created_at < user.sessions_valid_after)
     ):
         raise Unauthorized("The session has ended; sign in again.")
-    return Principal(
+    principal = Principal(
         kind="user",
         id=user.id,
         name=user.name,
@@ -78,6 +98,13 @@ async def _from_access_token(session: Any, key: str, token: str) -> Principal:
         session_id=auth_session.id,
         user_id=user.id,
     )
+    cache.put(
+        ("session", claims.user_id, claims.session_id),
+        principal,
+        generation,
+        auth_session.expires_at,
+    )
+    return principal
 
 
 async def optional_principal(
@@ -86,11 +113,12 @@ async def optional_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal | None:
     key = signing_key(request)
+    cache = auth_cache(request)
     if credentials is not None:
         token = credentials.credentials
         if tokens.looks_like_api_key(token):
-            return await _from_api_key(session, token)
-        return await _from_access_token(session, key, token)
+            return await _from_api_key(session, cache, token)
+        return await _from_access_token(session, cache, key, token)
     cookie = request.cookies.get(ACCESS_COOKIE)
     if cookie is None:
         return None
@@ -101,7 +129,7 @@ async def optional_principal(
             raise Forbidden(
                 "Missing or wrong CSRF token (send the dm_csrf cookie's value in X-CSRF-Token)."
             )
-    return await _from_access_token(session, key, cookie)
+    return await _from_access_token(session, cache, key, cookie)
 
 
 async def current_principal(

@@ -143,6 +143,10 @@ class StreamHub:
         # Other readers of the outbox in this process (alert deliveries) are woken by the same
         # NOTIFYs instead of holding a LISTEN connection of their own.
         self._wakers: list[Callable[[], None]] = []
+        # Other channels on the same connection (the auth cache's invalidations), and who must
+        # know whether the connection is up (a NOTIFY sent while it was down is lost).
+        self._channels: dict[str, Callable[[str], None]] = {}
+        self._live_hooks: list[Callable[[bool], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -183,6 +187,23 @@ class StreamHub:
         """Call ``wake`` (in the event loop, cheaply) whenever new events are announced."""
         self._wakers.append(wake)
 
+    def listen(
+        self,
+        channel: str,
+        on_payload: Callable[[str], None],
+        on_live: Callable[[bool], None] | None = None,
+    ) -> None:
+        """Also LISTEN on ``channel`` (register before ``start``): ``on_payload`` gets each
+        NOTIFY's payload; ``on_live(True)`` once the channel is listened to (after every
+        reconnect), ``on_live(False)`` when the connection is lost or the hub stops."""
+        self._channels[channel] = on_payload
+        if on_live is not None:
+            self._live_hooks.append(on_live)
+
+    def _set_live(self, live: bool) -> None:
+        for hook in self._live_hooks:
+            hook(live)
+
     async def kill_listener_connection(self) -> None:
         """Close the LISTEN connection as a network fault would (for fault tests)."""
         if self._conn is not None:
@@ -210,6 +231,11 @@ class StreamHub:
                 )
                 self._conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                for channel, on_payload in self._channels.items():
+                    await self._conn.add_listener(
+                        channel, lambda _c, _p, _ch, payload, f=on_payload: f(payload)
+                    )
+                self._set_live(True)
                 if first:
                     async with self._sessionmaker() as session:
                         self._last_seq = self._floor = await repo.max_seq(session)
@@ -226,6 +252,7 @@ class StreamHub:
             except Exception as exc:
                 log.warning("stream listener cannot connect (%s); retrying", type(exc).__name__)
             finally:
+                self._set_live(False)
                 self.connected.clear()
                 if self._conn is not None and not self._conn.is_closed():
                     self._conn.terminate()
