@@ -169,6 +169,7 @@ def create_app(
     app.state.graph_override = graph
     app.state.metrics = Metrics()
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
+    app.state.metrics.bind_auth_cache(app.state.auth_cache.counts)
     app.state.clock = sla_evaluator.system_clock  # tests replace it to move time
 
     install_error_handlers(app)

@@ -128,6 +128,20 @@ class Metrics:
             registry=self.registry,
         )
 
+    def bind_auth_cache(self, counts: dict[str, int]) -> None:
+        """The auth cache's hits, misses and invalidations (auth/cache.py), read when scraped."""
+        gauge = Gauge(
+            "datamesh_auth_cache",
+            "Authentication cache lookups and invalidations since start",
+            ["outcome"],
+            registry=self.registry,
+        )
+        def reader(outcome: str) -> Callable[[], float]:
+            return lambda: float(counts[outcome])
+
+        for outcome in counts:
+            gauge.labels(outcome).set_function(reader(outcome))
+
     def bind_pool(self, stats: Callable[[], dict[str, int]]) -> None:
         def reader(state: str) -> Callable[[], float]:
             return lambda: float(stats().get(state, 0))

@@ -52,6 +52,8 @@ class AuthCache:
         self._entries: dict[Hashable, _Entry] = {}
         self._generation = 0
         self._live = False  # the invalidation channel is listened to
+        # Exposed on /metrics (datamesh_auth_cache): tests read a worker's own figures there.
+        self.counts = {"hit": 0, "miss": 0, "invalidation": 0}
         _CACHES.add(self)
 
     @property
@@ -62,6 +64,7 @@ class AuthCache:
     def get(self, key: Hashable) -> Principal | None:
         entry = self._entries.get(key)
         if entry is None:
+            self.counts["miss"] += 1
             return None
         if (
             not self._live
@@ -69,7 +72,9 @@ class AuthCache:
             or (entry.expires_at is not None and entry.expires_at <= datetime.now(UTC))
         ):
             self._entries.pop(key, None)
+            self.counts["miss"] += 1
             return None
+        self.counts["hit"] += 1
         return entry.principal
 
     def put(
@@ -89,6 +94,7 @@ class AuthCache:
         """Something auth reads changed (a NOTIFY on ``datamesh_auth``): forget everything."""
         self._generation += 1
         self._entries.clear()
+        self.counts["invalidation"] += 1
 
     def set_live(self, live: bool) -> None:
         """The LISTEN connection came up or went down: what was cached may have missed a
