@@ -136,6 +136,7 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+
         def reader(outcome: str) -> Callable[[], float]:
             return lambda: float(counts[outcome])
 
