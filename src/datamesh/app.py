@@ -200,7 +200,11 @@ def create_app(
 
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/api/health")
+    # One span per request; not two more per request for ASGI receive and send (tracing was
+    # a tenth of a small read's CPU: BENCHMARKS.md, "Hot paths").
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="/metrics,/api/health", exclude_spans=["receive", "send"]
+    )
     _mount_docs(app)
     _mount_spa(app)
     _document_problems(app)

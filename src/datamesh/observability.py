@@ -97,11 +97,15 @@ def configure_tracing(settings: Settings) -> None:
             BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint))
         )
     trace.set_tracer_provider(provider)
-    # Process-wide, once: database queries and outbound HTTP calls become child spans.
-    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    # Process-wide, once: outbound HTTP calls become child spans; database queries too, but
+    # only when spans are exported: a span per query costs the hot read paths several per cent
+    # of their CPU (BENCHMARKS.md, "Hot paths") for spans nobody would see.
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
+    if settings.otlp_endpoint:
+        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+        AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
     HTTPXClientInstrumentor().instrument()
     _configured = True
 

@@ -19,13 +19,15 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     true,
     tuple_,
+    type_coerce,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.auth.principal import Principal
@@ -78,24 +80,56 @@ async def get(session: AsyncSession, dataset_id: uuid.UUID, p: Principal | None)
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class OwnerRef:
+    """An owner as a profile shows it (no ORM instance to load)."""
+
+    id: uuid.UUID
+    name: str
+    email: str
+
+
 async def get_with_extras(
     session: AsyncSession, dataset_id: uuid.UUID, p: Principal | None
-) -> tuple[Dataset, str, int, bool] | None:
-    """The dataset, its org's name, follower count and whether the caller follows: one query."""
+) -> tuple[Dataset, str, int, bool, list[OwnerRef]] | None:
+    """The dataset, its org's name, follower count, whether the caller follows, and its owners
+    (ordered by email, as ``owners``): one query, one round trip."""
     followers = select(func.count()).where(Follow.dataset_id == Dataset.id).scalar_subquery()
     following = (
         exists().where(Follow.dataset_id == Dataset.id, Follow.user_id == p.user_id)
         if p is not None and p.user_id is not None
         else false()
     )
+    owners = (
+        select(
+            type_coerce(
+                func.coalesce(
+                    func.json_agg(
+                        aggregate_order_by(
+                            func.json_build_array(User.id, User.name, User.email), User.email
+                        )
+                    ),
+                    literal_column("'[]'::json"),
+                ),
+                JSON,
+            )
+        )
+        .select_from(DatasetOwner)
+        .join(User, User.id == DatasetOwner.user_id)
+        .where(DatasetOwner.dataset_id == Dataset.id)
+        .scalar_subquery()
+    )
     row = (
         await session.execute(
-            select(Dataset, Organization.name, followers, following)
+            select(Dataset, Organization.name, followers, following, owners)
             .join(Organization, Organization.id == Dataset.org_id)
             .where(Dataset.id == dataset_id, readable(p))
         )
     ).first()
-    return (row[0], row[1], int(row[2]), bool(row[3])) if row else None
+    if row is None:
+        return None
+    owner_refs = [OwnerRef(uuid.UUID(i), n, e) for i, n, e in row[4] or []]
+    return row[0], row[1], int(row[2]), bool(row[3]), owner_refs
 
 
 async def get_for_update(
