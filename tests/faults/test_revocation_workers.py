@@ -57,8 +57,11 @@ async def _pinned_clients(url: str, n: int) -> AsyncIterator[list[httpx.AsyncCli
         yield clients
 
 
-async def test_a_session_revoked_on_one_worker_ends_on_the_other(workspace: Workspace) -> None:
+async def test_writes_on_one_worker_are_read_on_the_other_at_once(workspace: Workspace) -> None:
+    """Publish, hide and revoke through one worker; the other worker's very next read sees
+    each (and its auth cache serves the session meanwhile)."""
     password = await workspace.user("rev@acme.test", "producer")
+    await workspace.user("look@acme.test", "viewer")
     srv = workspace.server(workers=2, DATAMESH_AUTH_CACHE_SECONDS="60")
     await srv.wait_ready()
     await wait_until(lambda: len(srv.worker_pids()) == 2, "two workers run")
@@ -66,6 +69,7 @@ async def test_a_session_revoked_on_one_worker_ends_on_the_other(workspace: Work
 
     async with _pinned_clients(srv.url, 24) as clients:
         headers = await login(clients[0], "rev@acme.test", password)
+        viewer = await login(clients[0], "look@acme.test", password)
         by_worker: dict[int, httpx.AsyncClient] = {}
         ports: dict[int, int] = {}
         for c in clients:  # the kernel spreads new connections over the workers
@@ -77,6 +81,23 @@ async def test_a_session_revoked_on_one_worker_ends_on_the_other(workspace: Work
                 ports[pid] = _local_port(r)
         assert len(by_worker) == 2, f"24 connections all went to one worker: {by_worker}"
         (a_pid, a), (b_pid, b) = by_worker.items()
+
+        # Publish through one worker: the other reads it at once; hide it: at once no more.
+        r = await a.post(
+            "/api/datasets",
+            json={"namespace": "pg://w", "name": "s.t", "platform": "postgresql"},
+            headers=headers,
+        )
+        assert r.status_code == 201, r.text
+        ds = r.json()["id"]
+        r = await b.get(f"/api/datasets/{ds}", headers=viewer)
+        assert r.status_code == 200, r.text
+        r = await a.patch(f"/api/datasets/{ds}", json={"visibility": "private"}, headers=headers)
+        assert r.status_code == 200, r.text
+        r = await b.get(f"/api/datasets/{ds}", headers=viewer)
+        assert r.status_code == 404, r.text
+        r = await b.get(f"/api/datasets/{ds}", headers=headers)  # its owner still sees it
+        assert r.status_code == 200, r.text
 
         # The other worker serves this session from its cache (no database read per request).
         hits = await _count(b, "hit")

@@ -57,21 +57,29 @@ async def feed(
 
 
 async def _message(
-    sessionmaker: Any, principal: Principal, event: Event, resume_id: str
+    sessionmaker: Any,
+    principal: Principal,
+    event: Event,
+    resume_id: str,
+    hub: StreamHub | None = None,
 ) -> ServerSentEvent:
-    payload = None
-    if event.type == "lineage.changed":  # hidden node ids are replaced, per subscriber
-        payload = service.fully_redacted(event)
-        for _ in range(2):  # a pooled connection may be dead after a database restart: retry
-            try:
-                async with sessionmaker() as session:
-                    payload = (await service.payloads_for(session, principal, [event])).get(
-                        event.id
-                    )
-                break
-            except Exception as exc:
-                if not is_database_unavailable(exc):
-                    raise
+    if event.type != "lineage.changed":  # the same JSON for everyone who may see it: built once
+
+        def build() -> str:
+            return FeedItem.model_validate(service.item(event)).model_dump_json()
+
+        data = hub.serialized(event, build) if hub is not None else build()
+        return ServerSentEvent(data=data, id=resume_id, event=event.type)
+    # lineage.changed: hidden node ids are replaced, per subscriber
+    payload = service.fully_redacted(event)
+    for _ in range(2):  # a pooled connection may be dead after a database restart: retry
+        try:
+            async with sessionmaker() as session:
+                payload = (await service.payloads_for(session, principal, [event])).get(event.id)
+            break
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
     data = FeedItem.model_validate(service.item(event, payload)).model_dump_json()
     return ServerSentEvent(data=data, id=resume_id, event=event.type)
 
@@ -117,7 +125,7 @@ async def _events(
                 if sub.following_only and not sub.wants(event, await _info(sessionmaker, event)):
                     continue
                 replayed.add(event.id)
-                yield await _message(sessionmaker, principal, event, advance(event))
+                yield await _message(sessionmaker, principal, event, advance(event), hub)
         while True:
             if sub.closed.is_set() and sub.queue.empty():
                 if sub.overflowed:
@@ -161,7 +169,7 @@ async def _events(
             event = getter.result()
             if event.id in replayed or (event.seq <= point.top and event.seq in point.delivered):
                 continue
-            yield await _message(sessionmaker, principal, event, advance(event))
+            yield await _message(sessionmaker, principal, event, advance(event), hub)
     finally:
         stopping.cancel()
         if getter is not None:

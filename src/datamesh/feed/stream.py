@@ -37,6 +37,7 @@ _CATCH_UP_BATCH = 1000
 # Ids of events already fanned out: after a reconnect, the catch-up and the NOTIFYs that arrive
 # on the new connection meanwhile name the same events, and each must be delivered once.
 _RECENT_IDS = 20_000
+_SERIALIZED = 2_000  # events whose JSON is kept for the subscribers still to send them
 # Sequence numbers are taken at insert, not at commit: a transaction can commit after one with
 # a higher number was already delivered, and if the listener was down at that moment its NOTIFY
 # is lost. So a catch-up re-reads this many numbers back (what was delivered is skipped by id).
@@ -146,6 +147,9 @@ class StreamHub:
         # Other channels on the same connection (the auth cache's invalidations), and who must
         # know whether the connection is up (a NOTIFY sent while it was down is lost).
         self._channels: dict[str, Callable[[str], None]] = {}
+        # Each event's JSON, built by the first subscriber's stream that sends it (events never
+        # change once written): a fan-out to N subscribers serializes it once, not N times.
+        self._serialized: OrderedDict[uuid.UUID, str] = OrderedDict()
         self._live_hooks: list[Callable[[bool], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -199,6 +203,16 @@ class StreamHub:
         self._channels[channel] = on_payload
         if on_live is not None:
             self._live_hooks.append(on_live)
+
+    def serialized(self, event: Event, build: Callable[[], str]) -> str:
+        """The event's message data, the same for every subscriber allowed to see the event
+        (never for per-viewer payloads, such as the redacted ``lineage.changed``)."""
+        data = self._serialized.get(event.id)
+        if data is None:
+            data = self._serialized[event.id] = build()
+            if len(self._serialized) > _SERIALIZED:
+                self._serialized.popitem(last=False)
+        return data
 
     def _set_live(self, live: bool) -> None:
         for hook in self._live_hooks:
