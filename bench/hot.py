@@ -88,8 +88,10 @@ def bare_serve(port: int) -> None:
             found = await repo.get_with_extras(s, ds_id, p)
             if found is None:
                 return Response(b"{}", 404, media_type="application/json")
-            ds, org_name, followers, following = found
-            owners = (await repo.owners(s, [ds.id])).get(ds.id, [])
+            ds, org_name, followers, following, *rest = found
+            # the product's queries: the owners come with the profile's query, or (before
+            # issue 21) from a second one
+            owners = rest[0] if rest else (await repo.owners(s, [ds.id])).get(ds.id, [])
         body = {
             c: getattr(ds, c)
             for c in ("id", "namespace", "name", "description", "platform", "tags", "visibility")
