@@ -147,10 +147,10 @@ class StreamHub:
         # Other channels on the same connection (the auth cache's invalidations), and who must
         # know whether the connection is up (a NOTIFY sent while it was down is lost).
         self._channels: dict[str, Callable[[str], None]] = {}
+        self._live_hooks: list[Callable[[bool], None]] = []
         # Each event's JSON, built by the first subscriber's stream that sends it (events never
         # change once written): a fan-out to N subscribers serializes it once, not N times.
         self._serialized: OrderedDict[uuid.UUID, str] = OrderedDict()
-        self._live_hooks: list[Callable[[bool], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
