@@ -25,7 +25,7 @@ from datamesh.lineage import repository as repo
 from datamesh.lineage import traversal
 from datamesh.lineage.engine import EngineUnavailable
 
-WORK_BUDGET = 4_000_000
+WORK_BUDGET = 1_000_000
 """Edges scanned (plus a fixed cost per BFS level) for the exact per-node counts of one graph."""
 LEVEL_COST = 2_000
 
