@@ -220,18 +220,92 @@ async def all_edges(session: AsyncSession, batch: int = 10_000) -> Any:
 
 
 # -- column lineage -----------------------------------------------------------------------------
-async def column_edges(session: AsyncSession, dataset_id: uuid.UUID) -> list[ColumnEdge]:
+async def column_edges(
+    session: AsyncSession, dataset_id: uuid.UUID, *, upstream: bool = True, downstream: bool = True
+) -> list[ColumnEdge]:
+    """Column edges whose output (``upstream``) and/or input (``downstream``) is the dataset."""
+    ends = [
+        *([ColumnEdge.output_dataset_id == dataset_id] if upstream else []),
+        *([ColumnEdge.input_dataset_id == dataset_id] if downstream else []),
+    ]
     rows = await session.scalars(
         select(ColumnEdge)
-        .where(
-            or_(
-                ColumnEdge.output_dataset_id == dataset_id,
-                ColumnEdge.input_dataset_id == dataset_id,
-            )
+        .where(or_(*ends))
+        .order_by(
+            ColumnEdge.output_field,
+            ColumnEdge.input_field,
+            ColumnEdge.output_dataset_id,
+            ColumnEdge.input_dataset_id,
         )
-        .order_by(ColumnEdge.output_field, ColumnEdge.input_field)
     )
     return list(rows)
+
+
+async def column_levels(
+    session: AsyncSession, datasets: Sequence[uuid.UUID], fields: Sequence[str], levels: int
+) -> list[Any]:
+    """Column edges within ``levels`` column edges of a frontier of (dataset, field) columns, as
+    records (input_dataset_id, input_field, output_dataset_id, output_field, level): ``level``
+    is the least number of edges from the frontier to the input column, at most ``levels``.
+    One statement for several levels of a walk: a recursive CTE deduplicating on (column,
+    level), so a column is expanded at most once per level (never per path) and a cycle ends
+    at the level bound; every step probes ``ix_column_edges_input``."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    return list(
+        await driver.fetch(
+            "WITH RECURSIVE walk(ds, field, lvl) AS ("
+            " SELECT f.ds, f.field, 0 FROM unnest($1::uuid[], $2::text[]) AS f(ds, field)"
+            " UNION"
+            " SELECT c.output_dataset_id, c.output_field, w.lvl + 1 FROM walk w"
+            " JOIN column_edges c ON c.input_dataset_id = w.ds AND c.input_field = w.field"
+            " WHERE w.lvl < $3"
+            "), reached AS (SELECT ds, field, min(lvl) AS lvl FROM walk GROUP BY ds, field) "
+            "SELECT c.input_dataset_id, c.input_field, c.output_dataset_id, c.output_field, r.lvl "
+            "FROM reached r "
+            "JOIN column_edges c ON c.input_dataset_id = r.ds AND c.input_field = r.field "
+            "ORDER BY r.lvl",
+            list(datasets),
+            list(fields),
+            levels,
+        )
+    )
+
+
+async def dataset_labels(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """(name, namespace) of these datasets."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Dataset.id, Dataset.name, Dataset.namespace).where(Dataset.id == uuid_any(ids))
+    )
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+async def undrawn_neighbours(
+    session: AsyncSession, drawn: Sequence[uuid.UUID], downstream: bool
+) -> tuple[dict[uuid.UUID, int], int]:
+    """Per drawn node, its distinct direct neighbours (targets when ``downstream``, sources
+    otherwise) that are not drawn; and how many distinct ones there are in all."""
+    if not drawn:
+        return {}, 0
+    near, far = ("src_id", "dst_id") if downstream else ("dst_id", "src_id")
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    rows = await driver.fetch(
+        "WITH d AS MATERIALIZED (SELECT DISTINCT unnest($1::uuid[]) AS id) "
+        f"SELECT e.{near}, count(DISTINCT e.{far}) FROM d JOIN lineage_edges e ON e.{near} = d.id "
+        f"WHERE NOT EXISTS (SELECT 1 FROM d AS o WHERE o.id = e.{far}) "
+        f"GROUP BY GROUPING SETS ((e.{near}), ())",
+        list(drawn),
+    )
+    per = {r[0]: int(r[1]) for r in rows if r[0] is not None}
+    total = next((int(r[1]) for r in rows if r[0] is None), 0)
+    return per, total
 
 
 # -- bulk ingestion -----------------------------------------------------------------------------
