@@ -1,14 +1,11 @@
 import { describe, expect, it } from "vitest";
-import type { Graph, ImpactItem } from "../api/types";
+import type { Graph } from "../api/types";
 import {
   FIT_PADDING,
   boundsOf,
   buildGraph,
-  csvCell,
   fitPlan,
   hiddenOwnersNote,
-  impactCsv,
-  impactFileName,
   neighbours,
   nodeHref,
   nodeTitle,
@@ -103,30 +100,10 @@ describe("buildGraph", () => {
   });
 });
 
-describe("impact CSV", () => {
-  const items: ImpactItem[] = [
-    { id: "1", kind: "dataset", name: "ORDERS, daily", namespace: "ns", distance: 1, health: "ok", owners: ["a@x", "b@x"], follower_count: 2, restricted: false },
-    { id: "2", kind: "process", name: "=cmd()", namespace: "airflow", distance: 1, latest_run_state: "FAIL", health: "error", restricted: false },
-    { id: "restricted-1", kind: "dataset", name: null, namespace: null, distance: 2, restricted: true },
-  ];
-
-  it("quotes, defuses formulas and names restricted rows without revealing them", () => {
-    const csv = impactCsv(items).split("\r\n");
-    expect(csv[0]).toBe("kind,name,namespace,distance,health,latest_run_state,owners,follower_count,restricted");
-    expect(csv[1]).toBe('dataset,"ORDERS, daily",ns,1,ok,,"a@x; b@x",2,false');
-    expect(csv[2]).toContain("'=cmd()");
-    expect(csv[3]).toBe("dataset,Restricted dataset,,2,,,,,true");
-  });
-
-  it("escapes quotes", () => {
-    expect(csvCell('say "hi"')).toBe('"say ""hi"""');
-  });
-
-  it("makes a file name", () => {
-    expect(impactFileName({ node: { id: "x", kind: "dataset", name: "ANALYTICS.CORE/ORDERS", depth: 0 } })).toBe(
-      "impact-ANALYTICS.CORE_ORDERS.csv",
-    );
+describe("nodeTitle", () => {
+  it("never names a restricted node", () => {
     expect(nodeTitle({ kind: "process", name: null, restricted: true })).toBe("Restricted process");
+    expect(nodeTitle({ kind: "dataset", name: "SECRET", restricted: true })).toBe("Restricted dataset");
   });
 });
 
