@@ -128,6 +128,8 @@ async def test_restricted_placeholders_keep_paths_and_counts(
             "restricted": True,
             "platform": None,
             "visibility": None,
+            "more_upstream": 0,  # both its neighbours are drawn
+            "more_downstream": 0,
         }
     ]
     assert hidden["id"] not in str(g) and "secret_mid" not in str(g)

@@ -157,6 +157,7 @@ RULES: dict[str, dict[str, str]] = {
     "POST /api/lineage/assets": {"": PUBLISH},
     "GET /api/lineage/assets/{asset_id}": READ_DS,
     "GET /api/lineage/assets/{asset_id}/columns": READ_DS,
+    "GET /api/lineage/columns/impact": READ_DS,
     "GET /api/lineage/assets/{asset_id}/quality": READ_DS,
     "POST /api/lineage/processes": {"": LINEAGE_WRITERS.format(ok=201)},
     "GET /api/lineage/processes": {"": MEMBERS_OK},
@@ -499,6 +500,9 @@ BODIES: dict[str, Any] = {
     "GET /api/lineage/graph": _q(_node_query),
     "GET /api/lineage/impact": _q(_node_query),
     "GET /api/lineage/impact/export": _q(_node_query),
+    "GET /api/lineage/columns/impact": _q(
+        lambda w, v: {"params": {"dataset": w.ids[f"ds.{v or 'public'}"], "field": "id"}}
+    ),
     "GET /api/v1/lineage": _q(lambda w, v: {"params": {"nodeId": w.ol_ids[v]}}),
     "POST /api/v1/lineage": _json(lambda w, v: _ol_event(w)),
     "POST /api/v1/lineage/batch": _json(lambda w, v: [_ol_event(w), _ol_event(w)]),

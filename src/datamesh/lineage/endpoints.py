@@ -17,11 +17,13 @@ from datamesh.catalog.schemas import Dataset
 from datamesh.deps import SessionDep
 from datamesh.errors import BadRequest, Unprocessable, field_error
 from datamesh.kit.pagination import CursorParam, Limit
-from datamesh.lineage import ingest, marquez, service
+from datamesh.lineage import columns, ingest, marquez, service
 from datamesh.lineage.repository import runs_of
 from datamesh.lineage.schemas import (
     AssetCreate,
+    ColumnDirection,
     ColumnEdgeOut,
+    ColumnImpact,
     DatasetQualityOut,
     EdgeCreate,
     EdgeOut,
@@ -81,13 +83,58 @@ async def get_asset(
 
 @router.get("/api/lineage/assets/{asset_id}/columns", response_model=list[ColumnEdgeOut])
 async def asset_columns(
-    asset_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+    request: Request,
+    asset_id: uuid.UUID,
+    principal: CurrentUser,
+    session: SessionDep,
+    direction: Annotated[
+        ColumnDirection,
+        Query(
+            description="upstream: where this dataset's columns come from (edges whose output "
+            "is this dataset); downstream: what they feed (edges whose input it is); both."
+        ),
+    ] = "upstream",
 ) -> list[ColumnEdgeOut]:
-    """Column-level lineage into and out of this dataset (OpenLineage's columnLineage facet)."""
+    """Column-level lineage of this dataset (columnLineage facets, view SQL, dbt); an edge
+    whose other end is a dataset you may not see is restricted (opaque id, no names)."""
     return [
         ColumnEdgeOut.model_validate(e)
-        for e in await service.column_lineage(session, principal, asset_id)
+        for e in await columns.asset_columns(
+            session, principal, asset_id, direction, salt=request.app.state.signing_key
+        )
     ]
+
+
+COLUMN_DEPTH_DOC = (
+    "Column edges crossed from the start column (1 = the columns it feeds directly); at most "
+    "the server's lineage depth limit (DATAMESH_LINEAGE_MAX_DEPTH, 20 by default)."
+)
+
+
+@router.get("/api/lineage/columns/impact", response_model=ColumnImpact)
+async def column_impact(
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    dataset: Annotated[
+        str, Query(max_length=3000, description="The dataset: UUID or dataset:<ns>:<name>")
+    ],
+    field: Annotated[str, Query(min_length=1, max_length=300, description="A column name")],
+    depth: Annotated[int, Query(ge=1, le=1000, description=COLUMN_DEPTH_DOC)] = 20,
+) -> ColumnImpact:
+    """Every downstream column reached from one column through column lineage, hop by hop
+    (cycles safe). A dataset you may not see is 404; a field without column lineage is an
+    empty answer (200). Columns of datasets you may not see are counted under
+    ``totals.restricted`` with opaque ids and no names, and no edge touching them is listed."""
+    result = await columns.column_impact(
+        session,
+        principal,
+        dataset,
+        field,
+        _depth(request, depth),
+        salt=request.app.state.signing_key,
+    )
+    return ColumnImpact.model_validate(result)
 
 
 @router.get("/api/lineage/assets/{asset_id}/quality", response_model=DatasetQualityOut)
@@ -233,7 +280,8 @@ async def graph(
     direction: Literal["upstream", "downstream", "both"] = "both",
     depth: Annotated[int, Query(ge=0, le=1000, description=DEPTH_DOC)] = 3,
 ) -> Graph:
-    """The lineage around a node, upstream and/or downstream, to a depth."""
+    """The lineage around a node, upstream and/or downstream, to a depth; per node at the edge
+    of the drawing and per direction, how many more lie beyond it (``more_*``, ``more``)."""
     settings = request.app.state.settings
     result = await service.graph(
         session,
@@ -244,6 +292,7 @@ async def graph(
         _depth(request, depth),
         settings.lineage_max_nodes,
         salt=request.app.state.signing_key,
+        more=True,
     )
     return Graph.model_validate(result)
 

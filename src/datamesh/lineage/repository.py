@@ -220,18 +220,80 @@ async def all_edges(session: AsyncSession, batch: int = 10_000) -> Any:
 
 
 # -- column lineage -----------------------------------------------------------------------------
-async def column_edges(session: AsyncSession, dataset_id: uuid.UUID) -> list[ColumnEdge]:
+async def column_edges(
+    session: AsyncSession, dataset_id: uuid.UUID, *, upstream: bool = True, downstream: bool = True
+) -> list[ColumnEdge]:
+    """Column edges whose output (``upstream``) and/or input (``downstream``) is the dataset."""
+    ends = [
+        *([ColumnEdge.output_dataset_id == dataset_id] if upstream else []),
+        *([ColumnEdge.input_dataset_id == dataset_id] if downstream else []),
+    ]
     rows = await session.scalars(
         select(ColumnEdge)
-        .where(
-            or_(
-                ColumnEdge.output_dataset_id == dataset_id,
-                ColumnEdge.input_dataset_id == dataset_id,
-            )
+        .where(or_(*ends))
+        .order_by(
+            ColumnEdge.output_field,
+            ColumnEdge.input_field,
+            ColumnEdge.output_dataset_id,
+            ColumnEdge.input_dataset_id,
         )
-        .order_by(ColumnEdge.output_field, ColumnEdge.input_field)
     )
     return list(rows)
+
+
+async def column_frontier(
+    session: AsyncSession, datasets: Sequence[uuid.UUID], fields: Sequence[str]
+) -> list[Any]:
+    """Column edges leaving any (dataset, field) of the frontier, as records (input_dataset_id,
+    input_field, output_dataset_id, output_field): one probe of ``ix_column_edges_input`` per
+    frontier column, one statement per level of a walk."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    return list(
+        await driver.fetch(
+            "SELECT c.input_dataset_id, c.input_field, c.output_dataset_id, c.output_field "
+            "FROM unnest($1::uuid[], $2::text[]) AS f(ds, field) "
+            "JOIN column_edges c ON c.input_dataset_id = f.ds AND c.input_field = f.field",
+            list(datasets),
+            list(fields),
+        )
+    )
+
+
+async def dataset_labels(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """(name, namespace) of these datasets."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Dataset.id, Dataset.name, Dataset.namespace).where(Dataset.id == uuid_any(ids))
+    )
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+async def undrawn_neighbours(
+    session: AsyncSession, drawn: Sequence[uuid.UUID], downstream: bool
+) -> tuple[dict[uuid.UUID, int], int]:
+    """Per drawn node, its distinct direct neighbours (targets when ``downstream``, sources
+    otherwise) that are not drawn; and how many distinct ones there are in all."""
+    if not drawn:
+        return {}, 0
+    near, far = ("src_id", "dst_id") if downstream else ("dst_id", "src_id")
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    rows = await driver.fetch(
+        "WITH d AS MATERIALIZED (SELECT DISTINCT unnest($1::uuid[]) AS id) "
+        f"SELECT e.{near}, count(DISTINCT e.{far}) FROM d JOIN lineage_edges e ON e.{near} = d.id "
+        f"WHERE NOT EXISTS (SELECT 1 FROM d AS o WHERE o.id = e.{far}) "
+        f"GROUP BY GROUPING SETS ((e.{near}), ())",
+        list(drawn),
+    )
+    per = {r[0]: int(r[1]) for r in rows if r[0] is not None}
+    total = next((int(r[1]) for r in rows if r[0] is None), 0)
+    return per, total
 
 
 # -- bulk ingestion -----------------------------------------------------------------------------

@@ -131,6 +131,16 @@ class GraphNode(OutputModel):
     restricted: bool = False
     platform: str | None = None
     visibility: str | None = None
+    more_upstream: int = Field(
+        0,
+        description="On GET /api/lineage/graph, for a node at the edge of the drawing (cut by "
+        "depth or by the node cap): how many distinct nodes lie beyond it upstream that are not "
+        "drawn (reached from it through undrawn nodes only; hidden ones counted, never named). "
+        "Exact when `more_exact` (the lineage index answered); otherwise (PostgreSQL or Bolt "
+        "engine) the number of its undrawn direct neighbours upstream, a lower bound. 0 inside "
+        "the drawing. Expand by asking the graph again with node=<this id>.",
+    )
+    more_downstream: int = Field(0, description="As `more_upstream`, downstream (what it feeds).")
 
 
 class GraphEdge(OutputModel):
@@ -138,11 +148,30 @@ class GraphEdge(OutputModel):
     target: str
 
 
+class GraphMore(OutputModel):
+    upstream: int = Field(
+        0, description="Distinct undrawn nodes upstream of the whole drawing (see `more_exact`)."
+    )
+    downstream: int = Field(
+        0, description="Distinct undrawn nodes downstream of the whole drawing."
+    )
+
+
 class Graph(OutputModel):
     nodes: list[GraphNode]
     edges: list[GraphEdge]
     truncated: bool
     engine: str
+    more: GraphMore = Field(
+        default_factory=GraphMore,
+        description="What lies beyond the drawing, per direction: the union of the nodes' "
+        "`more_upstream` / `more_downstream` sets, each node counted once.",
+    )
+    more_exact: bool = Field(
+        False,
+        description="True when the lineage index counted `more` and the nodes' more_* exactly; "
+        "false: they count undrawn direct neighbours only (a lower bound).",
+    )
 
 
 class NotifyPerson(OutputModel):
@@ -211,13 +240,74 @@ class Impact(OutputModel):
 
 
 class ColumnEdgeOut(OutputModel):
-    output_dataset_id: uuid.UUID
-    output_field: str
-    input_dataset_id: uuid.UUID
-    input_field: str
+    output_dataset_id: str = Field(
+        description="A UUID; an opaque restricted-... id when that dataset is hidden from you"
+    )
+    output_field: str | None = Field(
+        description='"" means the dataset as a whole (an INDIRECT use); null when hidden'
+    )
+    input_dataset_id: str = Field(description="As `output_dataset_id`")
+    input_field: str | None = Field(description="Null when the input dataset is hidden")
     transformation_type: str | None
     transformation_subtype: str | None
-    description: str | None
+    description: str | None = Field(description="Null on a restricted edge")
+    output_dataset_name: str | None = Field(
+        None, description="Null when the output dataset is hidden from you (then `restricted`)"
+    )
+    input_dataset_name: str | None = Field(
+        None, description="Null when the input dataset is hidden from you (then `restricted`)"
+    )
+    restricted: bool = Field(
+        False, description="One end is a dataset you may not see: its id is opaque, unnamed"
+    )
+
+
+ColumnDirection = Literal["upstream", "downstream", "both"]
+
+
+class ColumnRef(OutputModel):
+    dataset_id: str
+    name: str
+    namespace: str
+    field: str
+
+
+class ColumnImpactItem(OutputModel):
+    dataset_id: str = Field(description="A UUID; an opaque restricted-... id when hidden")
+    name: str | None = Field(description="The dataset's name; null when hidden")
+    namespace: str | None
+    field: str | None = Field(
+        description='Null when hidden; "" is the dataset as a whole (an INDIRECT use such as a '
+        "filter or join on the column)"
+    )
+    distance: int = Field(description="Column edges crossed from the start column (1 = direct)")
+    restricted: bool = False
+
+
+class ColumnImpactEdge(OutputModel):
+    source_dataset_id: str
+    source_field: str
+    target_dataset_id: str
+    target_field: str
+
+
+class ColumnImpactTotals(OutputModel):
+    columns: int = Field(description="Columns reached, hidden ones included")
+    datasets: int = Field(description="Distinct datasets those columns belong to, hidden included")
+    restricted: int = Field(description="Columns of datasets you may not see (counted, unnamed)")
+
+
+class ColumnImpact(OutputModel):
+    column: ColumnRef
+    depth: int
+    items: list[ColumnImpactItem] = Field(
+        description="Every downstream column within `depth` column edges, ordered by distance, "
+        "dataset name, field (hidden ones last within a distance)"
+    )
+    edges: list[ColumnImpactEdge] = Field(
+        description="Column edges among the start and the items; none touching a hidden dataset"
+    )
+    totals: ColumnImpactTotals
 
 
 class IngestResult(OutputModel):

@@ -26,6 +26,7 @@ from datamesh.kit.context import Actor
 from datamesh.kit.ids import uuid7
 from datamesh.kit.pagination import decode_cursor, encode_cursor, split_page
 from datamesh.kit.refs import Ref
+from datamesh.lineage import frontier
 from datamesh.lineage import repository as repo
 from datamesh.lineage.engine import GraphEngine, PostgresEngine, traverse
 from datamesh.lineage.openlineage import error_message as error_message
@@ -450,7 +451,11 @@ async def graph(
     max_nodes: int,
     *,
     salt: str = "",
+    more: bool = False,
 ) -> dict[str, Any]:
+    """The lineage around a node. With ``more`` (the graph endpoint), each node at the edge of
+    the drawing also tells how many undrawn nodes lie beyond it per direction, and ``more``
+    per direction for the whole drawing (see ``frontier.beyond``)."""
     start, kind = await resolve(session, p, ref)
     await _require_visible(session, p, start, kind)
     result, used = await traverse(
@@ -459,9 +464,23 @@ async def graph(
     nodes = await _describe(session, p, result.nodes, salt)
     placeholder = {n["real_id"]: n["id"] for n in nodes}
     edges = [{"source": placeholder[s], "target": placeholder[t]} for s, t in sorted(result.edges)]
+    out: dict[str, Any] = {
+        "nodes": nodes,
+        "edges": edges,
+        "truncated": result.truncated,
+        "engine": used,
+    }
+    if more:
+        counts = await frontier.beyond(session, engine, [uuid.UUID(n) for n in result.nodes])
+        for n in nodes:
+            uid = uuid.UUID(n["real_id"])
+            n["more_upstream"] = counts.upstream.get(uid, 0)
+            n["more_downstream"] = counts.downstream.get(uid, 0)
+        out["more"] = {"upstream": counts.total_upstream, "downstream": counts.total_downstream}
+        out["more_exact"] = counts.exact
     for n in nodes:
         n.pop("real_id")
-    return {"nodes": nodes, "edges": edges, "truncated": result.truncated, "engine": used}
+    return out
 
 
 def _placeholder_id(node_id: str, salt: str) -> str:
@@ -799,15 +818,6 @@ async def downstream_dataset_count(
         return 0
     kinds = await repo.node_kinds(session, [uuid.UUID(n) for n in result.nodes if n != str(node)])
     return sum(1 for k in kinds.values() if k == "dataset")
-
-
-async def column_lineage(session: AsyncSession, p: Principal, dataset_id: uuid.UUID) -> list[Any]:
-    await catalog.get(session, p, dataset_id)
-    edges = await repo.column_edges(session, dataset_id)
-    visible = await _visible_ids(
-        session, p, {e.input_dataset_id for e in edges} | {e.output_dataset_id for e in edges}
-    )
-    return [e for e in edges if e.input_dataset_id in visible and e.output_dataset_id in visible]
 
 
 # -- lineage derived from SQL (crawled views, dbt models) ---------------------------------------

@@ -894,9 +894,33 @@ export interface paths {
         };
         /**
          * Asset Columns
-         * @description Column-level lineage into and out of this dataset (OpenLineage's columnLineage facet).
+         * @description Column-level lineage of this dataset (columnLineage facets, view SQL, dbt); an edge
+         *     whose other end is a dataset you may not see is restricted (opaque id, no names).
          */
         get: operations["asset_columns_api_lineage_assets__asset_id__columns_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lineage/columns/impact": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Column Impact
+         * @description Every downstream column reached from one column through column lineage, hop by hop
+         *     (cycles safe). A dataset you may not see is 404; a field without column lineage is an
+         *     empty answer (200). Columns of datasets you may not see are counted under
+         *     ``totals.restricted`` with opaque ids and no names, and no edge touching them is listed.
+         */
+        get: operations["column_impact_api_lineage_columns_impact_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1902,24 +1926,136 @@ export interface components {
         ColumnEdgeOut: {
             /**
              * Output Dataset Id
-             * Format: uuid
+             * @description A UUID; an opaque restricted-... id when that dataset is hidden from you
              */
             output_dataset_id: string;
-            /** Output Field */
-            output_field: string;
+            /**
+             * Output Field
+             * @description "" means the dataset as a whole (an INDIRECT use); null when hidden
+             */
+            output_field: string | null;
             /**
              * Input Dataset Id
-             * Format: uuid
+             * @description As `output_dataset_id`
              */
             input_dataset_id: string;
-            /** Input Field */
-            input_field: string;
+            /**
+             * Input Field
+             * @description Null when the input dataset is hidden
+             */
+            input_field: string | null;
             /** Transformation Type */
             transformation_type: string | null;
             /** Transformation Subtype */
             transformation_subtype: string | null;
-            /** Description */
+            /**
+             * Description
+             * @description Null on a restricted edge
+             */
             description: string | null;
+            /**
+             * Output Dataset Name
+             * @description Null when the output dataset is hidden from you (then `restricted`)
+             */
+            output_dataset_name?: string | null;
+            /**
+             * Input Dataset Name
+             * @description Null when the input dataset is hidden from you (then `restricted`)
+             */
+            input_dataset_name?: string | null;
+            /**
+             * Restricted
+             * @description One end is a dataset you may not see: its id is opaque, unnamed
+             * @default false
+             */
+            restricted?: boolean;
+        };
+        /** ColumnImpact */
+        ColumnImpact: {
+            column: components["schemas"]["ColumnRef"];
+            /** Depth */
+            depth: number;
+            /**
+             * Items
+             * @description Every downstream column within `depth` column edges, ordered by distance, dataset name, field (hidden ones last within a distance)
+             */
+            items: components["schemas"]["ColumnImpactItem"][];
+            /**
+             * Edges
+             * @description Column edges among the start and the items; none touching a hidden dataset
+             */
+            edges: components["schemas"]["ColumnImpactEdge"][];
+            totals: components["schemas"]["ColumnImpactTotals"];
+        };
+        /** ColumnImpactEdge */
+        ColumnImpactEdge: {
+            /** Source Dataset Id */
+            source_dataset_id: string;
+            /** Source Field */
+            source_field: string;
+            /** Target Dataset Id */
+            target_dataset_id: string;
+            /** Target Field */
+            target_field: string;
+        };
+        /** ColumnImpactItem */
+        ColumnImpactItem: {
+            /**
+             * Dataset Id
+             * @description A UUID; an opaque restricted-... id when hidden
+             */
+            dataset_id: string;
+            /**
+             * Name
+             * @description The dataset's name; null when hidden
+             */
+            name: string | null;
+            /** Namespace */
+            namespace: string | null;
+            /**
+             * Field
+             * @description Null when hidden; "" is the dataset as a whole (an INDIRECT use such as a filter or join on the column)
+             */
+            field: string | null;
+            /**
+             * Distance
+             * @description Column edges crossed from the start column (1 = direct)
+             */
+            distance: number;
+            /**
+             * Restricted
+             * @default false
+             */
+            restricted?: boolean;
+        };
+        /** ColumnImpactTotals */
+        ColumnImpactTotals: {
+            /**
+             * Columns
+             * @description Columns reached, hidden ones included
+             */
+            columns: number;
+            /**
+             * Datasets
+             * @description Distinct datasets those columns belong to, hidden included
+             */
+            datasets: number;
+            /**
+             * Restricted
+             * @description Columns of datasets you may not see (counted, unnamed)
+             */
+            restricted: number;
+        };
+        /** ColumnRef */
+        ColumnRef: {
+            /** Dataset Id */
+            dataset_id: string;
+            /** Name */
+            name: string;
+            /** Namespace */
+            namespace: string;
+            /** Field */
+            field: string;
         };
         /** ConnectRequest */
         ConnectRequest: {
@@ -2923,6 +3059,14 @@ export interface components {
             truncated: boolean;
             /** Engine */
             engine: string;
+            /** @description What lies beyond the drawing, per direction: the union of the nodes' `more_upstream` / `more_downstream` sets, each node counted once. */
+            more?: components["schemas"]["GraphMore"];
+            /**
+             * More Exact
+             * @description True when the lineage index counted `more` and the nodes' more_* exactly; false: they count undrawn direct neighbours only (a lower bound).
+             * @default false
+             */
+            more_exact?: boolean;
         };
         /** GraphEdge */
         GraphEdge: {
@@ -2930,6 +3074,21 @@ export interface components {
             source: string;
             /** Target */
             target: string;
+        };
+        /** GraphMore */
+        GraphMore: {
+            /**
+             * Upstream
+             * @description Distinct undrawn nodes upstream of the whole drawing (see `more_exact`).
+             * @default 0
+             */
+            upstream?: number;
+            /**
+             * Downstream
+             * @description Distinct undrawn nodes downstream of the whole drawing.
+             * @default 0
+             */
+            downstream?: number;
         };
         /** GraphNode */
         GraphNode: {
@@ -2960,6 +3119,18 @@ export interface components {
             platform?: string | null;
             /** Visibility */
             visibility?: string | null;
+            /**
+             * More Upstream
+             * @description On GET /api/lineage/graph, for a node at the edge of the drawing (cut by depth or by the node cap): how many distinct nodes lie beyond it upstream that are not drawn (reached from it through undrawn nodes only; hidden ones counted, never named). Exact when `more_exact` (the lineage index answered); otherwise (PostgreSQL or Bolt engine) the number of its undrawn direct neighbours upstream, a lower bound. 0 inside the drawing. Expand by asking the graph again with node=<this id>.
+             * @default 0
+             */
+            more_upstream?: number;
+            /**
+             * More Downstream
+             * @description As `more_upstream`, downstream (what it feeds).
+             * @default 0
+             */
+            more_downstream?: number;
         };
         /** Health */
         Health: {
@@ -9684,7 +9855,10 @@ export interface operations {
     };
     asset_columns_api_lineage_assets__asset_id__columns_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description upstream: where this dataset's columns come from (edges whose output is this dataset); downstream: what they feed (edges whose input it is); both. */
+                direction?: "upstream" | "downstream" | "both";
+            };
             header?: never;
             path: {
                 asset_id: string;
@@ -9700,6 +9874,87 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ColumnEdgeOut"][];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    column_impact_api_lineage_columns_impact_get: {
+        parameters: {
+            query: {
+                /** @description The dataset: UUID or dataset:<ns>:<name> */
+                dataset: string;
+                /** @description A column name */
+                field: string;
+                /** @description Column edges crossed from the start column (1 = the columns it feeds directly); at most the server's lineage depth limit (DATAMESH_LINEAGE_MAX_DEPTH, 20 by default). */
+                depth?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ColumnImpact"];
                 };
             };
             /** @description Bad Request */
