@@ -120,9 +120,9 @@ describe("a column's path on the canvas", () => {
 describe("byDistance", () => {
   it("groups nearest first", () => {
     const g = byDistance([
-      { dataset_id: "a", distance: 2 },
-      { dataset_id: "b", distance: 1 },
-      { dataset_id: "c", distance: 2 },
+      { dataset_id: "a", name: "A", namespace: null, field: "f", distance: 2 },
+      { dataset_id: "b", name: "B", namespace: null, field: "f", distance: 1 },
+      { dataset_id: "c", name: "C", namespace: null, field: "f", distance: 2 },
     ]);
     expect(g.map((x) => [x.distance, x.items.map((i) => i.dataset_id)])).toEqual([
       [1, ["b"]],

@@ -2,47 +2,10 @@
  * Column lineage: a dataset's columns with where each comes from and what it feeds, and the
  * path of one column's impact drawn over the dataset-level canvas.
  */
+import type { ColumnEdge, ColumnImpact, ColumnImpactItem } from "../api/types";
 import { isRestrictedId, type LGraph } from "./lineage";
 
-/** One column-to-column edge (GET /api/lineage/assets/{id}/columns). */
-export interface ColumnEdge {
-  output_dataset_id: string;
-  output_field: string;
-  input_dataset_id: string;
-  input_field: string;
-  input_dataset_name?: string | null;
-  output_dataset_name?: string | null;
-  /** The other dataset may not be seen by the caller: shown without its name. */
-  restricted?: boolean;
-  transformation_type?: string | null;
-  transformation_subtype?: string | null;
-  description?: string | null;
-}
-
-/** GET /api/lineage/columns/impact?dataset=&field=&depth= */
-export interface ColumnImpactItem {
-  dataset_id: string;
-  name?: string | null;
-  namespace?: string | null;
-  field?: string | null;
-  distance: number;
-  restricted?: boolean;
-}
-
-export interface ColumnImpactEdge {
-  source_dataset_id: string;
-  source_field: string;
-  target_dataset_id: string;
-  target_field: string;
-}
-
-export interface ColumnImpact {
-  column: { dataset_id?: string; dataset?: string; field?: string; name?: string | null } & Record<string, unknown>;
-  depth: number;
-  items: ColumnImpactItem[];
-  edges: ColumnImpactEdge[];
-  totals: { columns: number; datasets: number; restricted: number };
-}
+export type { ColumnEdge, ColumnImpact, ColumnImpactEdge, ColumnImpactItem } from "../api/types";
 
 /** The column at the other end of an edge, as the Columns list shows it. */
 export interface ColumnRef {
@@ -94,19 +57,19 @@ export function columnRows(
     const restricted = !!e.restricted;
     // A column computed from another of the same dataset is listed on both sides.
     if (e.output_dataset_id === datasetId) {
-      row(e.output_field).from.push({
+      row(e.output_field ?? "").from.push({
         datasetId: e.input_dataset_id,
         datasetName: restricted ? null : (e.input_dataset_name ?? null),
-        field: restricted ? null : e.input_field,
+        field: restricted ? null : (e.input_field ?? null),
         restricted,
         transformation: transformation(e),
       });
     }
     if (e.input_dataset_id === datasetId) {
-      row(e.input_field).feeds.push({
+      row(e.input_field ?? "").feeds.push({
         datasetId: e.output_dataset_id,
         datasetName: restricted ? null : (e.output_dataset_name ?? null),
-        field: restricted ? null : e.output_field,
+        field: restricted ? null : (e.output_field ?? null),
         restricted,
         transformation: transformation(e),
       });
@@ -167,7 +130,7 @@ export function columnHighlight(
   add(origin.datasetId, origin.field);
   for (const e of upstream) {
     if (e.output_dataset_id !== origin.datasetId || e.output_field !== origin.field) continue;
-    if (!e.restricted) add(e.input_dataset_id, e.input_field);
+    if (!e.restricted && e.input_field !== null) add(e.input_dataset_id, e.input_field);
     pairs.add(pairKey(e.input_dataset_id, origin.datasetId));
   }
   for (const e of impact?.edges ?? []) {

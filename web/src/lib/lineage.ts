@@ -4,18 +4,14 @@ import type { Graph, GraphEdge, GraphNode } from "../api/types";
 export type Side = "root" | "upstream" | "downstream" | "expanded";
 
 /**
- * Counts the graph endpoint gives about what it did not draw (issue 20): per frontier node, how
- * many nodes lie beyond it on each side; per direction, how many in all. Optional here so the UI
- * reads older servers too.
+ * What the graph endpoint says it did not draw: per frontier node, how many nodes lie beyond it
+ * on each side (`Graph.more` per direction, exact when `Graph.more_exact`).
  */
-export interface MoreCounts {
-  more_upstream?: number | null;
-  more_downstream?: number | null;
-}
+export type MoreCounts = Pick<GraphNode, "more_upstream" | "more_downstream">;
 
 export type MoreDirection = "upstream" | "downstream";
 
-export type LNode = GraphNode & MoreCounts & { side: Side };
+export type LNode = GraphNode & { side: Side };
 
 export interface LGraph {
   nodes: LNode[];
@@ -44,7 +40,7 @@ export const edgeKey = (e: GraphEdge) => `${e.source}->${e.target}`;
 export function mergeGraph(into: LGraph, add: Graph, side: Side, baseDepth = 0): LGraph {
   const byId = new Map(into.nodes.map((n) => [n.id, n]));
   const nodes = [...into.nodes];
-  for (const n of add.nodes as (GraphNode & MoreCounts)[]) {
+  for (const n of add.nodes) {
     const known = byId.get(n.id);
     if (known) {
       // Each response counts what lies beyond relative to what it drew, a subset of the canvas:
@@ -71,7 +67,7 @@ export function mergeGraph(into: LGraph, add: Graph, side: Side, baseDepth = 0):
   return { nodes, edges, truncated: into.truncated || add.truncated };
 }
 
-function minCount(a: number | null | undefined, b: number | null | undefined): number | null | undefined {
+function minCount(a: number | undefined, b: number | undefined): number | undefined {
   if (a == null) return b;
   if (b == null) return a;
   return Math.min(a, b);
@@ -100,11 +96,11 @@ export function moreLabel(count: number, exact = true): string {
  * whether those counts are exact (`Graph.more_exact`).
  */
 export function graphMore(g: Graph | undefined): { upstream: number; downstream: number; exact: boolean } {
-  const x = g as (Graph & { more?: { upstream?: number; downstream?: number } | null; more_exact?: boolean | null }) | undefined;
   return {
-    upstream: x?.more?.upstream ?? 0,
-    downstream: x?.more?.downstream ?? 0,
-    exact: x?.more_exact ?? true,
+    upstream: g?.more?.upstream ?? 0,
+    downstream: g?.more?.downstream ?? 0,
+    // Without counts there is nothing to qualify; with them, exact only when the server says so.
+    exact: g?.more ? !!g.more_exact : true,
   };
 }
 

@@ -23,6 +23,9 @@ const EDGES: ColumnEdge[] = [
     output_field: "amount",
     output_dataset_name: "CORE.ORDERS",
     restricted: false,
+    transformation_type: "DIRECT",
+    transformation_subtype: null,
+    description: null,
   },
   {
     input_dataset_id: ORDERS,
@@ -32,6 +35,9 @@ const EDGES: ColumnEdge[] = [
     output_field: "revenue",
     output_dataset_name: "MART.DAILY_REVENUE",
     restricted: false,
+    transformation_type: "DIRECT",
+    transformation_subtype: null,
+    description: null,
   },
 ];
 
