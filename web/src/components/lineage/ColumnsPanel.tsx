@@ -2,6 +2,7 @@
  * A dataset's columns with where each comes from and what it feeds (column lineage), and the
  * column-level impact of the one selected (its path is lit on the canvas above).
  */
+import { useState } from "react";
 import { Link } from "react-router";
 import type { UseQueryResult } from "@tanstack/react-query";
 import {
@@ -19,11 +20,16 @@ import "./lineage.css";
 
 const fmt = (n: number) => n.toLocaleString("en-US");
 
+/** Column ends listed before "+N more" (a hub column can feed hundreds). */
+const REFS_SHOWN = 6;
+
 function Refs({ refs, hrefFor }: { refs: ColumnRef[]; hrefFor: (id: string) => string }) {
+  const [all, setAll] = useState(false);
   if (!refs.length) return <span className="subtle">—</span>;
+  const shown = all || refs.length <= REFS_SHOWN + 1 ? refs : refs.slice(0, REFS_SHOWN);
   return (
     <ul className="column-refs">
-      {refs.map((r, i) => (
+      {shown.map((r, i) => (
         <li key={`${r.datasetId}:${r.field ?? ""}:${i}`}>
           {r.restricted || isRestrictedId(r.datasetId) ? (
             <span className="subtle">
@@ -37,6 +43,13 @@ function Refs({ refs, hrefFor }: { refs: ColumnRef[]; hrefFor: (id: string) => s
           {r.transformation ? <span className="column-ref__t">{r.transformation}</span> : null}
         </li>
       ))}
+      {shown.length < refs.length ? (
+        <li>
+          <button type="button" className="link-button" onClick={() => setAll(true)}>
+            +{fmt(refs.length - shown.length)} more
+          </button>
+        </li>
+      ) : null}
     </ul>
   );
 }
