@@ -275,7 +275,7 @@ def test_columns_list_and_column_path(page: Page, ws: Workspace) -> None:
     ).to_have_text("REVENUE")
     expect(canvas.get_by_test_id("canvas-highlight")).to_contain_text("AMOUNT")
     expect(canvas.locator(".ledge--lit")).to_have_count(4)
-    page.get_by_label("Upstream").scroll_into_view_if_needed()
+    page.get_by_label("Upstream", exact=True).scroll_into_view_if_needed()
     page.evaluate("window.scrollBy(0, -80)")
     screenshot(page, "24-column-path")
     panel.scroll_into_view_if_needed()
@@ -284,6 +284,14 @@ def test_columns_list_and_column_path(page: Page, ws: Workspace) -> None:
     panel.get_by_role("button", name="Clear selection").click()
     expect(nodes.first).not_to_have_attribute("data-lit", "on")
     expect(canvas.locator(".ledge--lit")).to_have_count(0)
+
+    # The same path from the canvas's toolbar.
+    page.get_by_label("Column path").select_option("AMOUNT")
+    expect(nodes.filter(has_text="ANALYTICS.MART.DAILY_REVENUE").first).to_have_attribute(
+        "data-lit", "on"
+    )
+    expect(amount.get_by_role("button", name="AMOUNT")).to_have_attribute("aria-pressed", "true")
+    expect(impact.get_by_test_id("column-impact-item")).to_have_count(1)
 
 
 def test_column_impact_counts_a_hidden_column_without_naming_it(

@@ -4,7 +4,7 @@
  * column-level impact.
  */
 import { useQuery } from "@tanstack/react-query";
-import { useMemo, useState } from "react";
+import { useId, useMemo, useState } from "react";
 import { useSearchParams } from "react-router";
 import { lineageApi } from "../../api/endpoints";
 import type { Dataset } from "../../api/types";
@@ -44,6 +44,10 @@ export function DatasetLineage({ ds }: { ds: Pick<Dataset, "id" | "name" | "fiel
     () => (selected ? columnHighlight({ datasetId: ds.id, field: selected }, columns.data ?? [], impact.data) : null),
     [selected, ds.id, columns.data, impact.data],
   );
+  // Columns with lineage either way can be traced from the canvas's toolbar too.
+  const withLineage = rows.filter((r) => r.field && (r.from.length || r.feeds.length)).map((r) => r.field);
+  const traceable = selected && !withLineage.includes(selected) ? [...withLineage, selected] : withLineage;
+  const pickId = useId();
 
   return (
     <LineageExplorer
@@ -55,6 +59,26 @@ export function DatasetLineage({ ds }: { ds: Pick<Dataset, "id" | "name" | "fiel
       height={480}
       columnPath={path}
       columnLabel={selected ? `${ds.name} · ${fieldText(selected)}` : ""}
+      toolbarExtra={
+        traceable.length ? (
+          <div className="depth-select">
+            <label htmlFor={pickId}>Column path</label>
+            <select
+              id={pickId}
+              className="select select--sm"
+              value={selected ?? ""}
+              onChange={(e) => select(e.target.value || null)}
+            >
+              <option value="">None</option>
+              {traceable.map((f) => (
+                <option key={f} value={f}>
+                  {f}
+                </option>
+              ))}
+            </select>
+          </div>
+        ) : null
+      }
       afterCanvas={
         <ColumnsPanel
           rows={rows}

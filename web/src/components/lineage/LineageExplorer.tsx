@@ -156,6 +156,7 @@ export function LineageExplorer({
   columnPath = null,
   columnLabel = "",
   afterCanvas = null,
+  toolbarExtra = null,
 }: {
   nodeRef: string;
   up: number;
@@ -170,6 +171,8 @@ export function LineageExplorer({
   columnLabel?: string;
   /** Shown between the canvas and the impact panel (a dataset's Columns list). */
   afterCanvas?: ReactNode;
+  /** More controls in the canvas's toolbar (a dataset's column picker). */
+  toolbarExtra?: ReactNode;
 }) {
   const toast = useToast();
   const upstream = useQuery({
@@ -281,6 +284,7 @@ export function LineageExplorer({
         <div className="lineage-toolbar">
           <DepthSelect label="Upstream" value={up} onChange={(v) => onDepthChange({ up: v, down })} />
           <DepthSelect label="Downstream" value={down} onChange={(v) => onDepthChange({ up, down: v })} />
+          {toolbarExtra}
           {expansions.length ? (
             <Button
               size="sm"
