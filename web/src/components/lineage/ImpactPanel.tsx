@@ -210,8 +210,7 @@ export function ImpactPanel({
                 </h3>
                 <ul className="impact-list" aria-label="Affected datasets and processes">
                   {items.map((item, i) => (
-                    // Restricted placeholders have stable opaque ids; the index keeps keys unique
-                    // should one appear on two pages of a changing graph.
+                    // Keyed by position too: a graph changing between two pages may list a node twice.
                     <ImpactRow key={`${item.id}:${i}`} item={item} hrefFor={hrefFor} />
                   ))}
                 </ul>

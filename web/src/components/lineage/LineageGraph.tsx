@@ -183,6 +183,19 @@ function MoreButton({
 }) {
   const label = moreLabel(count, exact);
   const where = direction === "upstream" ? "upstream of" : "downstream of";
+  const text = direction === "upstream" ? `← ${label}` : `${label} →`;
+  if (n.restricted) {
+    // Counted, but a hidden node cannot be asked about: nothing to expand from here.
+    return (
+      <span
+        className={`lnode__more lnode__more--${direction} lnode__more--static`}
+        data-testid={`more-${direction}`}
+        title={`${label} ${where} a node you cannot see`}
+      >
+        {text}
+      </span>
+    );
+  }
   return (
     <button
       type="button"
@@ -203,7 +216,7 @@ function MoreButton({
       onDoubleClick={(e) => e.stopPropagation()}
     >
       {loading ? <span className="spinner" aria-hidden="true" /> : null}
-      {direction === "upstream" ? `← ${label}` : `${label} →`}
+      {text}
     </button>
   );
 }
