@@ -269,6 +269,16 @@ async def _reads(s: Sweep, who: str) -> list[tuple[str, httpx.Response]]:
         await get(f"dataset {c.org}/{c.visibility}", f"/api/datasets/{c.id}")
         await get(f"asset {c.org}/{c.visibility}", f"/api/lineage/assets/{c.id}")
         await get(f"columns {c.org}/{c.visibility}", f"/api/lineage/assets/{c.id}/columns")
+        await get(
+            f"columns both ways {c.org}/{c.visibility}",
+            f"/api/lineage/assets/{c.id}/columns",
+            params={"direction": "both"},
+        )
+        await get(
+            f"column impact from {c.org}/{c.visibility}",
+            "/api/lineage/columns/impact",
+            params={"dataset": c.id, "field": f"{c.token}_col"},
+        )
         await get(f"feed of {c.org}/{c.visibility}", "/api/feed", params={"dataset_id": c.id})
         out.append(
             (
