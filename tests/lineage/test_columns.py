@@ -9,8 +9,10 @@ from collections import deque
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
+from datamesh.lineage import columns
 from tests.catalog.test_search import _ds
 from tests.factories import api_key, signed_in
 
@@ -278,18 +280,20 @@ async def test_a_datasets_columns_both_ways(app: FastAPI, client: httpx.AsyncCli
     assert r.status_code == 422
 
 
+@pytest.mark.parametrize("levels", [1, 3, columns.LEVELS_PER_STATEMENT])
 async def test_column_impact_matches_a_plain_walk_on_random_column_graphs(
-    app: FastAPI, client: httpx.AsyncClient
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, levels: int
 ) -> None:
     """Random column graphs with diamonds and cycles: every reachable column at its least
-    number of column edges, within the depth."""
+    number of column edges, within the depth, however many levels one statement walks."""
+    monkeypatch.setattr(columns, "LEVELS_PER_STATEMENT", levels)
     owner = await signed_in(app, client, "o@acme.test", role="producer")
     key = await api_key(client, owner.headers)
-    rnd = random.Random(20)
+    rnd = random.Random(20 + levels)
     names = [f"r.t{i}" for i in range(6)]
     fields = ["a", "b", "c"]
-    columns = [(d, f) for d in names for f in fields]
-    edges = {(rnd.choice(columns), rnd.choice(columns)) for _ in range(40)}
+    every = [(d, f) for d in names for f in fields]
+    edges = {(rnd.choice(every), rnd.choice(every)) for _ in range(40)}
     edges = {(s, d) for s, d in edges if s != d}
     by_output: dict[str, dict[str, list[tuple[str, str]]]] = {}
     for src, (out_ds, out_f) in sorted(edges):
@@ -303,8 +307,8 @@ async def test_column_impact_matches_a_plain_walk_on_random_column_graphs(
     for s, d in edges:
         out.setdefault(s, []).append(d)
     checked = 0
-    for start in rnd.sample(columns, 8):
-        for depth in (1, 2, 20):
+    for start in rnd.sample(every, 8):
+        for depth in (1, 2, 4, 20):
             best = {start: 0}
             queue = deque([start])
             while queue:

@@ -66,33 +66,42 @@ def _public_id(dataset_id: uuid.UUID, hidden: bool, salt: str) -> str:
     return _placeholder_id(str(dataset_id), salt) if hidden else str(dataset_id)
 
 
+LEVELS_PER_STATEMENT = 10
+"""Levels of a column walk per statement: fewer round trips on long chains, while a column
+reached again through a cycle or a diamond is expanded at most this many times per statement."""
+
+
 async def walk(
     session: AsyncSession, start: Column, depth: int
 ) -> tuple[dict[Column, int], set[tuple[Column, Column]]]:
     """Least distance (column edges crossed) of every column downstream of ``start`` within
-    ``depth``, and every column edge among them. Level by level: one statement per level for
-    the whole frontier, a visited set, so cycles end and no path is enumerated."""
+    ``depth``, and every column edge among them. Set-based: each statement walks up to
+    ``LEVELS_PER_STATEMENT`` levels from the whole frontier in SQL (``repo.column_levels``);
+    every column at a distance of ``base + level`` lies behind a frontier column (all at
+    ``base``), so the least level in the statement is its distance. A visited set carries
+    over between statements, so cycles end and no path is enumerated."""
     seen: dict[Column, int] = {start: 0}
     edges: set[tuple[Column, Column]] = set()
     frontier = [start]
-    level = 0
+    base = 0
     while frontier:
-        rows = await repo.column_frontier(
-            session, [ds for ds, _ in frontier], [f for _, f in frontier]
+        levels = min(LEVELS_PER_STATEMENT, depth - base)
+        rows = await repo.column_levels(
+            session, [ds for ds, _ in frontier], [f for _, f in frontier], levels
         )
-        nxt: list[Column] = []
-        for in_ds, in_f, out_ds, out_f in rows:
+        frontier = []
+        for in_ds, in_f, out_ds, out_f, level in rows:  # ordered by level
             src, dst = (in_ds, in_f), (out_ds, out_f)
             if dst not in seen:
-                if level == depth:  # the last level: only edges among what was reached
+                if level == levels:  # beyond this statement: the next one finds it
                     continue
-                seen[dst] = level + 1
-                nxt.append(dst)
+                seen[dst] = base + level + 1
+                if level + 1 == levels:
+                    frontier.append(dst)
             edges.add((src, dst))
-        if level == depth:
+        base += levels
+        if base >= depth:
             break
-        frontier = nxt
-        level += 1
     return seen, edges
 
 

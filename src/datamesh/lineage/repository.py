@@ -241,22 +241,34 @@ async def column_edges(
     return list(rows)
 
 
-async def column_frontier(
-    session: AsyncSession, datasets: Sequence[uuid.UUID], fields: Sequence[str]
+async def column_levels(
+    session: AsyncSession, datasets: Sequence[uuid.UUID], fields: Sequence[str], levels: int
 ) -> list[Any]:
-    """Column edges leaving any (dataset, field) of the frontier, as records (input_dataset_id,
-    input_field, output_dataset_id, output_field): one probe of ``ix_column_edges_input`` per
-    frontier column, one statement per level of a walk."""
+    """Column edges within ``levels`` column edges of a frontier of (dataset, field) columns, as
+    records (input_dataset_id, input_field, output_dataset_id, output_field, level): ``level``
+    is the least number of edges from the frontier to the input column, at most ``levels``.
+    One statement for several levels of a walk: a recursive CTE deduplicating on (column,
+    level), so a column is expanded at most once per level (never per path) and a cycle ends
+    at the level bound; every step probes ``ix_column_edges_input``."""
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     return list(
         await driver.fetch(
-            "SELECT c.input_dataset_id, c.input_field, c.output_dataset_id, c.output_field "
-            "FROM unnest($1::uuid[], $2::text[]) AS f(ds, field) "
-            "JOIN column_edges c ON c.input_dataset_id = f.ds AND c.input_field = f.field",
+            "WITH RECURSIVE walk(ds, field, lvl) AS ("
+            " SELECT f.ds, f.field, 0 FROM unnest($1::uuid[], $2::text[]) AS f(ds, field)"
+            " UNION"
+            " SELECT c.output_dataset_id, c.output_field, w.lvl + 1 FROM walk w"
+            " JOIN column_edges c ON c.input_dataset_id = w.ds AND c.input_field = w.field"
+            " WHERE w.lvl < $3"
+            "), reached AS (SELECT ds, field, min(lvl) AS lvl FROM walk GROUP BY ds, field) "
+            "SELECT c.input_dataset_id, c.input_field, c.output_dataset_id, c.output_field, r.lvl "
+            "FROM reached r "
+            "JOIN column_edges c ON c.input_dataset_id = r.ds AND c.input_field = r.field "
+            "ORDER BY r.lvl",
             list(datasets),
             list(fields),
+            levels,
         )
     )
 
