@@ -79,7 +79,8 @@ def on_arrays(
         counts: dict[uuid.UUID, int] = {}
         mark = np.zeros(n, dtype=np.int32)
         for stamp, node in enumerate(np.unique(src[out]).tolist(), start=1):
-            found = _reach(csr, np.array([node], np.int64), inside, (mark, stamp), left)
+            if left[0] >= 0:
+                found = _reach(csr, np.array([node], np.int64), inside, (mark, stamp), left)
             if left[0] < 0:  # out of budget: the lower bound from here on
                 exact = False
                 counts[at[node]] = int(direct[node])
