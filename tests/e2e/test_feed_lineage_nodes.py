@@ -197,9 +197,9 @@ def test_impact_panel_lists_affected_datasets_and_people(page: Page, ws: Workspa
     screenshot(page, "15-lineage-impact")
 
     with page.expect_download() as info:
-        panel.get_by_role("button", name="Download CSV").click()
+        panel.get_by_role("link", name="Export CSV").click()
     download = info.value
-    assert download.suggested_filename == "impact-ANALYTICS.CORE.ORDERS.csv"
+    assert download.suggested_filename == "datamesh-impact.csv"
     with open(download.path(), encoding="utf-8-sig") as f:
         text = f.read()
     rows = list(csv.DictReader(io.StringIO(text)))

@@ -1,5 +1,6 @@
 /** Typed calls for each API the UI uses (shapes from schema.d.ts). */
-import { api, getWithEtag, requestWithEtag } from "./client";
+import { api, buildUrl, getWithEtag, requestWithEtag } from "./client";
+import type { ColumnEdge, ColumnImpact } from "../lib/columns";
 import type {
   ApiKey,
   ApiKeyCreate,
@@ -121,13 +122,27 @@ export const feedApi = {
   page: (params: FeedQuery, signal?: AbortSignal) => api.get<FeedPage>("/api/feed", { ...params }, signal),
 };
 
+export type ColumnDirection = "upstream" | "downstream" | "both";
+
 export const lineageApi = {
   graph: (
     params: { node: string; direction?: LineageDirection; depth?: number },
     signal?: AbortSignal,
   ) => api.get<Graph>("/api/lineage/graph", { ...params }, signal),
-  impact: (params: { node: string; depth?: number }, signal?: AbortSignal) =>
-    api.get<Impact>("/api/lineage/impact", { ...params }, signal),
+  /** One page of the blast radius, with exact totals and counts per distance and platform. */
+  impact: (
+    params: { node: string; depth?: number; limit?: number; cursor?: string | null },
+    signal?: AbortSignal,
+  ) => api.get<Impact>("/api/lineage/impact", { ...params }, signal),
+  /** Where the whole blast radius downloads as CSV (a plain link: the cookie signs it in). */
+  impactExportUrl: (params: { node: string; depth?: number }) =>
+    buildUrl("/api/lineage/impact/export", { ...params, format: "csv" }),
+  /** Column lineage into and out of a dataset. */
+  columns: (datasetId: string, direction: ColumnDirection = "both", signal?: AbortSignal) =>
+    api.get<ColumnEdge[]>(`/api/lineage/assets/${encodeURIComponent(datasetId)}/columns`, { direction }, signal),
+  /** Every downstream column reached from one column, hop by hop. */
+  columnImpact: (params: { dataset: string; field: string; depth?: number }, signal?: AbortSignal) =>
+    api.get<ColumnImpact>("/api/lineage/columns/impact", { ...params }, signal),
   /** A process with its latest runs, inputs and outputs (404 when you may not see it). */
   process: (id: string, signal?: AbortSignal) =>
     api.get<Process>(`/api/lineage/processes/${encodeURIComponent(id)}`, undefined, signal),

@@ -56,6 +56,10 @@ export type GraphEdge = S["GraphEdge"];
 export type Impact = S["Impact"];
 export type ImpactItem = S["ImpactItem"];
 export type NotifyPerson = S["NotifyPerson"];
+export type ColumnEdge = S["ColumnEdgeOut"];
+export type ColumnImpact = S["ColumnImpact"];
+export type ColumnImpactItem = S["ColumnImpactItem"];
+export type ColumnImpactEdge = S["ColumnImpactEdge"];
 export type LineageDirection = "upstream" | "downstream" | "both";
 export type Health = "ok" | "error" | "unknown";
 

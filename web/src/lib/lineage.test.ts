@@ -1,17 +1,18 @@
 import { describe, expect, it } from "vitest";
-import type { Graph, ImpactItem } from "../api/types";
+import type { Graph } from "../api/types";
 import {
   FIT_PADDING,
   boundsOf,
   buildGraph,
-  csvCell,
   fitPlan,
   hiddenOwnersNote,
-  impactCsv,
-  impactFileName,
+  graphMore,
+  moreLabel,
+  moreOf,
   neighbours,
   nodeHref,
   nodeTitle,
+  type MoreCounts,
 } from "./lineage";
 
 const ds = (id: string, depth: number, extra: object = {}) => ({
@@ -103,30 +104,10 @@ describe("buildGraph", () => {
   });
 });
 
-describe("impact CSV", () => {
-  const items: ImpactItem[] = [
-    { id: "1", kind: "dataset", name: "ORDERS, daily", namespace: "ns", distance: 1, health: "ok", owners: ["a@x", "b@x"], follower_count: 2, restricted: false },
-    { id: "2", kind: "process", name: "=cmd()", namespace: "airflow", distance: 1, latest_run_state: "FAIL", health: "error", restricted: false },
-    { id: "restricted-1", kind: "dataset", name: null, namespace: null, distance: 2, restricted: true },
-  ];
-
-  it("quotes, defuses formulas and names restricted rows without revealing them", () => {
-    const csv = impactCsv(items).split("\r\n");
-    expect(csv[0]).toBe("kind,name,namespace,distance,health,latest_run_state,owners,follower_count,restricted");
-    expect(csv[1]).toBe('dataset,"ORDERS, daily",ns,1,ok,,"a@x; b@x",2,false');
-    expect(csv[2]).toContain("'=cmd()");
-    expect(csv[3]).toBe("dataset,Restricted dataset,,2,,,,,true");
-  });
-
-  it("escapes quotes", () => {
-    expect(csvCell('say "hi"')).toBe('"say ""hi"""');
-  });
-
-  it("makes a file name", () => {
-    expect(impactFileName({ node: { id: "x", kind: "dataset", name: "ANALYTICS.CORE/ORDERS", depth: 0 } })).toBe(
-      "impact-ANALYTICS.CORE_ORDERS.csv",
-    );
+describe("nodeTitle", () => {
+  it("never names a restricted node", () => {
     expect(nodeTitle({ kind: "process", name: null, restricted: true })).toBe("Restricted process");
+    expect(nodeTitle({ kind: "dataset", name: "SECRET", restricted: true })).toBe("Restricted dataset");
   });
 });
 
@@ -185,5 +166,65 @@ describe("fitting the lineage canvas", () => {
       ]),
     ).toEqual({ width: 250, height: 95 });
     expect(boundsOf([])).toEqual({ width: 0, height: 0 });
+  });
+});
+
+describe('"+N more"', () => {
+  // The counts are optional: typed as the graph endpoint of issue 20 gives them.
+  const dsMore = (id: string, depth: number, more: MoreCounts) => ({ ...ds(id, depth), ...more }) as Graph["nodes"][number];
+  const frontier: Graph = {
+    nodes: [ds("root", 0), dsMore("edge", 1, { more_downstream: 1204 })],
+    edges: [{ source: "root", target: "edge" }],
+    truncated: false,
+    engine: "index",
+  };
+
+  it("reads counts per node and per graph, 0 when the server does not tell", () => {
+    const g = buildGraph(undefined, frontier, []);
+    expect(moreOf(g.nodes.find((n) => n.id === "edge")!, "downstream")).toBe(1204);
+    expect(moreOf(g.nodes.find((n) => n.id === "edge")!, "upstream")).toBe(0);
+    expect(moreOf(g.nodes.find((n) => n.id === "root")!, "downstream")).toBe(0);
+    expect(graphMore(frontier)).toEqual({ upstream: 0, downstream: 0, exact: true });
+    expect(graphMore({ ...frontier, more: { upstream: 3, downstream: 1204 }, more_exact: false } as Graph)).toEqual({
+      upstream: 3,
+      downstream: 1204,
+      exact: false,
+    });
+  });
+
+  it("labels exact counts and lower bounds", () => {
+    expect(moreLabel(1204)).toBe("+1,204 more");
+    expect(moreLabel(7, false)).toBe("+7+ more");
+  });
+
+  it("clears the side drawn by an expansion and keeps the new frontier's counts", () => {
+    const next: Graph = {
+      nodes: [dsMore("edge", 0, { more_downstream: 0 }), dsMore("next", 1, { more_downstream: 1200 })],
+      edges: [{ source: "edge", target: "next" }],
+      truncated: false,
+      engine: "index",
+    };
+    const g = buildGraph(undefined, frontier, [{ anchor: "edge", graph: next, direction: "downstream" }]);
+    expect(moreOf(g.nodes.find((n) => n.id === "edge")!, "downstream")).toBe(0);
+    expect(moreOf(g.nodes.find((n) => n.id === "next")!, "downstream")).toBe(1200);
+    expect(g.nodes.find((n) => n.id === "next")).toMatchObject({ side: "expanded", depth: 2 });
+    expect(g.edges).toHaveLength(2);
+  });
+
+  it("an upstream expansion leaves the downstream count alone; a node seen twice keeps the smaller count", () => {
+    const twoSided: Graph = {
+      ...frontier,
+      nodes: [ds("root", 0), dsMore("edge", 1, { more_downstream: 10, more_upstream: 5 })],
+    };
+    const again: Graph = {
+      nodes: [dsMore("edge", 0, { more_downstream: 4 }), ds("up1", 1)],
+      edges: [{ source: "up1", target: "edge" }],
+      truncated: false,
+      engine: "index",
+    };
+    const g = buildGraph(undefined, twoSided, [{ anchor: "edge", graph: again, direction: "upstream" }]);
+    const edgeNode = g.nodes.find((n) => n.id === "edge")!;
+    expect(moreOf(edgeNode, "upstream")).toBe(0);
+    expect(moreOf(edgeNode, "downstream")).toBe(4);
   });
 });

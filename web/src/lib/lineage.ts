@@ -1,11 +1,17 @@
-/** Lineage graph logic: merging fetched neighbourhoods, sides of the root, impact CSV. */
-import type { Graph, GraphEdge, GraphNode, Impact, ImpactItem } from "../api/types";
+/** Lineage graph logic: merging fetched neighbourhoods, sides of the root, "+N more" counts. */
+import type { Graph, GraphEdge, GraphNode } from "../api/types";
 
 export type Side = "root" | "upstream" | "downstream" | "expanded";
 
-export interface LNode extends GraphNode {
-  side: Side;
-}
+/**
+ * What the graph endpoint says it did not draw: per frontier node, how many nodes lie beyond it
+ * on each side (`Graph.more` per direction, exact when `Graph.more_exact`).
+ */
+export type MoreCounts = Pick<GraphNode, "more_upstream" | "more_downstream">;
+
+export type MoreDirection = "upstream" | "downstream";
+
+export type LNode = GraphNode & { side: Side };
 
 export interface LGraph {
   nodes: LNode[];
@@ -35,7 +41,17 @@ export function mergeGraph(into: LGraph, add: Graph, side: Side, baseDepth = 0):
   const byId = new Map(into.nodes.map((n) => [n.id, n]));
   const nodes = [...into.nodes];
   for (const n of add.nodes) {
-    if (byId.has(n.id)) continue;
+    const known = byId.get(n.id);
+    if (known) {
+      // Each response counts what lies beyond relative to what it drew, a subset of the canvas:
+      // both are upper bounds, so the smaller one is the truer.
+      const merged = { ...known, ...fewerMore(known, n) };
+      if (merged.more_upstream !== known.more_upstream || merged.more_downstream !== known.more_downstream) {
+        nodes[nodes.indexOf(known)] = merged;
+        byId.set(n.id, merged);
+      }
+      continue;
+    }
     const node: LNode = { ...n, depth: baseDepth + n.depth, side: n.depth === 0 && side !== "expanded" ? "root" : side };
     byId.set(n.id, node);
     nodes.push(node);
@@ -51,23 +67,80 @@ export function mergeGraph(into: LGraph, add: Graph, side: Side, baseDepth = 0):
   return { nodes, edges, truncated: into.truncated || add.truncated };
 }
 
+function minCount(a: number | undefined, b: number | undefined): number | undefined {
+  if (a == null) return b;
+  if (b == null) return a;
+  return Math.min(a, b);
+}
+
+function fewerMore(a: MoreCounts, b: MoreCounts): MoreCounts {
+  return {
+    more_upstream: minCount(a.more_upstream, b.more_upstream),
+    more_downstream: minCount(a.more_downstream, b.more_downstream),
+  };
+}
+
+/** Nodes beyond `n` on one side that the canvas does not draw (0 when none or not told). */
+export function moreOf(n: MoreCounts, direction: MoreDirection): number {
+  const v = direction === "upstream" ? n.more_upstream : n.more_downstream;
+  return v && v > 0 ? v : 0;
+}
+
+/** "+1,204 more" (or "+1,204+ more" when the server only knows a lower bound). */
+export function moreLabel(count: number, exact = true): string {
+  return `+${count.toLocaleString("en-US")}${exact ? "" : "+"} more`;
+}
+
+/**
+ * What the graph response says lies beyond the drawn depth, per direction (`Graph.more`), and
+ * whether those counts are exact (`Graph.more_exact`).
+ */
+export function graphMore(g: Graph | undefined): { upstream: number; downstream: number; exact: boolean } {
+  return {
+    upstream: g?.more?.upstream ?? 0,
+    downstream: g?.more?.downstream ?? 0,
+    // Without counts there is nothing to qualify; with them, exact only when the server says so.
+    exact: g?.more ? !!g.more_exact : true,
+  };
+}
+
 /** The start node of a graph response (the only node at depth 0). */
 export function rootOf(graph: Pick<Graph, "nodes"> | undefined): GraphNode | undefined {
   return graph?.nodes.find((n) => n.depth === 0);
 }
 
 /** Build the view: upstream and downstream fetches around the root, then expansions in order. */
+export interface Expansion {
+  anchor: string;
+  graph: Graph;
+  /** The side fetched ("+N more" on one side); both when absent (the expand button). */
+  direction?: MoreDirection | "both";
+}
+
 export function buildGraph(
   upstream: Graph | undefined,
   downstream: Graph | undefined,
-  expansions: { anchor: string; graph: Graph }[],
+  expansions: Expansion[],
 ): LGraph {
   let g = EMPTY_GRAPH;
   if (upstream) g = mergeGraph(g, upstream, "upstream");
   if (downstream) g = mergeGraph(g, downstream, "downstream");
-  for (const { anchor, graph } of expansions) {
+  for (const { anchor, graph, direction = "both" } of expansions) {
     const base = g.nodes.find((n) => n.id === anchor)?.depth ?? 0;
     g = mergeGraph(g, graph, "expanded", base);
+    // The anchor's neighbours on the fetched side are drawn now: nothing more lies just beyond it.
+    g = {
+      ...g,
+      nodes: g.nodes.map((n) =>
+        n.id !== anchor
+          ? n
+          : {
+              ...n,
+              ...(direction !== "downstream" ? { more_upstream: 0 } : {}),
+              ...(direction !== "upstream" ? { more_downstream: 0 } : {}),
+            },
+      ),
+    };
   }
   return g;
 }
@@ -97,45 +170,7 @@ export function nodeTitle(n: Pick<GraphNode, "kind" | "name" | "restricted">): s
   return n.name;
 }
 
-/* CSV --------------------------------------------------------------------------------------- */
-
-/** One CSV cell: quoted when needed; a leading = + - @ is defused so spreadsheets do not run it. */
-export function csvCell(value: unknown): string {
-  if (value === null || value === undefined) return "";
-  let s = Array.isArray(value) ? value.join("; ") : String(value);
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n;]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-export const IMPACT_COLUMNS = [
-  "kind",
-  "name",
-  "namespace",
-  "distance",
-  "health",
-  "latest_run_state",
-  "owners",
-  "follower_count",
-  "restricted",
-] as const;
-
-export function impactCsv(items: ImpactItem[]): string {
-  const rows = [IMPACT_COLUMNS.join(",")];
-  for (const item of items) {
-    const row = IMPACT_COLUMNS.map((c) => {
-      if (c === "name") return csvCell(item.restricted ? nodeTitle(item) : item.name);
-      if (c === "owners") return csvCell(item.owners ?? []);
-      return csvCell(item[c]);
-    });
-    rows.push(row.join(","));
-  }
-  return rows.join("\r\n") + "\r\n";
-}
-
-export function impactFileName(impact: Pick<Impact, "node">): string {
-  const base = (impact.node.name ?? "lineage").replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^_+|_+$/g, "");
-  return `impact-${base || "lineage"}.csv`;
-}
+/* Files ---------------------------------------------------------------------------------- */
 
 /** Save text as a file in the browser (no server round trip). */
 export function downloadText(text: string, fileName: string, type = "text/csv;charset=utf-8"): void {

@@ -17,7 +17,7 @@ import {
 } from "../components/datasets";
 import { ConfirmDialog, Dialog } from "../components/Dialog";
 import { FeedTimeline } from "../components/feed";
-import { LineageExplorer } from "../components/lineage/LineageExplorer";
+import { DatasetLineage } from "../components/lineage/DatasetLineage";
 import {
   BanIcon,
   BellIcon,
@@ -308,20 +308,6 @@ const TABS: { id: DatasetTab; label: string; icon: ReactNode }[] = [
 ];
 const TAB_IDS = new Set<string>(TABS.map((t) => t.id));
 
-function DatasetLineage({ id }: { id: string }) {
-  const [depth, setDepth] = useState({ up: 2, down: 2 });
-  return (
-    <LineageExplorer
-      nodeRef={id}
-      up={depth.up}
-      down={depth.down}
-      onDepthChange={setDepth}
-      datasetHref={(other) => `/datasets/${other}?tab=lineage`}
-      height={480}
-    />
-  );
-}
-
 export function Component() {
   const { id = "" } = useParams();
   const { data: me } = useMe();
@@ -485,7 +471,7 @@ export function Component() {
         </TabPanel>
       ) : tab === "lineage" ? (
         <TabPanel idPrefix="dataset" id="lineage">
-          <DatasetLineage id={ds.id} />
+          <DatasetLineage ds={ds} />
         </TabPanel>
       ) : (
       <TabPanel idPrefix="dataset" id="overview">

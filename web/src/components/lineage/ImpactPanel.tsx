@@ -1,15 +1,44 @@
 /** Impact: what is downstream of a node, how far, how healthy, and who to tell before changing it. */
-import { useQuery } from "@tanstack/react-query";
+import { useInfiniteQuery } from "@tanstack/react-query";
 import { useId, useState } from "react";
 import { Link } from "react-router";
 import { lineageApi } from "../../api/endpoints";
-import type { ImpactItem } from "../../api/types";
-import { downloadText, hiddenOwnersNote, impactCsv, impactFileName, nodeTitle } from "../../lib/lineage";
+import type { Impact, ImpactItem } from "../../api/types";
+import { hiddenOwnersNote, nodeTitle } from "../../lib/lineage";
+import { platformLabel } from "../datasets";
 import { HealthBadge } from "../health";
 import { BellIcon, CogIcon, DownloadIcon, LockIcon, UsersIcon, WarningIcon } from "../icons";
-import { Alert, Avatar, Badge, Button, buttonClass, CopyButton, EmptyState, ErrorAlert, Skeleton } from "../ui";
+import { Alert, Avatar, Badge, buttonClass, CopyButton, EmptyState, ErrorAlert, LoadMore, Skeleton } from "../ui";
 
 const DEPTHS = [1, 2, 3, 5, 10, 20];
+/** Affected datasets and processes fetched per page. */
+export const IMPACT_PAGE = 50;
+
+const fmt = (n: number) => n.toLocaleString("en-US");
+
+/** How many are affected at each distance: one bar per hop, scaled to the largest. */
+export function DistanceBars({ counts }: { counts: NonNullable<Impact["by_distance"]> }) {
+  if (!counts.length) return null;
+  const max = Math.max(...counts.map((c) => c.count), 1);
+  return (
+    <div className="impact-bars" data-testid="impact-by-distance">
+      <h3 className="impact-section">By distance</h3>
+      <ul aria-label="Affected per distance">
+        {counts.map((c) => (
+          <li key={c.distance}>
+            <span className="impact-bars__label">
+              {c.distance} {c.distance === 1 ? "hop" : "hops"}
+            </span>
+            <span className="impact-bars__track" aria-hidden="true">
+              <span className="impact-bars__bar" style={{ width: `${Math.max(2, (100 * c.count) / max)}%` }} />
+            </span>
+            <span className="impact-bars__count">{fmt(c.count)}</span>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
 
 function runLabel(state: string | null | undefined): string | null {
   if (!state) return null;
@@ -67,15 +96,22 @@ export function ImpactPanel({
 }) {
   const [depth, setDepth] = useState(20);
   const depthId = useId();
-  const query = useQuery({
+  const query = useInfiniteQuery({
     queryKey: ["lineage", "impact", nodeRef, depth],
-    queryFn: ({ signal }) => lineageApi.impact({ node: nodeRef, depth }, signal),
+    queryFn: ({ signal, pageParam }) =>
+      lineageApi.impact({ node: nodeRef, depth, limit: IMPACT_PAGE, cursor: pageParam }, signal),
+    initialPageParam: null as string | null,
+    getNextPageParam: (last) => last.next_cursor ?? null,
   });
-  const impact = query.data;
-  const items = impact ? [...impact.items].sort((a, b) => a.distance - b.distance) : [];
+  // Totals, counts and people come with every page and cover the whole blast radius: the first
+  // page's are the ones shown (later pages are the same walk, paged).
+  const impact = query.data?.pages[0];
+  const items = query.data?.pages.flatMap((p) => p.items) ?? [];
   const emails = impact?.notify.map((p) => p.email).filter((e): e is string => !!e) ?? [];
   const hiddenOwners = impact?.totals.hidden_owners ?? 0;
   const hiddenNote = impact ? hiddenOwnersNote(hiddenOwners, impact.notify.length) : null;
+  const total = impact ? impact.totals.datasets + impact.totals.processes : 0;
+  const platforms = impact?.by_platform ?? [];
 
   return (
     <section className="card impact" aria-labelledby="impact-heading" data-testid="impact-panel">
@@ -106,13 +142,16 @@ export function ImpactPanel({
               <BellIcon /> Alert me
             </Link>
           ) : null}
-          <Button
-            size="sm"
-            disabled={!impact || !items.length}
-            onClick={() => impact && downloadText(impactCsv(items), impactFileName(impact))}
-          >
-            <DownloadIcon /> Download CSV
-          </Button>
+          {impact && total ? (
+            <a
+              className={buttonClass({ size: "sm" })}
+              href={lineageApi.impactExportUrl({ node: impact.node.id, depth })}
+              download
+              title="Every affected dataset and process, not only the pages shown"
+            >
+              <DownloadIcon /> Export CSV
+            </a>
+          ) : null}
         </div>
       </div>
       {query.isPending ? (
@@ -122,7 +161,7 @@ export function ImpactPanel({
           <Skeleton width="80%" />
           <Skeleton width="70%" />
         </div>
-      ) : query.isError ? (
+      ) : query.isError && !impact ? (
         <div className="card__body">
           <ErrorAlert error={query.error} onRetry={() => query.refetch()} retrying={query.isFetching} />
         </div>
@@ -130,30 +169,35 @@ export function ImpactPanel({
         <>
           <div className="impact-totals" data-testid="impact-totals">
             <div>
-              <strong>{impact.totals.datasets}</strong> {impact.totals.datasets === 1 ? "dataset" : "datasets"}
+              <strong>{fmt(impact.totals.datasets)}</strong> {impact.totals.datasets === 1 ? "dataset" : "datasets"}
             </div>
             <div>
-              <strong>{impact.totals.processes}</strong> {impact.totals.processes === 1 ? "process" : "processes"}
+              <strong>{fmt(impact.totals.processes)}</strong> {impact.totals.processes === 1 ? "process" : "processes"}
             </div>
             <div>
-              <strong>{impact.totals.people}</strong> {impact.totals.people === 1 ? "person" : "people"} to notify
-              {hiddenOwners ? <span className="subtle"> (+{hiddenOwners} hidden)</span> : null}
+              <strong>{fmt(impact.totals.people)}</strong> {impact.totals.people === 1 ? "person" : "people"} to notify
+              {hiddenOwners ? <span className="subtle"> (+{fmt(hiddenOwners)} hidden)</span> : null}
             </div>
             {impact.totals.restricted ? (
               <div>
-                <strong>{impact.totals.restricted}</strong> restricted
+                <strong>{fmt(impact.totals.restricted)}</strong> restricted
               </div>
+            ) : null}
+            {impact.exact ? (
+              <Badge tone="success" title="Counted over the whole blast radius, however large">
+                Exact
+              </Badge>
             ) : null}
           </div>
           {impact.truncated ? (
             <div className="card__body" style={{ paddingBottom: 0 }}>
               <Alert tone="warning" title="Partial result">
                 The graph is larger than the server walks in one request: there may be more downstream
-                than listed. Lower the depth or start from a node further down.
+                than counted. Lower the depth or start from a node further down.
               </Alert>
             </div>
           ) : null}
-          {items.length === 0 ? (
+          {total === 0 ? (
             <EmptyState icon={<WarningIcon />} title="Nothing downstream">
               No dataset or process reads from it within {depth} {depth === 1 ? "hop" : "hops"}: changing it breaks
               nothing that lineage knows of.
@@ -161,14 +205,39 @@ export function ImpactPanel({
           ) : (
             <div className="impact-grid">
               <div>
-                <h3 className="impact-section">Affected ({items.length})</h3>
+                <h3 className="impact-section" data-testid="impact-shown">
+                  Affected ({items.length < total ? `${fmt(items.length)} of ${fmt(total)}` : fmt(total)})
+                </h3>
                 <ul className="impact-list" aria-label="Affected datasets and processes">
-                  {items.map((item) => (
-                    <ImpactRow key={item.id} item={item} hrefFor={hrefFor} />
+                  {items.map((item, i) => (
+                    // Keyed by position too: a graph changing between two pages may list a node twice.
+                    <ImpactRow key={`${item.id}:${i}`} item={item} hrefFor={hrefFor} />
                   ))}
                 </ul>
+                {query.isFetchNextPageError ? (
+                  <div style={{ marginTop: 12 }}>
+                    <ErrorAlert error={query.error} onRetry={() => query.fetchNextPage()} retrying={query.isFetchingNextPage} />
+                  </div>
+                ) : (
+                  <LoadMore query={query} className="load-more impact-more" />
+                )}
               </div>
               <div>
+                <DistanceBars counts={impact.by_distance ?? []} />
+                {platforms.length ? (
+                  <div className="impact-platforms" data-testid="impact-by-platform">
+                    <h3 className="impact-section">By platform</h3>
+                    <ul aria-label="Affected datasets per platform">
+                      {platforms.map((p) => (
+                        <li key={p.platform}>
+                          <Badge tone="neutral">
+                            {platformLabel(p.platform)} <strong>{fmt(p.count)}</strong>
+                          </Badge>
+                        </li>
+                      ))}
+                    </ul>
+                  </div>
+                ) : null}
                 <div className="impact-section impact-section--row">
                   <h3 className="impact-section">People to notify ({impact.notify.length})</h3>
                   {emails.length ? <CopyButton text={emails.join(", ")} label="Copy emails" variant="ghost" /> : null}

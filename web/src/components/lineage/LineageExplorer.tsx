@@ -1,12 +1,25 @@
 /** Lineage around one node: depth controls, the canvas (lazy), a list view, and impact. */
 import { useMutation, useQuery } from "@tanstack/react-query";
-import { Suspense, lazy, useId, useMemo, useState } from "react";
+import { Suspense, lazy, useId, useMemo, useState, type ReactNode } from "react";
 import { Link } from "react-router";
 import { lineageApi } from "../../api/endpoints";
 import { isApiError } from "../../api/errors";
-import type { Graph } from "../../api/types";
+
 import { healthLabel } from "../../lib/feed";
-import { buildGraph, neighbours, nodeHref, nodeTitle, rootOf, type LGraph, type LNode } from "../../lib/lineage";
+import { highlightOnGraph, type ColumnHighlight } from "../../lib/columns";
+import {
+  buildGraph,
+  graphMore,
+  moreLabel,
+  neighbours,
+  nodeHref,
+  nodeTitle,
+  rootOf,
+  type Expansion,
+  type LGraph,
+  type LNode,
+  type MoreDirection,
+} from "../../lib/lineage";
 import { useToast } from "../toasts";
 import { CheckCircleIcon, CogIcon, HelpCircleIcon, LineageIcon, LockIcon, RefreshIcon, XCircleIcon } from "../icons";
 import { Alert, Button, EmptyState, ErrorAlert, Skeleton } from "../ui";
@@ -140,6 +153,10 @@ export function LineageExplorer({
   datasetHref,
   height = 560,
   showImpact = true,
+  columnPath = null,
+  columnLabel = "",
+  afterCanvas = null,
+  toolbarExtra = null,
 }: {
   nodeRef: string;
   up: number;
@@ -149,6 +166,13 @@ export function LineageExplorer({
   datasetHref: (id: string) => string;
   height?: number | string;
   showImpact?: boolean;
+  /** A column's path to light up on the canvas (see lib/columns.ts). */
+  columnPath?: ColumnHighlight | null;
+  columnLabel?: string;
+  /** Shown between the canvas and the impact panel (a dataset's Columns list). */
+  afterCanvas?: ReactNode;
+  /** More controls in the canvas's toolbar (a dataset's column picker). */
+  toolbarExtra?: ReactNode;
 }) {
   const toast = useToast();
   const upstream = useQuery({
@@ -161,7 +185,7 @@ export function LineageExplorer({
   });
 
   // Expansions belong to one starting node.
-  const [expansions, setExpansions] = useState<{ anchor: string; graph: Graph }[]>([]);
+  const [expansions, setExpansions] = useState<Expansion[]>([]);
   const [seenRef, setSeenRef] = useState(nodeRef);
   if (seenRef !== nodeRef) {
     setSeenRef(nodeRef);
@@ -195,6 +219,33 @@ export function LineageExplorer({
     },
     onError: (err) => toast.fromError(err, "Could not expand the node"),
   });
+
+  // "+N more" on a frontier node: draw the next level on that side.
+  const more = useMutation({
+    mutationFn: ({ n, direction }: { n: LNode; direction: MoreDirection }) =>
+      lineageApi.graph({ node: n.id, direction, depth: 1 }),
+    onSuccess: (fetched, { n, direction }) => {
+      const known = new Set(graph.nodes.map((x) => x.id));
+      const added = fetched.nodes.filter((x) => !known.has(x.id)).length;
+      setExpansions((xs) => [...xs, { anchor: n.id, graph: fetched, direction }]);
+      setFocus(n.id);
+      toast.info(
+        `${direction === "upstream" ? "Upstream" : "Downstream"} of ${nodeTitle(n)}`,
+        added ? `${added} more ${added === 1 ? "node" : "nodes"} drawn.` : "Everything there was already shown.",
+      );
+    },
+    onError: (err) => toast.fromError(err, "Could not load more of the graph"),
+  });
+  const beyond = {
+    upstream: graphMore(upstream.data).upstream,
+    downstream: graphMore(downstream.data).downstream,
+    exact: graphMore(upstream.data).exact && graphMore(downstream.data).exact,
+  };
+  const lit = useMemo(() => {
+    if (!columnPath) return null;
+    const on = highlightOnGraph(graph, columnPath);
+    return { ...on, fields: columnPath.fields, label: columnLabel };
+  }, [graph, columnPath, columnLabel]);
 
   const root = rootOf(upstream.data ?? downstream.data);
   const expanded = useMemo(() => new Set(expansions.map((x) => x.anchor)), [expansions]);
@@ -233,6 +284,7 @@ export function LineageExplorer({
         <div className="lineage-toolbar">
           <DepthSelect label="Upstream" value={up} onChange={(v) => onDepthChange({ up: v, down })} />
           <DepthSelect label="Downstream" value={down} onChange={(v) => onDepthChange({ up, down: v })} />
+          {toolbarExtra}
           {expansions.length ? (
             <Button
               size="sm"
@@ -249,6 +301,24 @@ export function LineageExplorer({
             {loading ? "Loading…" : `${graph.nodes.length} ${graph.nodes.length === 1 ? "node" : "nodes"} · ${graph.edges.length} ${graph.edges.length === 1 ? "link" : "links"}`}
             {fetching && !loading ? <span className="spinner" aria-hidden="true" /> : null}
           </span>
+          {!loading && (beyond.upstream || beyond.downstream) ? (
+            <span
+              className="lineage-toolbar__more"
+              data-testid="lineage-more"
+              title={
+                beyond.exact
+                  ? "Nodes beyond the depth drawn: use +N more on a node to draw them"
+                  : "At least this many beyond the depth drawn (direct neighbours of the drawing)"
+              }
+            >
+              {[
+                beyond.upstream ? `${moreLabel(beyond.upstream, beyond.exact)} upstream` : null,
+                beyond.downstream ? `${moreLabel(beyond.downstream, beyond.exact)} downstream` : null,
+              ]
+                .filter(Boolean)
+                .join(" · ")}
+            </span>
+          ) : null}
         </div>
         {graph.truncated ? (
           <div className="lineage-notice">
@@ -274,6 +344,10 @@ export function LineageExplorer({
               expanded={expanded}
               expanding={expand.isPending ? (expand.variables?.id ?? null) : null}
               onExpand={(n) => expand.mutate(n)}
+              onMore={(n, direction) => more.mutate({ n, direction })}
+              loadingMore={more.isPending && more.variables ? { id: more.variables.n.id, direction: more.variables.direction } : null}
+              moreExact={beyond.exact}
+              highlight={lit}
               hrefFor={hrefFor}
               focusId={focus}
               height={height}
@@ -284,12 +358,14 @@ export function LineageExplorer({
           <div className="lineage-foot">
             <Legend />
             <span className="subtle lineage-foot__hint">
-              Click a node to open it · double-click or <span aria-hidden="true">⊕</span> to expand · scroll to zoom
+              Click a node to open it · double-click or <span aria-hidden="true">⊕</span> to expand · “+N more” draws
+              what lies beyond · scroll to zoom
             </span>
           </div>
         ) : null}
         {!loading && !lonely ? <GraphList graph={graph} hrefFor={hrefFor} /> : null}
       </section>
+      {afterCanvas}
       {showImpact && !loading && !lonely ? <ImpactPanel nodeRef={rootRef} hrefFor={datasetHref} /> : null}
     </div>
   );

@@ -24,13 +24,35 @@ import {
 import { memo, useCallback, useEffect, useMemo, useRef, useState, type MouseEvent } from "react";
 import { useNavigate } from "react-router";
 import { healthLabel } from "../../lib/feed";
-import { FIT_PADDING, boundsOf, fitPlan, nodeTitle, type FitPlan, type LGraph, type LNode } from "../../lib/lineage";
+import { fieldText } from "../../lib/columns";
+import {
+  FIT_PADDING,
+  boundsOf,
+  fitPlan,
+  moreLabel,
+  moreOf,
+  nodeTitle,
+  type FitPlan,
+  type LGraph,
+  type LNode,
+  type MoreDirection,
+} from "../../lib/lineage";
 import { useTheme } from "../../lib/theme";
 import { platformLabel } from "../datasets";
 import { HealthIcon } from "../health";
 import { useNodeTip } from "./nodeTip";
 import { CheckIcon, CogIcon, ExpandIcon, LockIcon } from "../icons";
 import { layout, sizeOf } from "./layout";
+import "./lineage.css";
+
+/** A column's path lit up on the canvas: its nodes (with the path's fields) and links. */
+export interface CanvasHighlight {
+  nodes: ReadonlySet<string>;
+  edges: ReadonlySet<string>;
+  fields: ReadonlyMap<string, string[]>;
+  /** What is lit, for the canvas's label ("orders.amount"). */
+  label: string;
+}
 
 export interface LineageGraphProps {
   graph: LGraph;
@@ -40,6 +62,14 @@ export interface LineageGraphProps {
   onExpand: (node: LNode) => void;
   /** Where a node opens (a dataset's or a process's page); null: it opens nothing. */
   hrefFor: (node: LNode) => string | null;
+  /** Fetch and draw what lies beyond a frontier node on one side ("+N more"). */
+  onMore?: (node: LNode, direction: MoreDirection) => void;
+  /** The node and side being fetched for "+N more". */
+  loadingMore?: { id: string; direction: MoreDirection } | null;
+  /** Whether the "+N more" counts are exact (else lower bounds). */
+  moreExact?: boolean;
+  /** A column's path to light up (the rest is dimmed). */
+  highlight?: CanvasHighlight | null;
   /** Where to centre when the whole graph is too wide to read (the last expanded node). */
   focusId?: string | null;
   height?: number | string;
@@ -51,6 +81,12 @@ interface NodeData extends Record<string, unknown> {
   expanded: boolean;
   expanding: boolean;
   onExpand: (node: LNode) => void;
+  onMore: (node: LNode, direction: MoreDirection) => void;
+  loadingMore: MoreDirection | null;
+  moreExact: boolean;
+  /** Lit (on the column path), dimmed (a path is shown and this is not on it), or neither. */
+  lit: "on" | "off" | null;
+  fields: string[] | null;
 }
 
 type FlowNode = Node<NodeData, "lineage">;
@@ -130,8 +166,65 @@ function breakable(text: string) {
   ));
 }
 
+function MoreButton({
+  n,
+  direction,
+  count,
+  exact,
+  loading,
+  onMore,
+}: {
+  n: LNode;
+  direction: MoreDirection;
+  count: number;
+  exact: boolean;
+  loading: boolean;
+  onMore: (node: LNode, direction: MoreDirection) => void;
+}) {
+  const label = moreLabel(count, exact);
+  const where = direction === "upstream" ? "upstream of" : "downstream of";
+  const text = direction === "upstream" ? `← ${label}` : `${label} →`;
+  if (n.restricted) {
+    // Counted, but a hidden node cannot be asked about: nothing to expand from here.
+    return (
+      <span
+        className={`lnode__more lnode__more--${direction} lnode__more--static`}
+        data-testid={`more-${direction}`}
+        title={`${label} ${where} a node you cannot see`}
+      >
+        {text}
+      </span>
+    );
+  }
+  return (
+    <button
+      type="button"
+      className={`lnode__more lnode__more--${direction} nodrag`}
+      data-testid={`more-${direction}`}
+      aria-label={`Show ${count.toLocaleString("en-US")}${exact ? "" : " or more"} ${count === 1 && exact ? "node" : "nodes"} ${where} ${nodeTitle(n)}`}
+      title={
+        exact
+          ? `${label} ${where} it, not drawn: click to draw the next level`
+          : `At least ${count.toLocaleString("en-US")} ${where} it, not drawn: click to draw the next level`
+      }
+      disabled={loading}
+      aria-busy={loading || undefined}
+      onClick={(e) => {
+        e.stopPropagation();
+        onMore(n, direction);
+      }}
+      onDoubleClick={(e) => e.stopPropagation()}
+    >
+      {loading ? <span className="spinner" aria-hidden="true" /> : null}
+      {text}
+    </button>
+  );
+}
+
 const LineageNode = memo(function LineageNode({ data, selected }: NodeProps<FlowNode>) {
-  const { node: n, isRoot, expanded, expanding, onExpand } = data;
+  const { node: n, isRoot, expanded, expanding, onExpand, onMore, loadingMore, moreExact, lit, fields } = data;
+  const moreUp = moreOf(n, "upstream");
+  const moreDown = moreOf(n, "downstream");
   const { hover, placement, onMouseEnter, onMouseLeave } = useNodeTip();
   const kindClass = n.restricted ? "restricted" : n.kind;
   const classes = [
@@ -140,6 +233,7 @@ const LineageNode = memo(function LineageNode({ data, selected }: NodeProps<Flow
     n.health && !n.restricted ? `lnode--${n.health}` : "",
     isRoot ? "lnode--root" : "",
     selected ? "lnode--selected" : "",
+    lit === "on" ? "lnode--lit" : lit === "off" ? "lnode--dim" : "",
   ]
     .filter(Boolean)
     .join(" ");
@@ -153,6 +247,7 @@ const LineageNode = memo(function LineageNode({ data, selected }: NodeProps<Flow
       data-testid="lineage-node"
       data-kind={n.kind}
       data-restricted={n.restricted || undefined}
+      data-lit={lit ?? undefined}
     >
       <Handle type="target" position={Position.Left} isConnectable={false} />
       <NodeToolbar isVisible={hover || selected} position={placement.position} align={placement.align} offset={8}>
@@ -180,6 +275,31 @@ const LineageNode = memo(function LineageNode({ data, selected }: NodeProps<Flow
         ) : null}
       </div>
       {isRoot ? <span className="lnode__badge">Start</span> : null}
+      {fields && fields.length ? (
+        <span className="lnode__fields" data-testid="lnode-fields" title={fields.map(fieldText).join(", ")}>
+          {fields.length > 2 ? `${fieldText(fields[0])} +${fields.length - 1}` : fields.map(fieldText).join(", ")}
+        </span>
+      ) : null}
+      {moreUp ? (
+        <MoreButton
+          n={n}
+          direction="upstream"
+          count={moreUp}
+          exact={moreExact}
+          loading={loadingMore === "upstream"}
+          onMore={onMore}
+        />
+      ) : null}
+      {moreDown ? (
+        <MoreButton
+          n={n}
+          direction="downstream"
+          count={moreDown}
+          exact={moreExact}
+          loading={loadingMore === "downstream"}
+          onMore={onMore}
+        />
+      ) : null}
       {canExpand ? (
         <button
           type="button"
@@ -226,6 +346,10 @@ function Flow({
   expanding,
   onExpand,
   hrefFor,
+  onMore,
+  loadingMore = null,
+  moreExact = true,
+  highlight = null,
   focusId,
   maxHeight,
   onHeight,
@@ -242,6 +366,11 @@ function Flow({
     onExpandRef.current = onExpand;
   });
   const stableExpand = useMemo(() => (n: LNode) => onExpandRef.current(n), []);
+  const onMoreRef = useRef(onMore);
+  useEffect(() => {
+    onMoreRef.current = onMore;
+  });
+  const stableMore = useMemo(() => (n: LNode, d: MoreDirection) => onMoreRef.current?.(n, d), []);
 
   // Lay out whenever the set of nodes or edges changes; keep what else the user did.
   const [ready, setReady] = useState(false);
@@ -255,7 +384,18 @@ function Flow({
           id: n.id,
           type: "lineage",
           position: positions.get(n.id) ?? { x: 0, y: 0 },
-          data: { node: n, isRoot: n.id === rootId, expanded: false, expanding: false, onExpand: stableExpand },
+          data: {
+            node: n,
+            isRoot: n.id === rootId,
+            expanded: false,
+            expanding: false,
+            onExpand: stableExpand,
+            onMore: stableMore,
+            loadingMore: null,
+            moreExact: true,
+            lit: null,
+            fields: null,
+          },
           ariaLabel: describeNode(n),
           selectable: true,
           ...sizeOf(n),
@@ -275,7 +415,7 @@ function Flow({
     return () => {
       cancelled = true;
     };
-  }, [graph, rootId, focusId, setNodes, stableExpand, store, maxHeight, onHeight]);
+  }, [graph, rootId, focusId, setNodes, stableExpand, stableMore, store, maxHeight, onHeight]);
 
   // Place the view once the canvas has taken the planned height (ResizeObserver updates the
   // store's height after the DOM changes), or shortly after in any case.
@@ -304,29 +444,50 @@ function Flow({
     };
   }, [plan, flowHeight, fitView, setCenter]);
 
-  // Expansion flags change without a new layout.
+  // Expansion flags, "+N more" fetches and a column's path change without a new layout.
   const shown = useMemo(
     () =>
       nodes.map((fn) => {
         const isExpanded = expanded.has(fn.id);
         const isExpanding = expanding === fn.id;
-        if (fn.data.expanded === isExpanded && fn.data.expanding === isExpanding) return fn;
-        return { ...fn, data: { ...fn.data, expanded: isExpanded, expanding: isExpanding } };
+        const more = loadingMore?.id === fn.id ? loadingMore.direction : null;
+        const lit: NodeData["lit"] = highlight ? (highlight.nodes.has(fn.id) ? "on" : "off") : null;
+        const fields = highlight?.fields.get(fn.id) ?? null;
+        const d = fn.data;
+        if (
+          d.expanded === isExpanded &&
+          d.expanding === isExpanding &&
+          d.loadingMore === more &&
+          d.moreExact === moreExact &&
+          d.lit === lit &&
+          d.fields === fields
+        )
+          return fn;
+        return {
+          ...fn,
+          data: { ...d, expanded: isExpanded, expanding: isExpanding, loadingMore: more, moreExact, lit, fields },
+        };
       }),
-    [nodes, expanded, expanding],
+    [nodes, expanded, expanding, loadingMore, moreExact, highlight],
   );
 
   const edges = useMemo<Edge[]>(
     () =>
-      graph.edges.map((e) => ({
-        id: `${e.source}->${e.target}`,
-        source: e.source,
-        target: e.target,
-        markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 },
-        className: "ledge",
-        focusable: false,
-      })),
-    [graph.edges],
+      graph.edges.map((e) => {
+        const id = `${e.source}->${e.target}`;
+        const lit = highlight ? highlight.edges.has(id) : null;
+        return {
+          id,
+          source: e.source,
+          target: e.target,
+          markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 },
+          className: lit === null ? "ledge" : lit ? "ledge ledge--lit" : "ledge ledge--dim",
+          animated: lit === true,
+          zIndex: lit ? 1 : 0,
+          focusable: false,
+        };
+      }),
+    [graph.edges, highlight],
   );
 
   // A click opens a dataset's or a process's page; wait a moment so a double-click can expand instead.
@@ -369,6 +530,11 @@ function Flow({
       }}
     >
       <Background gap={20} size={1.2} />
+      {highlight ? (
+        <div className="lineage-canvas__lit" data-testid="canvas-highlight">
+          Column path: <span className="mono">{highlight.label}</span>
+        </div>
+      ) : null}
       <Controls showInteractive={false} position="bottom-left" />
       {whole ? null : (
         <MiniMap
