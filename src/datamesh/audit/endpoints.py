@@ -20,6 +20,7 @@ from datamesh.auth.deps import CurrentUser, PlatformAdmin
 from datamesh.auth.principal import Principal
 from datamesh.deps import SessionDep
 from datamesh.errors import BadRequest, Forbidden, NotFound
+from datamesh.kit import spreadsheet
 from datamesh.kit.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/audit", tags=["governance"])
@@ -171,7 +172,7 @@ async def export(
                 yield orjson.dumps(AuditItem.model_validate(data).model_dump(mode="json")) + b"\n"
             else:
                 buf = io.StringIO()
-                csv.writer(buf).writerow(_csv_row(data))
+                csv.writer(buf).writerow(spreadsheet.row(_csv_row(data)))
                 yield buf.getvalue().encode()
 
     media = "text/csv" if format == "csv" else "application/x-ndjson"

@@ -16,6 +16,7 @@ from datamesh.catalog import service as catalog
 from datamesh.catalog.schemas import Dataset
 from datamesh.deps import SessionDep
 from datamesh.errors import BadRequest, Unprocessable, field_error
+from datamesh.kit import spreadsheet
 from datamesh.kit.pagination import CursorParam, Limit
 from datamesh.lineage import columns, ingest, marquez, service
 from datamesh.lineage.repository import runs_of
@@ -365,7 +366,7 @@ async def impact_export(
         ):
             for item in items:
                 item["owners"] = "; ".join(item.get("owners") or [])
-                writer.writerow([item.get(k) for k in _IMPACT_CSV])
+                writer.writerow(spreadsheet.row(item.get(k) for k in _IMPACT_CSV))
             yield buf.getvalue().encode()
             buf.seek(0)
             buf.truncate()
