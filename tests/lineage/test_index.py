@@ -26,12 +26,11 @@ def _uid(i: int) -> str:
 def indexed(kinds: Kinds, edges: Edges, seq: int = 1) -> LineageIndex:
     """An index told about the graph the way the outbox tells it."""
     index = LineageIndex()
-    index.apply(
-        [(seq, {"nodes_added": [], "edges_added": [list(e) for e in edges], "kinds": kinds})]
-    )
-    index.apply(
-        [(seq + 1 + i, {"nodes_added": [n], "kind": k}) for i, (n, k) in enumerate(kinds.items())]
-    )
+    told = [(seq, {"nodes_added": [], "edges_added": [list(e) for e in edges], "kinds": kinds})]
+    told += [
+        (seq + 1 + i, {"nodes_added": [n], "kind": k}) for i, (n, k) in enumerate(kinds.items())
+    ]
+    index.catch_up(told, 0, 0, 0.0)
     return index
 
 
@@ -104,18 +103,37 @@ def test_events_twice_or_replayed_change_nothing_and_removals_apply() -> None:
     index = indexed(kinds, [(a, p), (p, b)])
     before = index.walk(uuid.UUID(a), D, "downstream", 5, 100)
     assert before.nodes == {a: 0, p: 1, b: 1}
-    # The same events again (a replay), and an event older than the position: no change.
-    index.apply(
-        [(1, {"edges_added": [[a, p]], "kinds": kinds}), (2, {"nodes_added": [a], "kind": D})]
+    # The same events read again (an overlap, a replay): the cursor drops them, even when
+    # what they say is no longer true (the first one, replayed after the edge was removed).
+    index.catch_up([(51, {"edges_removed": [[p, b]]})], 0, 0, 0.0)
+    gone = index.walk(uuid.UUID(a), D, "downstream", 5, 100)
+    assert gone.nodes == {a: 0, p: 1}
+    index.catch_up(
+        [(1, {"edges_added": [[a, p], [p, b]], "kinds": kinds}), (51, {"edges_removed": []})],
+        0,
+        0,
+        0.0,
     )
+    assert index.walk(uuid.UUID(a), D, "downstream", 5, 100) == gone
+    # An edge told twice is one edge.
+    index.catch_up([(52, {"edges_added": [[p, b]], "kinds": kinds})] * 2, 0, 0, 0.0)
     assert index.walk(uuid.UUID(a), D, "downstream", 5, 100) == before
-    index.apply([(50, {"edges_added": [[a, p], [p, b]], "kinds": kinds})])
-    assert index.walk(uuid.UUID(a), D, "downstream", 5, 100) == before
-    index.apply([(51, {"edges_removed": [[p, b]]})])
-    assert index.walk(uuid.UUID(a), D, "downstream", 5, 100).nodes == {a: 0, p: 1}
-    index.apply([(52, {"nodes_removed": [p], "edges_removed": [[a, p]]})])
+    index.catch_up([(53, {"nodes_removed": [p], "edges_removed": [[a, p], [p, b]]})], 0, 0, 0.0)
     assert index.walk(uuid.UUID(a), D, "downstream", 5, 100).nodes == {a: 0}
-    assert index.position == 52
+    assert index.position == 53
+
+
+def test_an_event_committed_late_is_applied_when_it_fills_its_gap() -> None:
+    a, b, c = _uid(1), _uid(2), _uid(3)
+    kinds = {a: D, b: D, c: D}
+    index = indexed(kinds, [])  # events 1..4
+    # 6 committed first; 5 is still running (its transaction xid 100 is below xmax 101).
+    index.catch_up([(6, {"edges_added": [[b, c]], "kinds": kinds})], 100, 101, 0.0)
+    assert index.position == 6 and set(index.cursor.gaps) == {5}
+    assert index.walk(uuid.UUID(a), D, "downstream", 5, 100).nodes == {a: 0}
+    index.catch_up([(5, {"edges_added": [[a, b]], "kinds": kinds})], 101, 102, 1.0)
+    assert index.cursor.gaps == {}
+    assert index.walk(uuid.UUID(a), D, "downstream", 5, 100).nodes == {a: 0, b: 1, c: 2}
 
 
 def test_a_node_the_index_never_heard_of_is_a_walk_of_one() -> None:

@@ -5,17 +5,21 @@ node ids as integers (a dict from UUID and a list back), a process bit, an org n
 visibility code per node, the edges as sorted ``src << 32 | dst`` keys and CSR adjacency in both
 directions built from them. It is built from one consistent snapshot streamed through
 server-side cursors (``repository.stream_snapshot``) and kept current from the outbox like
-every read model (DESIGN.md): a position (the newest event applied), an idempotent apply of
-``lineage.changed`` payloads, and a rebuild from the tables when the position is unknown.
+every read model (DESIGN.md): a position with its gaps (``events.consumer.Position``, the same
+rule as the database consumers: an event that commits after a higher-numbered one is still
+read), an idempotent apply of ``lineage.changed`` payloads, and a rebuild from the tables when
+the position is unknown or too far behind. Catch-up is pushed: every NOTIFY the live stream's
+LISTEN connection receives wakes a catch-up in the background (``IndexEngine.wake``).
 
 Walks call ``traversal.hop_depths_csr``: the depth rule of ``traversal.py`` on arrays, so the
 index, the PostgreSQL engine and the Bolt engine give the same answers.
 
-Read-your-writes: before a walk the engine reads the outbox head (``max(seq)``, one index probe)
-and applies what it has not seen yet in the caller's own session, so a request after a write
-sees it on any worker. While the index is being built, or when it is more than ``max_lag``
-events behind, it raises ``EngineUnavailable`` and the PostgreSQL engine answers (as for Bolt),
-while the build or catch-up runs in the background. A rebuild makes a new index and swaps it in
+Read-your-writes: before a walk the engine reads the outbox head (``max(seq)``, one index probe);
+when the head is past the position, or gaps are open, it reads what it has not seen yet in the
+caller's own session and applies it first, so a request after a write sees it on any worker.
+While the index is being built, or when it is more than ``max_lag`` events behind, it raises
+``EngineUnavailable`` and the PostgreSQL engine answers (as for Bolt) while a rebuild runs in
+the background. A rebuild makes a new index and swaps it in
 at once; a walk never sees half of one.
 
 Visibility is not decided here: the walk returns every node (hidden ones too), and the service
@@ -38,6 +42,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from datamesh.events.consumer import Position, snapshot_bounds
 from datamesh.lineage import repository as repo
 from datamesh.lineage import traversal
 from datamesh.lineage.engine import EngineUnavailable, Neighbourhood
@@ -46,6 +51,8 @@ log = logging.getLogger("datamesh.lineage.index")
 
 VISIBILITY = {"public": 0, "internal": 1, "private": 2}
 UNKNOWN = 255
+GAP_WINDOW = 10_000
+"""How many numbers below the snapshot's head a build checks for events not yet committed."""
 _LOW = np.int64(0xFFFFFFFF)
 
 
@@ -73,8 +80,8 @@ class LineageIndex:
     keys: Any = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     out_csr: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
     in_csr: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
-    position: int = 0
-    """The newest outbox event this index reflects."""
+    cursor: Position = field(default_factory=lambda: Position(0))
+    """The outbox events this index reflects: up to ``last_seq``, except its gaps."""
     _new: list[bool] = field(default_factory=list)
     """Kinds (is a process) of nodes added since the arrays were last extended."""
 
@@ -91,9 +98,10 @@ class LineageIndex:
         vis: list[int] = []
         src: list[Any] = []
         dst: list[Any] = []
+        head = 0
         async for part, rows in repo.stream_snapshot(session):
             if part == "head":
-                index.position = rows
+                head = rows
             elif part == "nodes":
                 for node_id, is_proc, org_id, visibility in rows:
                     index.pos[node_id] = len(index.ids)
@@ -105,6 +113,12 @@ class LineageIndex:
                 at = index._node
                 src.append(np.fromiter((at(r[0], r[2]) for r in rows), np.int64, len(rows)))
                 dst.append(np.fromiter((at(r[1], r[3]) for r in rows), np.int64, len(rows)))
+        # The position of the snapshot: its head, and as gaps the numbers below it that it does
+        # not see (transactions still running; the bounds are those of this very snapshot).
+        xmin, xmax = await snapshot_bounds(session)
+        floor = max(0, head - GAP_WINDOW)
+        index.cursor = Position(floor)
+        index.cursor.advance(await repo.seqs_after(session, floor), xmin, xmax, time.time())
         await session.rollback()
         index.orgs = list(org_no)
         index.is_process = np.array(procs, dtype=bool)
@@ -145,15 +159,28 @@ class LineageIndex:
         self.out_csr = (_grow(self.out_csr[0], k), self.out_csr[1])
         self.in_csr = (_grow(self.in_csr[0], k), self.in_csr[1])
 
-    def apply(self, events: Iterable[tuple[int, dict[str, Any]]]) -> int:
+    @property
+    def position(self) -> int:
+        """The newest outbox event read (events in ``cursor.gaps`` below it may still come)."""
+        return self.cursor.last_seq
+
+    def catch_up(
+        self, rows: Iterable[tuple[int, dict[str, Any] | None]], xmin: int, xmax: int, now: float
+    ) -> int:
+        """Apply what was read for ``cursor.unread()`` (seq, payload or None for other events)
+        under a snapshot whose bounds are ``xmin``/``xmax``: the gap rule decides what is new
+        (a duplicate is dropped); returns how many lineage events were applied."""
+        rows = list(rows)
+        fresh = set(self.cursor.advance([seq for seq, _ in rows], xmin, xmax, now))
+        return self.apply(p for seq, p in rows if seq in fresh and p is not None)
+
+    def apply(self, payloads: Iterable[dict[str, Any]]) -> int:
         """Apply ``lineage.changed`` payloads in order; idempotent (an edge is present or not,
-        whatever the number of times it was told), and events at or before the position are
-        skipped. Returns how many were applied."""
+        whatever the number of times it was told; the last word wins). Which events to apply
+        is the cursor's business (``catch_up``). Returns how many were applied."""
         change: dict[int, bool] = {}  # edge key -> present, the last word wins
         applied = 0
-        for seq, p in events:
-            if seq <= self.position:
-                continue
+        for p in payloads:
             kinds: dict[str, str] = p.get("kinds") or {}
             for n in p.get("nodes_added") or []:
                 self._node(uuid.UUID(n), kinds.get(n) or p.get("kind"))
@@ -175,7 +202,6 @@ class LineageIndex:
                     change.update(dict.fromkeys(gone.tolist(), False))
                     for k in [k for k in change if k >> 32 == at or k & 0xFFFFFFFF == at]:
                         change[k] = False
-            self.position = seq
             applied += 1
         self._extend()
         if change:
@@ -273,6 +299,8 @@ class IndexEngine:
         self.build_seconds: float | None = None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._follower: asyncio.Task[None] | None = None
+        self._woken = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start_build(self) -> asyncio.Task[None]:
@@ -288,9 +316,7 @@ class IndexEngine:
             async with self.sessionmaker() as session:
                 fresh = await LineageIndex.build(session)
                 # Events committed while it streamed: applied before it is swapped in.
-                head = await repo.outbox_head(session)
-                fresh.apply(await repo.lineage_events_between(session, fresh.position, head))
-                fresh.position = max(fresh.position, head)
+                await self._catch_up(fresh, session)
         except Exception:
             log.exception("the lineage index could not be built; PostgreSQL answers")
             return
@@ -303,11 +329,45 @@ class IndexEngine:
             self.build_seconds,
         )
 
+    @staticmethod
+    async def _catch_up(index: LineageIndex, session: AsyncSession) -> int:
+        xmin, xmax = await snapshot_bounds(session)  # before the read (see Position)
+        rows = await repo.unread_events(session, index.cursor)
+        return index.catch_up(rows, xmin, xmax, time.time())
+
+    # -- push: woken by the live stream's LISTEN connection -----------------------------------
+    def wake(self) -> None:
+        """New events were announced (a NOTIFY): catch up in the background, so the walk's own
+        check usually finds nothing to do. Cheap, called in the event loop."""
+        self._woken.set()
+        if self._follower is None or self._follower.done():
+            self._follower = asyncio.create_task(self._follow(), name="lineage-index-follow")
+
+    async def _follow(self) -> None:
+        while True:
+            await self._woken.wait()
+            self._woken.clear()
+            index = self.index
+            if index is None:
+                continue
+            try:
+                async with self.sessionmaker() as session:
+                    head = await repo.outbox_head(session)
+                    if head - index.position > self.max_lag:
+                        self.start_build()
+                        continue
+                    async with self._lock:
+                        if self.index is index:
+                            await self._catch_up(index, session)
+            except Exception:  # the pre-walk check stays the guarantee
+                log.warning("lineage index catch-up failed; walks catch up themselves")
+
     async def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        for task in (self._task, self._follower):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     # -- read-your-writes --------------------------------------------------------------------
     async def current(self, session: AsyncSession) -> LineageIndex:
@@ -317,17 +377,14 @@ class IndexEngine:
             self.start_build()
             raise IndexNotReady("the lineage index is being built")
         head = await repo.outbox_head(session)
-        if head <= index.position:
+        if head <= index.position and not index.cursor.gaps:
             return index
         if head - index.position > self.max_lag:
             self.start_build()
             raise IndexNotReady("the lineage index is too far behind the outbox")
         async with self._lock:
-            if self.index is not index:  # swapped by a rebuild meanwhile
-                index = self.index or index
-            if head > index.position:
-                index.apply(await repo.lineage_events_between(session, index.position, head))
-                index.position = max(index.position, head)
+            index = self.index or index  # a rebuild may have swapped it meanwhile
+            await self._catch_up(index, session)
         return index
 
     async def walk(

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from datamesh.events.consumer import Position
 from datamesh.kit.pagination import after as keyset_after
 from datamesh.models.catalog import Dataset, DatasetOwner
 from datamesh.models.events import Event
@@ -678,15 +679,21 @@ async def outbox_head(session: AsyncSession) -> int:
     return int(await session.scalar(text("SELECT coalesce(max(seq), 0) FROM events")) or 0)
 
 
-async def lineage_events_between(
-    session: AsyncSession, after: int, upto: int
-) -> list[tuple[int, dict[str, Any]]]:
-    rows = await session.execute(
-        select(Event.seq, Event.payload)
-        .where(Event.seq > after, Event.seq <= upto, Event.type == "lineage.changed")
-        .order_by(Event.seq)
-    )
-    return [(int(r[0]), r[1] or {}) for r in rows]
+async def unread_events(
+    session: AsyncSession, pos: Position
+) -> list[tuple[int, dict[str, Any] | None]]:
+    """Every event ``pos`` has not read (after it, or in one of its gaps), in seq order: the
+    number of each (the gap rule needs them all) and the payload of the ``lineage.changed``
+    ones (None for the others)."""
+    payload = case((Event.type == "lineage.changed", Event.payload), else_=None)
+    rows = await session.execute(select(Event.seq, payload).where(pos.unread()).order_by(Event.seq))
+    return [(int(r[0]), r[1]) for r in rows]
+
+
+async def seqs_after(session: AsyncSession, after: int) -> list[int]:
+    """The numbers of the events after ``after`` this snapshot sees (index-only)."""
+    rows = await session.scalars(select(Event.seq).where(Event.seq > after).order_by(Event.seq))
+    return [int(s) for s in rows]
 
 
 async def dataset_names(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
