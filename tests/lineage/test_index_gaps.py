@@ -93,8 +93,8 @@ async def test_a_rolled_back_event_leaves_a_gap_that_is_dropped(app: FastAPI) ->
         # Once no transaction that was running can fill it, and the grace has passed, it goes.
         async with app.state.sessionmaker() as s:
             xmin, xmax = await snapshot_bounds(s)
-            rows = await repo.unread_events(s, index.cursor)
-        index.catch_up(rows, xmin, xmax, time.time() + GAP_GRACE_SECONDS + 1)
+            rows, touched = await repo.unread_events(s, index.cursor)
+        index.catch_up(rows, xmin, xmax, time.time() + GAP_GRACE_SECONDS + 1, touched)
         assert seq not in index.cursor.gaps
         assert await _downstream(c, prod.headers, a["id"]) == ("index", set())
 
