@@ -15,10 +15,12 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    literal,
     or_,
     select,
     text,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
@@ -27,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.events.consumer import Position
 from datamesh.kit.pagination import after as keyset_after
-from datamesh.models.catalog import Dataset, DatasetOwner
+from datamesh.models.catalog import Dataset, DatasetOwner, Follow
 from datamesh.models.events import Event
 from datamesh.models.identity import User
 from datamesh.models.lineage import (
@@ -774,6 +776,37 @@ async def platform_counts(session: AsyncSession, ids: Sequence[uuid.UUID]) -> di
         .group_by(Dataset.platform)
     )
     return {str(r[0] or ""): int(r[1]) for r in rows}
+
+
+async def people_of(
+    session: AsyncSession, ids: Sequence[uuid.UUID], *, followers: bool = True
+) -> tuple[list[tuple[str, uuid.UUID, uuid.UUID, str, str | None]], dict[uuid.UUID, list[str]]]:
+    """Who owns and follows these datasets, set-based (one array parameter, not an IN list per
+    chunk): ("owns"/"follows", dataset, user id, name, email) rows, owners first, by email;
+    and the owners named by ownership facets per dataset. Who is told is the service's rule."""
+    if not ids:
+        return [], {}
+    owners = (
+        select(literal("owns"), DatasetOwner.dataset_id, User.id, User.name, User.email)
+        .join(User, User.id == DatasetOwner.user_id)
+        .where(DatasetOwner.dataset_id == uuid_any(ids))
+    )
+    parts: list[Any] = [owners]
+    if followers:
+        parts.append(
+            select(literal("follows"), Follow.dataset_id, User.id, User.name, User.email)
+            .join(User, User.id == Follow.user_id)
+            .where(Follow.dataset_id == uuid_any(ids), User.disabled.is_(False))
+        )
+    both = union_all(*parts).subquery()
+    cols = list(both.c)
+    rows = await session.execute(select(*cols).order_by(cols[0].desc(), cols[4], cols[2]))
+    named = await session.execute(
+        select(Dataset.id, Dataset.named_owners).where(
+            Dataset.id == uuid_any(ids), func.cardinality(Dataset.named_owners) > 0
+        )
+    )
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows], {r[0]: list(r[1]) for r in named}
 
 
 def uuid_any(ids: Sequence[uuid.UUID]) -> Any:

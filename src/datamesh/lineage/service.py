@@ -767,45 +767,36 @@ async def impact_items_stream(
 
 async def _people(session: AsyncSession, visible_ds: list[uuid.UUID]) -> dict[str, dict[str, Any]]:
     """Who to tell about these datasets: owners (users and names from ownership facets) and
-    followers, with why."""
+    followers, with why; per dataset in the given order, its owners by email first."""
+    rows, named = await repo.people_of(session, visible_ds)
+    users: dict[uuid.UUID, list[tuple[str, uuid.UUID, str, str | None]]] = {}
+    for why, ds, uid, name, email in rows:
+        users.setdefault(ds, []).append((why, uid, name, email))
+    names = await repo.dataset_names(session, list(users.keys() | named.keys()))
     people: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(visible_ds), CHUNK):
-        await _people_of(session, visible_ds[i : i + CHUNK], people)
-    return people
-
-
-async def _owner_keys(session: AsyncSession, ds: list[uuid.UUID]) -> set[str]:
-    """The owners of these datasets, keyed as :func:`_people` keys users."""
-    keys: set[str] = set()
-    for i in range(0, len(ds), CHUNK):
-        owners = await catalog.owners_of(session, ds[i : i + CHUNK])
-        keys |= {str(u.id) for users in owners.values() for u in users}
-    return keys
-
-
-async def _people_of(
-    session: AsyncSession, visible_ds: list[uuid.UUID], people: dict[str, dict[str, Any]]
-) -> None:
-    names = await repo.dataset_names(session, visible_ds)
-    owners = await catalog.owners_of(session, visible_ds)
-    named = await catalog.named_owners_of(session, visible_ds)
-    followers = await catalog.followers_of(session, visible_ds)
-    for uid in visible_ds:
-        name = names.get(uid)
-        for u in owners.get(uid, []):
-            people.setdefault(
-                str(u.id), {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
-            )["reasons"].append(f"owns {name}")
-        for who in named.get(uid, []):
+    for ds in visible_ds:
+        told = users.get(ds, [])
+        for _why, uid, name, email in [t for t in told if t[0] == "owns"]:
+            people.setdefault(str(uid), {"id": uid, "name": name, "email": email, "reasons": []})[
+                "reasons"
+            ].append(f"owns {names.get(ds)}")
+        for who in named.get(ds, []):
             # An owner named by an ownership facet who is not a user: still told.
             people.setdefault(
                 f"named:{who.lower()}",
                 {"id": None, "name": who, "email": owner_email(who), "reasons": []},
-            )["reasons"].append(f"owns {name}")
-        for u in followers.get(uid, []):
-            people.setdefault(
-                str(u.id), {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
-            )["reasons"].append(f"follows {name}")
+            )["reasons"].append(f"owns {names.get(ds)}")
+        for _why, uid, name, email in [t for t in told if t[0] == "follows"]:
+            people.setdefault(str(uid), {"id": uid, "name": name, "email": email, "reasons": []})[
+                "reasons"
+            ].append(f"follows {names.get(ds)}")
+    return people
+
+
+async def _owner_keys(session: AsyncSession, ds: list[uuid.UUID]) -> set[str]:
+    """The owners (users) of these datasets, keyed as :func:`_people` keys users."""
+    rows, _ = await repo.people_of(session, ds, followers=False)
+    return {str(r[2]) for r in rows}
 
 
 async def _impact_items(
