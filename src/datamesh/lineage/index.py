@@ -1,31 +1,34 @@
 """The in-memory lineage index: a per-process read model of the whole lineage graph.
 
 PostgreSQL stays the source of truth. Each API process holds the graph in compact numpy arrays:
-node ids as integers (a dict from UUID and a list back), a process bit, an org number and a
-visibility code per node, the edges as sorted ``src << 32 | dst`` keys and CSR adjacency in both
-directions built from them. It is built from one consistent snapshot streamed through
-server-side cursors (``repository.stream_snapshot``) and kept current from the outbox like
+node numbers are ranks in a sorted array of the UUIDs' 16 bytes (a binary search, no dict), a
+process bit, an org number, a visibility code and a platform number per node, and CSR adjacency
+in both directions. It is built from one consistent snapshot read by ``COPY (FORMAT binary)``
+straight into numpy records (``repository.copy_records``) and kept current from the outbox like
 every read model (DESIGN.md): a position with its gaps (``events.consumer.Position``, the same
 rule as the database consumers: an event that commits after a higher-numbered one is still
 read), an idempotent apply of ``lineage.changed`` payloads, and a rebuild from the tables when
 the position is unknown or too far behind. Catch-up is pushed: every NOTIFY the live stream's
 LISTEN connection receives wakes a catch-up in the background (``IndexEngine.wake``).
 
-Walks call ``traversal.hop_depths_csr``: the depth rule of ``traversal.py`` on arrays, so the
-index, the PostgreSQL engine and the Bolt engine give the same answers.
+Walks for drawing call ``traversal.hop_depths_csr`` (the depth rule of ``traversal.py`` on
+arrays, with its cut); the uncut impact walk calls ``traversal.hop_depths_bfs`` (csgraph's
+breadth-first search); so the index, the PostgreSQL engine and the Bolt engine give the same
+answers.
 
 Read-your-writes: before a walk the engine reads the outbox head (``max(seq)``, one index probe);
 when the head is past the position, or gaps are open, it reads what it has not seen yet in the
 caller's own session and applies it first, so a request after a write sees it on any worker.
 While the index is being built, or when it is more than ``max_lag`` events behind, it raises
 ``EngineUnavailable`` and the PostgreSQL engine answers (as for Bolt) while a rebuild runs in
-the background. A rebuild makes a new index and swaps it in
-at once; a walk never sees half of one.
+the background. A rebuild makes a new index and swaps it in at once, and a catch-up replaces
+arrays rather than editing them: a walk never sees half of a change.
 
-Visibility is not decided here: the walk returns every node (hidden ones too), and the service
-names only what the caller may read, as with the other engines. The org and visibility codes
-held per node are for counting without a query (e.g. per-org figures); they are ``-1`` /
-``UNKNOWN`` for nodes first seen in an event, until the next rebuild.
+Visibility: walks return every node (hidden ones too), and the service names only what the
+caller may read. For exact impact the service counts with ``readable`` (the catalog's rule on
+the org and visibility bits) and asks PostgreSQL only what bits cannot decide: private datasets
+of others (owners) and nodes whose bits are unknown (first told by an event, or touched by an
+event since the build: an update may have changed them).
 """
 
 from __future__ import annotations
