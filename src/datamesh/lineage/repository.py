@@ -786,17 +786,18 @@ async def people_of(
     and the owners named by ownership facets per dataset. Who is told is the service's rule."""
     if not ids:
         return [], {}
+    wanted = uuid_any(ids)  # one array parameter, sent once for every part
     owners = (
         select(literal("owns"), DatasetOwner.dataset_id, User.id, User.name, User.email)
         .join(User, User.id == DatasetOwner.user_id)
-        .where(DatasetOwner.dataset_id == uuid_any(ids))
+        .where(DatasetOwner.dataset_id == wanted)
     )
     parts: list[Any] = [owners]
     if followers:
         parts.append(
             select(literal("follows"), Follow.dataset_id, User.id, User.name, User.email)
             .join(User, User.id == Follow.user_id)
-            .where(Follow.dataset_id == uuid_any(ids), User.disabled.is_(False))
+            .where(Follow.dataset_id == wanted, User.disabled.is_(False))
         )
     both = union_all(*parts).subquery()
     cols = list(both.c)
