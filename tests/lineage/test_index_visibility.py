@@ -1,7 +1,7 @@
 """Exact impact on the index decides visibility from its org and visibility bits (PostgreSQL only
 for private datasets of others and nodes changed since the build): on random graphs with random
-visibility across two orgs and several viewers, it answers exactly as the PostgreSQL engine,
-also after visibilities and platforms change under it."""
+visibility across two orgs and several viewers, it answers exactly as the PostgreSQL engine (who
+is told included), also after visibilities, platforms and followers change under it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import random
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from datamesh.lineage import service
 from datamesh.lineage.index import IndexEngine
+from datamesh.models.catalog import Dataset
 from tests.catalog.test_search import _ds
 from tests.conftest import client_for
 from tests.factories import Account, signed_in
@@ -61,6 +63,15 @@ async def test_impact_on_the_index_sees_exactly_what_postgres_sees(app: FastAPI,
             (a, _), (b, who) = rnd.sample(made, 2)
             link = {"source": a["id"], "target": b["id"]}
             await c.post("/api/lineage/edges", json=link, headers=who.headers)  # may be refused
+        # Datasets made by naming them in an edge have no owner: nobody to tell, until
+        # someone follows them after the build.
+        for i in range(4):
+            (a, who) = rnd.choice(made)
+            link = {"source": a["id"], "target": f"dataset:postgres://db:5432:s.named{i}"}
+            await c.post("/api/lineage/edges", json=link, headers=who.headers)
+        async with app.state.sessionmaker() as s:
+            named = list(await s.scalars(select(Dataset.id).where(Dataset.name.like("s.named%"))))
+        assert named
         viewers = [
             "p@acme.test",
             "q@acme.test",
@@ -82,6 +93,10 @@ async def test_impact_on_the_index_sees_exactly_what_postgres_sees(app: FastAPI,
                 headers={**who.headers, "If-Match": got.headers["etag"]},
             )
             assert r.status_code == 200, r.text
+        # Followers come and go after the build (their events make those bits unknown too).
+        for ds_id in [*[str(n) for n in named], *(ds["id"] for ds, _ in rnd.sample(made, 5))]:
+            for viewer in (acme_q, globex):
+                await c.put(f"/api/follows/{ds_id}", headers=viewer.headers)  # may be 404
         assert await _agree(app, engine, viewers, starts) > 0
         # And once rebuilt, from the bits again.
         await engine.start_build()

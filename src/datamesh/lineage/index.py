@@ -102,6 +102,9 @@ class LineageIndex:
     platform: Any = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     """A dataset's platform number in ``platforms`` (-1: a process, or not known)."""
     platforms: list[str] = field(default_factory=list)
+    has_people: Any = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """A dataset that had an owner or a follower at the build (True too when not known): the
+    others need no question about who to tell."""
     out_csr: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
     in_csr: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
     cursor: Position = field(default_factory=lambda: Position(0))
@@ -136,7 +139,7 @@ class LineageIndex:
     ) -> LineageIndex:
         """From ``repo.NODE_ROW`` and ``repo.EDGE_ROW`` records, all in array operations."""
         ids, procs, orgs, vis = nodes["id"], nodes["proc"], nodes["org"], nodes["vis"]
-        plat = nodes["plat"]
+        plat, people = nodes["plat"], nodes["people"]
         known = np.isin(edges["src"], ids), np.isin(edges["dst"], ids)
         if not (known[0].all() and known[1].all()):  # an edge end not listed (not expected)
             ends = (("src", "src_proc", known[0]), ("dst", "dst_proc", known[1]))
@@ -147,6 +150,7 @@ class LineageIndex:
             orgs = np.concatenate([orgs, np.zeros(k, dtype="V16")])
             vis = np.concatenate([vis, np.full(k, UNKNOWN, dtype=vis.dtype)])
             plat = np.concatenate([plat, np.full(k, -1, dtype=plat.dtype)])
+            people = np.concatenate([people, np.ones(k, dtype=bool)])
         uids, first = np.unique(ids, return_index=True)
         org_ids, org_no = np.unique(orgs[first], return_inverse=True)
         n = uids.size
@@ -162,6 +166,7 @@ class LineageIndex:
             orgs=[uuid.UUID(bytes=o.tobytes()) for o in org_ids],
             platform=plat[first].astype(np.int32),
             platforms=list(platforms or []),
+            has_people=people[first].astype(bool),
             cursor=cursor,
         )
         index._reshape(keys)
@@ -227,6 +232,7 @@ class LineageIndex:
         self.org = np.concatenate([self.org, np.full(k, -1, dtype=np.int32)])
         self.visibility = np.concatenate([self.visibility, np.full(k, UNKNOWN, dtype=np.uint8)])
         self.platform = np.concatenate([self.platform, np.full(k, -1, dtype=np.int32)])
+        self.has_people = np.concatenate([self.has_people, np.ones(k, dtype=bool)])
         self._new = []
         self.out_csr = (_grow(self.out_csr[0], k), self.out_csr[1])
         self.in_csr = (_grow(self.in_csr[0], k), self.in_csr[1])
@@ -266,8 +272,9 @@ class LineageIndex:
                     numbers.append(at)
         if numbers:
             self.org, self.visibility = self.org.copy(), self.visibility.copy()
-            self.platform = self.platform.copy()
+            self.platform, self.has_people = self.platform.copy(), self.has_people.copy()
             self.org[numbers], self.visibility[numbers], self.platform[numbers] = -1, UNKNOWN, -1
+            self.has_people[numbers] = True
 
     def apply(self, payloads: Iterable[dict[str, Any]]) -> int:
         """Apply ``lineage.changed`` payloads in order; idempotent (an edge is present or not,
@@ -382,6 +389,7 @@ class LineageIndex:
         """Bytes held by the index: all of it is arrays, but the ids of nodes first told by an
         event since the build (a dict, counted roughly)."""
         arrays: list[Any] = [self.uids, self.is_process, self.org, self.visibility, self.platform]
+        arrays.append(self.has_people)
         arrays += [*self.out_csr, *self.in_csr]
         held = sum(int(a.nbytes) for a in arrays)
         if self._bfs is not None:

@@ -657,10 +657,14 @@ async def node_statuses(
 _VIS_CODE = "CASE visibility WHEN 'public' THEN 0 WHEN 'internal' THEN 1 WHEN 'private' THEN 2 END"
 _NIL = "'00000000-0000-0000-0000-000000000000'::uuid"
 _PLATFORM_NO = "(dense_rank() OVER (ORDER BY coalesce(platform, '')) - 1)::int4"
+_HAS_PEOPLE = (
+    "(coalesce(cardinality(named_owners), 0) > 0"
+    " OR id IN (SELECT dataset_id FROM dataset_owners UNION SELECT dataset_id FROM follows))"
+)
 SNAPSHOT_NODES = (
     f"SELECT id, false, coalesce(org_id, {_NIL}), coalesce({_VIS_CODE}, 255)::int2,"
-    f" {_PLATFORM_NO} FROM datasets"
-    f" UNION ALL SELECT id, true, coalesce(org_id, {_NIL}), 255::int2, -1 FROM processes"
+    f" {_PLATFORM_NO}, {_HAS_PEOPLE} FROM datasets"
+    f" UNION ALL SELECT id, true, coalesce(org_id, {_NIL}), 255::int2, -1, false FROM processes"
 )
 SNAPSHOT_PLATFORMS = "SELECT DISTINCT coalesce(platform, '') FROM datasets ORDER BY 1"
 """The platform names, in the order ``SNAPSHOT_NODES`` numbers them (same snapshot)."""
@@ -674,6 +678,7 @@ NODE_ROW = np.dtype(
     [
         *(("n", _F), ("l0", _L), ("id", "V16"), ("l1", _L), ("proc", "?")),
         *(("l2", _L), ("org", "V16"), ("l3", _L), ("vis", ">i2"), ("l4", _L), ("plat", ">i4")),
+        *(("l5", _L), ("people", "?")),
     ]
 )
 EDGE_ROW = np.dtype(

@@ -693,9 +693,11 @@ async def _impact_on_index(
         visible = visible.copy()
         visible[undecided] = np.fromiter((i in seen for i in asked), bool, len(asked))
     shown_ds, hidden_ds = nodes[visible & ~proc], nodes[~visible & ~proc]
-    visible_ds = [uuid.UUID(t) for t in ix.texts(shown_ds)]
-    people = await _people(session, visible_ds)
-    hidden_owners = await _owner_keys(session, [uuid.UUID(t) for t in ix.texts(hidden_ds)])
+    # Only datasets that may have owners or followers are asked about (in the same order).
+    told = [uuid.UUID(t) for t in ix.texts(shown_ds[ix.has_people[shown_ds]])]
+    people = await _people(session, told)
+    hidden = [uuid.UUID(t) for t in ix.texts(hidden_ds[ix.has_people[hidden_ds]])]
+    hidden_owners = await _owner_keys(session, hidden)
     distances, counts = np.unique(depths, return_counts=True)
     codes = ix.platform[shown_ds]
     platforms: dict[str, int] = {}
