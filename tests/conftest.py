@@ -130,7 +130,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         # they get to run; tests of them turn them on, the others count only their own writes.
         health_checks_enabled=False,
         sla_check_interval_seconds=0,
-        lineage_index=True,  # opt-in in the product (ADR 0011); every lineage test walks it
+        lineage_index=True,  # the default (ADR 0011), said here: every lineage test walks it
         crawls_enabled=False,  # the crawl tests turn the crawl worker on
         alerts_enabled=False,  # on in the alert tests
     )

@@ -126,6 +126,7 @@ async def _lineage_index(app: FastAPI, settings: Settings) -> IndexEngine | None
         return None
     index = IndexEngine(app.state.sessionmaker, settings.lineage_index_max_lag)
     app.state.graph_engine = index
+    app.state.stream_hub.on_notify(index.wake)  # catch-up pushed by the LISTEN connection
     built = index.start_build()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(built), settings.lineage_index_startup_wait_seconds)

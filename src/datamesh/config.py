@@ -126,9 +126,8 @@ class Settings(BaseSettings):
     # The in-memory lineage index (lineage/index.py): the graph engine when no graph server is
     # set. Walks fall back to PostgreSQL while it builds or when it is more than max_lag events
     # behind the outbox; start-up waits for the first build up to the given seconds.
-    # Off by default until its catch-up keeps gaps (an event that commits after a higher-numbered
-    # one is missed until the next rebuild; see ADR 0011); the test suite runs with it on.
-    lineage_index: bool = False
+    # On by default: its catch-up keeps gaps like the outbox consumers (ADR 0011).
+    lineage_index: bool = True
     lineage_index_max_lag: int = Field(default=10_000, ge=0)
     lineage_index_startup_wait_seconds: float = Field(default=10.0, ge=0)
 

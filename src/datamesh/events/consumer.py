@@ -16,10 +16,10 @@ position, so applying a batch and moving past it commit together (or neither doe
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import ColumnElement, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,8 +32,65 @@ MAX_GAPS = 10_000
 
 @dataclass
 class Position:
+    """A consumer's place in the outbox: the last number read and the gaps below it.
+
+    The one implementation of the gap rule, pure (no I/O): ``consume`` keeps one in the
+    database for each DB consumer, the lineage index keeps one in memory. A reader asks for
+    ``seq > last_seq`` or ``seq`` in ``gaps`` (see ``unread``), reads ``snapshot_bounds`` first,
+    and hands what it read to ``advance``."""
+
     last_seq: int
-    gaps: dict[int, tuple[int, float]]  # seq -> (xid horizon, first seen)
+    gaps: dict[int, tuple[int, float]] = field(default_factory=dict)
+    """seq -> (xid horizon: the snapshot's xmax when the gap was seen, first seen)."""
+
+    def advance(self, seqs: Iterable[int], xmin: int, xmax: int, now: float) -> list[int]:
+        """Move past ``seqs`` (read in ascending order under a snapshot taken after the one
+        whose ``xmin``/``xmax`` are given) and return those not handled before, in order: a
+        number above ``last_seq`` or filling a gap. A number already passed and not a gap is
+        a duplicate and is dropped. Numbers skipped become gaps; a gap is forgotten once no
+        transaction that was running when it was seen can still fill it (``xmin`` has passed
+        its horizon) and it has been absent ``GAP_GRACE_SECONDS`` more (rolled back)."""
+        fresh: list[int] = []
+        expected = self.last_seq + 1
+        for seq in seqs:
+            if seq in self.gaps:
+                del self.gaps[seq]
+                fresh.append(seq)
+                continue
+            if seq < expected:
+                continue  # read twice (an overlap, a replay): handled already
+            for missing in range(expected, seq):
+                if len(self.gaps) < MAX_GAPS:
+                    self.gaps[missing] = (xmax, now)
+            expected = seq + 1
+            self.last_seq = seq
+            fresh.append(seq)
+        self.gaps = {
+            s: (h, t)
+            for s, (h, t) in self.gaps.items()
+            if not (h <= xmin and now - t > GAP_GRACE_SECONDS)
+        }
+        return fresh
+
+    def unread(self) -> ColumnElement[bool]:
+        """The events this position has not read: after it, or in a gap."""
+        cond: ColumnElement[bool] = Event.seq > self.last_seq
+        if self.gaps:
+            cond = or_(cond, Event.seq.in_(list(self.gaps)))
+        return cond
+
+
+async def snapshot_bounds(session: AsyncSession) -> tuple[int, int]:
+    """(xmin, xmax) of the current snapshot, read before the events (see ``Position``)."""
+    snap = (
+        await session.execute(
+            text(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"
+                " pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+            )
+        )
+    ).one()
+    return int(snap[0]), int(snap[1])
 
 
 async def lock(session: AsyncSession, name: str) -> bool:
@@ -88,36 +145,11 @@ async def consume(
     if pos is None:
         await save(session, name, Position(await head(session), {}))
         return 0
-    snap = (
-        await session.execute(
-            text(
-                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"
-                " pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
-            )
-        )
-    ).one()
-    xmin, xmax = int(snap[0]), int(snap[1])
-    cond = Event.seq > pos.last_seq
-    if pos.gaps:
-        cond = or_(cond, Event.seq.in_(list(pos.gaps)))
-    rows = list(await session.scalars(select(Event).where(cond).order_by(Event.seq).limit(batch)))
-    now = time.time()
-    expected = pos.last_seq + 1
-    for e in rows:
-        if e.seq in pos.gaps:
-            del pos.gaps[e.seq]
-            continue
-        for missing in range(expected, e.seq):
-            if len(pos.gaps) < MAX_GAPS:
-                pos.gaps[missing] = (xmax, now)
-        expected = e.seq + 1
-        pos.last_seq = e.seq
-    # Gaps no running transaction can fill any more: rolled back (or never used).
-    pos.gaps = {
-        s: (h, t)
-        for s, (h, t) in pos.gaps.items()
-        if not (h <= xmin and now - t > GAP_GRACE_SECONDS)
-    }
+    xmin, xmax = await snapshot_bounds(session)
+    query = select(Event).where(pos.unread()).order_by(Event.seq).limit(batch)
+    rows = list(await session.scalars(query))
+    fresh = set(pos.advance([e.seq for e in rows], xmin, xmax, time.time()))
+    rows = [e for e in rows if e.seq in fresh]
     wanted = [e for e in rows if types is None or e.type in types]
     if wanted:
         await handle(session, wanted)

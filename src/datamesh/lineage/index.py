@@ -1,27 +1,34 @@
 """The in-memory lineage index: a per-process read model of the whole lineage graph.
 
 PostgreSQL stays the source of truth. Each API process holds the graph in compact numpy arrays:
-node ids as integers (a dict from UUID and a list back), a process bit, an org number and a
-visibility code per node, the edges as sorted ``src << 32 | dst`` keys and CSR adjacency in both
-directions built from them. It is built from one consistent snapshot streamed through
-server-side cursors (``repository.stream_snapshot``) and kept current from the outbox like
-every read model (DESIGN.md): a position (the newest event applied), an idempotent apply of
-``lineage.changed`` payloads, and a rebuild from the tables when the position is unknown.
+node numbers are ranks in a sorted array of the UUIDs' 16 bytes (a binary search, no dict), a
+process bit, an org number, a visibility code and a platform number per node, and CSR adjacency
+in both directions. It is built from one consistent snapshot read by ``COPY (FORMAT binary)``
+straight into numpy records (``repository.copy_records``) and kept current from the outbox like
+every read model (DESIGN.md): a position with its gaps (``events.consumer.Position``, the same
+rule as the database consumers: an event that commits after a higher-numbered one is still
+read), an idempotent apply of ``lineage.changed`` payloads, and a rebuild from the tables when
+the position is unknown or too far behind. Catch-up is pushed: every NOTIFY the live stream's
+LISTEN connection receives wakes a catch-up in the background (``IndexEngine.wake``).
 
-Walks call ``traversal.hop_depths_csr``: the depth rule of ``traversal.py`` on arrays, so the
-index, the PostgreSQL engine and the Bolt engine give the same answers.
+Walks for drawing call ``traversal.hop_depths_csr`` (the depth rule of ``traversal.py`` on
+arrays, with its cut); the uncut impact walk calls ``traversal.hop_depths_bfs`` (csgraph's
+breadth-first search); so the index, the PostgreSQL engine and the Bolt engine give the same
+answers.
 
-Read-your-writes: before a walk the engine reads the outbox head (``max(seq)``, one index probe)
-and applies what it has not seen yet in the caller's own session, so a request after a write
-sees it on any worker. While the index is being built, or when it is more than ``max_lag``
-events behind, it raises ``EngineUnavailable`` and the PostgreSQL engine answers (as for Bolt),
-while the build or catch-up runs in the background. A rebuild makes a new index and swaps it in
-at once; a walk never sees half of one.
+Read-your-writes: before a walk the engine reads the outbox head (``max(seq)``, one index probe);
+when the head is past the position, or gaps are open, it reads what it has not seen yet in the
+caller's own session and applies it first, so a request after a write sees it on any worker.
+While the index is being built, or when it is more than ``max_lag`` events behind, it raises
+``EngineUnavailable`` and the PostgreSQL engine answers (as for Bolt) while a rebuild runs in
+the background. A rebuild makes a new index and swaps it in at once, and a catch-up replaces
+arrays rather than editing them: a walk never sees half of a change.
 
-Visibility is not decided here: the walk returns every node (hidden ones too), and the service
-names only what the caller may read, as with the other engines. The org and visibility codes
-held per node are for counting without a query (e.g. per-org figures); they are ``-1`` /
-``UNKNOWN`` for nodes first seen in an event, until the next rebuild.
+Visibility: walks return every node (hidden ones too), and the service names only what the
+caller may read. For exact impact the service counts with ``readable`` (the catalog's rule on
+the org and visibility bits) and asks PostgreSQL only what bits cannot decide: private datasets
+of others (owners) and nodes whose bits are unknown (first told by an event, or touched by an
+event since the build: an update may have changed them).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from datamesh.events.consumer import Position, snapshot_bounds
 from datamesh.lineage import repository as repo
 from datamesh.lineage import traversal
 from datamesh.lineage.engine import EngineUnavailable, Neighbourhood
@@ -46,6 +54,8 @@ log = logging.getLogger("datamesh.lineage.index")
 
 VISIBILITY = {"public": 0, "internal": 1, "private": 2}
 UNKNOWN = 255
+GAP_WINDOW = 10_000
+"""How many numbers below the snapshot's head a build checks for events not yet committed."""
 _LOW = np.int64(0xFFFFFFFF)
 
 
@@ -54,83 +64,160 @@ class IndexNotReady(EngineUnavailable):
 
 
 def _csr(src: Any, dst: Any, n: int) -> traversal.CSR:
-    """CSR of edges src->dst over ``n`` nodes (neighbours sorted by id)."""
+    """CSR of edges src->dst over ``n`` nodes (neighbours sorted by number; int32 throughout:
+    fewer than 2**31 nodes and edges)."""
     order = np.lexsort((dst, src))
     counts = np.bincount(src, minlength=n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
+    indptr = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(counts, out=indptr[1:])
     return indptr, dst[order].astype(np.int32)
 
 
+def _v16(node_id: uuid.UUID) -> Any:
+    return np.frombuffer(node_id.bytes, dtype="V16")
+
+
+def _text(raw: bytes) -> list[str]:
+    """16-byte ids, back to UUID text, without a UUID object each."""
+    h = raw.hex()
+    return [
+        f"{h[k : k + 8]}-{h[k + 8 : k + 12]}-{h[k + 12 : k + 16]}-{h[k + 16 : k + 20]}-"
+        + h[k + 20 : k + 32]
+        for k in range(0, len(h), 32)
+    ]
+
+
 @dataclass(slots=True)
 class LineageIndex:
-    ids: list[uuid.UUID] = field(default_factory=list)
-    pos: dict[uuid.UUID, int] = field(default_factory=dict)
+    uids: Any = field(default_factory=lambda: np.zeros(0, dtype="V16"))
+    """Node number -> its UUID's 16 bytes; the first ``sorted_count`` ascending (a build numbers
+    the nodes in id order, so a lookup is a binary search: no dict, no UUID object per node)."""
+    sorted_count: int = 0
+    extra: dict[uuid.UUID, int] = field(default_factory=dict)
+    """Nodes first told by an event since the build (until the next one): few."""
     is_process: Any = field(default_factory=lambda: np.zeros(0, dtype=bool))
     org: Any = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     visibility: Any = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     orgs: list[uuid.UUID] = field(default_factory=list)
-    keys: Any = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    platform: Any = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    """A dataset's platform number in ``platforms`` (-1: a process, or not known)."""
+    platforms: list[str] = field(default_factory=list)
+    has_people: Any = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """A dataset that had an owner or a follower at the build (True too when not known): the
+    others need no question about who to tell."""
     out_csr: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
     in_csr: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
-    position: int = 0
-    """The newest outbox event this index reflects."""
-    _new: list[bool] = field(default_factory=list)
-    """Kinds (is a process) of nodes added since the arrays were last extended."""
+    cursor: Position = field(default_factory=lambda: Position(0))
+    """The outbox events this index reflects: up to ``last_seq``, except its gaps."""
+    _new: list[tuple[uuid.UUID, bool]] = field(default_factory=list)
+    """Nodes (id, is a process) added since the arrays were last extended."""
+    _bfs: Any = None
+    """The downstream graph for csgraph's breadth-first search (built on first use)."""
 
     # -- building ----------------------------------------------------------------------------
     @classmethod
     async def build(cls, session: AsyncSession) -> LineageIndex:
         """From the tables, in one REPEATABLE READ snapshot (the session must not have started
-        a transaction)."""
+        a transaction): every node and edge through ``COPY (FORMAT binary)`` into numpy."""
         await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        index = cls()
-        org_no: dict[uuid.UUID, int] = {}
-        procs: list[bool] = []
-        orgs: list[int] = []
-        vis: list[int] = []
-        src: list[Any] = []
-        dst: list[Any] = []
-        async for part, rows in repo.stream_snapshot(session):
-            if part == "head":
-                index.position = rows
-            elif part == "nodes":
-                for node_id, is_proc, org_id, visibility in rows:
-                    index.pos[node_id] = len(index.ids)
-                    index.ids.append(node_id)
-                    procs.append(is_proc)
-                    orgs.append(org_no.setdefault(org_id, len(org_no)))
-                    vis.append(VISIBILITY.get(visibility, UNKNOWN))
-            else:
-                at = index._node
-                src.append(np.fromiter((at(r[0], r[2]) for r in rows), np.int64, len(rows)))
-                dst.append(np.fromiter((at(r[1], r[3]) for r in rows), np.int64, len(rows)))
+        head = await repo.outbox_head(session)  # first: it takes the snapshot
+        nodes = await repo.copy_records(session, repo.SNAPSHOT_NODES, repo.NODE_ROW)
+        edges = await repo.copy_records(session, repo.SNAPSHOT_EDGES, repo.EDGE_ROW)
+        platforms = await repo.platform_names(session)
+        # The position of the snapshot: its head, and as gaps the numbers below it that it does
+        # not see (transactions still running; the bounds are those of this very snapshot).
+        xmin, xmax = await snapshot_bounds(session)
+        floor = max(0, head - GAP_WINDOW)
+        cursor = Position(floor)
+        cursor.advance(await repo.seqs_after(session, floor), xmin, xmax, time.time())
         await session.rollback()
-        index.orgs = list(org_no)
-        index.is_process = np.array(procs, dtype=bool)
-        index.org = np.array(orgs, dtype=np.int32)
-        index.visibility = np.array(vis, dtype=np.uint8)
-        index._extend()  # an edge whose end was not listed as a node (not expected)
-        s = np.concatenate(src) if src else _i64()
-        d = np.concatenate(dst) if dst else _i64()
-        index.keys = np.unique((s << 32) | d)
-        index._reshape()
+        return cls.from_records(nodes, edges, cursor, platforms)
+
+    @classmethod
+    def from_records(
+        cls, nodes: Any, edges: Any, cursor: Position, platforms: list[str] | None = None
+    ) -> LineageIndex:
+        """From ``repo.NODE_ROW`` and ``repo.EDGE_ROW`` records, all in array operations."""
+        ids, procs, orgs, vis = nodes["id"], nodes["proc"], nodes["org"], nodes["vis"]
+        plat, people = nodes["plat"], nodes["people"]
+        known = np.isin(edges["src"], ids), np.isin(edges["dst"], ids)
+        if not (known[0].all() and known[1].all()):  # an edge end not listed (not expected)
+            ends = (("src", "src_proc", known[0]), ("dst", "dst_proc", known[1]))
+            more = [(edges[e][~k], edges[f][~k]) for e, f, k in ends]
+            ids = np.concatenate([ids, *(m[0] for m in more)])
+            procs = np.concatenate([procs, *(m[1] for m in more)])
+            k = sum(m[0].size for m in more)
+            orgs = np.concatenate([orgs, np.zeros(k, dtype="V16")])
+            vis = np.concatenate([vis, np.full(k, UNKNOWN, dtype=vis.dtype)])
+            plat = np.concatenate([plat, np.full(k, -1, dtype=plat.dtype)])
+            people = np.concatenate([people, np.ones(k, dtype=bool)])
+        uids, first = np.unique(ids, return_index=True)
+        org_ids, org_no = np.unique(orgs[first], return_inverse=True)
+        n = uids.size
+        src = np.searchsorted(uids, edges["src"]).astype(np.int64)
+        dst = np.searchsorted(uids, edges["dst"]).astype(np.int64)
+        keys = np.unique((src << 32) | dst)
+        index = cls(
+            uids=uids,
+            sorted_count=n,
+            is_process=procs[first].astype(bool),
+            org=org_no.astype(np.int32),
+            visibility=vis[first].astype(np.uint8),
+            orgs=[uuid.UUID(bytes=o.tobytes()) for o in org_ids],
+            platform=plat[first].astype(np.int32),
+            platforms=list(platforms or []),
+            has_people=people[first].astype(bool),
+            cursor=cursor,
+        )
+        index._reshape(keys)
         return index
 
-    def _reshape(self) -> None:
-        n = len(self.ids)
-        src, dst = self.keys >> 32, self.keys & _LOW
+    def _keys(self) -> Any:
+        """The edges as sorted ``src << 32 | dst`` keys (from the out CSR)."""
+        indptr, indices = self.out_csr
+        src = np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
+        return (src << 32) | indices.astype(np.int64)
+
+    def _reshape(self, keys: Any) -> None:
+        n = self.uids.size
+        src, dst = keys >> 32, keys & _LOW
         self.out_csr = _csr(src, dst, n)
         self.in_csr = _csr(dst, src, n)
+        self._bfs = None
+
+    @property
+    def node_count(self) -> int:
+        return int(self.uids.size)
+
+    @property
+    def edge_count(self) -> int:
+        return int(self.out_csr[1].size)
+
+    # -- ids ---------------------------------------------------------------------------------
+    def number(self, node_id: uuid.UUID) -> int | None:
+        """A node's number, or None when the index has never heard of it."""
+        at = self.extra.get(node_id)
+        if at is None and self.sorted_count:
+            key = _v16(node_id)
+            i = int(np.searchsorted(self.uids[: self.sorted_count], key)[0])
+            if i < self.sorted_count and self.uids[i] == key[0]:
+                at = i
+        return at
+
+    def id_of(self, i: int) -> uuid.UUID:
+        return uuid.UUID(bytes=self.uids[i].tobytes())
+
+    def texts(self, nodes: Any) -> list[str]:
+        """The UUID text of each node number in ``nodes``."""
+        return _text(self.uids[nodes].tobytes())
 
     # -- keeping current ---------------------------------------------------------------------
     def _node(self, node_id: uuid.UUID, kind: str | None) -> int | None:
         """A node's number; a node not known yet is added when its kind is known."""
-        at = self.pos.get(node_id)
+        at = self.number(node_id)
         if at is None and kind in ("dataset", "process"):
-            at = self.pos[node_id] = len(self.ids)
-            self.ids.append(node_id)
-            self._new.append(kind == "process")
+            at = self.extra[node_id] = self.uids.size + len(self._new)
+            self._new.append((node_id, kind == "process"))
         return at
 
     def _extend(self) -> None:
@@ -138,22 +225,66 @@ class LineageIndex:
         if not self._new:
             return
         k = len(self._new)
-        self.is_process = np.concatenate([self.is_process, np.array(self._new, dtype=bool)])
+        added = np.frombuffer(b"".join(u.bytes for u, _ in self._new), dtype="V16")
+        self.uids = np.concatenate([self.uids, added])
+        procs = np.array([pr for _, pr in self._new], dtype=bool)
+        self.is_process = np.concatenate([self.is_process, procs])
         self.org = np.concatenate([self.org, np.full(k, -1, dtype=np.int32)])
         self.visibility = np.concatenate([self.visibility, np.full(k, UNKNOWN, dtype=np.uint8)])
+        self.platform = np.concatenate([self.platform, np.full(k, -1, dtype=np.int32)])
+        self.has_people = np.concatenate([self.has_people, np.ones(k, dtype=bool)])
         self._new = []
         self.out_csr = (_grow(self.out_csr[0], k), self.out_csr[1])
         self.in_csr = (_grow(self.in_csr[0], k), self.in_csr[1])
+        self._bfs = None
 
-    def apply(self, events: Iterable[tuple[int, dict[str, Any]]]) -> int:
+    @property
+    def position(self) -> int:
+        """The newest outbox event read (events in ``cursor.gaps`` below it may still come)."""
+        return self.cursor.last_seq
+
+    def catch_up(
+        self,
+        rows: Iterable[tuple[int, dict[str, Any] | None]],
+        xmin: int,
+        xmax: int,
+        now: float,
+        touched: dict[int, str] | None = None,
+    ) -> int:
+        """Apply what was read for ``cursor.unread()`` (seq, payload or None for other events)
+        under a snapshot whose bounds are ``xmin``/``xmax``: the gap rule decides what is new
+        (a duplicate is dropped); returns how many lineage events were applied. ``touched``:
+        the node each other event is about (seq -> id); its org, visibility and platform
+        become unknown (asked of PostgreSQL) until the next build."""
+        rows = list(rows)
+        fresh = set(self.cursor.advance([seq for seq, _ in rows], xmin, xmax, now))
+        applied = self.apply(p for seq, p in rows if seq in fresh and p is not None)
+        self._forget([node for seq, node in (touched or {}).items() if seq in fresh])
+        return applied
+
+    def _forget(self, node_ids: list[str]) -> None:
+        """Attributes of these nodes are no longer known (new arrays: none edited in place)."""
+        numbers = []
+        for n in node_ids:
+            with contextlib.suppress(ValueError):
+                at = self.number(uuid.UUID(n))
+                if at is not None:
+                    numbers.append(at)
+        if numbers:
+            self.org, self.visibility = self.org.copy(), self.visibility.copy()
+            self.platform, self.has_people = self.platform.copy(), self.has_people.copy()
+            self.org[numbers], self.visibility[numbers], self.platform[numbers] = -1, UNKNOWN, -1
+            self.has_people[numbers] = True
+
+    def apply(self, payloads: Iterable[dict[str, Any]]) -> int:
         """Apply ``lineage.changed`` payloads in order; idempotent (an edge is present or not,
-        whatever the number of times it was told), and events at or before the position are
-        skipped. Returns how many were applied."""
+        whatever the number of times it was told; the last word wins). Which events to apply
+        is the cursor's business (``catch_up``). Returns how many were applied. New arrays
+        replace the old ones (none is edited in place): a walk holding them stays whole."""
         change: dict[int, bool] = {}  # edge key -> present, the last word wins
         applied = 0
-        for seq, p in events:
-            if seq <= self.position:
-                continue
+        keys: Any = None
+        for p in payloads:
             kinds: dict[str, str] = p.get("kinds") or {}
             for n in p.get("nodes_added") or []:
                 self._node(uuid.UUID(n), kinds.get(n) or p.get("kind"))
@@ -165,25 +296,25 @@ class LineageIndex:
                 if a is not None and b is not None:
                     change[(a << 32) | b] = True
             for s, d in p.get("edges_removed") or []:
-                a, b = self.pos.get(uuid.UUID(s)), self.pos.get(uuid.UUID(d))
+                a, b = self.number(uuid.UUID(s)), self.number(uuid.UUID(d))
                 if a is not None and b is not None:
                     change[(a << 32) | b] = False
             for n in p.get("nodes_removed") or []:
-                at = self.pos.get(uuid.UUID(n))
+                at = self.number(uuid.UUID(n))
                 if at is not None:  # its edges go with it (the payload lists them too)
-                    gone = self.keys[((self.keys >> 32) == at) | ((self.keys & _LOW) == at)]
+                    keys = self._keys() if keys is None else keys
+                    gone = keys[((keys >> 32) == at) | ((keys & _LOW) == at)]
                     change.update(dict.fromkeys(gone.tolist(), False))
                     for k in [k for k in change if k >> 32 == at or k & 0xFFFFFFFF == at]:
                         change[k] = False
-            self.position = seq
             applied += 1
         self._extend()
         if change:
+            keys = self._keys()
             added = np.array([k for k, v in change.items() if v], dtype=np.int64)
             removed = np.array([k for k, v in change.items() if not v], dtype=np.int64)
-            keys = self.keys[~np.isin(self.keys, removed)] if removed.size else self.keys
-            self.keys = np.union1d(keys, added) if added.size else keys
-            self._reshape()
+            keys = keys[~np.isin(keys, removed)] if removed.size else keys
+            self._reshape(np.union1d(keys, added) if added.size else keys)
         return applied
 
     # -- walking -----------------------------------------------------------------------------
@@ -196,10 +327,9 @@ class LineageIndex:
         max_nodes: int | None,
     ) -> traversal.Traversal:
         """``traversal.hop_depths`` on the index (``max_nodes=None``: every node, uncut)."""
-        at = self.pos.get(start)
+        at = self.number(start)
         if at is None:  # a node without any edge yet: the walk is the node alone
             return traversal.Traversal({str(start): 0})
-        ids = self.ids
         found, mask, truncated = traversal.hop_depths_csr(
             at,
             self.is_process,
@@ -208,49 +338,73 @@ class LineageIndex:
             direction,  # type: ignore[arg-type]
             max_depth,
             max_nodes,
-            key=lambda i: str(ids[i]),
+            key=lambda i: str(self.id_of(i)),
         )
-        nodes = {str(ids[i]): d for i, d in found.items()}
-        src, dst = traversal.csr_steps(self.out_csr, np.fromiter(found, np.int64, len(found)))
+        numbers = np.fromiter(found, np.int64, len(found))
+        nodes = dict(zip(self.texts(numbers), found.values(), strict=True))
+        src, dst = traversal.csr_steps(self.out_csr, numbers)
         inside = mask[dst]
-        edges = {
-            (str(ids[a]), str(ids[b]))
-            for a, b in zip(src[inside].tolist(), dst[inside].tolist(), strict=True)
-        }
-        return traversal.Traversal(nodes, edges, truncated)
+        a, b = self.texts(src[inside]), self.texts(dst[inside])
+        return traversal.Traversal(nodes, set(zip(a, b, strict=True)), truncated)
 
     def depths(self, start: uuid.UUID, start_kind: str, max_depth: int) -> tuple[Any, Any]:
         """Every node downstream of ``start`` within ``max_depth`` (uncut) as two arrays
-        (index numbers, hop depths), ordered by depth then id number; for exact impact."""
-        at = self.pos.get(start)
+        (node numbers, hop depths), ordered by depth then number; for exact impact.
+
+        One breadth-first search in C (``traversal.hop_depths_bfs``) on the downstream graph
+        with each same-kind edge split in two, where a node's hop depth follows from its
+        plain distance."""
+        at = self.number(start)
         if at is None:
             return _i64(), _i64()
-        found, _mask, _ = traversal.hop_depths_csr(
-            at,
-            self.is_process,
-            self.out_csr,
-            self.in_csr,
-            "downstream",
-            max_depth,
-            None,
-            key=str,
-        )
-        nodes = np.fromiter(found, np.int64, len(found))
-        depth = np.fromiter(found.values(), np.int64, len(found))
-        order = np.lexsort((nodes, depth))
-        return nodes[order], depth[order]
+        if self._bfs is None:
+            self._bfs = traversal.bfs_graph(self.out_csr, self.is_process)
+        nodes, depth = traversal.hop_depths_bfs(self._bfs, self.is_process, at, max_depth)
+        # (depth, number) order without a comparison sort: numbers in order by a scan of a
+        # node-sized array, then a stable sort of small integers (numpy's radix sort).
+        full = np.full(self.uids.size, -1, dtype=np.int16)
+        full[nodes] = depth
+        nodes = np.flatnonzero(full >= 0)
+        depth = full[nodes]
+        order = np.argsort(depth, kind="stable")
+        return nodes[order], depth[order].astype(np.int64)
+
+    def readable(self, nodes: Any, org_id: uuid.UUID | None, elevated: bool) -> tuple[Any, Any]:
+        """(visible, undecided) masks over ``nodes`` for a caller of ``org_id`` (``elevated``:
+        an admin or steward there), by ``catalog.readable``'s rule where bits decide it: a
+        public dataset, an internal one of the caller's org, a private one of it for an admin
+        or steward, a process of the caller's org. Undecided (PostgreSQL decides): any other
+        private dataset (its owners may read it) and nodes whose attributes are not known."""
+        org_no = self.orgs.index(org_id) if org_id in self.orgs else -2
+        org, vis, proc = self.org[nodes], self.visibility[nodes], self.is_process[nodes]
+        same = org == org_no
+        unknown = (org < 0) | (~proc & (vis == UNKNOWN))
+        public, internal, private = vis == VISIBILITY["public"], vis == 1, vis == 2
+        dataset_ok = public | (internal & same) | (private & same & elevated)
+        visible = np.where(proc, same, dataset_ok) & ~unknown
+        undecided = unknown | (~proc & private & ~(same & elevated))
+        return visible, undecided
 
     def nbytes(self) -> int:
-        """Bytes of the arrays (the UUID dict and list come on top; see BENCHMARKS.md)."""
-        arrays = (
-            self.is_process,
-            self.org,
-            self.visibility,
-            self.keys,
-            *self.out_csr,
-            *self.in_csr,
-        )
-        return sum(int(a.nbytes) for a in arrays)
+        """Bytes held by the index: all of it is arrays, but the ids of nodes first told by an
+        event since the build (a dict, counted roughly)."""
+        arrays: list[Any] = [self.uids, self.is_process, self.org, self.visibility, self.platform]
+        arrays.append(self.has_people)
+        arrays += [*self.out_csr, *self.in_csr]
+        held = sum(int(a.nbytes) for a in arrays)
+        if self._bfs is not None:
+            held += traversal.bfs_graph_nbytes(self._bfs, self.out_csr)
+        return held + 200 * len(self.extra)
+
+
+@dataclass(slots=True, frozen=True)
+class Blast:
+    """A blast radius on the index: node numbers and distances (ordered by distance, then id)
+    and the index they number (held: a catch-up meanwhile makes new arrays, never edits)."""
+
+    index: LineageIndex
+    nodes: Any
+    depths: Any
 
 
 def _grow(indptr: Any, k: int) -> Any:
@@ -273,6 +427,8 @@ class IndexEngine:
         self.build_seconds: float | None = None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._follower: asyncio.Task[None] | None = None
+        self._woken = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start_build(self) -> asyncio.Task[None]:
@@ -288,9 +444,7 @@ class IndexEngine:
             async with self.sessionmaker() as session:
                 fresh = await LineageIndex.build(session)
                 # Events committed while it streamed: applied before it is swapped in.
-                head = await repo.outbox_head(session)
-                fresh.apply(await repo.lineage_events_between(session, fresh.position, head))
-                fresh.position = max(fresh.position, head)
+                await self._catch_up(fresh, session)
         except Exception:
             log.exception("the lineage index could not be built; PostgreSQL answers")
             return
@@ -298,16 +452,50 @@ class IndexEngine:
         self.index = fresh
         log.info(
             "lineage index built: %d nodes, %d edges in %.2f s",
-            len(fresh.ids),
-            fresh.keys.size,
+            fresh.node_count,
+            fresh.edge_count,
             self.build_seconds,
         )
 
+    @staticmethod
+    async def _catch_up(index: LineageIndex, session: AsyncSession) -> int:
+        xmin, xmax = await snapshot_bounds(session)  # before the read (see Position)
+        rows, touched = await repo.unread_events(session, index.cursor)
+        return index.catch_up(rows, xmin, xmax, time.time(), touched)
+
+    # -- push: woken by the live stream's LISTEN connection -----------------------------------
+    def wake(self) -> None:
+        """New events were announced (a NOTIFY): catch up in the background, so the walk's own
+        check usually finds nothing to do. Cheap, called in the event loop."""
+        self._woken.set()
+        if self._follower is None or self._follower.done():
+            self._follower = asyncio.create_task(self._follow(), name="lineage-index-follow")
+
+    async def _follow(self) -> None:
+        while True:
+            await self._woken.wait()
+            self._woken.clear()
+            index = self.index
+            if index is None:
+                continue
+            try:
+                async with self.sessionmaker() as session:
+                    head = await repo.outbox_head(session)
+                    if head - index.position > self.max_lag:
+                        self.start_build()
+                        continue
+                    async with self._lock:
+                        if self.index is index:
+                            await self._catch_up(index, session)
+            except Exception:  # the pre-walk check stays the guarantee
+                log.warning("lineage index catch-up failed; walks catch up themselves")
+
     async def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        for task in (self._task, self._follower):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     # -- read-your-writes --------------------------------------------------------------------
     async def current(self, session: AsyncSession) -> LineageIndex:
@@ -317,17 +505,14 @@ class IndexEngine:
             self.start_build()
             raise IndexNotReady("the lineage index is being built")
         head = await repo.outbox_head(session)
-        if head <= index.position:
+        if head <= index.position and not index.cursor.gaps:
             return index
         if head - index.position > self.max_lag:
             self.start_build()
             raise IndexNotReady("the lineage index is too far behind the outbox")
         async with self._lock:
-            if self.index is not index:  # swapped by a rebuild meanwhile
-                index = self.index or index
-            if head > index.position:
-                index.apply(await repo.lineage_events_between(session, index.position, head))
-                index.position = max(index.position, head)
+            index = self.index or index  # a rebuild may have swapped it meanwhile
+            await self._catch_up(index, session)
         return index
 
     async def walk(
@@ -355,11 +540,32 @@ class IndexEngine:
         nodes, depths = index.depths(start, start_kind, depth)
         keep = depths > 0
         nodes, depths = nodes[keep], depths[keep]
-        names = [str(index.ids[i]) for i in nodes.tolist()]
+        names = index.texts(nodes)
         rows = sorted(zip(depths.tolist(), names, strict=True))
         procs = index.is_process[nodes].tolist()
         kinds = {n: "process" if pr else "dataset" for n, pr in zip(names, procs, strict=True)}
         return rows, kinds
+
+    async def blast(
+        self, session: AsyncSession, start: uuid.UUID, start_kind: str, depth: int
+    ) -> Blast | None:
+        """Every node downstream of ``start`` within ``depth`` (never cut, the start left out)
+        as arrays ordered by distance then id; None when the index cannot answer."""
+        try:
+            index = await self.current(session)
+        except IndexNotReady:
+            return None
+        traversal.check_limits("downstream", depth, 1)
+        nodes, depths = index.depths(start, start_kind, depth)
+        keep = depths > 0
+        nodes, depths = nodes[keep], depths[keep]
+        if nodes.size and int(nodes.max()) >= index.sorted_count:
+            # Nodes told by events since the build are numbered after the others: by id text.
+            order = sorted(
+                range(nodes.size), key=lambda i: (depths[i], index.texts(nodes[i : i + 1]))
+            )
+            nodes, depths = nodes[order], depths[order]
+        return Blast(index, nodes, depths)
 
     async def neighbourhood(
         self,

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
+import numpy as np
 from sqlalchemy import (
     ColumnElement,
     Table,
@@ -14,18 +15,21 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    literal,
     or_,
     select,
     text,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from datamesh.events.consumer import Position
 from datamesh.kit.pagination import after as keyset_after
-from datamesh.models.catalog import Dataset, DatasetOwner
+from datamesh.models.catalog import Dataset, DatasetOwner, Follow
 from datamesh.models.events import Event
 from datamesh.models.identity import User
 from datamesh.models.lineage import (
@@ -724,27 +728,74 @@ async def node_statuses(
 
 
 # -- lineage index (read model) -----------------------------------------------------------------
-SNAPSHOT_NODES = (
-    "SELECT id, false, org_id, visibility FROM datasets "
-    "UNION ALL SELECT id, true, org_id, NULL FROM processes"
+_VIS_CODE = "CASE visibility WHEN 'public' THEN 0 WHEN 'internal' THEN 1 WHEN 'private' THEN 2 END"
+_NIL = "'00000000-0000-0000-0000-000000000000'::uuid"
+_PLATFORM_NO = "(dense_rank() OVER (ORDER BY coalesce(platform, '')) - 1)::int4"
+_HAS_PEOPLE = (
+    "(coalesce(cardinality(named_owners), 0) > 0"
+    " OR id IN (SELECT dataset_id FROM dataset_owners UNION SELECT dataset_id FROM follows))"
 )
-SNAPSHOT_EDGES = "SELECT src_id, dst_id, src_kind, dst_kind FROM lineage_edges"
+SNAPSHOT_NODES = (
+    f"SELECT id, false, coalesce(org_id, {_NIL}), coalesce({_VIS_CODE}, 255)::int2,"
+    f" {_PLATFORM_NO}, {_HAS_PEOPLE} FROM datasets"
+    f" UNION ALL SELECT id, true, coalesce(org_id, {_NIL}), 255::int2, -1, false FROM processes"
+)
+SNAPSHOT_PLATFORMS = "SELECT DISTINCT coalesce(platform, '') FROM datasets ORDER BY 1"
+"""The platform names, in the order ``SNAPSHOT_NODES`` numbers them (same snapshot)."""
+SNAPSHOT_EDGES = (
+    "SELECT src_id, dst_id, src_kind = 'process', dst_kind = 'process' FROM lineage_edges"
+)
+# Rows of ``COPY ... (FORMAT binary)`` with fixed-width, non-null columns have a fixed size, so
+# numpy reads them as records: a field count, then per field its length and its bytes.
+_F, _L = ">i2", ">i4"
+NODE_ROW = np.dtype(
+    [
+        *(("n", _F), ("l0", _L), ("id", "V16"), ("l1", _L), ("proc", "?")),
+        *(("l2", _L), ("org", "V16"), ("l3", _L), ("vis", ">i2"), ("l4", _L), ("plat", ">i4")),
+        *(("l5", _L), ("people", "?")),
+    ]
+)
+EDGE_ROW = np.dtype(
+    [
+        *(("n", _F), ("l0", _L), ("src", "V16"), ("l1", _L), ("dst", "V16")),
+        *(("l2", _L), ("src_proc", "?"), ("l3", _L), ("dst_proc", "?")),
+    ]
+)
+_COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
+_COPY_CHUNK = 8 << 20
 
 
-async def stream_snapshot(session: AsyncSession, batch: int = 50_000) -> Any:
-    """The whole graph in one consistent snapshot, streamed through server-side cursors: first
-    ``("head", seq)`` (the newest event the snapshot includes), then ``("nodes", rows)`` batches
-    of (id, is_process, org_id, visibility), then ``("edges", rows)`` batches of
-    (src, dst, src_kind, dst_kind).
-    The caller's transaction must be REPEATABLE READ, so all three reads see the same state."""
-    yield "head", await outbox_head(session)  # through the session: it opens the transaction
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
+async def copy_records(session: AsyncSession, query: str, row: np.dtype[Any]) -> Any:
+    """``query``'s rows as a numpy record array, through ``COPY ... TO STDOUT (FORMAT binary)``
+    on the session's connection (its transaction, its snapshot), parsed chunk by chunk: no
+    Python object per row, and at most a chunk of raw bytes held on top of the records."""
+    raw = await (await session.connection()).get_raw_connection()
     driver: Any = raw.driver_connection
-    for name, query in (("nodes", SNAPSHOT_NODES), ("edges", SNAPSHOT_EDGES)):
-        cur = await driver.cursor(query)
-        while rows := await cur.fetch(batch):
-            yield name, rows
+    parts: list[Any] = []
+    pending = bytearray()
+    skip = _COPY_HEADER
+
+    def take(final: bool) -> None:
+        nonlocal pending, skip
+        body = memoryview(pending)[skip:]
+        if final:
+            body = body[: len(body) - 2]  # the trailer: a field count of -1
+        whole = len(body) // row.itemsize * row.itemsize
+        if whole:
+            parts.append(np.frombuffer(body[:whole], dtype=row).copy())
+        rest = bytes(body[whole:])
+        body.release()
+        pending = bytearray(rest)
+        skip = 0
+
+    async def sink(chunk: bytes) -> None:
+        pending.extend(chunk)
+        if len(pending) >= _COPY_CHUNK:
+            take(final=False)
+
+    await driver.copy_from_query(query, output=sink, format="binary")
+    take(final=True)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=row)
 
 
 async def outbox_head(session: AsyncSession) -> int:
@@ -752,15 +803,37 @@ async def outbox_head(session: AsyncSession) -> int:
     return int(await session.scalar(text("SELECT coalesce(max(seq), 0) FROM events")) or 0)
 
 
-async def lineage_events_between(
-    session: AsyncSession, after: int, upto: int
-) -> list[tuple[int, dict[str, Any]]]:
-    rows = await session.execute(
-        select(Event.seq, Event.payload)
-        .where(Event.seq > after, Event.seq <= upto, Event.type == "lineage.changed")
-        .order_by(Event.seq)
+async def unread_events(
+    session: AsyncSession, pos: Position
+) -> tuple[list[tuple[int, dict[str, Any] | None]], dict[int, str]]:
+    """Every event ``pos`` has not read (after it, or in one of its gaps), in seq order: the
+    number of each (the gap rule needs them all) and the payload of the ``lineage.changed``
+    ones (None for the others); and the dataset or process each other event is about (its
+    org, visibility or platform may have changed)."""
+    lineage = Event.type == "lineage.changed"
+    payload = case((lineage, Event.payload), else_=None)
+    about = case(
+        (~lineage & Event.subject_kind.in_(("dataset", "process")), Event.subject_id), else_=None
     )
-    return [(int(r[0]), r[1] or {}) for r in rows]
+    rows = await session.execute(
+        select(Event.seq, payload, about).where(pos.unread()).order_by(Event.seq)
+    )
+    out, touched = [], {}
+    for seq, p, subject in rows:
+        out.append((int(seq), p))
+        if subject is not None:
+            touched[int(seq)] = str(subject)
+    return out, touched
+
+
+async def platform_names(session: AsyncSession) -> list[str]:
+    return [str(r) for r in await session.scalars(text(SNAPSHOT_PLATFORMS))]
+
+
+async def seqs_after(session: AsyncSession, after: int) -> list[int]:
+    """The numbers of the events after ``after`` this snapshot sees (index-only)."""
+    rows = await session.scalars(select(Event.seq).where(Event.seq > after).order_by(Event.seq))
+    return [int(s) for s in rows]
 
 
 async def dataset_names(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -782,6 +855,38 @@ async def platform_counts(session: AsyncSession, ids: Sequence[uuid.UUID]) -> di
         .group_by(Dataset.platform)
     )
     return {str(r[0] or ""): int(r[1]) for r in rows}
+
+
+async def people_of(
+    session: AsyncSession, ids: Sequence[uuid.UUID], *, followers: bool = True
+) -> tuple[list[tuple[str, uuid.UUID, uuid.UUID, str, str | None]], dict[uuid.UUID, list[str]]]:
+    """Who owns and follows these datasets, set-based (one array parameter, not an IN list per
+    chunk): ("owns"/"follows", dataset, user id, name, email) rows, owners first, by email;
+    and the owners named by ownership facets per dataset. Who is told is the service's rule."""
+    if not ids:
+        return [], {}
+    wanted = uuid_any(ids)  # one array parameter, sent once for every part
+    owners = (
+        select(literal("owns"), DatasetOwner.dataset_id, User.id, User.name, User.email)
+        .join(User, User.id == DatasetOwner.user_id)
+        .where(DatasetOwner.dataset_id == wanted)
+    )
+    parts: list[Any] = [owners]
+    if followers:
+        parts.append(
+            select(literal("follows"), Follow.dataset_id, User.id, User.name, User.email)
+            .join(User, User.id == Follow.user_id)
+            .where(Follow.dataset_id == wanted, User.disabled.is_(False))
+        )
+    both = union_all(*parts).subquery()
+    cols = list(both.c)
+    rows = await session.execute(select(*cols).order_by(cols[0].desc(), cols[4], cols[2]))
+    named = await session.execute(
+        select(Dataset.id, Dataset.named_owners).where(
+            Dataset.id == uuid_any(ids), func.cardinality(Dataset.named_owners) > 0
+        )
+    )
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows], {r[0]: list(r[1]) for r in named}
 
 
 def uuid_any(ids: Sequence[uuid.UUID]) -> Any:

@@ -12,8 +12,9 @@ import hmac
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +35,9 @@ from datamesh.lineage.openlineage import owner_email
 from datamesh.lineage.schemas import EdgeCreate, ProcessCreate, ProcessUpdate
 from datamesh.models.catalog import Dataset
 from datamesh.models.lineage import LineageEdge, Process, Run
+
+if TYPE_CHECKING:
+    from datamesh.lineage.index import Blast
 
 POSTGRES = PostgresEngine()
 WRITERS = ("admin", "producer", "steward")
@@ -615,6 +619,16 @@ async def impact(
     """
     start, kind = await resolve(session, p, ref)
     await _require_visible(session, p, start, kind)
+    size = limit or max_nodes
+    # The cursor is a position in the order (never an id: a hidden node's id is not told).
+    after = decode_cursor(cursor, 1)
+    if after and (type(after[0]) is not int or after[0] < 0):
+        raise BadRequest("This cursor is not valid.")
+    at = after[0] if after else 0
+    on_index = getattr(engine, "blast", None)
+    blast = await on_index(session, start, kind, depth) if on_index is not None else None
+    if blast is not None:
+        return await _impact_on_index(session, p, blast, start, depth, salt, at, size)
     rows, kinds, truncated, exact = await _blast_radius(
         session, engine, start, kind, depth, max_nodes
     )
@@ -627,27 +641,10 @@ async def impact(
     by_distance: dict[int, int] = {}
     for d, _ in rows:
         by_distance[d] = by_distance.get(d, 0) + 1
-    size = limit or max_nodes
-    # The cursor is a position in the order (never an id: a hidden node's id is not told).
-    after = decode_cursor(cursor, 1)
-    if after and (type(after[0]) is not int or after[0] < 0):
-        raise BadRequest("This cursor is not valid.")
-    at = after[0] if after else 0
     page = rows[at : at + size]
-    next_cursor = encode_cursor([at + size]) if at + size < len(rows) else None
-    root_and_page = {str(start): 0} | {n: d for d, n in page}
-    described = await _describe(session, p, root_and_page, salt)
-    root = next(n for n in described if n["real_id"] == str(start))
-    order = {n: i for i, (_, n) in enumerate(page)}
-    affected = sorted(
-        (n for n in described if n["real_id"] != str(start)), key=lambda n: order[n["real_id"]]
-    )
-    root.pop("real_id")
     return {
-        "node": root,
+        **await _impact_page(session, p, start, page, salt, at + size < len(rows), at + size),
         "depth": depth,
-        "items": await _impact_items(session, affected),
-        "next_cursor": next_cursor,
         "totals": {
             "datasets": sum(1 for k in kinds.values() if k == "dataset"),
             "processes": sum(1 for k in kinds.values() if k == "process"),
@@ -665,6 +662,89 @@ async def impact(
         "notify": sorted(people.values(), key=lambda x: (x["email"] or x["name"]).lower()),
         "truncated": truncated,
         "exact": exact,
+    }
+
+
+async def _impact_page(
+    session: AsyncSession,
+    p: Principal,
+    start: uuid.UUID,
+    page: list[tuple[int, str]],
+    salt: str,
+    more: bool,
+    next_at: int,
+) -> dict[str, Any]:
+    """The root node, one page of items (in the page's order) and the next cursor."""
+    root_and_page = {str(start): 0} | {n: d for d, n in page}
+    described = await _describe(session, p, root_and_page, salt)
+    root = next(n for n in described if n["real_id"] == str(start))
+    order = {n: i for i, (_, n) in enumerate(page)}
+    affected = sorted(
+        (n for n in described if n["real_id"] != str(start)), key=lambda n: order[n["real_id"]]
+    )
+    root.pop("real_id")
+    return {
+        "node": root,
+        "items": await _impact_items(session, affected),
+        "next_cursor": encode_cursor([next_at]) if more else None,
+    }
+
+
+async def _impact_on_index(
+    session: AsyncSession,
+    p: Principal,
+    blast: Blast,
+    start: uuid.UUID,
+    depth: int,
+    salt: str,
+    at: int,
+    size: int,
+) -> dict[str, Any]:
+    """``impact`` on the lineage index: totals, distances and platforms from its arrays (its
+    org, visibility and platform bits); PostgreSQL is asked only what bits cannot tell (who
+    owns a private dataset, nodes changed since the build), the people, and the page."""
+    ix, nodes, depths = blast.index, blast.nodes, blast.depths
+    proc = ix.is_process[nodes]
+    visible, undecided = ix.readable(nodes, p.org_id, p.role in ("admin", "steward"))
+    if undecided.any():
+        asked = [uuid.UUID(t) for t in ix.texts(nodes[undecided])]
+        seen = await _visible_ids(session, p, set(asked))
+        visible = visible.copy()
+        visible[undecided] = np.fromiter((i in seen for i in asked), bool, len(asked))
+    shown_ds, hidden_ds = nodes[visible & ~proc], nodes[~visible & ~proc]
+    # Only datasets that may have owners or followers are asked about (in the same order).
+    told = [uuid.UUID(t) for t in ix.texts(shown_ds[ix.has_people[shown_ds]])]
+    people = await _people(session, told)
+    hidden = [uuid.UUID(t) for t in ix.texts(hidden_ds[ix.has_people[hidden_ds]])]
+    hidden_owners = await _owner_keys(session, hidden)
+    distances, counts = np.unique(depths, return_counts=True)
+    codes = ix.platform[shown_ds]
+    platforms: dict[str, int] = {}
+    for code, n in zip(*np.unique(codes[codes >= 0], return_counts=True), strict=True):
+        platforms[ix.platforms[int(code)]] = int(n)
+    unknown = [uuid.UUID(t) for t in ix.texts(shown_ds[codes < 0])]
+    for name, n in (await _platforms(session, unknown)).items():
+        platforms[name] = platforms.get(name, 0) + n
+    page_nodes = nodes[at : at + size]
+    page = list(zip(depths[at : at + size].tolist(), ix.texts(page_nodes), strict=True))
+    return {
+        **await _impact_page(session, p, start, page, salt, at + size < nodes.size, at + size),
+        "depth": depth,
+        "totals": {
+            "datasets": int(np.count_nonzero(~proc)),
+            "processes": int(np.count_nonzero(proc)),
+            "restricted": int(np.count_nonzero(~visible)),
+            "people": len(people),
+            "hidden_owners": len(hidden_owners - people.keys()),
+        },
+        "by_distance": [
+            {"distance": int(d), "count": int(c)}
+            for d, c in zip(distances.tolist(), counts.tolist(), strict=True)
+        ],
+        "by_platform": [{"platform": k, "count": c} for k, c in sorted(platforms.items())],
+        "notify": sorted(people.values(), key=lambda x: (x["email"] or x["name"]).lower()),
+        "truncated": False,
+        "exact": True,
     }
 
 
@@ -708,45 +788,36 @@ async def impact_items_stream(
 
 async def _people(session: AsyncSession, visible_ds: list[uuid.UUID]) -> dict[str, dict[str, Any]]:
     """Who to tell about these datasets: owners (users and names from ownership facets) and
-    followers, with why."""
+    followers, with why; per dataset in the given order, its owners by email first."""
+    rows, named = await repo.people_of(session, visible_ds)
+    users: dict[uuid.UUID, list[tuple[str, uuid.UUID, str, str | None]]] = {}
+    for why, ds, uid, name, email in rows:
+        users.setdefault(ds, []).append((why, uid, name, email))
+    names = await repo.dataset_names(session, list(users.keys() | named.keys()))
     people: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(visible_ds), CHUNK):
-        await _people_of(session, visible_ds[i : i + CHUNK], people)
-    return people
-
-
-async def _owner_keys(session: AsyncSession, ds: list[uuid.UUID]) -> set[str]:
-    """The owners of these datasets, keyed as :func:`_people` keys users."""
-    keys: set[str] = set()
-    for i in range(0, len(ds), CHUNK):
-        owners = await catalog.owners_of(session, ds[i : i + CHUNK])
-        keys |= {str(u.id) for users in owners.values() for u in users}
-    return keys
-
-
-async def _people_of(
-    session: AsyncSession, visible_ds: list[uuid.UUID], people: dict[str, dict[str, Any]]
-) -> None:
-    names = await repo.dataset_names(session, visible_ds)
-    owners = await catalog.owners_of(session, visible_ds)
-    named = await catalog.named_owners_of(session, visible_ds)
-    followers = await catalog.followers_of(session, visible_ds)
-    for uid in visible_ds:
-        name = names.get(uid)
-        for u in owners.get(uid, []):
-            people.setdefault(
-                str(u.id), {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
-            )["reasons"].append(f"owns {name}")
-        for who in named.get(uid, []):
+    for ds in visible_ds:
+        told = users.get(ds, [])
+        for _why, uid, name, email in [t for t in told if t[0] == "owns"]:
+            people.setdefault(str(uid), {"id": uid, "name": name, "email": email, "reasons": []})[
+                "reasons"
+            ].append(f"owns {names.get(ds)}")
+        for who in named.get(ds, []):
             # An owner named by an ownership facet who is not a user: still told.
             people.setdefault(
                 f"named:{who.lower()}",
                 {"id": None, "name": who, "email": owner_email(who), "reasons": []},
-            )["reasons"].append(f"owns {name}")
-        for u in followers.get(uid, []):
-            people.setdefault(
-                str(u.id), {"id": u.id, "name": u.name, "email": u.email, "reasons": []}
-            )["reasons"].append(f"follows {name}")
+            )["reasons"].append(f"owns {names.get(ds)}")
+        for _why, uid, name, email in [t for t in told if t[0] == "follows"]:
+            people.setdefault(str(uid), {"id": uid, "name": name, "email": email, "reasons": []})[
+                "reasons"
+            ].append(f"follows {names.get(ds)}")
+    return people
+
+
+async def _owner_keys(session: AsyncSession, ds: list[uuid.UUID]) -> set[str]:
+    """The owners (users) of these datasets, keyed as :func:`_people` keys users."""
+    rows, _ = await repo.people_of(session, ds, followers=False)
+    return {str(r[2]) for r in rows}
 
 
 async def _impact_items(

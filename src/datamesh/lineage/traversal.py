@@ -32,6 +32,15 @@ what it leads to, a level is closed by one such step from its processes; the wei
 the level give the next one, and the start process's weight-2 steps the one after. Its weights
 come from ``_step_weights``, the array form of ``_weight``, so the rule lives here once; the
 property tests check both walks agree on random graphs.
+
+``hop_depths_bfs`` gives the same depths, uncut, with one breadth-first search in C (scipy's
+csgraph). It needs no weights: split every same-kind edge (dataset->dataset, process->process)
+with a virtual node of the other kind, and every path alternates datasets and processes, so a
+path of ``L`` raw edges crosses ``(L + [start is a process] + [end is a process]) // 2``
+transformations (count the processes on it: the virtual ones stand for the direct
+dataset->dataset steps), but for the start itself, at 0. That is increasing in ``L`` for a
+given end, so the least raw distance gives the least depth. The levels of the search are
+read off its order and predecessors.
 """
 
 from __future__ import annotations
@@ -302,3 +311,59 @@ def hop_depths_csr(
         included = np.sort(keep)
     mask = best >= 0
     return dict(zip(included.tolist(), best[included].tolist(), strict=True)), mask, truncated
+
+
+def bfs_graph(out_csr: CSR, is_process: Any) -> Any:
+    """The graph ``hop_depths_bfs`` searches: ``out_csr`` with each same-kind edge split by a
+    virtual node (numbered after the real ones), as a scipy CSR matrix."""
+    from scipy.sparse import csr_matrix  # imported when first needed: a heavy module
+
+    indptr, indices = out_csr
+    n = indptr.size - 1
+    src = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    same = is_process[src] == is_process[indices]
+    k = int(np.count_nonzero(same))
+    if k:
+        virtual = n + np.arange(k, dtype=np.int64)
+        src = np.concatenate([src[~same], src[same], virtual])
+        dst = np.concatenate([indices[~same], virtual, indices[same]]).astype(np.int64)
+        order = np.lexsort((dst, src))
+        counts = np.bincount(src, minlength=n + k)
+        indptr = np.zeros(n + k + 1, dtype=np.int32)
+        np.cumsum(counts, out=indptr[1:])
+        indices = dst[order].astype(np.int32)
+    ones = np.ones(indices.size, dtype=np.int8)
+    return csr_matrix((ones, indices, indptr), shape=(n + k, n + k), copy=False)
+
+
+def bfs_graph_nbytes(graph: Any, out_csr: CSR) -> int:
+    """Bytes of ``graph`` not shared with ``out_csr``."""
+    held = int(graph.data.nbytes)
+    for a, b in zip((graph.indptr, graph.indices), out_csr, strict=True):
+        if not np.shares_memory(a, b):
+            held += int(a.nbytes)
+    return held
+
+
+def hop_depths_bfs(graph: Any, is_process: Any, start: int, max_depth: int) -> tuple[Any, Any]:
+    """Every real node downstream of ``start`` in ``bfs_graph``'s graph within ``max_depth``
+    hops, uncut, as (node numbers, depths) arrays in search order."""
+    from scipy.sparse.csgraph import breadth_first_order
+
+    order, pred = breadth_first_order(graph, start, directed=True, return_predecessors=True)
+    # FIFO order: the nodes of level l + 1 are the block after level l's whose predecessors
+    # lie in level l, and the predecessors' places in the order never decrease along it.
+    place = np.empty(graph.shape[0], dtype=np.int64)
+    place[order] = np.arange(order.size)
+    parent = place[pred[order[1:]]]
+    bounds = [0, 1]
+    while bounds[-1] < order.size:
+        bounds.append(1 + int(np.searchsorted(parent, bounds[-1])))
+    raw = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+    n = is_process.size
+    real = order < n
+    nodes, raw = order[real].astype(np.int64), raw[real]
+    depth = (raw + int(is_process[start]) + is_process[nodes]) // 2
+    depth[0] = 0  # the start (first in the order), a process too
+    keep = depth <= max_depth
+    return nodes[keep], depth[keep]
