@@ -71,8 +71,8 @@ def _direct(edges: Edges, drawn: set[str]) -> dict[str, dict[str, int]]:
 
 def _beyond(index: LineageIndex, drawn: set[str], budget: int) -> frontier.Beyond:
     return frontier.on_arrays(
-        index.pos,
-        len(index.ids),
+        index.number,
+        index.node_count,
         index.out_csr,
         index.in_csr,
         [uuid.UUID(n) for n in drawn],

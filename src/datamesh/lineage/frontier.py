@@ -15,6 +15,7 @@ neighbours, one aggregate query per direction in PostgreSQL, the source of truth
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,14 +49,14 @@ async def beyond(session: AsyncSession, engine: Any, drawn: list[uuid.UUID]) -> 
         except EngineUnavailable:
             index = None
         if index is not None:
-            return on_arrays(index.pos, len(index.ids), index.out_csr, index.in_csr, drawn)
+            return on_arrays(index.number, index.node_count, index.out_csr, index.in_csr, drawn)
     up, total_up = await repo.undrawn_neighbours(session, drawn, downstream=False)
     down, total_down = await repo.undrawn_neighbours(session, drawn, downstream=True)
     return Beyond(up, down, total_up, total_down, exact=False)
 
 
 def on_arrays(
-    pos: dict[uuid.UUID, int],
+    number: Callable[[uuid.UUID], int | None],
     n: int,
     out_csr: traversal.CSR,
     in_csr: traversal.CSR,
@@ -63,7 +64,8 @@ def on_arrays(
     budget: int = WORK_BUDGET,
 ) -> Beyond:
     """``beyond`` on a graph held in CSR arrays (the lineage index's)."""
-    at = {pos[d]: d for d in drawn if d in pos}  # a node without edges is not in the index
+    found_at = ((number(d), d) for d in drawn)
+    at = {i: d for i, d in found_at if i is not None}  # a node without edges is not in the index
     nodes = np.fromiter(at, np.int64, len(at))
     inside = np.zeros(n, dtype=bool)
     inside[nodes] = True
