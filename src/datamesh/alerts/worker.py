@@ -22,6 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -58,7 +59,16 @@ def build_context(app: FastAPI) -> service.Context:
             ca_file=settings.smtp_ca_file,
         ),
         protected=lambda ref: connectors.is_protected(runtime, ref),
-        http=guarded_client(runtime.policy, timeout=runtime.timeout),
+        # One pool for every send, as wide as a process sends at once: a wider one only costs
+        # (httpcore checks each pooled connection on every request).
+        http=guarded_client(
+            runtime.policy,
+            timeout=runtime.timeout,
+            limits=httpx.Limits(
+                max_connections=settings.alert_concurrency,
+                max_keepalive_connections=settings.alert_concurrency,
+            ),
+        ),
     )
     return service.Context(
         settings=settings,
@@ -148,14 +158,19 @@ class AlertWorker:
     async def consume_once(self) -> int:
         """Turn new events into deliveries; returns how many events were read."""
 
+        made = 0
+
         async def handle(session: AsyncSession, batch: list[Event]) -> None:
-            if await service.collect(session, self._ctx, batch):
-                self._send_wake.set()
+            nonlocal made
+            made += await service.collect(session, self._ctx, batch)
 
         async with session_scope(self._sessionmaker) as session:
-            return await consumer.consume(
+            read = await consumer.consume(
                 session, service.CONSUMER, handle, types=ALERTABLE, batch=BATCH
             )
+        if made:  # after the commit: a sender woken earlier would not see the rows yet
+            self._send_wake.set()
+        return read
 
     async def deliver_once(self) -> int:
         """Claim the due deliveries and send them; returns how many were attempted."""
