@@ -8,8 +8,10 @@ send one delivery at the same time; the message is built and the attempt recorde
 short transactions, and no connection is held while a receiver takes its time. A lease that
 runs out (its process died) is taken over, and the receiver sees the same delivery id again.
 
-Both loops wake on the live stream's NOTIFY (the process's one LISTEN connection) and poll
-every ``alert_poll_seconds`` besides, for retries and digests that come due.
+Both loops wake on the live stream's NOTIFY (the process's one LISTEN connection): the consumer
+at once, the sender after its own process's consumer commits deliveries and, for those another
+process made, a few times shortly after the NOTIFY. Both poll every ``alert_poll_seconds``
+besides, for retries and digests that come due.
 """
 
 from __future__ import annotations
@@ -40,10 +42,13 @@ from datamesh.models.events import Event
 
 log = logging.getLogger("datamesh.alerts")
 BATCH = 1000
+# After a NOTIFY, when the sender looks for deliveries another process's consumer made.
+FOLLOW_UP_SECONDS = (0.05, 0.15, 0.4)
 
 
 def build_context(app: FastAPI) -> service.Context:
     settings: Settings = app.state.settings
+    channels.adapters()  # imported now, not on the first delivery
     runtime = app.state.connector_runtime  # the SSRF policy, timeout and secret resolver
     outbound = Outbound(
         policy=runtime.policy,
@@ -132,9 +137,22 @@ class AlertWorker:
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
         self._in_flight = 0
+        self._follow_up = False  # sender wake-ups after a NOTIFY are scheduled
 
     def wake(self) -> None:
+        """New events were announced: consume now. The deliveries they make may be committed
+        by another process's consumer (one consumes at a time), which cannot wake this one's
+        sender; so the sender looks shortly after too, rather than at its next poll."""
         self._consume_wake.set()
+        if not self._follow_up:
+            self._follow_up = True
+            loop = asyncio.get_running_loop()
+            for delay in FOLLOW_UP_SECONDS:
+                loop.call_later(delay, self._send_wake.set)
+            loop.call_later(FOLLOW_UP_SECONDS[-1], self._follow_up_done)
+
+    def _follow_up_done(self) -> None:
+        self._follow_up = False
 
     def start(self) -> None:
         if not self._tasks:
