@@ -166,7 +166,14 @@ class AlertWorker:
             ]
 
     async def stop(self) -> None:
+        """Stop claiming; sends in flight get up to the outbound timeout to finish and record
+        their attempt (cancelled, a sent attempt would go unrecorded and its lease would hold
+        the retry back until it ran out)."""
         self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        if self._sends:
+            await asyncio.wait(set(self._sends), timeout=self._ctx.outbound.timeout + 1)
         tasks = [*self._tasks, *self._sends]
         for task in tasks:
             task.cancel()
