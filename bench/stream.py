@@ -16,7 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -45,25 +49,86 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _reader(
+@dataclass
+class Served:
+    client: httpx.AsyncClient  # on the server's base URL
+    headers: dict[str, str]  # a signed-in producer's
+    server: subprocess.Popen[bytes]
+
+
+@asynccontextmanager
+async def served(
+    name: str, env: dict[str, str], *, workers: int = 2, limits: httpx.Limits | None = None
+) -> AsyncIterator[Served]:
+    """A ``datamesh serve --workers N`` on a private embedded PostgreSQL, ready, with one
+    producer signed in (shared by the stream and alerts benches; torn down afterwards)."""
+    base = Path(tempfile.mkdtemp(prefix=f"datamesh-bench-{name}-"))
+    pg = EmbeddedPostgres(base)
+    pg.start()
+    port = _port()
+    full = {
+        **os.environ,
+        "DATABASE_URL": pg.url(driver="postgresql"),
+        "DATAMESH_DATA_DIR": str(base),
+        "DATAMESH_LOG_LEVEL": "WARNING",
+        "DATAMESH_HEALTH_CHECKS_ENABLED": "false",
+        **env,
+    }
+    subprocess.run(
+        [sys.executable, "-m", "datamesh.cli", "users", "create", "--email", "bench@bench.test",
+         "--password", PASSWORD, "--org", "Bench", "--role", "producer"],
+        env=full, check=True, capture_output=True,
+    )  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "datamesh.cli", "serve", "--port", str(port),
+         "--workers", str(workers)],
+        env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=60,
+            limits=limits or httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        ) as c:
+            for _ in range(600):
+                try:
+                    if (await c.get("/api/ready")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            token = (
+                await c.post(
+                    "/api/auth/login", json={"email": "bench@bench.test", "password": PASSWORD}
+                )
+            ).json()["access_token"]
+            c.cookies.clear()
+            yield Served(c, {"Authorization": f"Bearer {token}"}, server)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        pg.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def subscribe(
     client: httpx.AsyncClient,
-    url: str,
-    headers: dict,
-    arrivals: dict,
-    ready: asyncio.Event,
-    counter: list,
+    headers: dict[str, str],
+    on_item: Callable[[dict[str, Any]], None],
+    on_connected: Callable[[], None],
 ) -> None:
+    """Read one live stream (``/api/feed/stream``) until cancelled."""
     async with client.stream(
-        "GET", url, headers=headers, timeout=httpx.Timeout(60, read=None)
+        "GET", "/api/feed/stream", headers=headers, timeout=httpx.Timeout(60, read=None)
     ) as resp:
         async for line in resp.aiter_lines():
             if line.startswith(": connected"):
-                counter[0] += 1
-                if counter[0] == SUBSCRIBERS:
-                    ready.set()
+                on_connected()
             elif line.startswith("data:"):
-                item = json.loads(line[5:])
-                arrivals.setdefault(item["subject"]["id"], []).append(time.perf_counter())
+                on_item(json.loads(line[5:]))
 
 
 async def in_process_baseline() -> list[float]:
@@ -90,127 +155,71 @@ async def in_process_baseline() -> list[float]:
 
 
 async def run() -> dict:
-    base = Path(tempfile.mkdtemp(prefix="datamesh-bench-stream-"))
-    pg = EmbeddedPostgres(base)
-    pg.start()
-    port = _port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": pg.url(driver="postgresql"),
-        "DATAMESH_DATA_DIR": str(base),
-        "DATAMESH_LOG_LEVEL": "WARNING",
-        "DATAMESH_SSE_MAX_STREAMS": "5000",
-        "DATAMESH_HEALTH_CHECKS_ENABLED": "false",
+    limits = httpx.Limits(
+        max_connections=SUBSCRIBERS + 50, max_keepalive_connections=SUBSCRIBERS + 50
+    )
+    async with served("stream", {"DATAMESH_SSE_MAX_STREAMS": "5000"}, limits=limits) as srv:
+        c, headers = srv.client, srv.headers
+        workers = list(psutil.Process(srv.server.pid).children(recursive=True))
+        rss_before = _rss(workers)
+        arrivals: dict[str, list[float]] = {}
+        ready, counter = asyncio.Event(), [0]
+
+        def connected() -> None:
+            counter[0] += 1
+            if counter[0] == SUBSCRIBERS:
+                ready.set()
+
+        def arrived(item: dict[str, Any]) -> None:
+            arrivals.setdefault(item["subject"]["id"], []).append(time.perf_counter())
+
+        readers = [
+            asyncio.create_task(subscribe(c, headers, arrived, connected))
+            for _ in range(SUBSCRIBERS)
+        ]
+        await asyncio.wait_for(ready.wait(), 120)
+        await asyncio.sleep(1)
+        rss_after = _rss(workers)
+        committed: dict[str, float] = {}
+        for i in range(WRITES):
+            r = await c.post(
+                "/api/datasets",
+                json={
+                    "namespace": "bench://s",
+                    "name": f"t{i}",
+                    "platform": "postgresql",
+                    "visibility": "public",
+                },
+                headers=headers,
+            )
+            committed[r.json()["id"]] = time.perf_counter()
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(3)
+        for t in readers:
+            t.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    lat, last, missing = [], [], 0
+    for ds_id, t0 in committed.items():
+        got = arrivals.get(ds_id, [])
+        missing += SUBSCRIBERS - len(got)
+        lat += [(t - t0) * 1000 for t in got]
+        if got:
+            last.append((max(got) - t0) * 1000)
+    baseline = await in_process_baseline()
+    s, b = summary(lat), summary(baseline)
+    return {
+        "subscribers": SUBSCRIBERS,
+        "server_workers": 2,
+        "writes": WRITES,
+        "missed_deliveries": missing,
+        "sse_delivery": s,
+        "time_to_last_delivery_ms_p50": round(pct(last, 50), 1),
+        "in_process_asyncio_fanout": b,
+        "ratio_p99_over_in_process_p99": round(s["p99_ms"] / max(b["p99_ms"], 0.001), 1),
+        "memory_per_idle_subscriber_kib": round((rss_after - rss_before) / SUBSCRIBERS / 1024, 1),
+        "note": "client and server share the machine's 2 cores: delivery includes the client's parsing of 1,000 streams",
+        "goal": "p99 < 100 ms and <= 3x in-process; seed bound < 3 s",
     }
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "datamesh.cli",
-            "users",
-            "create",
-            "--email",
-            "bench@bench.test",
-            "--password",
-            PASSWORD,
-            "--org",
-            "Bench",
-            "--role",
-            "producer",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "datamesh.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        limits = httpx.Limits(
-            max_connections=SUBSCRIBERS + 50, max_keepalive_connections=SUBSCRIBERS + 50
-        )
-        async with httpx.AsyncClient(base_url=url, limits=limits) as c:
-            for _ in range(600):
-                try:
-                    if (await c.get("/api/ready")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            token = (
-                await c.post(
-                    "/api/auth/login", json={"email": "bench@bench.test", "password": PASSWORD}
-                )
-            ).json()["access_token"]
-            c.cookies.clear()
-            headers = {"Authorization": f"Bearer {token}"}
-            workers = list(psutil.Process(server.pid).children(recursive=True))
-            rss_before = _rss(workers)
-            arrivals: dict[str, list[float]] = {}
-            ready, counter = asyncio.Event(), [0]
-            readers = [
-                asyncio.create_task(
-                    _reader(c, "/api/feed/stream", headers, arrivals, ready, counter)
-                )
-                for _ in range(SUBSCRIBERS)
-            ]
-            await asyncio.wait_for(ready.wait(), 120)
-            await asyncio.sleep(1)
-            rss_after = _rss(workers)
-            committed: dict[str, float] = {}
-            for i in range(WRITES):
-                r = await c.post(
-                    "/api/datasets",
-                    json={
-                        "namespace": "bench://s",
-                        "name": f"t{i}",
-                        "platform": "postgresql",
-                        "visibility": "public",
-                    },
-                    headers=headers,
-                )
-                committed[r.json()["id"]] = time.perf_counter()
-                await asyncio.sleep(0.2)
-            await asyncio.sleep(3)
-            for t in readers:
-                t.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
-        lat, last, missing = [], [], 0
-        for ds_id, t0 in committed.items():
-            got = arrivals.get(ds_id, [])
-            missing += SUBSCRIBERS - len(got)
-            lat += [(t - t0) * 1000 for t in got]
-            if got:
-                last.append((max(got) - t0) * 1000)
-        baseline = await in_process_baseline()
-        s, b = summary(lat), summary(baseline)
-        return {
-            "subscribers": SUBSCRIBERS,
-            "server_workers": 2,
-            "writes": WRITES,
-            "missed_deliveries": missing,
-            "sse_delivery": s,
-            "time_to_last_delivery_ms_p50": round(pct(last, 50), 1),
-            "in_process_asyncio_fanout": b,
-            "ratio_p99_over_in_process_p99": round(s["p99_ms"] / max(b["p99_ms"], 0.001), 1),
-            "memory_per_idle_subscriber_kib": round(
-                (rss_after - rss_before) / SUBSCRIBERS / 1024, 1
-            ),
-            "note": "client and server share the machine's 2 cores: delivery includes the client's parsing of 1,000 streams",
-            "goal": "p99 < 100 ms and <= 3x in-process; seed bound < 3 s",
-        }
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        pg.stop("immediate")
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def main() -> None:

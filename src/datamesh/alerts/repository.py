@@ -6,7 +6,20 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    cast,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.kit.pagination import after as keyset_after
@@ -69,8 +82,10 @@ async def org_name(session: AsyncSession, org_id: uuid.UUID | None) -> str | Non
     return found
 
 
-async def user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
-    return await session.get(User, user_id)
+async def users(session: AsyncSession, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, User]:
+    if not ids:
+        return {}
+    return {u.id: u for u in await session.scalars(select(User).where(User.id.in_(list(ids))))}
 
 
 # -- scope facts --------------------------------------------------------------------------------
@@ -136,20 +151,37 @@ async def nodes_of(session: AsyncSession, dataset_ids: Collection[uuid.UUID]) ->
 
 
 # -- matches and deliveries ---------------------------------------------------------------------
-async def matched_keys(session: AsyncSession, rule_id: uuid.UUID, keys: Sequence[str]) -> set[str]:
-    """Which of these keys already made a delivery for the rule."""
-    rows = await session.scalars(
-        select(AlertMatch.key).where(AlertMatch.rule_id == rule_id, AlertMatch.key.in_(list(keys)))
+async def matched_pairs(
+    session: AsyncSession, pairs: Sequence[tuple[uuid.UUID, str]]
+) -> set[tuple[uuid.UUID, str]]:
+    """Which of these (rule, key) pairs already made a delivery (one query for a batch)."""
+    if not pairs:
+        return set()
+    rules = [r for r, _ in pairs]
+    keys = [k for _, k in pairs]
+    wanted = select(
+        func.unnest(cast(rules, ARRAY(PG_UUID(as_uuid=True)))).label("rule_id"),
+        func.unnest(cast(keys, ARRAY(String))).label("key"),
+    ).subquery()
+    rows = await session.execute(
+        select(AlertMatch.rule_id, AlertMatch.key).join(
+            wanted, and_(AlertMatch.rule_id == wanted.c.rule_id, AlertMatch.key == wanted.c.key)
+        )
     )
-    return set(rows)
+    return {(r[0], r[1]) for r in rows}
 
 
-async def open_digest(session: AsyncSession, digest_id: uuid.UUID) -> AlertDelivery | None:
-    """The rule's digest if it can still take events (not sent or being sent yet)."""
+async def open_digests(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, AlertDelivery]:
+    """Those of these digests that can still take events (not sent or being sent yet),
+    locked; one being claimed by a sender right now is left out."""
+    if not ids:
+        return {}
     stmt = (
         select(AlertDelivery)
         .where(
-            AlertDelivery.id == digest_id,
+            AlertDelivery.id.in_(list(ids)),
             AlertDelivery.state == "pending",
             AlertDelivery.attempts == 0,
             AlertDelivery.lease_token.is_(None),
@@ -157,8 +189,29 @@ async def open_digest(session: AsyncSession, digest_id: uuid.UUID) -> AlertDeliv
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
-    found: AlertDelivery | None = await session.scalar(stmt)
-    return found
+    return {d.id: d for d in await session.scalars(stmt)}
+
+
+async def write_matches(
+    session: AsyncSession,
+    new: Sequence[dict[str, Any]],
+    grown: dict[uuid.UUID, list[uuid.UUID]],
+    matches: Sequence[dict[str, Any]],
+    windows: Sequence[dict[str, Any]],
+) -> None:
+    """A batch's new deliveries, the events added to open digests, the matches (after the
+    deliveries they point at) and the rules' digest windows: one statement each."""
+    if new:
+        await session.execute(insert(AlertDelivery), list(new))
+    if grown:
+        await session.execute(
+            update(AlertDelivery),
+            [{"id": i, "event_ids": ids} for i, ids in grown.items()],
+        )
+    if matches:
+        await session.execute(insert(AlertMatch), list(matches))
+    if windows:
+        await session.execute(update(AlertRule), list(windows))
 
 
 async def claim_due(

@@ -53,7 +53,7 @@ from datamesh.kit.pagination import decode_cursor, split_page
 from datamesh.kit.refs import Ref
 from datamesh.kit.ssrf import OutboundError
 from datamesh.lineage import service as lineage
-from datamesh.models.alerts import AlertDelivery, AlertMatch, AlertRule
+from datamesh.models.alerts import AlertDelivery, AlertRule
 from datamesh.models.events import Event
 
 log = logging.getLogger("datamesh.alerts")
@@ -319,26 +319,39 @@ async def delete_rule(session: AsyncSession, p: Principal, rule_id: uuid.UUID) -
 
 
 # -- who a rule speaks for ----------------------------------------------------------------------
-async def principal_for(session: AsyncSession, rule: AlertRule) -> Principal | None:
-    """The rule's owner as they are now (None: gone or disabled); an org rule speaks for what
-    every member of its org may see."""
-    if rule.owner_id is None:
-        return Principal(
-            kind="user", id=rule.id, name=f"alert:{rule.name}", org_id=rule.org_id, role="viewer"
+async def principals_for(
+    session: AsyncSession, rules: Sequence[AlertRule]
+) -> dict[uuid.UUID, Principal | None]:
+    """Each rule's owner as they are now (None: gone or disabled), the owners read in one
+    query; an org rule speaks for what every member of its org may see."""
+    users = await repo.users(session, {r.owner_id for r in rules if r.owner_id is not None})
+    out: dict[uuid.UUID, Principal | None] = {}
+    for rule in rules:
+        if rule.owner_id is None:
+            out[rule.id] = Principal(
+                kind="user",
+                id=rule.id,
+                name=f"alert:{rule.name}",
+                org_id=rule.org_id,
+                role="viewer",
+            )
+            continue
+        user = users.get(rule.owner_id)
+        out[rule.id] = (
+            None
+            if user is None or user.disabled
+            else Principal(
+                kind="user",
+                id=user.id,
+                name=user.name,
+                email=user.email,
+                org_id=user.org_id,
+                role=user.role,  # type: ignore[arg-type]
+                is_platform_admin=user.is_platform_admin,
+                user_id=user.id,
+            )
         )
-    user = await repo.user(session, rule.owner_id)
-    if user is None or user.disabled:
-        return None
-    return Principal(
-        kind="user",
-        id=user.id,
-        name=user.name,
-        email=user.email,
-        org_id=user.org_id,
-        role=user.role,  # type: ignore[arg-type]
-        is_platform_admin=user.is_platform_admin,
-        user_id=user.id,
-    )
+    return out
 
 
 # -- scope --------------------------------------------------------------------------------------
@@ -349,80 +362,110 @@ def _subject_uuid(e: Event) -> uuid.UUID | None:
         return None
 
 
-class Matcher:
-    """Does an event fall in a rule's scope? Facts are loaded once per batch."""
+Upstream = tuple[set[uuid.UUID], set[uuid.UUID]]  # lineage nodes, and the connections they live on
 
-    def __init__(self, rule: AlertRule, p: Principal) -> None:
-        self.rule, self.p, self.scope = rule, p, dict(rule.scope or {})
-        self.upstream: set[uuid.UUID] | None = None
-        self.upstream_nodes: set[uuid.UUID] = set()
-        self.facts: dict[uuid.UUID, tuple[list[str], str | None, uuid.UUID | None]] = {}
-        self.owned: set[uuid.UUID] = set()
-        self.followed: set[uuid.UUID] = set()
-        self.proc_owners: dict[uuid.UUID, list[str]] = {}
 
-    async def load(self, session: AsyncSession, ctx: Context, batch: Sequence[Event]) -> None:
-        s = self.scope
-        datasets = {u for e in batch if e.subject_kind == "dataset" and (u := _subject_uuid(e))}
-        processes = {u for e in batch if e.subject_kind == "process" and (u := _subject_uuid(e))}
-        if s.get("tags") or s.get("domains"):
-            self.facts = await repo.dataset_facts(session, datasets)
-        uid = self.p.user_id
-        if s.get("owned_by_me") and uid is not None:
-            self.owned = await repo.owned(session, uid, datasets)
-            self.proc_owners = await repo.process_owners(session, processes)
-        if s.get("followed_by_me") and uid is not None:
-            self.followed = await repo.followed(session, uid, datasets)
-        affects = s.get("affects")
-        if affects:
+class Facts:
+    """What scopes are checked against, for one batch of events: loaded at most once per batch
+    whatever the number of rules (subjects' tags and domains, process owners), once per reader
+    (what they own or follow) and once per (reader, node, depth) for ``affects`` (one upstream
+    walk, as that reader may see it)."""
+
+    def __init__(self, session: AsyncSession, ctx: Context, batch: Sequence[Event]) -> None:
+        self.session, self.ctx = session, ctx
+        self.datasets = {
+            u for e in batch if e.subject_kind == "dataset" and (u := _subject_uuid(e))
+        }
+        self.processes = {
+            u for e in batch if e.subject_kind == "process" and (u := _subject_uuid(e))
+        }
+        self._dataset_facts: dict[uuid.UUID, tuple[list[str], str | None, uuid.UUID | None]]
+        self._dataset_facts_loaded = False
+        self._proc_owners: dict[uuid.UUID, list[str]] | None = None
+        self._owned: dict[uuid.UUID, set[uuid.UUID]] = {}
+        self._followed: dict[uuid.UUID, set[uuid.UUID]] = {}
+        self._upstream: dict[tuple[Any, ...], Upstream | None] = {}
+
+    async def dataset_facts(
+        self,
+    ) -> dict[uuid.UUID, tuple[list[str], str | None, uuid.UUID | None]]:
+        if not self._dataset_facts_loaded:
+            self._dataset_facts = await repo.dataset_facts(self.session, self.datasets)
+            self._dataset_facts_loaded = True
+        return self._dataset_facts
+
+    async def proc_owners(self) -> dict[uuid.UUID, list[str]]:
+        if self._proc_owners is None:
+            self._proc_owners = await repo.process_owners(self.session, self.processes)
+        return self._proc_owners
+
+    async def owned(self, user_id: uuid.UUID) -> set[uuid.UUID]:
+        if user_id not in self._owned:
+            self._owned[user_id] = await repo.owned(self.session, user_id, self.datasets)
+        return self._owned[user_id]
+
+    async def followed(self, user_id: uuid.UUID) -> set[uuid.UUID]:
+        if user_id not in self._followed:
+            self._followed[user_id] = await repo.followed(self.session, user_id, self.datasets)
+        return self._followed[user_id]
+
+    async def upstream(self, p: Principal, node: str, depth: int) -> Upstream | None:
+        """What lies upstream of ``node`` for this reader (None: gone, or hidden from them)."""
+        key = (*_reader_key(p), node, depth)
+        if key not in self._upstream:
             try:
                 walked = await lineage.graph(
-                    session,
-                    self.p,
-                    ctx.engine,
-                    affects["node"],
+                    self.session,
+                    p,
+                    self.ctx.engine,
+                    node,
                     "upstream",
-                    int(affects["depth"]),
-                    ctx.settings.lineage_max_nodes,
+                    depth,
+                    self.ctx.settings.lineage_max_nodes,
                 )
-            except (NotFound, Unprocessable):  # gone, or hidden from the owner now
-                self.upstream = set()
+            except (NotFound, Unprocessable):
+                self._upstream[key] = None
             else:
-                self.upstream = {
-                    uuid.UUID(n["id"]) for n in walked["nodes"] if not n.get("restricted")
-                }
-                self.upstream_nodes = await repo.nodes_of(session, self.upstream)
+                ids = {uuid.UUID(n["id"]) for n in walked["nodes"] if not n.get("restricted")}
+                self._upstream[key] = (ids, await repo.nodes_of(self.session, ids))
+        return self._upstream[key]
 
-    def matches(self, e: Event) -> bool:
-        s, subject = self.scope, _subject_uuid(e)
-        kind = e.subject_kind
-        if s.get("datasets") and not (kind == "dataset" and str(subject) in s["datasets"]):
+
+async def in_scope(facts: Facts, p: Principal, scope: dict[str, Any], e: Event) -> bool:
+    """Does the event fall in the scope (all of its parts, AND) as this reader sees it?"""
+    subject, kind = _subject_uuid(e), e.subject_kind
+    if scope.get("datasets") and not (kind == "dataset" and str(subject) in scope["datasets"]):
+        return False
+    if scope.get("processes") and not (kind == "process" and str(subject) in scope["processes"]):
+        return False
+    affects = scope.get("affects")
+    if affects:
+        up = await facts.upstream(p, str(affects["node"]), int(affects["depth"]))
+        if up is None or subject not in (up[1] if kind == "node" else up[0]):
             return False
-        if s.get("processes") and not (kind == "process" and str(subject) in s["processes"]):
+    if scope.get("tags") or scope.get("domains"):
+        found = (
+            (await facts.dataset_facts()).get(subject) if kind == "dataset" and subject else None
+        )
+        if found is None:
             return False
-        if self.upstream is not None:
-            if kind == "node":
-                if subject not in self.upstream_nodes:
-                    return False
-            elif subject not in self.upstream:
+        if scope.get("tags") and not set(scope["tags"]) & set(found[0]):
+            return False
+        if scope.get("domains") and found[1] not in scope["domains"]:
+            return False
+    uid = p.user_id
+    if scope.get("owned_by_me"):
+        if uid is None or kind not in ("dataset", "process") or subject is None:
+            return False
+        if kind == "dataset" and subject not in await facts.owned(uid):
+            return False
+        if kind == "process":
+            owners = (await facts.proc_owners()).get(subject, [])
+            if (p.email or "").lower() not in owners:
                 return False
-        if s.get("tags") or s.get("domains"):
-            facts = self.facts.get(subject) if kind == "dataset" and subject else None
-            if facts is None:
-                return False
-            if s.get("tags") and not set(s["tags"]) & set(facts[0]):
-                return False
-            if s.get("domains") and facts[1] not in s["domains"]:
-                return False
-        if s.get("owned_by_me"):
-            email = (self.p.email or "").lower()
-            if kind == "dataset" and subject not in self.owned:
-                return False
-            if kind == "process" and email not in self.proc_owners.get(subject, []):  # type: ignore[arg-type]
-                return False
-            if kind not in ("dataset", "process"):
-                return False
-        return not (s.get("followed_by_me") and subject not in self.followed)
+    return not (
+        scope.get("followed_by_me") and (uid is None or subject not in await facts.followed(uid))
+    )
 
 
 # -- the outbox consumer ------------------------------------------------------------------------
@@ -436,82 +479,109 @@ def match_key(e: Event) -> str:
 
 async def collect(session: AsyncSession, ctx: Context, batch: list[Event]) -> int:
     """Create the deliveries these events call for (the consumer's handler); returns how many
-    (rule, event) matches were made."""
+    (rule, event) matches were made.
+
+    Set-based for the whole batch, whatever the number of rules: the enabled rules read once,
+    their owners in one query, visibility checked once per reader (rules grouped by owner),
+    scope facts loaded once (:class:`Facts`), the keys already matched read in one query, and
+    the deliveries, matches and rules' digest windows written in one statement each."""
     rules = await repo.enabled_rules_for(session, {e.type for e in batch})
-    made = 0
-    for rule in rules:
-        wanted = [e for e in batch if e.type in rule.events]
-        if not wanted:
-            continue
-        p = await principal_for(session, rule)
-        if p is None:
-            continue
-        readable = await feed.readable_events(session, p, [e.id for e in wanted])
-        wanted = [e for e in wanted if e.id in readable]
-        if not wanted:
-            continue
-        matcher = Matcher(rule, p)
-        await matcher.load(session, ctx, wanted)
-        made += await _attach(session, ctx, rule, [e for e in wanted if matcher.matches(e)])
-    return made
-
-
-async def _attach(session: AsyncSession, ctx: Context, rule: AlertRule, evs: list[Event]) -> int:
-    """Deliveries for a rule's matching events (in seq order): the first after a quiet window
-    goes at once, the ones within the window after it join one digest due at its end."""
-    by_key: dict[str, Event] = {}
-    for e in evs:
-        by_key.setdefault(match_key(e), e)
-    if not by_key:
+    if not rules:
         return 0
-    seen = await repo.matched_keys(session, rule.id, list(by_key))
-    window = timedelta(seconds=ctx.settings.alert_digest_seconds)
-    digest: AlertDelivery | None = None
-    digest_checked = False
-    matches: list[AlertMatch] = []
-    for key, e in by_key.items():
-        if key in seen:
-            continue
-        at = e.occurred_at
-        if rule.window_until is not None and at < rule.window_until:
-            if not digest_checked and rule.digest_id is not None:
-                digest = await repo.open_digest(session, rule.digest_id)
-            digest_checked = True
-            if digest is None or len(digest.event_ids) >= DIGEST_MAX_EVENTS:
-                digest = AlertDelivery(
-                    id=uuid7(),
-                    rule_id=rule.id,
-                    kind="digest",
-                    event_ids=[],
-                    state="pending",
-                    attempts=0,
-                    log=[],
-                    next_attempt_at=rule.window_until,
-                )
-                session.add(digest)
-                rule.digest_id = digest.id
-            digest.event_ids = [*digest.event_ids, e.id]
-            target = digest
-        else:
-            target = AlertDelivery(
-                id=uuid7(),
-                rule_id=rule.id,
-                kind="single",
-                event_ids=[e.id],
-                state="pending",
-                attempts=0,
-                log=[],
-                next_attempt_at=_now(),
-            )
-            session.add(target)
-            rule.window_until = at + window
-            rule.digest_id = None
-            digest, digest_checked = None, True
-        matches.append(AlertMatch(rule_id=rule.id, key=key, delivery_id=target.id, event_id=e.id))
-    await session.flush()  # the deliveries first: matches point at them
-    session.add_all(matches)
-    await session.flush()
-    return len(matches)
+    readers = await principals_for(session, rules)
+    groups: dict[tuple[Any, ...], tuple[Principal, list[AlertRule]]] = {}
+    for rule in rules:
+        reader = readers[rule.id]
+        if reader is not None:
+            groups.setdefault(_reader_key(reader), (reader, []))[1].append(rule)
+    facts = Facts(session, ctx, batch)
+    wanted: list[tuple[AlertRule, dict[str, Event]]] = []
+    for p, rs in groups.values():
+        types = {t for r in rs for t in r.events}
+        candidates = [e for e in batch if e.type in types]
+        readable = await feed.readable_events(session, p, [e.id for e in candidates])
+        visible = [e for e in candidates if e.id in readable]
+        for rule in rs:
+            scope = dict(rule.scope or {})
+            by_key: dict[str, Event] = {}
+            for e in visible:
+                if e.type in rule.events and await in_scope(facts, p, scope, e):
+                    by_key.setdefault(match_key(e), e)
+            if by_key:
+                wanted.append((rule, by_key))
+    if not wanted:
+        return 0
+    seen = await repo.matched_pairs(session, [(r.id, k) for r, keys in wanted for k in keys])
+    open_digests = await repo.open_digests(
+        session, [r.digest_id for r, _ in wanted if r.digest_id is not None]
+    )
+    plan = _Plan(timedelta(seconds=ctx.settings.alert_digest_seconds), open_digests)
+    for rule, by_key in wanted:
+        plan.attach(rule, [(k, e) for k, e in by_key.items() if (rule.id, k) not in seen])
+    await repo.write_matches(
+        session, plan.new, plan.grown, plan.matches, list(plan.windows.values())
+    )
+    return len(plan.matches)
+
+
+class _Plan:
+    """The rows one batch writes. Per rule, in seq order: the first event after a quiet window
+    goes at once (a ``single``), the ones within the window after it join one digest due at the
+    window's end (the rule's open digest if it still can take them, else a new one)."""
+
+    def __init__(self, window: timedelta, open_digests: dict[uuid.UUID, AlertDelivery]) -> None:
+        self.window = window
+        self.open = open_digests
+        self.new: list[dict[str, Any]] = []
+        self.grown: dict[uuid.UUID, list[uuid.UUID]] = {}  # open digest -> its event ids now
+        self.matches: list[dict[str, Any]] = []
+        self.windows: dict[uuid.UUID, dict[str, Any]] = {}
+
+    def _delivery(
+        self, rule: AlertRule, kind: str, due: datetime, ids: list[uuid.UUID]
+    ) -> dict[str, Any]:
+        row = {
+            "id": uuid7(),
+            "rule_id": rule.id,
+            "kind": kind,
+            "event_ids": ids,
+            "state": "pending",
+            "attempts": 0,
+            "log": [],
+            "next_attempt_at": due,
+        }
+        self.new.append(row)
+        return row
+
+    def attach(self, rule: AlertRule, evs: list[tuple[str, Event]]) -> None:
+        if not evs:
+            return
+        until, digest_id = rule.window_until, rule.digest_id
+        digest: dict[str, Any] | None = None  # a digest row made in this batch
+        for key, e in evs:
+            at = e.occurred_at
+            if until is not None and at < until:
+                if digest is None and digest_id is not None and digest_id in self.open:
+                    ids = self.grown.get(digest_id, list(self.open[digest_id].event_ids))
+                    if len(ids) < DIGEST_MAX_EVENTS:
+                        self.grown[digest_id] = [*ids, e.id]
+                        self.matches.append(self._match(rule, key, digest_id, e))
+                        continue
+                if digest is None or len(digest["event_ids"]) >= DIGEST_MAX_EVENTS:
+                    digest = self._delivery(rule, "digest", until, [])
+                    digest_id = digest["id"]
+                    self.open.pop(digest_id, None)
+                digest["event_ids"].append(e.id)
+                target = digest["id"]
+            else:
+                target = self._delivery(rule, "single", _now(), [e.id])["id"]
+                until, digest_id, digest = at + self.window, None, None
+            self.matches.append(self._match(rule, key, target, e))
+        self.windows[rule.id] = {"id": rule.id, "window_until": until, "digest_id": digest_id}
+
+    @staticmethod
+    def _match(rule: AlertRule, key: str, delivery_id: uuid.UUID, e: Event) -> dict[str, Any]:
+        return {"rule_id": rule.id, "key": key, "delivery_id": delivery_id, "event_id": e.id}
 
 
 # -- messages -----------------------------------------------------------------------------------
@@ -642,8 +712,9 @@ async def build_message(
     rule: AlertRule,
     delivery: AlertDelivery,
     evs: list[Event],
+    org_name: str | None,
 ) -> Message:
-    org = {"id": str(rule.org_id), "name": await repo.org_name(session, rule.org_id)}
+    org = {"id": str(rule.org_id), "name": org_name}
     if delivery.kind == "test":
         body: dict[str, Any] = {
             "id": str(delivery.id),
@@ -714,9 +785,8 @@ async def prepare_many(
     if not ds:
         return []
     rules = await repo.rules_by_id(session, {d.rule_id for d in ds})
-    readers: dict[uuid.UUID, Principal | None] = {}
-    for r in rules.values():
-        readers[r.id] = await principal_for(session, r)
+    readers = await principals_for(session, list(rules.values()))
+    orgs = {o: await repo.org_name(session, o) for o in {r.org_id for r in rules.values()}}
     # What each reader may see of the events these deliveries carry: one query per reader.
     wanted: dict[tuple[Any, ...], tuple[Principal, set[uuid.UUID]]] = {}
     for d in ds:
@@ -746,7 +816,7 @@ async def prepare_many(
             if not evs:
                 _skip(d, "nothing in it that the rule's owner may see now")
                 continue
-        message = await build_message(session, ctx, p, found, d, evs)
+        message = await build_message(session, ctx, p, found, d, evs, orgs.get(found.org_id))
         out.append(Prepared(d.id, dict(found.channel), message))
     return out
 

@@ -8,8 +8,10 @@ send one delivery at the same time; the message is built and the attempt recorde
 short transactions, and no connection is held while a receiver takes its time. A lease that
 runs out (its process died) is taken over, and the receiver sees the same delivery id again.
 
-Both loops wake on the live stream's NOTIFY (the process's one LISTEN connection) and poll
-every ``alert_poll_seconds`` besides, for retries and digests that come due.
+Both loops wake on the live stream's NOTIFY (the process's one LISTEN connection): the consumer
+at once, the sender after its own process's consumer commits deliveries and, for those another
+process made, a few times shortly after the NOTIFY. Both poll every ``alert_poll_seconds``
+besides, for retries and digests that come due.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,10 +42,13 @@ from datamesh.models.events import Event
 
 log = logging.getLogger("datamesh.alerts")
 BATCH = 1000
+# After a NOTIFY, when the sender looks for deliveries another process's consumer made.
+FOLLOW_UP_SECONDS = (0.05, 0.15, 0.4)
 
 
 def build_context(app: FastAPI) -> service.Context:
     settings: Settings = app.state.settings
+    channels.adapters()  # imported now, not on the first delivery
     runtime = app.state.connector_runtime  # the SSRF policy, timeout and secret resolver
     outbound = Outbound(
         policy=runtime.policy,
@@ -58,7 +64,16 @@ def build_context(app: FastAPI) -> service.Context:
             ca_file=settings.smtp_ca_file,
         ),
         protected=lambda ref: connectors.is_protected(runtime, ref),
-        http=guarded_client(runtime.policy, timeout=runtime.timeout),
+        # One pool for every send, as wide as a process sends at once: a wider one only costs
+        # (httpcore checks each pooled connection on every request).
+        http=guarded_client(
+            runtime.policy,
+            timeout=runtime.timeout,
+            limits=httpx.Limits(
+                max_connections=settings.alert_concurrency,
+                max_keepalive_connections=settings.alert_concurrency,
+            ),
+        ),
     )
     return service.Context(
         settings=settings,
@@ -122,9 +137,22 @@ class AlertWorker:
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
         self._in_flight = 0
+        self._follow_up = False  # sender wake-ups after a NOTIFY are scheduled
 
     def wake(self) -> None:
+        """New events were announced: consume now. The deliveries they make may be committed
+        by another process's consumer (one consumes at a time), which cannot wake this one's
+        sender; so the sender looks shortly after too, rather than at its next poll."""
         self._consume_wake.set()
+        if not self._follow_up:
+            self._follow_up = True
+            loop = asyncio.get_running_loop()
+            for delay in FOLLOW_UP_SECONDS:
+                loop.call_later(delay, self._send_wake.set)
+            loop.call_later(FOLLOW_UP_SECONDS[-1], self._follow_up_done)
+
+    def _follow_up_done(self) -> None:
+        self._follow_up = False
 
     def start(self) -> None:
         if not self._tasks:
@@ -138,7 +166,14 @@ class AlertWorker:
             ]
 
     async def stop(self) -> None:
+        """Stop claiming; sends in flight get up to the outbound timeout to finish and record
+        their attempt (cancelled, a sent attempt would go unrecorded and its lease would hold
+        the retry back until it ran out)."""
         self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        if self._sends:
+            await asyncio.wait(set(self._sends), timeout=self._ctx.outbound.timeout + 1)
         tasks = [*self._tasks, *self._sends]
         for task in tasks:
             task.cancel()
@@ -148,14 +183,19 @@ class AlertWorker:
     async def consume_once(self) -> int:
         """Turn new events into deliveries; returns how many events were read."""
 
+        made = 0
+
         async def handle(session: AsyncSession, batch: list[Event]) -> None:
-            if await service.collect(session, self._ctx, batch):
-                self._send_wake.set()
+            nonlocal made
+            made += await service.collect(session, self._ctx, batch)
 
         async with session_scope(self._sessionmaker) as session:
-            return await consumer.consume(
+            read = await consumer.consume(
                 session, service.CONSUMER, handle, types=ALERTABLE, batch=BATCH
             )
+        if made:  # after the commit: a sender woken earlier would not see the rows yet
+            self._send_wake.set()
+        return read
 
     async def deliver_once(self) -> int:
         """Claim the due deliveries and send them; returns how many were attempted."""

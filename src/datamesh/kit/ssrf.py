@@ -207,6 +207,9 @@ class OutboundPolicy:
 
 
 # -- httpx ------------------------------------------------------------------------------------
+DEFAULT_POOL = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's
+
+
 class GuardedTransport(httpx.AsyncBaseTransport):
     """An httpx transport that checks every request (so every redirect hop) against the policy
     and connects to the checked IP, keeping the Host header and TLS server name of the URL."""
@@ -217,9 +220,12 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         *,
         verify: bool | str = True,
         inner: httpx.AsyncBaseTransport | None = None,
+        limits: httpx.Limits | None = None,
     ) -> None:
         self.policy = policy
-        self._inner = inner or httpx.AsyncHTTPTransport(verify=verify, retries=0)
+        self._inner = inner or httpx.AsyncHTTPTransport(
+            verify=verify, retries=0, limits=limits or DEFAULT_POOL
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -262,15 +268,16 @@ def guarded_client(
     timeout: float,
     verify: bool | str = True,
     headers: dict[str, str] | None = None,
+    limits: httpx.Limits | None = None,
 ) -> httpx.AsyncClient:
-    """An AsyncClient whose every request goes through the policy.
+    """An AsyncClient whose every request goes through the policy (``limits``: its pool's).
 
     ``trust_env=False``: an HTTP(S)_PROXY from the environment would connect on our behalf and
     bypass the address check. Redirects are not followed automatically; use
     :func:`request_following_redirects` (the client's own cap of 5 is a backstop).
     """
     return httpx.AsyncClient(
-        transport=GuardedTransport(policy, verify=verify),
+        transport=GuardedTransport(policy, verify=verify, limits=limits),
         timeout=timeout,
         follow_redirects=False,
         max_redirects=MAX_REDIRECTS,

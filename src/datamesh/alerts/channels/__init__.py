@@ -7,6 +7,7 @@ the call, and safe to store in the delivery log.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,10 +74,14 @@ class Adapter(Protocol):
         ...
 
 
-def adapter(kind: str) -> Adapter:
+@functools.cache
+def adapters() -> dict[str, Adapter]:
+    """The adapters by kind (imported on first use: the SMTP client takes a while to import,
+    so the workers ask for them at start rather than on their first delivery)."""
     from datamesh.alerts.channels import email, slack, webhook
 
-    adapters: dict[str, Adapter] = {
-        a.kind: a for a in (webhook.ADAPTER, slack.ADAPTER, email.ADAPTER)
-    }
-    return adapters[kind]
+    return {a.kind: a for a in (webhook.ADAPTER, slack.ADAPTER, email.ADAPTER)}
+
+
+def adapter(kind: str) -> Adapter:
+    return adapters()[kind]
