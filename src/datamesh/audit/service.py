@@ -49,7 +49,32 @@ def _jsonable(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=str))
 
 
-def _canonical(entry: AuditEntry) -> bytes:
+@dataclass(slots=True)
+class PendingEntry:
+    """An entry recorded in this transaction, chained and inserted at commit (a plain object,
+    not an ORM instance: a first crawl records thousands). ``prev_hash``/``hash`` are set then."""
+
+    id: UUID
+    at: datetime
+    actor_kind: str
+    actor_id: UUID | None
+    actor_name: str
+    action: str
+    target_kind: str
+    target_id: str | None
+    target_name: str | None
+    org_id: UUID | None
+    request_id: str | None
+    trace_id: str | None
+    client: str | None
+    user_agent: str | None
+    changes: dict[str, Any]
+    details: dict[str, Any]
+    prev_hash: str = ""
+    hash: str = ""
+
+
+def _canonical(entry: AuditEntry | PendingEntry) -> bytes:
     at = entry.at.astimezone(UTC).isoformat(timespec="microseconds")
     doc = [
         str(entry.id),
@@ -71,7 +96,7 @@ def _canonical(entry: AuditEntry) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
-def compute_hash(prev_hash: str, entry: AuditEntry) -> str:
+def compute_hash(prev_hash: str, entry: AuditEntry | PendingEntry) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + _canonical(entry)).hexdigest()
 
 
@@ -84,7 +109,7 @@ async def record(
     *,
     org_id: UUID | None = None,
     details: Mapping[str, Any] | None = None,
-) -> AuditEntry:
+) -> PendingEntry:
     """Append one entry to the audit log in the caller's transaction.
 
     The entry joins the hash chain at commit (see ``_chain_before_commit``): the chain's lock is
@@ -101,7 +126,7 @@ async def record_many(
     items: Iterable[tuple[str, Ref, Mapping[str, Any] | None, Mapping[str, Any] | None]],
     *,
     org_id: UUID | None = None,
-) -> list[AuditEntry]:
+) -> list[PendingEntry]:
     """Append many entries of one actor, in order: ``(action, target, changes, details)`` each.
 
     The bulk path (a first crawl, a dbt import): the same entries :func:`record` writes one at a
@@ -110,7 +135,7 @@ async def record_many(
     trace_id = current_trace_id()
     user_agent = (ctx.user_agent or "")[:512] or None
     entries = [
-        AuditEntry(
+        PendingEntry(
             id=uuid7(),
             at=datetime.now(UTC),
             actor_kind=actor.kind,
@@ -144,7 +169,7 @@ def _chain_before_commit(session: Session) -> None:
     The lock is taken here, just before the commit flushes, and released by the commit, so the
     chain order is the commit order and ``seq`` follows it.
     """
-    pending: list[AuditEntry] = session.info.pop(PENDING_ENTRIES, [])
+    pending: list[PendingEntry] = session.info.pop(PENDING_ENTRIES, [])
     if not pending:
         return
     session.flush()  # the transaction's own writes first: under the lock only the chain is written
