@@ -230,7 +230,7 @@ def _older_objects_frozen() -> Iterator[None]:
 
     A crawl keeps ~10 objects per column alive until it commits (60,000 columns: ~700,000), so
     full collections run several times during it, each over the whole process (the app's own
-    long-lived objects too): a fifth of a first crawl's time, measured. ``gc.freeze`` sets what
+    long-lived objects too): a third of a first crawl at 0.3 of the bench. ``gc.freeze`` sets what
     exists now aside for the crawl's duration (nothing is freed here; a cycle that was already
     garbage waits until the end), ``gc.unfreeze`` hands it back to the collector."""
     gc.freeze()
