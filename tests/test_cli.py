@@ -58,7 +58,7 @@ def test_openapi_prints_the_spec(cli_env: dict[str, str]) -> None:
 
 async def test_audit_verify_exit_codes(cli_env: dict[str, str], pg: EmbeddedPostgres) -> None:
     assert (await asyncio.to_thread(_invoke, ["db", "upgrade"], cli_env)).exit_code == 0
-    from datamesh.audit.service import record
+    from datamesh.audit.service import record, record_many
     from datamesh.config import Settings
     from datamesh.db import make_engine, make_sessionmaker
     from datamesh.kit.context import Actor
@@ -67,8 +67,11 @@ async def test_audit_verify_exit_codes(cli_env: dict[str, str], pg: EmbeddedPost
     url = cli_env["DATABASE_URL"]
     engine = make_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1), Settings())
     async with make_sessionmaker(engine)() as s:
-        for i in range(3):
-            await record(s, Actor("system"), "test.action", Ref("thing", str(i)))
+        await record(s, Actor("system"), "test.action", Ref("thing", "0"))
+        # the bulk path (a first crawl) joins the same chain, which the command checks
+        await record_many(
+            s, Actor("system"), [("test.action", Ref("thing", str(i)), None, None) for i in (1, 2)]
+        )
         await s.commit()
     await engine.dispose()
     ok = await asyncio.to_thread(_invoke, ["audit", "verify"], cli_env)

@@ -116,3 +116,25 @@ async def test_concurrent_writers_keep_one_chain_in_commit_order(app: FastAPI) -
     assert {r.target_id for r in rows} == {f"w{i}" for i in range(40) if i % 7}
     # a transaction's two entries are adjacent: nothing else was chained between them
     assert all(rows[k].target_id == rows[k + 1].target_id for k in range(0, len(rows), 2))
+
+
+async def test_record_many_chains_with_single_records_in_order(session: AsyncSession) -> None:
+    """The bulk path (a first crawl) writes the entries ``record`` writes, in the order given,
+    on the same chain: one pass at commit, and ``audit verify`` still checks every link."""
+    first = await audit.record(session, ALICE, "dataset.publish", Ref("dataset", "d0", "a"))
+    many = await audit.record_many(
+        session,
+        ALICE,
+        [
+            ("dataset.publish", Ref("dataset", f"d{i}", f"t{i}"), {"x": {"after": i}}, {"o": 1})
+            for i in range(1, 4)
+        ],
+    )
+    await session.commit()
+    rows = list(await session.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+    assert [r.id for r in rows] == [first.id, *(e.id for e in many)]
+    assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
+    assert rows[2].changes == {"x": {"after": 2}} and rows[2].details == {"o": 1}
+    assert rows[2].actor_name == ALICE.name and rows[2].target_name == "t2"
+    result = await audit.verify(session)
+    assert result.ok and result.checked == 4

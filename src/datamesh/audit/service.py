@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -49,7 +49,32 @@ def _jsonable(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=str))
 
 
-def _canonical(entry: AuditEntry) -> bytes:
+@dataclass(slots=True)
+class PendingEntry:
+    """An entry recorded in this transaction, chained and inserted at commit (a plain object,
+    not an ORM instance: a first crawl records thousands). ``prev_hash``/``hash`` are set then."""
+
+    id: UUID
+    at: datetime
+    actor_kind: str
+    actor_id: UUID | None
+    actor_name: str
+    action: str
+    target_kind: str
+    target_id: str | None
+    target_name: str | None
+    org_id: UUID | None
+    request_id: str | None
+    trace_id: str | None
+    client: str | None
+    user_agent: str | None
+    changes: dict[str, Any]
+    details: dict[str, Any]
+    prev_hash: str = ""
+    hash: str = ""
+
+
+def _canonical(entry: AuditEntry | PendingEntry) -> bytes:
     at = entry.at.astimezone(UTC).isoformat(timespec="microseconds")
     doc = [
         str(entry.id),
@@ -71,7 +96,7 @@ def _canonical(entry: AuditEntry) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
-def compute_hash(prev_hash: str, entry: AuditEntry) -> str:
+def compute_hash(prev_hash: str, entry: AuditEntry | PendingEntry) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + _canonical(entry)).hexdigest()
 
 
@@ -84,33 +109,57 @@ async def record(
     *,
     org_id: UUID | None = None,
     details: Mapping[str, Any] | None = None,
-) -> AuditEntry:
+) -> PendingEntry:
     """Append one entry to the audit log in the caller's transaction.
 
     The entry joins the hash chain at commit (see ``_chain_before_commit``): the chain's lock is
     held only from then to the commit, not for the rest of the request, so writers overlap.
     """
+    return (await record_many(session, actor, [(action, target, changes, details)], org_id=org_id))[
+        0
+    ]
+
+
+async def record_many(
+    session: AsyncSession,
+    actor: Actor,
+    items: Iterable[tuple[str, Ref, Mapping[str, Any] | None, Mapping[str, Any] | None]],
+    *,
+    org_id: UUID | None = None,
+) -> list[PendingEntry]:
+    """Append many entries of one actor, in order: ``(action, target, changes, details)`` each.
+
+    The bulk path (a first crawl, a dbt import): the same entries :func:`record` writes one at a
+    time, chained at commit in one pass and inserted in one statement with the rest."""
     ctx = current_request()
-    entry = AuditEntry(
-        id=uuid7(),
-        at=datetime.now(UTC),
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        actor_name=actor.name,
-        action=action,
-        target_kind=target.kind,
-        target_id=target.id,
-        target_name=target.name,
-        org_id=org_id if org_id is not None else actor.org_id,
-        request_id=ctx.request_id,
-        trace_id=current_trace_id(),
-        client=ctx.client,
-        user_agent=(ctx.user_agent or "")[:512] or None,
-        changes=_jsonable(dict(changes or {})),
-        details=_jsonable(dict(details or {})),
-    )
-    session.sync_session.info.setdefault(PENDING_ENTRIES, []).append(entry)
-    return entry
+    trace_id = current_trace_id()
+    user_agent = (ctx.user_agent or "")[:512] or None
+    entries = [
+        PendingEntry(
+            id=uuid7(),
+            at=datetime.now(UTC),
+            actor_kind=actor.kind,
+            actor_id=actor.id,
+            actor_name=actor.name,
+            action=action,
+            target_kind=target.kind,
+            target_id=target.id,
+            target_name=target.name,
+            org_id=org_id if org_id is not None else actor.org_id,
+            request_id=ctx.request_id,
+            trace_id=trace_id,
+            client=ctx.client,
+            user_agent=user_agent,
+            changes=_jsonable(dict(changes or {})),
+            details=_jsonable(dict(details or {})),
+        )
+        for action, target, changes, details in items
+    ]
+    session.sync_session.info.setdefault(PENDING_ENTRIES, []).extend(entries)
+    return entries
+
+
+_COLUMNS = [c.key for c in AuditEntry.__table__.columns if c.key != "seq"]
 
 
 @event.listens_for(Session, "before_commit")
@@ -120,7 +169,7 @@ def _chain_before_commit(session: Session) -> None:
     The lock is taken here, just before the commit flushes, and released by the commit, so the
     chain order is the commit order and ``seq`` follows it.
     """
-    pending: list[AuditEntry] = session.info.pop(PENDING_ENTRIES, [])
+    pending: list[PendingEntry] = session.info.pop(PENDING_ENTRIES, [])
     if not pending:
         return
     session.flush()  # the transaction's own writes first: under the lock only the chain is written
@@ -129,7 +178,9 @@ def _chain_before_commit(session: Session) -> None:
     for entry in pending:
         entry.prev_hash = prev
         entry.hash = prev = compute_hash(prev, entry)
-    session.add_all(pending)
+    # One multi-row statement for the lot (not the ORM's unit of work: a first crawl chains
+    # thousands). The entries stay plain objects carrying what was written (id, hashes).
+    session.execute(insert(AuditEntry), [{k: getattr(e, k) for k in _COLUMNS} for e in pending])
 
 
 @event.listens_for(Session, "after_rollback")

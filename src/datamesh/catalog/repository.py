@@ -8,10 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
+    Row,
     Select,
     String,
+    Uuid,
     and_,
     case,
     delete,
@@ -22,12 +26,13 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     true,
     tuple_,
     type_coerce,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import JSON, JSONB, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.auth.principal import Principal
@@ -556,6 +561,60 @@ async def lock_many(session: AsyncSession, dataset_ids: Sequence[uuid.UUID]) -> 
             .execution_options(populate_existing=True)
         )
     return found
+
+
+# The columns the bulk first-sight path writes, with their types for jsonb_to_recordset.
+_FIRST_SIGHT = {
+    "description": "text",
+    "platform": "text",
+    "origin": "text",
+    "kind": "text",
+    "properties": "jsonb",
+    "fields": "jsonb",
+    "tags": "text[]",
+    "node_id": "uuid",
+    "source_database": "text",
+    "source_schema": "text",
+    "source_table": "text",
+    "created_by": "uuid",
+}
+_FILL_CREATED = text(
+    "UPDATE datasets AS d SET "
+    + ", ".join(f"{c} = v.{c}" for c in _FIRST_SIGHT)
+    + " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id uuid, "
+    + ", ".join(f"{c} {t}" for c, t in _FIRST_SIGHT.items())
+    + ") WHERE d.id = v.id AND d.org_id = :org_id RETURNING d.id, d.name, d.display_name,"
+    " d.description, d.platform, d.domain, d.tags, d.named_owners, d.visibility, d.status,"
+    " d.node_id, d.source_database, d.source_schema, d.source_table, d.source_path, d.fields,"
+    " d.kind, d.properties"
+).columns(
+    id=Uuid(),
+    tags=ARRAY(String()),
+    named_owners=ARRAY(String()),
+    node_id=Uuid(),
+    fields=JSONB(),
+    properties=JSONB(),
+)
+
+
+async def fill_created(
+    session: AsyncSession, org_id: uuid.UUID, rows: list[dict[str, Any]]
+) -> list[Row[Any]]:
+    """Write the content of datasets this transaction created, in one statement; back come
+    the rows as stored, in id order (what their audit entries describe)."""
+    if not rows:
+        return []
+    result = await session.execute(
+        _FILL_CREATED, {"rows": orjson.dumps(rows, default=str).decode(), "org_id": org_id}
+    )
+    return sorted(result, key=lambda r: r.id)
+
+
+async def add_owners(session: AsyncSession, owners: dict[uuid.UUID, list[uuid.UUID]]) -> None:
+    """Owners of many datasets at once (new datasets: nothing to replace)."""
+    values = [{"dataset_id": d, "user_id": u} for d, users in owners.items() for u in users]
+    if values:
+        await session.execute(insert(DatasetOwner).on_conflict_do_nothing(), values)
 
 
 async def latest_schema_versions(

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlalchemy import ColumnElement, Select
 from sqlalchemy.exc import IntegrityError
@@ -63,7 +63,31 @@ class DatasetView:
     following: bool
 
 
-def ref(ds: Dataset) -> Ref:
+class DatasetRow(Protocol):
+    """What :func:`ref` and the audit snapshot read: a :class:`Dataset`, or a row the bulk
+    path got back from the database (``RETURNING``)."""
+
+    id: uuid.UUID
+    name: str
+    display_name: str
+    description: str
+    platform: str
+    domain: str | None
+    tags: list[str]
+    named_owners: list[str]
+    visibility: str
+    status: str
+    node_id: uuid.UUID | None
+    source_database: str | None
+    source_schema: str | None
+    source_table: str | None
+    source_path: str | None
+    fields: list[dict[str, Any]]
+    kind: str | None
+    properties: dict[str, Any]
+
+
+def ref(ds: DatasetRow) -> Ref:
     return Ref("dataset", str(ds.id), ds.display_name or ds.name)
 
 
@@ -110,7 +134,7 @@ async def named_owners_of(
     return await repo.named_owners(session, dataset_ids)
 
 
-def _snapshot(ds: Dataset, owner_ids: list[uuid.UUID]) -> dict[str, Any]:
+def _snapshot(ds: DatasetRow, owner_ids: list[uuid.UUID]) -> dict[str, Any]:
     return {
         "display_name": ds.display_name,
         "description": ds.description,
@@ -126,7 +150,7 @@ def _snapshot(ds: Dataset, owner_ids: list[uuid.UUID]) -> dict[str, Any]:
     }
 
 
-def _source_dict(ds: Dataset) -> dict[str, Any]:
+def _source_dict(ds: DatasetRow) -> dict[str, Any]:
     return {
         "node_id": str(ds.node_id) if ds.node_id else None,
         "database": ds.source_database,
@@ -916,13 +940,17 @@ async def apply_observations(
     seen again after being removed is restored.
     """
     out = ObserveOutcome()
-    by_id = {o.dataset_id: o for o in observed}
-    rows = await repo.lock_many(session, list(by_id))
-    latest = await repo.latest_schema_versions(session, [d.id for d in rows])
-    owners = await repo.owners(session, [d.id for d in rows if by_id[d.id].owners])
+    by_id = {o.dataset_id: o for o in observed if not o.created}
+    fresh = list({o.dataset_id: o for o in observed if o.created}.values())
     versions: list[dict[str, Any]] = []
     # (event type, subject, payload, dataset whose downstream count the payload carries)
     emits: list[tuple[str, Ref, dict[str, Any], uuid.UUID | None]] = []
+    out.created = await _first_sight(
+        session, actor, org_id, fresh, origin, source_id, audit_each, versions, emits
+    )
+    rows = await repo.lock_many(session, list(by_id))
+    latest = await repo.latest_schema_versions(session, [d.id for d in rows])
+    owners = await repo.owners(session, [d.id for d in rows if by_id[d.id].owners])
     for ds in rows:
         obs = by_id[ds.id]
         if ds.org_id != org_id:
@@ -945,9 +973,6 @@ async def apply_observations(
         elif not obs.description and ds.description and ds.description == props.get(comment_key):
             ds.description = ""  # the source dropped its comment
         properties = {**props, **obs.properties, comment_key: obs.description}
-        if obs.created:
-            ds.platform = obs.platform
-            ds.origin = origin
         if not crawled_elsewhere:
             ds.kind = obs.kind or ds.kind
         if _same_properties(props, properties):
@@ -972,30 +997,6 @@ async def apply_observations(
             "kind": ds.kind,
             "properties": dict(ds.properties),
         }
-        if obs.created:
-            out.created += 1
-            ds.created_by = actor.id if actor.kind == "user" else None
-            await _maybe_audit(
-                audit_each,
-                session,
-                actor,
-                "dataset.publish",
-                ref(ds),
-                audit.diff({}, after),
-                org_id=org_id,
-                details={"origin": origin, "source_id": str(source_id) if source_id else None},
-            )
-            emits.append(
-                (
-                    "dataset.published",
-                    ref(ds),
-                    {"platform": ds.platform, "origin": origin, "kind": ds.kind},
-                    None,
-                )
-            )
-            if fields:
-                versions.append(_version_row(ds.id, 1, fields, {}, origin, source_id))
-            continue
         changes = audit.diff(before, after)
         if not changes:
             out.unchanged += 1
@@ -1055,6 +1056,71 @@ async def apply_observations(
         org_id=org_id,
     )
     return out
+
+
+def _first_row(obs: Observed, origin: str, actor: Actor) -> dict[str, Any]:
+    """What a source's first word about a dataset makes of the row :func:`resolve_names` just
+    created for it (empty: no description, columns, properties or tags yet) — the outcome
+    :func:`apply_observations` gives an existing row, from a blank start."""
+    return {
+        "id": obs.dataset_id,
+        "description": obs.description,
+        "platform": obs.platform,
+        "origin": origin,
+        "kind": obs.kind,
+        "properties": {**obs.properties, f"comment.{origin}": obs.description},
+        "fields": _merged_fields([], obs.fields),
+        "tags": list(dict.fromkeys(obs.tags)),
+        "node_id": obs.node_id,
+        "source_database": obs.database,
+        "source_schema": obs.schema,
+        "source_table": obs.table,
+        "created_by": actor.id if actor.kind == "user" else None,
+    }
+
+
+async def _first_sight(
+    session: AsyncSession,
+    actor: Actor,
+    org_id: uuid.UUID,
+    fresh: list[Observed],
+    origin: str,
+    source_id: uuid.UUID | None,
+    audit_each: bool,
+    versions: list[dict[str, Any]],
+    emits: list[tuple[str, Ref, dict[str, Any], uuid.UUID | None]],
+) -> int:
+    """The bulk path for datasets a source has just created (a first crawl: thousands): their
+    content in one statement, owners in one, and the same audit entry, event and first schema
+    version per dataset as every write, appended in one pass each (no ORM object per row)."""
+    if not fresh:
+        return 0
+    rows = await repo.fill_created(session, org_id, [_first_row(o, origin, actor) for o in fresh])
+    owners = {o.dataset_id: list(dict.fromkeys(o.owners)) for o in fresh if o.owners}
+    await repo.add_owners(session, owners)
+    details = {"origin": origin, "source_id": str(source_id) if source_id else None}
+    entries = []
+    for row in rows:
+        ds = cast(DatasetRow, row)
+        after = {
+            **_snapshot(ds, owners.get(ds.id, [])),
+            "kind": ds.kind,
+            "properties": ds.properties,
+        }
+        entries.append(("dataset.publish", ref(ds), audit.diff({}, after), details))
+        emits.append(
+            (
+                "dataset.published",
+                ref(ds),
+                {"platform": ds.platform, "origin": origin, "kind": ds.kind},
+                None,
+            )
+        )
+        if ds.fields:
+            versions.append(_version_row(ds.id, 1, ds.fields, {}, origin, source_id))
+    if audit_each:
+        await audit.record_many(session, actor, entries, org_id=org_id)
+    return len(rows)
 
 
 def _version_row(

@@ -31,22 +31,10 @@ async def emit(
     idempotency_key: str | None = None,
 ) -> UUID | None:
     """Write one event; returns its id, or None when the idempotency key was seen before."""
-    event_id = uuid7()
-    values = {
-        "id": event_id,
-        "type": type,
-        "actor_kind": actor.kind,
-        "actor_id": actor.id,
-        "actor_name": actor.name,
-        "org_id": org_id if org_id is not None else actor.org_id,
-        "subject_kind": subject.kind,
-        "subject_id": subject.id,
-        "subject_name": subject.name,
-        "related": [str(r) for r in related],
-        "payload": orjson.loads(orjson.dumps(dict(payload or {}), default=str)),
-        "trace_id": current_trace_id(),
-        "idempotency_key": idempotency_key,
-    }
+    values = _row(
+        type, actor, subject, payload, org_id, [str(r) for r in related], current_trace_id()
+    )
+    values["idempotency_key"] = idempotency_key
     stmt = insert(Event).values(**values)
     if idempotency_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=[Event.idempotency_key])
@@ -99,21 +87,7 @@ async def emit_many(
     announced at commit like :func:`emit`'s. No idempotency keys here."""
     trace_id = current_trace_id()
     rows = [
-        {
-            "id": uuid7(),
-            "type": type,
-            "actor_kind": actor.kind,
-            "actor_id": actor.id,
-            "actor_name": actor.name,
-            "org_id": org_id if org_id is not None else actor.org_id,
-            "subject_kind": subject.kind,
-            "subject_id": subject.id,
-            "subject_name": subject.name,
-            "related": [],
-            "payload": orjson.loads(orjson.dumps(dict(payload or {}), default=str)),
-            "trace_id": trace_id,
-            "idempotency_key": None,
-        }
+        _row(type, actor, subject, payload, org_id, [], trace_id)
         for type, subject, payload in items
     ]
     if not rows:
@@ -122,3 +96,30 @@ async def emit_many(
     for row in rows:
         remember_event(session, str(row["id"]))
     return [row["id"] for row in rows]
+
+
+def _row(
+    type: str,
+    actor: Actor,
+    subject: Ref,
+    payload: Mapping[str, Any] | None,
+    org_id: UUID | None,
+    related: list[str],
+    trace_id: str | None,
+) -> dict[str, Any]:
+    """An event row as :func:`emit` and :func:`emit_many` both write it."""
+    return {
+        "id": uuid7(),
+        "type": type,
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "actor_name": actor.name,
+        "org_id": org_id if org_id is not None else actor.org_id,
+        "subject_kind": subject.kind,
+        "subject_id": subject.id,
+        "subject_name": subject.name,
+        "related": related,
+        "payload": orjson.loads(orjson.dumps(dict(payload or {}), default=str)),
+        "trace_id": trace_id,
+        "idempotency_key": None,
+    }
