@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ["hot", "search", "connect", "ingest", "stream", "lineage", "crawl", "alerts"]
+ALL = ["hot", "search", "connect", "ingest", "stream", "lineage", "columns", "crawl", "alerts"]
 
 
 def main() -> None:
