@@ -41,7 +41,7 @@ from datamesh.alerts.schemas import (
     WebhookChannel,
 )
 from datamesh.audit import service as audit
-from datamesh.auth.principal import Principal
+from datamesh.auth.principal import Principal, for_user
 from datamesh.catalog import service as catalog
 from datamesh.config import Settings
 from datamesh.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error
@@ -337,20 +337,7 @@ async def principals_for(
             )
             continue
         user = users.get(rule.owner_id)
-        out[rule.id] = (
-            None
-            if user is None or user.disabled
-            else Principal(
-                kind="user",
-                id=user.id,
-                name=user.name,
-                email=user.email,
-                org_id=user.org_id,
-                role=user.role,  # type: ignore[arg-type]
-                is_platform_admin=user.is_platform_admin,
-                user_id=user.id,
-            )
-        )
+        out[rule.id] = None if user is None or user.disabled else for_user(user)
     return out
 
 

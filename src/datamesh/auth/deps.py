@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from datamesh.auth import repository as repo
 from datamesh.auth import tokens
 from datamesh.auth.cache import AuthCache
-from datamesh.auth.principal import Principal
+from datamesh.auth.principal import Principal, for_user
 from datamesh.deps import SessionDep
 from datamesh.errors import Forbidden, Unauthorized
 
@@ -87,17 +87,7 @@ async def _from_access_token(session: Any, cache: AuthCache, key: str, token: st
         or (user.sessions_valid_after and auth_session.created_at < user.sessions_valid_after)
     ):
         raise Unauthorized("The session has ended; sign in again.")
-    principal = Principal(
-        kind="user",
-        id=user.id,
-        name=user.name,
-        email=user.email,
-        org_id=user.org_id,
-        role=user.role,  # type: ignore[arg-type]
-        is_platform_admin=user.is_platform_admin,
-        session_id=auth_session.id,
-        user_id=user.id,
-    )
+    principal = for_user(user, session_id=auth_session.id)
     cache.put(
         ("session", claims.user_id, claims.session_id),
         principal,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, cast
 
 from datamesh.kit.context import Actor
 
@@ -49,3 +49,35 @@ class Principal:
 
     def can_grant(self, role: str) -> bool:
         return self.is_platform_admin or role in GRANTABLE[self.role]
+
+
+class _User(Protocol):
+    """What a principal is made of: a user row (``models.identity.User``) as it is now."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def org_id(self) -> uuid.UUID: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def is_platform_admin(self) -> bool: ...
+
+
+def for_user(user: _User, session_id: uuid.UUID | None = None) -> Principal:
+    """The principal of a signed-in user (or of a rule's owner acting for them)."""
+    return Principal(
+        kind="user",
+        id=user.id,
+        name=user.name,
+        email=user.email,
+        org_id=user.org_id,
+        role=cast(Role, user.role),
+        is_platform_admin=user.is_platform_admin,
+        session_id=session_id,
+        user_id=user.id,
+    )
