@@ -167,7 +167,7 @@ async def prepare(c: httpx.AsyncClient, server: Server, datasets: list[dict[str,
 async def _op(c: httpx.AsyncClient, w: World, op: str, rng: random.Random, stats: Stats) -> None:
     if op == "search":
         q = " ".join(rng.sample(WORDS, rng.choice((1, 2))))
-        req = c.build_request("GET", "/api/datasets", params={"q": q}, headers=w.viewer)
+        req = c.build_request("GET", "/api/datasets", params={"query": q}, headers=w.viewer)
     elif op == "get":
         req = c.build_request("GET", f"/api/datasets/{rng.choice(w.dataset_ids)}", headers=w.viewer)
     elif op == "feed":
