@@ -251,11 +251,13 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-async def bench_catch_up(app, engine: IndexEngine, auth: dict[str, str]) -> dict:
+async def bench_catch_up(app, engine: IndexEngine, auth: dict[str, str], hub) -> dict:
     """A 1,000-event OpenLineage batch (5 posts of 200, as producers send them): the time from
     the last response until the index holds every change, pushed by the LISTEN connection's
     NOTIFYs (no walk asked), and the time of the first walk after another such batch (the
-    walk's own read-your-writes check, whatever push had done by then)."""
+    walk's own read-your-writes check, whatever push had done by then). Then, with the
+    batches held as changes over the base (not folded yet), the hub's uncut walk, and the
+    time of a fold (made in a thread by the engine; here in line)."""
     from bench.ingest import events
 
     async with httpx.AsyncClient(
@@ -291,7 +293,19 @@ async def bench_catch_up(app, engine: IndexEngine, auth: dict[str, str]) -> dict
                     walked = await engine.walk(s, node, "dataset", "downstream", 2, 1000)
                 out["walk_ms"] = (time.perf_counter() - t) * 1000
                 assert len(walked.nodes) > 1, "the walk sees the batch's lineage"
-        return out
+        ix = engine.index
+        out["changes_held"] = ix.delta_size
+        if ix.delta_size:
+            t = time.perf_counter()
+            ix.depths(hub, "dataset", DEPTH)
+            out["hub_walk_over_changes_ms"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            ix.fold()
+            out["fold_ms"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            ix.depths(hub, "dataset", DEPTH)
+            out["hub_walk_after_fold_ms"] = (time.perf_counter() - t) * 1000
+        return {k: round(v, 1) for k, v in out.items()}
 
 
 async def bench_index(app, index, starts, csr, n_edges: int) -> dict:
@@ -347,7 +361,7 @@ async def bench_index(app, index, starts, csr, n_edges: int) -> dict:
             r = await c.get(f"/api/datasets/{hub}", headers=auth)
             get_ms.append((time.perf_counter() - t) * 1000)
             assert r.status_code == 200
-        catch_up = await bench_catch_up(app, engine, auth)
+        catch_up = await bench_catch_up(app, engine, auth, hub)
     w, sp, im, g = summary(walk_ms), summary(sp_ms), summary(impact_ms), summary(get_ms)
     held = ix.nbytes()  # after walks: the search graph is built and counted
     build = sorted(builds)[len(builds) // 2]

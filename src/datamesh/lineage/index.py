@@ -54,6 +54,8 @@ log = logging.getLogger("datamesh.lineage.index")
 
 VISIBILITY = {"public": 0, "internal": 1, "private": 2}
 UNKNOWN = 255
+BLASTS_KEPT = 4
+"""Blast radii kept for the next page (a big hub's is two arrays of ~1.5M: ~24 MB)."""
 GAP_WINDOW = 10_000
 """How many numbers below the snapshot's head a build checks for events not yet committed."""
 _LOW = np.int64(0xFFFFFFFF)
@@ -552,6 +554,7 @@ class IndexEngine:
         self.sessionmaker = sessionmaker
         self.max_lag = max_lag
         self._folder: asyncio.Task[None] | None = None
+        self._blasts: dict[tuple[uuid.UUID, int], tuple[tuple[Any, ...], Blast]] = {}
         self.index: LineageIndex | None = None
         self.build_seconds: float | None = None
         self._lock = asyncio.Lock()
@@ -706,6 +709,13 @@ class IndexEngine:
         except IndexNotReady:
             return None
         traversal.check_limits("downstream", depth, 1)
+        # The same graph gives the same blast radius: paging through a hub's impact (or asking
+        # it again before anything changed) walks once. The graph is the same while these
+        # arrays are (they are replaced, never edited, on any change).
+        graph = (index, index.out_base[1], index.added, index.removed, index.uids)
+        cached = self._blasts.get((start, depth))
+        if cached is not None and all(a is b for a, b in zip(cached[0], graph, strict=True)):
+            return cached[1]
         nodes, depths = index.depths(start, start_kind, depth)
         keep = depths > 0
         nodes, depths = nodes[keep], depths[keep]
@@ -715,7 +725,11 @@ class IndexEngine:
                 range(nodes.size), key=lambda i: (depths[i], index.texts(nodes[i : i + 1]))
             )
             nodes, depths = nodes[order], depths[order]
-        return Blast(index, nodes, depths)
+        blast = Blast(index, nodes, depths)
+        if len(self._blasts) >= BLASTS_KEPT:
+            self._blasts.pop(next(iter(self._blasts)))
+        self._blasts[(start, depth)] = (graph, blast)
+        return blast
 
     async def neighbourhood(
         self,
