@@ -554,6 +554,7 @@ class IndexEngine:
         self.sessionmaker = sessionmaker
         self.max_lag = max_lag
         self._folder: asyncio.Task[None] | None = None
+        self._folding: asyncio.Future[tuple[Any, ...]] | None = None
         self._blasts: dict[tuple[uuid.UUID, int], tuple[tuple[Any, ...], Blast]] = {}
         self.index: LineageIndex | None = None
         self.build_seconds: float | None = None
@@ -603,18 +604,30 @@ class IndexEngine:
             self._folder = asyncio.create_task(self._fold(index), name="lineage-index-fold")
 
     async def _fold(self, index: LineageIndex) -> None:
-        """Fold while there are changes: the arrays are made in a thread (numpy lets go of the
-        GIL while it sorts) and swapped in at once in the event loop, so walks keep going on
-        the base and changes meanwhile and always see one whole graph."""
+        """Fold while there are changes (see ``fold_now``)."""
         while index.delta_size and self.index is index:
             if index.delta_size < self.fold_edges:
                 await asyncio.sleep(self.fold_delay)
             try:
-                folded = await asyncio.to_thread(LineageIndex.fold_compute, *index.fold_start())
+                await self.fold_now(index)
             except Exception:  # walks read the base and changes: still right, only slower
                 log.exception("the lineage index could not fold its changes")
                 return
-            index.fold_finish(folded)
+
+    async def fold_now(self, index: LineageIndex) -> None:
+        """Fold the changes held now: the arrays are made in a thread (numpy lets go of the GIL
+        while it sorts) and swapped in at once in the event loop, so walks keep going on the
+        base and changes meanwhile and always see one whole graph. One fold at a time: a
+        caller while one runs waits for it."""
+        running = self._folding
+        if running is None or running.done():
+            running = self._folding = asyncio.ensure_future(
+                asyncio.to_thread(LineageIndex.fold_compute, *index.fold_start())
+            )
+            index.fold_finish(await asyncio.shield(running))
+        else:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(running)
 
     # -- push: woken by the live stream's LISTEN connection -----------------------------------
     def wake(self) -> None:
@@ -716,14 +729,20 @@ class IndexEngine:
         cached = self._blasts.get((start, depth))
         if cached is not None and all(a is b for a, b in zip(cached[0], graph, strict=True)):
             return cached[1]
+        if index.delta_size:
+            # csgraph's search needs the changes folded: folding (in a thread) costs less than
+            # the level walk over base and changes for a big blast radius (BENCHMARKS.md).
+            with contextlib.suppress(Exception):  # else the level walk answers, as right
+                await self.fold_now(index)
+            graph = (index, index.out_base[1], index.added, index.removed, index.uids)
         nodes, depths = index.depths(start, start_kind, depth)
         keep = depths > 0
         nodes, depths = nodes[keep], depths[keep]
         if nodes.size and int(nodes.max()) >= index.sorted_count:
-            # Nodes told by events since the build are numbered after the others: by id text.
-            order = sorted(
-                range(nodes.size), key=lambda i: (depths[i], index.texts(nodes[i : i + 1]))
-            )
+            # Nodes told by events since the build are numbered after the others: by id (the
+            # text order of UUIDs is the order of their bytes, two big-endian words), in C.
+            words = np.ascontiguousarray(index.uids[nodes]).view(">u8").reshape(-1, 2)
+            order = np.lexsort((words[:, 1], words[:, 0], depths))
             nodes, depths = nodes[order], depths[order]
         blast = Blast(index, nodes, depths)
         if len(self._blasts) >= BLASTS_KEPT:
