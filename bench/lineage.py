@@ -256,8 +256,8 @@ async def bench_catch_up(app, engine: IndexEngine, auth: dict[str, str], hub) ->
     the last response until the index holds every change, pushed by the LISTEN connection's
     NOTIFYs (no walk asked), and the time of the first walk after another such batch (the
     walk's own read-your-writes check, whatever push had done by then). Then, with the
-    batches held as changes over the base (not folded yet), the hub's uncut walk, and the
-    time of a fold (made in a thread by the engine; here in line)."""
+    batches held as changes over the base (not folded yet), the hub's uncut level walk over
+    them, and the hub's impact over HTTP then (it folds them first, in a thread)."""
     from bench.ingest import events
 
     async with httpx.AsyncClient(
