@@ -249,3 +249,17 @@ def test_changes_over_the_base_and_folds_meanwhile_walk_like_the_graph_they_make
                 assert index.walk(uuid.UUID(start), kinds[start], direction, 3, 6) == want
             deep = brute_force(start, kinds, now, "downstream", 4, 10**6).nodes
             assert _uncut(index, start, kinds[start], 4) == deep
+
+
+def test_a_node_told_after_the_fold_without_edges_walks_alone_and_others_walk_as_before() -> None:
+    """The search graph of a fold numbers its virtual nodes after the real ones of that time:
+    a node told later (no edge, so no changes are held) is left out of it, not mistaken."""
+    kinds, edges = lineage_dag(random.Random(5), layers=4, width=5)
+    index = folded(kinds, edges)
+    start = next(iter(kinds))
+    before = _uncut(index, start, kinds[start], 20)
+    lone = str(uuid.UUID(int=10**9))
+    index.catch_up([(10**6, {"nodes_added": [lone], "kind": D})], 0, 0, 0.0)
+    assert index.delta_size == 0 and index.node_count == len(kinds) + 1
+    assert _uncut(index, lone, D, 20) == {lone: 0}
+    assert _uncut(index, start, kinds[start], 20) == before

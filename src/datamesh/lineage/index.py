@@ -455,10 +455,17 @@ class LineageIndex:
         if self.delta_size:
             full = traversal.walk_depths(at, self.is_process, self.out_csr, max_depth)
         else:
-            if self._bfs is None or self._bfs_nodes != n:
+            if self._bfs is None:
                 self._bfs = traversal.bfs_graph(self.out_base, self.is_process)
                 self._bfs_nodes = n
-            nodes, depth = traversal.hop_depths_bfs(self._bfs, self.is_process, at, max_depth)
+            # Nodes told since the search graph was made have no edge (no changes are held):
+            # out of it, and a start among them reaches nothing.
+            m = self._bfs_nodes
+            if at < m:
+                found = traversal.hop_depths_bfs(self._bfs, self.is_process[:m], at, max_depth)
+                nodes, depth = found
+            else:
+                nodes, depth = np.array([at], dtype=np.int64), np.zeros(1, dtype=np.int64)
             # (depth, number) order without a comparison sort: numbers in order by a scan of a
             # node-sized array, then a stable sort of small integers (numpy's radix sort).
             full = np.full(n, -1, dtype=np.int16)
