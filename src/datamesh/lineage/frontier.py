@@ -58,8 +58,8 @@ async def beyond(session: AsyncSession, engine: Any, drawn: list[uuid.UUID]) -> 
 def on_arrays(
     number: Callable[[uuid.UUID], int | None],
     n: int,
-    out_csr: traversal.CSR,
-    in_csr: traversal.CSR,
+    out_csr: traversal.Graph,
+    in_csr: traversal.Graph,
     drawn: list[uuid.UUID],
     budget: int = WORK_BUDGET,
 ) -> Beyond:
@@ -95,7 +95,7 @@ def on_arrays(
 
 
 def _reach(
-    csr: traversal.CSR,
+    csr: traversal.Graph,
     sources: Any,
     inside: Any,
     stamped: tuple[Any, int] | None,

@@ -54,6 +54,8 @@ log = logging.getLogger("datamesh.lineage.index")
 
 VISIBILITY = {"public": 0, "internal": 1, "private": 2}
 UNKNOWN = 255
+BLASTS_KEPT = 4
+"""Blast radii kept for the next page (a big hub's is two arrays of ~1.5M: ~24 MB)."""
 GAP_WINDOW = 10_000
 """How many numbers below the snapshot's head a build checks for events not yet committed."""
 _LOW = np.int64(0xFFFFFFFF)
@@ -105,14 +107,24 @@ class LineageIndex:
     has_people: Any = field(default_factory=lambda: np.zeros(0, dtype=bool))
     """A dataset that had an owner or a follower at the build (True too when not known): the
     others need no question about who to tell."""
-    out_csr: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
-    in_csr: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
+    out_base: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
+    in_base: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
+    """The adjacency as of the last fold (or the build), in both directions."""
+    added: Any = field(default_factory=lambda: _i64())
+    """Edges since the fold that are not in the base, as sorted ``src << 32 | dst`` keys."""
+    removed: Any = field(default_factory=lambda: _i64())
+    """Edges of the base gone since the fold (sorted keys)."""
+    _added_in: Any = field(default_factory=lambda: _i64())
+    _removed_in: Any = field(default_factory=lambda: _i64())
+    """The same two, as ``dst << 32 | src`` keys (for upstream steps)."""
     cursor: Position = field(default_factory=lambda: Position(0))
     """The outbox events this index reflects: up to ``last_seq``, except its gaps."""
     _new: list[tuple[uuid.UUID, bool]] = field(default_factory=list)
     """Nodes (id, is a process) added since the arrays were last extended."""
     _bfs: Any = None
-    """The downstream graph for csgraph's breadth-first search (built on first use)."""
+    """The downstream graph of the base for csgraph's breadth-first search (made on first use
+    or by a fold) and how many real nodes it has (a node added since is not in it)."""
+    _bfs_nodes: int = 0
 
     # -- building ----------------------------------------------------------------------------
     @classmethod
@@ -172,18 +184,29 @@ class LineageIndex:
         index._reshape(keys)
         return index
 
-    def _keys(self) -> Any:
-        """The edges as sorted ``src << 32 | dst`` keys (from the out CSR)."""
-        indptr, indices = self.out_csr
-        src = np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
-        return (src << 32) | indices.astype(np.int64)
-
     def _reshape(self, keys: Any) -> None:
-        n = self.uids.size
-        src, dst = keys >> 32, keys & _LOW
-        self.out_csr = _csr(src, dst, n)
-        self.in_csr = _csr(dst, src, n)
+        self.out_base, self.in_base = _shapes(keys, self.uids.size)
+        self._set_delta(_i64(), _i64())
         self._bfs = None
+
+    @property
+    def out_csr(self) -> traversal.Graph:
+        """The downstream adjacency walks read: the base, with the changes since the fold."""
+        if self.added.size or self.removed.size:
+            return traversal.Overlaid(self.out_base, self.added, self.removed)
+        return self.out_base
+
+    @property
+    def in_csr(self) -> traversal.Graph:
+        """The upstream adjacency walks read."""
+        if self.added.size or self.removed.size:
+            return traversal.Overlaid(self.in_base, self._added_in, self._removed_in)
+        return self.in_base
+
+    @property
+    def delta_size(self) -> int:
+        """Edge changes held over the base (a fold makes it 0)."""
+        return int(self.added.size + self.removed.size)
 
     @property
     def node_count(self) -> int:
@@ -191,7 +214,84 @@ class LineageIndex:
 
     @property
     def edge_count(self) -> int:
-        return int(self.out_csr[1].size)
+        return int(self.out_base[1].size - self.removed.size + self.added.size)
+
+    def _set_delta(self, added: Any, removed: Any) -> None:
+        self.added, self.removed = added, removed
+        self._added_in, self._removed_in = _flipped(added), _flipped(removed)
+
+    def _in_base(self, keys: Any) -> Any:
+        """Which of these edge keys the base holds (few keys: a search in each one's row)."""
+        indptr, indices = self.out_base
+        found = np.zeros(keys.size, dtype=bool)
+        for i, (s, d) in enumerate(zip((keys >> 32).tolist(), (keys & _LOW).tolist(), strict=True)):
+            lo, hi = int(indptr[s]), int(indptr[s + 1])
+            j = lo + int(np.searchsorted(indices[lo:hi], d))
+            found[i] = j < hi and int(indices[j]) == d
+        return found
+
+    def _change(self, change: dict[int, bool]) -> None:
+        """Edges now present or absent (key -> present), into the changes over the base."""
+        keys = np.fromiter(change, np.int64, len(change))
+        present = np.fromiter(change.values(), bool, len(change))
+        base = self._in_base(keys)
+        added = np.setdiff1d(self.added, keys[~present & ~base], assume_unique=True)
+        removed = np.setdiff1d(self.removed, keys[present & base], assume_unique=True)
+        self._set_delta(
+            np.union1d(added, keys[present & ~base]), np.union1d(removed, keys[~present & base])
+        )
+
+    def _edges_of(self, at: int) -> list[int]:
+        """The keys of every edge into or out of node ``at``, as walks see them now."""
+        node = np.array([at], dtype=np.int64)
+        _, dst = traversal.csr_steps(self.out_csr, node)
+        _, src = traversal.csr_steps(self.in_csr, node)
+        return [*((at << 32) | d for d in dst.tolist()), *((s << 32) | at for s in src.tolist())]
+
+    # -- folding -----------------------------------------------------------------------------
+    def fold_start(self) -> tuple[Any, ...]:
+        """What a fold reads (arrays are never edited in place: safe from another thread)."""
+        return self.out_base, self.added, self.removed, self.is_process
+
+    @staticmethod
+    def fold_compute(out_base: Any, added: Any, removed: Any, is_process: Any) -> tuple[Any, ...]:
+        """The new base adjacency and its breadth-first graph; CPU only (run in a thread)."""
+        keys = _base_keys(out_base)
+        if removed.size:
+            at = np.minimum(np.searchsorted(removed, keys), removed.size - 1)
+            keys = keys[removed[at] != keys]
+        # Two sorted runs: a stable sort (timsort) merges them in linear time.
+        keys = np.sort(np.concatenate([keys, added]), kind="stable")
+        out, inn = _shapes(keys, is_process.size)
+        bfs = traversal.bfs_graph(out, is_process)
+        return out, inn, bfs, int(is_process.size), added, removed, out_base[1]
+
+    def fold_finish(self, folded: tuple[Any, ...]) -> bool:
+        """Swap a computed fold in, keeping the changes that came while it was computed: what
+        walks see is the same before and after (the edges now present are those of the old
+        base and changes, whether the fold holds them or the remaining changes). A fold of a
+        base already replaced (by another fold) is dropped: False."""
+        out, inn, bfs, n, added0, removed0, base0 = folded
+        if self.out_base[1] is not base0:
+            return False
+        added, removed = self.added, self.removed
+        rest_added = np.union1d(
+            np.setdiff1d(added, added0, assume_unique=True),
+            np.setdiff1d(removed0, removed, assume_unique=True),
+        )
+        rest_removed = np.union1d(
+            np.setdiff1d(removed, removed0, assume_unique=True),
+            np.setdiff1d(added0, added, assume_unique=True),
+        )
+        k = self.uids.size - n  # nodes told since the fold began: empty rows
+        self.out_base, self.in_base = (_grow(out[0], k), out[1]), (_grow(inn[0], k), inn[1])
+        self._set_delta(rest_added, rest_removed)
+        self._bfs, self._bfs_nodes = bfs, n
+        return True
+
+    def fold(self) -> None:
+        """Fold the changes into the base, here and now (what the engine does in a thread)."""
+        self.fold_finish(self.fold_compute(*self.fold_start()))
 
     # -- ids ---------------------------------------------------------------------------------
     def number(self, node_id: uuid.UUID) -> int | None:
@@ -234,9 +334,8 @@ class LineageIndex:
         self.platform = np.concatenate([self.platform, np.full(k, -1, dtype=np.int32)])
         self.has_people = np.concatenate([self.has_people, np.ones(k, dtype=bool)])
         self._new = []
-        self.out_csr = (_grow(self.out_csr[0], k), self.out_csr[1])
-        self.in_csr = (_grow(self.in_csr[0], k), self.in_csr[1])
-        self._bfs = None
+        self.out_base = (_grow(self.out_base[0], k), self.out_base[1])
+        self.in_base = (_grow(self.in_base[0], k), self.in_base[1])
 
     @property
     def position(self) -> int:
@@ -279,11 +378,11 @@ class LineageIndex:
     def apply(self, payloads: Iterable[dict[str, Any]]) -> int:
         """Apply ``lineage.changed`` payloads in order; idempotent (an edge is present or not,
         whatever the number of times it was told; the last word wins). Which events to apply
-        is the cursor's business (``catch_up``). Returns how many were applied. New arrays
-        replace the old ones (none is edited in place): a walk holding them stays whole."""
+        is the cursor's business (``catch_up``). Returns how many were applied. The changes
+        go over the base (``added``, ``removed``; new small arrays, none edited in place: a
+        walk holding them stays whole), folded into it later."""
         change: dict[int, bool] = {}  # edge key -> present, the last word wins
         applied = 0
-        keys: Any = None
         for p in payloads:
             kinds: dict[str, str] = p.get("kinds") or {}
             for n in p.get("nodes_added") or []:
@@ -302,19 +401,13 @@ class LineageIndex:
             for n in p.get("nodes_removed") or []:
                 at = self.number(uuid.UUID(n))
                 if at is not None:  # its edges go with it (the payload lists them too)
-                    keys = self._keys() if keys is None else keys
-                    gone = keys[((keys >> 32) == at) | ((keys & _LOW) == at)]
-                    change.update(dict.fromkeys(gone.tolist(), False))
+                    change.update(dict.fromkeys(self._edges_of(at), False))
                     for k in [k for k in change if k >> 32 == at or k & 0xFFFFFFFF == at]:
                         change[k] = False
             applied += 1
         self._extend()
         if change:
-            keys = self._keys()
-            added = np.array([k for k, v in change.items() if v], dtype=np.int64)
-            removed = np.array([k for k, v in change.items() if not v], dtype=np.int64)
-            keys = keys[~np.isin(keys, removed)] if removed.size else keys
-            self._reshape(np.union1d(keys, added) if added.size else keys)
+            self._change(change)
         return applied
 
     # -- walking -----------------------------------------------------------------------------
@@ -353,17 +446,30 @@ class LineageIndex:
 
         One breadth-first search in C (``traversal.hop_depths_bfs``) on the downstream graph
         with each same-kind edge split in two, where a node's hop depth follows from its
-        plain distance."""
+        plain distance. With changes over the base not folded yet, the level walk of
+        ``traversal.walk_depths`` on the base and the changes (the same depths)."""
         at = self.number(start)
         if at is None:
             return _i64(), _i64()
-        if self._bfs is None:
-            self._bfs = traversal.bfs_graph(self.out_csr, self.is_process)
-        nodes, depth = traversal.hop_depths_bfs(self._bfs, self.is_process, at, max_depth)
-        # (depth, number) order without a comparison sort: numbers in order by a scan of a
-        # node-sized array, then a stable sort of small integers (numpy's radix sort).
-        full = np.full(self.uids.size, -1, dtype=np.int16)
-        full[nodes] = depth
+        n = self.uids.size
+        if self.delta_size:
+            full = traversal.walk_depths(at, self.is_process, self.out_csr, max_depth)
+        else:
+            if self._bfs is None:
+                self._bfs = traversal.bfs_graph(self.out_base, self.is_process)
+                self._bfs_nodes = n
+            # Nodes told since the search graph was made have no edge (no changes are held):
+            # out of it, and a start among them reaches nothing.
+            m = self._bfs_nodes
+            if at < m:
+                found = traversal.hop_depths_bfs(self._bfs, self.is_process[:m], at, max_depth)
+                nodes, depth = found
+            else:
+                nodes, depth = np.array([at], dtype=np.int64), np.zeros(1, dtype=np.int64)
+            # (depth, number) order without a comparison sort: numbers in order by a scan of a
+            # node-sized array, then a stable sort of small integers (numpy's radix sort).
+            full = np.full(n, -1, dtype=np.int16)
+            full[nodes] = depth
         nodes = np.flatnonzero(full >= 0)
         depth = full[nodes]
         order = np.argsort(depth, kind="stable")
@@ -390,10 +496,11 @@ class LineageIndex:
         event since the build (a dict, counted roughly)."""
         arrays: list[Any] = [self.uids, self.is_process, self.org, self.visibility, self.platform]
         arrays.append(self.has_people)
-        arrays += [*self.out_csr, *self.in_csr]
+        arrays += [*self.out_base, *self.in_base, self.added, self.removed]
+        arrays += [self._added_in, self._removed_in]
         held = sum(int(a.nbytes) for a in arrays)
         if self._bfs is not None:
-            held += traversal.bfs_graph_nbytes(self._bfs, self.out_csr)
+            held += traversal.bfs_graph_nbytes(self._bfs, self.out_base)
         return held + 200 * len(self.extra)
 
 
@@ -405,6 +512,31 @@ class Blast:
     index: LineageIndex
     nodes: Any
     depths: Any
+
+
+def _shapes(keys: Any, n: int) -> tuple[traversal.CSR, traversal.CSR]:
+    """Both CSRs of edges given as sorted unique ``src << 32 | dst`` keys over ``n`` nodes:
+    the downstream one is the keys in order; the upstream one a stable sort by target (the
+    sources stay ascending within a target)."""
+    src, dst = keys >> 32, (keys & _LOW).astype(np.int32)
+    out_ptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(src, minlength=n), out=out_ptr[1:])
+    order = np.argsort(dst, kind="stable")
+    in_ptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(dst, minlength=n), out=in_ptr[1:])
+    return (out_ptr, dst), (in_ptr, src[order].astype(np.int32))
+
+
+def _base_keys(out: traversal.CSR) -> Any:
+    """The edges of a CSR as sorted ``src << 32 | dst`` keys."""
+    indptr, indices = out
+    src = np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
+    return (src << 32) | indices.astype(np.int64)
+
+
+def _flipped(keys: Any) -> Any:
+    """``src << 32 | dst`` keys as sorted ``dst << 32 | src`` keys."""
+    return np.sort(((keys & _LOW) << 32) | (keys >> 32))
 
 
 def _grow(indptr: Any, k: int) -> Any:
@@ -420,9 +552,17 @@ class IndexEngine:
 
     name = "index"
 
+    fold_edges = 50_000
+    """Changes held over the base past which a fold starts at once."""
+    fold_delay = 1.0
+    """Seconds a fold of fewer changes waits, so a burst of events is folded once."""
+
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], max_lag: int = 10_000):
         self.sessionmaker = sessionmaker
         self.max_lag = max_lag
+        self._folder: asyncio.Task[None] | None = None
+        self._folding: asyncio.Future[tuple[Any, ...]] | None = None
+        self._blasts: dict[tuple[uuid.UUID, int], tuple[tuple[Any, ...], Blast]] = {}
         self.index: LineageIndex | None = None
         self.build_seconds: float | None = None
         self._lock = asyncio.Lock()
@@ -450,6 +590,7 @@ class IndexEngine:
             return
         self.build_seconds = time.perf_counter() - began
         self.index = fresh
+        self._fold_soon(fresh)
         log.info(
             "lineage index built: %d nodes, %d edges in %.2f s",
             fresh.node_count,
@@ -457,11 +598,43 @@ class IndexEngine:
             self.build_seconds,
         )
 
-    @staticmethod
-    async def _catch_up(index: LineageIndex, session: AsyncSession) -> int:
+    async def _catch_up(self, index: LineageIndex, session: AsyncSession) -> int:
         xmin, xmax = await snapshot_bounds(session)  # before the read (see Position)
         rows, touched = await repo.unread_events(session, index.cursor)
-        return index.catch_up(rows, xmin, xmax, time.time(), touched)
+        applied = index.catch_up(rows, xmin, xmax, time.time(), touched)
+        self._fold_soon(index)
+        return applied
+
+    # -- folding: the changes over the base into a new base, off the event loop ---------------
+    def _fold_soon(self, index: LineageIndex) -> None:
+        if index.delta_size and (self._folder is None or self._folder.done()):
+            self._folder = asyncio.create_task(self._fold(index), name="lineage-index-fold")
+
+    async def _fold(self, index: LineageIndex) -> None:
+        """Fold while there are changes (see ``fold_now``)."""
+        while index.delta_size and self.index is index:
+            if index.delta_size < self.fold_edges:
+                await asyncio.sleep(self.fold_delay)
+            try:
+                await self.fold_now(index)
+            except Exception:  # walks read the base and changes: still right, only slower
+                log.exception("the lineage index could not fold its changes")
+                return
+
+    async def fold_now(self, index: LineageIndex) -> None:
+        """Fold the changes held now: the arrays are made in a thread (numpy lets go of the GIL
+        while it sorts) and swapped in at once in the event loop, so walks keep going on the
+        base and changes meanwhile and always see one whole graph. One fold at a time: a
+        caller while one runs waits for it."""
+        running = self._folding
+        if running is None or running.done():
+            running = self._folding = asyncio.ensure_future(
+                asyncio.to_thread(LineageIndex.fold_compute, *index.fold_start())
+            )
+            index.fold_finish(await asyncio.shield(running))
+        else:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(running)
 
     # -- push: woken by the live stream's LISTEN connection -----------------------------------
     def wake(self) -> None:
@@ -491,7 +664,7 @@ class IndexEngine:
                 log.warning("lineage index catch-up failed; walks catch up themselves")
 
     async def stop(self) -> None:
-        for task in (self._task, self._follower):
+        for task in (self._task, self._follower, self._folder):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -556,16 +729,33 @@ class IndexEngine:
         except IndexNotReady:
             return None
         traversal.check_limits("downstream", depth, 1)
+        # The same graph gives the same blast radius: paging through a hub's impact (or asking
+        # it again before anything changed) walks once. The graph is the same while these
+        # arrays are (they are replaced, never edited, on any change).
+        graph = (index, index.out_base[1], index.added, index.removed, index.uids)
+        cached = self._blasts.get((start, depth))
+        if cached is not None and all(a is b for a, b in zip(cached[0], graph, strict=True)):
+            return cached[1]
+        if index.delta_size:
+            # csgraph's search needs the changes folded: folding (in a thread) costs less than
+            # the level walk over base and changes for a big blast radius (BENCHMARKS.md).
+            with contextlib.suppress(Exception):  # else the level walk answers, as right
+                await self.fold_now(index)
+            graph = (index, index.out_base[1], index.added, index.removed, index.uids)
         nodes, depths = index.depths(start, start_kind, depth)
         keep = depths > 0
         nodes, depths = nodes[keep], depths[keep]
         if nodes.size and int(nodes.max()) >= index.sorted_count:
-            # Nodes told by events since the build are numbered after the others: by id text.
-            order = sorted(
-                range(nodes.size), key=lambda i: (depths[i], index.texts(nodes[i : i + 1]))
-            )
+            # Nodes told by events since the build are numbered after the others: by id (the
+            # text order of UUIDs is the order of their bytes, two big-endian words), in C.
+            words = np.ascontiguousarray(index.uids[nodes]).view(">u8").reshape(-1, 2)
+            order = np.lexsort((words[:, 1], words[:, 0], depths))
             nodes, depths = nodes[order], depths[order]
-        return Blast(index, nodes, depths)
+        blast = Blast(index, nodes, depths)
+        if len(self._blasts) >= BLASTS_KEPT:
+            self._blasts.pop(next(iter(self._blasts)))
+        self._blasts[(start, depth)] = (graph, blast)
+        return blast
 
     async def neighbourhood(
         self,
