@@ -13,9 +13,8 @@ import time
 import uuid
 
 import httpx
-from sqlalchemy import text
 
-from bench.common import bench_app, save, summary
+from bench.common import bench_app, bench_org, save, summary
 from bench.lineage import asyncpg_conn
 from datamesh.kit.ids import uuid7
 
@@ -83,20 +82,7 @@ async def _load(app, org: uuid.UUID, shape: str) -> list[uuid.UUID]:
 async def run() -> dict:
     out: dict = {"columns": COLUMNS, "runs": RUNS}
     async with bench_app("columns", lineage_max_depth=1000) as (app, _pg):
-        from datamesh.users import service as users
-        from datamesh.users.schemas import UserCreate
-
-        async with app.state.sessionmaker() as s:
-            await users.create_user(
-                s,
-                None,
-                UserCreate(email="b@bench.test", password="bench-password", role="producer"),
-                org_name="Bench",
-            )
-            await s.commit()
-            org = (
-                await s.execute(text("SELECT org_id FROM users WHERE email = 'b@bench.test'"))
-            ).scalar_one()
+        org = await bench_org(app)
         shapes = {shape: await _load(app, org, shape) for shape in ("chain", "dag")}
         raw = await asyncpg_conn(app)
         async with httpx.AsyncClient(

@@ -53,6 +53,26 @@ async def bench_app(name: str, **settings: Any) -> AsyncIterator[tuple[FastAPI, 
         shutil.rmtree(base, ignore_errors=True)  # a 100k-dataset cluster is gigabytes
 
 
+async def bench_org(app: FastAPI) -> Any:
+    """The bench's signed-in producer (``b@bench.test`` / ``bench-password``) and its org's id."""
+    from sqlalchemy import text
+
+    from datamesh.users import service as users
+    from datamesh.users.schemas import UserCreate
+
+    async with app.state.sessionmaker() as s:
+        await users.create_user(
+            s,
+            None,
+            UserCreate(email="b@bench.test", password="bench-password", role="producer"),
+            org_name="Bench",
+        )
+        await s.commit()
+        return (
+            await s.execute(text("SELECT org_id FROM users WHERE email = 'b@bench.test'"))
+        ).scalar_one()
+
+
 def pct(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
     if not ordered:

@@ -24,7 +24,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order
 from sqlalchemy import text
 
-from bench.common import bench_app, save, summary
+from bench.common import bench_app, bench_org, save, summary
 from datamesh.kit.ids import uuid7
 from datamesh.lineage.engine import PostgresEngine, traverse
 from datamesh.lineage.index import IndexEngine
@@ -163,20 +163,7 @@ async def run() -> dict:
 
     # The index below is built after the bulk load (which bypasses the outbox), not at start.
     async with bench_app("lineage", lineage_max_nodes=10**7, lineage_index=False) as (app, _pg):
-        from datamesh.users import service as users
-        from datamesh.users.schemas import UserCreate
-
-        async with app.state.sessionmaker() as s:
-            await users.create_user(
-                s,
-                None,
-                UserCreate(email="b@bench.test", password="bench-password", role="producer"),
-                org_name="Bench",
-            )
-            await s.commit()
-            org = (
-                await s.execute(text("SELECT org_id FROM users WHERE email = 'b@bench.test'"))
-            ).scalar_one()
+        org = await bench_org(app)
         t1 = time.perf_counter()
         await load(app, org, ds, ps, edges)
         load_s = time.perf_counter() - t1
