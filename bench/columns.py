@@ -14,7 +14,7 @@ import uuid
 
 import httpx
 
-from bench.common import bench_app, bench_org, save, summary
+from bench.common import bench_app, bench_auth, bench_org, save, summary
 from bench.lineage import asyncpg_conn
 from datamesh.kit.ids import uuid7
 
@@ -88,13 +88,7 @@ async def run() -> dict:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://b", timeout=300
         ) as c:
-            tok = (
-                await c.post(
-                    "/api/auth/login", json={"email": "b@bench.test", "password": "bench-password"}
-                )
-            ).json()["access_token"]
-            c.cookies.clear()
-            auth = {"Authorization": f"Bearer {tok}"}
+            auth = await bench_auth(c)
             for shape, depth in (("chain", 20), ("chain", 1000), ("dag", 20)):
                 ds = shapes[shape]
                 params = {"dataset": str(ds[0]), "field": "c0", "depth": depth}

@@ -73,6 +73,16 @@ async def bench_org(app: FastAPI) -> Any:
         ).scalar_one()
 
 
+async def bench_auth(c: httpx.AsyncClient) -> dict[str, str]:
+    """The bench user's bearer header on a client (its session cookie dropped: the header alone
+    authenticates each request)."""
+    r = await c.post(
+        "/api/auth/login", json={"email": "b@bench.test", "password": "bench-password"}
+    )
+    c.cookies.clear()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
 def pct(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
     if not ordered:

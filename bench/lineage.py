@@ -24,7 +24,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order
 from sqlalchemy import text
 
-from bench.common import bench_app, bench_org, save, summary
+from bench.common import bench_app, bench_auth, bench_org, save, summary
 from datamesh.kit.ids import uuid7
 from datamesh.lineage.engine import PostgresEngine, traverse
 from datamesh.lineage.index import IndexEngine
@@ -330,13 +330,7 @@ async def bench_index(app, index, starts, csr, n_edges: int) -> dict:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://b", timeout=300
     ) as c:
-        tok = (
-            await c.post(
-                "/api/auth/login", json={"email": "b@bench.test", "password": "bench-password"}
-            )
-        ).json()["access_token"]
-        c.cookies.clear()
-        auth = {"Authorization": f"Bearer {tok}"}
+        auth = await bench_auth(c)
         first = await c.get(
             "/api/lineage/impact", params={"node": str(hub), "limit": 50}, headers=auth
         )

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from datamesh.auth.principal import Principal
+from datamesh.auth.principal import Principal, for_user
 from datamesh.config import Settings
 from datamesh.events.consumer import Position
 from datamesh.lineage import projection, service
@@ -27,17 +27,11 @@ __all__ = ["bolt_app"]  # the fixture, shared with the Bolt engine tests
 
 
 async def _principal(app: FastAPI, email: str) -> Principal:
+    """The user's principal as sign-in makes it (their real role: an admin is elevated)."""
     async with app.state.sessionmaker() as s:
         user = await s.scalar(select(User).where(User.email == email))
         assert user is not None
-        return Principal(
-            kind="user",
-            id=user.id,
-            name=email,
-            org_id=user.org_id,
-            role="producer",
-            user_id=user.id,
-        )
+        return for_user(user)
 
 
 async def test_index_postgres_and_bolt_give_the_same_answers(

@@ -14,17 +14,15 @@ import pytest
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 
-from datamesh.auth.principal import Principal
 from datamesh.lineage import projection, service
 from datamesh.lineage.bolt import BoltGraph
 from datamesh.lineage.index import IndexEngine
-from datamesh.models.identity import User
 from tests.catalog.test_search import _ds
 from tests.conftest import client_for
 from tests.factories import Account, signed_in
 from tests.lineage.test_engines import bolt_app
+from tests.lineage.test_index_engine import _principal
 
 __all__ = ["bolt_app"]
 
@@ -53,20 +51,6 @@ scenarios = st.fixed_dictionaries(
         ),
     }
 )
-
-
-async def _principal(app: FastAPI, email: str) -> Principal:
-    async with app.state.sessionmaker() as s:
-        user = await s.scalar(select(User).where(User.email == email))
-        assert user is not None
-        return Principal(
-            kind="user",
-            id=user.id,
-            name=email,
-            org_id=user.org_id,
-            role=user.role,
-            user_id=user.id,
-        )
 
 
 async def _agree(app: FastAPI, graph: BoltGraph, index: IndexEngine, starts: list[str]) -> int:
