@@ -180,7 +180,10 @@ class NotifyPerson(OutputModel):
     )
     name: str
     email: str | None = None
-    reasons: list[str]
+    reasons: list[str] = Field(
+        description="Why, nearest first: the first five (`owns <dataset>`, `follows <dataset>`)"
+    )
+    reasons_total: int = Field(description="How many reasons in all (owned and followed datasets)")
 
 
 class ImpactItem(OutputModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -713,10 +713,9 @@ async def _impact_on_index(
         visible[undecided] = np.fromiter((i in seen for i in asked), bool, len(asked))
     shown_ds, hidden_ds = nodes[visible & ~proc], nodes[~visible & ~proc]
     # Only datasets that may have owners or followers are asked about (in the same order).
-    told = [uuid.UUID(t) for t in ix.texts(shown_ds[ix.has_people[shown_ds]])]
-    people = await _people(session, told)
-    hidden = [uuid.UUID(t) for t in ix.texts(hidden_ds[ix.has_people[hidden_ds]])]
-    hidden_owners = await _owner_keys(session, hidden)
+    # Ids as text, straight to the array parameter: no UUID object each (tens of thousands).
+    people = await _people(session, ix.texts(shown_ds[ix.has_people[shown_ds]]))
+    hidden_owners = await _owner_keys(session, ix.texts(hidden_ds[ix.has_people[hidden_ds]]))
     # Counts by bincount (one pass), not np.unique (a sort of ~1.5M values for a big hub).
     per_distance = np.bincount(depths) if depths.size else np.zeros(0, np.int64)
     distances = np.flatnonzero(per_distance)
@@ -790,38 +789,40 @@ async def impact_items_stream(
             yield await _impact_items(session, described)
 
 
-async def _people(session: AsyncSession, visible_ds: list[uuid.UUID]) -> dict[str, dict[str, Any]]:
+# A person's reasons listed in an impact (nearest first); ``reasons_total`` counts them all.
+REASONS_SHOWN = 5
+
+
+async def _people(
+    session: AsyncSession, visible_ds: Sequence[uuid.UUID | str]
+) -> dict[str, dict[str, Any]]:
     """Who to tell about these datasets: owners (users and names from ownership facets) and
-    followers, with why; per dataset in the given order, its owners by email first."""
-    rows, named = await repo.people_of(session, visible_ds)
-    users: dict[uuid.UUID, list[tuple[str, uuid.UUID, str, str | None]]] = {}
-    for why, ds, uid, name, email in rows:
-        users.setdefault(ds, []).append((why, uid, name, email))
-    names = await repo.dataset_names(session, list(users.keys() | named.keys()))
+    followers, each once, with their first reasons in the given order and how many in all."""
+    users, named = await repo.people_of(session, visible_ds, shown=REASONS_SHOWN)
     people: dict[str, dict[str, Any]] = {}
-    for ds in visible_ds:
-        told = users.get(ds, [])
-        for _why, uid, name, email in [t for t in told if t[0] == "owns"]:
-            people.setdefault(str(uid), {"id": uid, "name": name, "email": email, "reasons": []})[
-                "reasons"
-            ].append(f"owns {names.get(ds)}")
-        for who in named.get(ds, []):
-            # An owner named by an ownership facet who is not a user: still told.
-            people.setdefault(
-                f"named:{who.lower()}",
-                {"id": None, "name": who, "email": owner_email(who), "reasons": []},
-            )["reasons"].append(f"owns {names.get(ds)}")
-        for _why, uid, name, email in [t for t in told if t[0] == "follows"]:
-            people.setdefault(str(uid), {"id": uid, "name": name, "email": email, "reasons": []})[
-                "reasons"
-            ].append(f"follows {names.get(ds)}")
+    for uid, name, email, total, reasons in users:
+        people[str(uid)] = {
+            "id": uid,
+            "name": name,
+            "email": email,
+            "reasons": reasons,
+            "reasons_total": total,
+        }
+    for key, who, total, reasons in named:
+        # An owner named by an ownership facet who is not a user: still told.
+        people[f"named:{key}"] = {
+            "id": None,
+            "name": who,
+            "email": owner_email(who),
+            "reasons": reasons,
+            "reasons_total": total,
+        }
     return people
 
 
-async def _owner_keys(session: AsyncSession, ds: list[uuid.UUID]) -> set[str]:
+async def _owner_keys(session: AsyncSession, ds: Sequence[uuid.UUID | str]) -> set[str]:
     """The owners (users) of these datasets, keyed as :func:`_people` keys users."""
-    rows, _ = await repo.people_of(session, ds, followers=False)
-    return {str(r[2]) for r in rows}
+    return {str(u) for u in await repo.owner_ids(session, ds)}
 
 
 async def _impact_items(

@@ -3566,8 +3566,16 @@ export interface components {
             name: string;
             /** Email */
             email?: string | null;
-            /** Reasons */
+            /**
+             * Reasons
+             * @description Why, nearest first: the first five (`owns <dataset>`, `follows <dataset>`)
+             */
             reasons: string[];
+            /**
+             * Reasons Total
+             * @description How many reasons in all (owned and followed datasets)
+             */
+            reasons_total: number;
         };
         /** Org */
         Org: {

@@ -111,6 +111,24 @@ describe("Impact panel", () => {
     expect(screen.getByRole("link", { name: /Export CSV/ }).getAttribute("href")).toContain("depth=3");
   });
 
+  it("lists each person once with their first reasons and how many more there are", async () => {
+    mockFetch(() =>
+      json({
+        ...page(null),
+        notify: [
+          { id: "u-1", name: "Kim", email: "kim@acme.test", reasons: ["owns MART.A", "follows MART.B"], reasons_total: 9 },
+          { id: null, name: "team:finance", email: null, reasons: ["owns MART.A"], reasons_total: 1 },
+        ],
+      }),
+    );
+    renderPanel();
+    const people = await screen.findByRole("list", { name: "People to notify" });
+    const rows = within(people).getAllByRole("listitem").map((li) => li.textContent);
+    expect(rows[0]).toContain("owns MART.A · follows MART.B · and 7 more");
+    expect(rows[1]).toContain("owns MART.A");
+    expect(rows[1]).not.toContain("more");
+  });
+
   it("says nothing is downstream, with no export", async () => {
     mockFetch(() =>
       json({

@@ -250,7 +250,12 @@ export function ImpactPanel({
                         <span className="identity__text">
                           <span className="cell-primary">{p.name}</span>
                           {p.email ? <span className="cell-secondary">{p.email}</span> : null}
-                          <span className="notify-reasons">{p.reasons.join(" · ")}</span>
+                          <span className="notify-reasons">
+                            {p.reasons.join(" · ")}
+                            {p.reasons_total > p.reasons.length
+                              ? ` · and ${(p.reasons_total - p.reasons.length).toLocaleString()} more`
+                              : null}
+                          </span>
                         </span>
                       </li>
                     ))}
