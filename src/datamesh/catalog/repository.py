@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Uuid,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -29,13 +30,13 @@ from sqlalchemy import (
     text,
     true,
     tuple_,
-    type_coerce,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import JSON, JSONB, aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.auth.principal import Principal
+from datamesh.db import read_connection
 from datamesh.kit.pagination import after as keyset_after
 from datamesh.kit.text import escape_like
 from datamesh.models.catalog import Dataset, DatasetOwner, Follow
@@ -58,16 +59,31 @@ def readable(p: Principal | None, dataset: Any = Dataset) -> ColumnElement[bool]
     private to its owners and the owning org's admins and stewards. Every read path uses this."""
     if p is None:
         return false()
+    return _readable(dataset, p.org_id, _owner_of(p), _elevated(p))
+
+
+def _owner_of(p: Principal) -> uuid.UUID | None:
+    """The user whose ownership shows private datasets (users only, not API keys)."""
+    return p.user_id if p.kind == "user" else None
+
+
+def _elevated(p: Principal) -> bool:
+    return p.role in ("admin", "steward")
+
+
+def _readable(dataset: Any, org: Any, user: Any, elevated: bool) -> ColumnElement[bool]:
+    """:func:`readable` for an org and a user given as values or as bound parameters (a
+    statement built once for every viewer of one shape, see :func:`get_with_extras`)."""
     private_ok: list[ColumnElement[bool]] = []
-    if p.kind == "user" and p.user_id is not None:
+    if user is not None:
         private_ok.append(
-            exists().where(DatasetOwner.dataset_id == dataset.id, DatasetOwner.user_id == p.user_id)
+            exists().where(DatasetOwner.dataset_id == dataset.id, DatasetOwner.user_id == user)
         )
-    if p.role in ("admin", "steward"):
-        private_ok.append(dataset.org_id == p.org_id)
+    if elevated:
+        private_ok.append(dataset.org_id == org)
     return or_(
         dataset.visibility == "public",
-        and_(dataset.visibility == "internal", dataset.org_id == p.org_id),
+        and_(dataset.visibility == "internal", dataset.org_id == org),
         and_(dataset.visibility == "private", or_(*private_ok) if private_ok else false()),
     )
 
@@ -94,29 +110,56 @@ class OwnerRef:
     email: str
 
 
-async def get_with_extras(
-    session: AsyncSession, dataset_id: uuid.UUID, p: Principal | None
-) -> tuple[Dataset, str, int, bool, list[OwnerRef]] | None:
-    """The dataset, its org's name, follower count, whether the caller follows, and its owners
-    (ordered by email, as ``owners``): one query, one round trip."""
+# The columns a profile or a search result shows: not the search document, short name or the
+# ingestion's bookkeeping (loading a tsvector per row was a visible share of a read).
+PROFILE_COLUMNS = (
+    Dataset.id,
+    Dataset.org_id,
+    Dataset.namespace,
+    Dataset.name,
+    Dataset.display_name,
+    Dataset.description,
+    Dataset.platform,
+    Dataset.domain,
+    Dataset.tags,
+    Dataset.named_owners,
+    Dataset.visibility,
+    Dataset.status,
+    Dataset.origin,
+    Dataset.node_id,
+    Dataset.source_database,
+    Dataset.source_schema,
+    Dataset.source_table,
+    Dataset.source_path,
+    Dataset.fields,
+    Dataset.kind,
+    Dataset.properties,
+    Dataset.created_at,
+    Dataset.updated_at,
+    Dataset.created_by,
+    Dataset.updated_by,
+    Dataset.version,
+)
+
+
+def _profile_statement(owner: bool, follower: bool, elevated: bool) -> Select[Any]:
+    """The profile's one query for viewers of one shape (a user or not, following possible,
+    admin/steward or not); who the viewer is and which dataset are bound parameters."""
     followers = select(func.count()).where(Follow.dataset_id == Dataset.id).scalar_subquery()
     following = (
-        exists().where(Follow.dataset_id == Dataset.id, Follow.user_id == p.user_id)
-        if p is not None and p.user_id is not None
+        exists().where(Follow.dataset_id == Dataset.id, Follow.user_id == bindparam("follower"))
+        if follower
         else false()
     )
     owners = (
         select(
-            type_coerce(
-                func.coalesce(
-                    func.json_agg(
-                        aggregate_order_by(
-                            func.json_build_array(User.id, User.name, User.email), User.email
-                        )
-                    ),
-                    literal_column("'[]'::json"),
+            func.coalesce(
+                func.json_agg(
+                    aggregate_order_by(
+                        func.json_build_array(User.id, User.name, User.email), User.email
+                    )
                 ),
-                JSON,
+                literal_column("'[]'::json"),
             )
         )
         .select_from(DatasetOwner)
@@ -124,17 +167,60 @@ async def get_with_extras(
         .where(DatasetOwner.dataset_id == Dataset.id)
         .scalar_subquery()
     )
-    row = (
-        await session.execute(
-            select(Dataset, Organization.name, followers, following, owners)
-            .join(Organization, Organization.id == Dataset.org_id)
-            .where(Dataset.id == dataset_id, readable(p))
+    org = bindparam("org", type_=Uuid())
+    user = bindparam("owner", type_=Uuid()) if owner else None
+    return (
+        select(
+            *PROFILE_COLUMNS,
+            Organization.name.label("org_name"),
+            followers.label("follower_count"),
+            following.label("following"),
+            owners.label("owners"),
         )
-    ).first()
+        .join(Organization, Organization.id == Dataset.org_id)
+        .where(Dataset.id == bindparam("dataset_id"), _readable(Dataset, org, user, elevated))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A statement compiled once: its SQL and, per position, a parameter's name or value."""
+
+    sql: str
+    params: tuple[tuple[str, Any], ...]
+
+    def args(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(values.get(n, v) for n, v in self.params)
+
+
+_PROFILE_SQL: dict[tuple[bool, bool, bool], _Compiled] = {}
+
+
+async def get_with_extras(
+    session: AsyncSession, dataset_id: uuid.UUID, p: Principal | None
+) -> tuple[Row[Any], str, int, bool, list[OwnerRef]] | None:
+    """The dataset (a row of :data:`PROFILE_COLUMNS`), its org's name, follower count,
+    whether the caller follows, and its owners (ordered by email, as ``owners``).
+
+    The hot read: one statement, in AUTOCOMMIT when the request has no transaction yet (no
+    BEGIN and COMMIT round trips, see ``db.read_connection``), compiled once per viewer shape
+    and sent as it is (no statement built, cache key computed or ORM row loaded per read)."""
+    if p is None:
+        return None
+    owner, follower, elevated = _owner_of(p), p.user_id, _elevated(p)
+    shape = (owner is not None, follower is not None, elevated)
+    conn = await read_connection(session)
+    compiled = _PROFILE_SQL.get(shape)
+    if compiled is None:
+        c = _profile_statement(*shape).compile(dialect=conn.dialect)
+        compiled = _Compiled(str(c), tuple((n, c.params[n]) for n in c.positiontup or ()))
+        _PROFILE_SQL[shape] = compiled
+    values = {"dataset_id": dataset_id, "org": p.org_id, "owner": owner, "follower": follower}
+    row = (await conn.exec_driver_sql(compiled.sql, compiled.args(values))).first()
     if row is None:
         return None
-    owner_refs = [OwnerRef(uuid.UUID(i), n, e) for i, n, e in row[4] or []]
-    return row[0], row[1], int(row[2]), bool(row[3]), owner_refs
+    owner_refs = [OwnerRef(uuid.UUID(i), n, e) for i, n, e in row.owners or []]
+    return row, row.org_name, int(row.follower_count), bool(row.following), owner_refs
 
 
 async def get_for_update(
@@ -429,23 +515,54 @@ def _text_terms(text: str) -> _Text:
     )
 
 
+_SEARCH_SETTINGS = text(
+    "SELECT set_config('pg_trgm.similarity_threshold', :threshold, true),"
+    " set_config('plan_cache_mode', 'force_custom_plan', true)"
+).bindparams(threshold=str(TRGM_THRESHOLD))
+
+
 async def text_search_settings(session: AsyncSession) -> None:
     """For this transaction: the typo threshold, and a plan made for each text search's own
     values. The statements are the same text for every word, so after five runs PostgreSQL
     would reuse one generic plan, which cannot turn a `LIKE $1` into an index range or weigh a
     tsquery's selectivity: total and facets then took ~4x longer (measured at 100k datasets)."""
-    await session.execute(
-        select(
-            func.set_config("pg_trgm.similarity_threshold", str(TRGM_THRESHOLD), True),
-            func.set_config("plan_cache_mode", "force_custom_plan", True),
-        )
-    )
+    await session.execute(_SEARCH_SETTINGS)
 
 
-async def search(
-    session: AsyncSession, p: Principal | None, q: SearchQuery
-) -> tuple[list[tuple[Dataset, float | None]], int, bool, dict[str, list[tuple[str, int]]]]:
-    """One page, the total (exact up to ``COUNT_LIMIT``), and facet counts over the result."""
+# What a search result shows of a dataset (no search document), with its org's name.
+SUMMARY_COLUMNS = (
+    Dataset.id,
+    Dataset.org_id,
+    Dataset.namespace,
+    Dataset.name,
+    Dataset.display_name,
+    Dataset.description,
+    Dataset.platform,
+    Dataset.domain,
+    Dataset.tags,
+    Dataset.visibility,
+    Dataset.status,
+    Dataset.updated_at,
+    Organization.name.label("org_name"),
+)
+
+
+@dataclass(slots=True)
+class SearchPage:
+    """One page of rows of :data:`SUMMARY_COLUMNS` with their scores (``None`` unless ranked),
+    the total (exact up to ``COUNT_LIMIT``), facet counts over the result, and the names of
+    the orgs the page and the org facet mention."""
+
+    rows: list[tuple[Row[Any], float | None]]
+    total: int
+    total_is_lower_bound: bool
+    facets: dict[str, list[tuple[str, int]]]
+    org_names: dict[uuid.UUID, str]
+
+
+async def search(session: AsyncSession, p: Principal | None, q: SearchQuery) -> SearchPage:
+    """Two statements after the text search's settings: the page (candidates, typo
+    neighbours and scores in one), then the total and facets with the orgs' names."""
     base = _filters(q, p)
     text = _text_terms(q.text) if q.text else None
     conds = [*base, text.match] if text is not None else base
@@ -454,8 +571,9 @@ async def search(
     # Relevance builds its own candidate sets from the base filters; other sorts page the match.
     ranked = text is not None and q.sort == "relevance"
     page = await _page(session, base if ranked else conds, text, q)
-    total, capped, facets = await _facets(session, conds)
-    return page, total, capped, facets
+    total, capped, facets, names = await _facets(session, conds)
+    names.update((r.org_id, r.org_name) for r, _ in page)
+    return SearchPage(page, total, capped, facets, names)
 
 
 def name_candidates(conds: list[ColumnElement[bool]], text: _Text) -> Select[tuple[uuid.UUID]]:
@@ -469,30 +587,38 @@ def name_candidates(conds: list[ColumnElement[bool]], text: _Text) -> Select[tup
     )
 
 
+def _candidates(conds: list[ColumnElement[bool]], text: _Text, limit: int) -> Select[Any]:
+    """The ids a ranked search scores, each part stopping at its limit on its own index: names
+    equal to or starting with the text (btree, in order), the first full-text matches (GIN),
+    exact addresses, and trigram neighbours only when those found fewer than a page (a typo):
+    PostgreSQL runs that part only if the count, a one-time filter, lets it."""
+    fts_ids = select(Dataset.id).where(*conds, text.fts).limit(CANDIDATES)
+    located = select(Dataset.id).where(*conds, text.locator).limit(CANDIDATES)
+    found = name_candidates(conds, text).union(fts_ids, located).cte("candidates")
+    ids = select(found.c.id)
+    if text.typo is None:
+        return ids
+    few = select(func.count()).select_from(found).scalar_subquery() < limit
+    typo_ids = select(Dataset.id).where(*conds, text.typo, few).limit(NAME_CANDIDATES)
+    return ids.union(typo_ids)  # type: ignore[return-value]
+
+
 async def _page(
     session: AsyncSession, conds: list[ColumnElement[bool]], text: _Text | None, q: SearchQuery
-) -> list[tuple[Dataset, float | None]]:
+) -> list[tuple[Row[Any], float | None]]:
+    """One statement: for a ranked search the candidates, then their scores and order."""
     if text is not None and q.sort == "relevance":
-        # A bounded candidate set, each part stopping at its limit on its own index: names
-        # equal to or starting with the text (btree, in order), the first full-text matches
-        # (GIN), and trigram neighbours only when those found too little (a typo); then scored.
-        fts_ids = select(Dataset.id).where(*conds, text.fts).limit(CANDIDATES)
-        located = select(Dataset.id).where(*conds, text.locator).limit(CANDIDATES)
-        ids = set(await session.scalars(name_candidates(conds, text).union(fts_ids, located)))
-        if text.typo is not None and len(ids) < q.limit:
-            typo_ids = select(Dataset.id).where(*conds, text.typo).limit(NAME_CANDIDATES)
-            ids |= set(await session.scalars(typo_ids))
         scored = (
             select(Dataset.id.label("id"), text.score.label("score"))
-            .where(Dataset.id.in_(list(ids)) if ids else false())
+            .where(Dataset.id.in_(_candidates(conds, text, q.limit)))
             .subquery()
         )
-        stmt = select(Dataset, scored.c.score).join(scored, scored.c.id == Dataset.id)
+        stmt = select(*SUMMARY_COLUMNS, scored.c.score).join(scored, scored.c.id == Dataset.id)
         if q.after:
             stmt = stmt.where(keyset_after([scored.c.score, Dataset.id], q.after, descending=True))
         stmt = stmt.order_by(scored.c.score.desc(), Dataset.id.desc())
     else:
-        stmt = select(Dataset, literal(None).label("score")).where(*conds)
+        stmt = select(*SUMMARY_COLUMNS, literal(None).label("score")).where(*conds)
         if q.sort == "name":
             cols: list[Any] = [func.lower(Dataset.name), Dataset.id]
             if q.after:
@@ -503,14 +629,16 @@ async def _page(
             if q.after:
                 stmt = stmt.where(keyset_after(cols, q.after, descending=True))
             stmt = stmt.order_by(Dataset.updated_at.desc(), Dataset.id.desc())
+    stmt = stmt.join(Organization, Organization.id == Dataset.org_id)
     rows = (await session.execute(stmt.limit(q.limit + 1))).all()
-    return [(r[0], r[1]) for r in rows]
+    return [(r, r.score) for r in rows]
 
 
 async def _facets(
     session: AsyncSession, conds: list[ColumnElement[bool]], top: int = 25
-) -> tuple[int, bool, dict[str, list[tuple[str, int]]]]:
-    """Total and facet counts in one scan of the (bounded) result."""
+) -> tuple[int, bool, dict[str, list[tuple[str, int]]], dict[uuid.UUID, str]]:
+    """Total and facet counts in one scan of the (bounded) result; the org facet brings its
+    orgs' names along (no statement of its own)."""
     matched = (
         select(Dataset.platform, Dataset.domain, Dataset.tags, Dataset.org_id)
         .where(*conds)
@@ -519,16 +647,19 @@ async def _facets(
         .prefix_with("MATERIALIZED")
     )
     tag = func.unnest(matched.c.tags).table_valued("value").render_derived()
+    none = literal(None, String)
     parts = [
-        select(literal("total"), literal(None), func.count()).select_from(matched),
-        select(literal("platform"), matched.c.platform, func.count()).group_by(matched.c.platform),
-        select(literal("domain"), matched.c.domain, func.count())
+        select(literal("total"), literal(None), func.count(), none).select_from(matched),
+        select(literal("platform"), matched.c.platform, func.count(), none).group_by(
+            matched.c.platform
+        ),
+        select(literal("domain"), matched.c.domain, func.count(), none)
         .where(matched.c.domain.is_not(None))
         .group_by(matched.c.domain),
-        select(literal("org"), func.cast(matched.c.org_id, String), func.count()).group_by(
-            matched.c.org_id
-        ),
-        select(literal("tag"), tag.c.value, func.count())
+        select(literal("org"), func.cast(matched.c.org_id, String), func.count(), Organization.name)
+        .join(Organization, Organization.id == matched.c.org_id)
+        .group_by(matched.c.org_id, Organization.name),
+        select(literal("tag"), tag.c.value, func.count(), none)
         .select_from(matched)
         .join(tag, true())
         .group_by(tag.c.value),
@@ -536,15 +667,18 @@ async def _facets(
     rows = (await session.execute(union_all(*parts))).all()
     total = 0
     out: dict[str, list[tuple[str, int]]] = {"platform": [], "domain": [], "org": [], "tag": []}
-    for facet, value, count in rows:
+    names: dict[uuid.UUID, str] = {}
+    for facet, value, count, name in rows:
         if facet == "total":
             total = int(count)
         else:
             out[facet].append((str(value), int(count)))
+            if facet == "org":
+                names[uuid.UUID(value)] = name
     for facet, values in out.items():
         out[facet] = sorted(values, key=lambda v: (-v[1], v[0]))[:top]
     capped = total > COUNT_LIMIT
-    return min(total, COUNT_LIMIT), capped, out
+    return min(total, COUNT_LIMIT), capped, out, names
 
 
 # -- ingestion (crawls, dbt) --------------------------------------------------------------------
