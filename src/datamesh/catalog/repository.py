@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ import orjson
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    CompoundSelect,
     Row,
     Select,
     String,
@@ -446,25 +448,88 @@ def _prefix_tsquery(text: str) -> str | None:
     return " & ".join([*tokens[:-1], f"{tokens[-1]}:*"])
 
 
-def _filters(q: SearchQuery, p: Principal | None) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = [readable(p)]
-    if q.status:
-        conds.append(Dataset.status.in_(q.status))
-    if q.platform:
-        conds.append(Dataset.platform.in_(q.platform))
-    if q.domain:
-        conds.append(Dataset.domain.in_(q.domain))
-    if q.tag:
-        conds.append(Dataset.tags.contains(q.tag))
-    if q.org:
-        conds.append(Dataset.org_id.in_(q.org))
-    if q.visibility:
-        conds.append(Dataset.visibility.in_(q.visibility))
-    if q.owner:
+# A search's statements are built once per shape (which filters, what kind of viewer and text,
+# the sort) with every request value a named bound parameter, then sent with each request's
+# values: building them and computing SQLAlchemy's cache key was most of a search's Python
+# work. The builders below take a shape and a binder, never the request, so a statement built
+# for one request cannot carry its values into another's; a value not given is an error.
+_FILTERS = ("status", "platform", "domain", "tag", "org", "visibility", "owner")
+
+
+class _Bind:
+    """Named bound parameters: placeholders (a statement built once per shape; the values
+    come with each execution), or carrying their values (a statement built for one use)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: dict[str, Any] | None = None) -> None:
+        self.values = values
+
+    def __call__(self, name: str, **kw: Any) -> Any:
+        if self.values is None:
+            return bindparam(name, **kw)
+        return bindparam(name, self.values[name], **kw)
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a search's SQL depends on besides its values."""
+
+    viewer: tuple[bool, bool] | None  # (ownership counts, admin/steward); None: nobody
+    filters: tuple[bool, ...]  # which of _FILTERS are given
+    text: tuple[bool, bool, int] | None  # (prefix query, one word, address splits)
+    sort: str
+
+
+def _viewer_values(p: Principal | None) -> tuple[tuple[bool, bool] | None, dict[str, Any]]:
+    if p is None:
+        return None, {}
+    owner = _owner_of(p)
+    return (owner is not None, _elevated(p)), {"viewer_org": p.org_id, "viewer_owner": owner}
+
+
+def _filter_values(q: SearchQuery) -> tuple[tuple[bool, ...], dict[str, Any]]:
+    given = {f"f_{name}": getattr(q, name) for name in _FILTERS if getattr(q, name)}
+    return tuple(f"f_{name}" in given for name in _FILTERS), given
+
+
+def _base_conds(
+    viewer: tuple[bool, bool] | None, filters: tuple[bool, ...], b: _Bind
+) -> list[ColumnElement[bool]]:
+    """Visibility (:func:`readable`'s expression) and the filters."""
+    if viewer is None:
+        conds: list[ColumnElement[bool]] = [false()]
+    else:
+        owner, elevated = viewer
+        user = b("viewer_owner") if owner else None
+        conds = [_readable(Dataset, b("viewer_org"), user, elevated)]
+    status, platform, domain, tag, org, visibility, owner_filter = filters
+    if status:
+        conds.append(Dataset.status.in_(b("f_status", expanding=True)))
+    if platform:
+        conds.append(Dataset.platform.in_(b("f_platform", expanding=True)))
+    if domain:
+        conds.append(Dataset.domain.in_(b("f_domain", expanding=True)))
+    if tag:
+        conds.append(Dataset.tags.contains(b("f_tag")))
+    if org:
+        conds.append(Dataset.org_id.in_(b("f_org", expanding=True)))
+    if visibility:
+        conds.append(Dataset.visibility.in_(b("f_visibility", expanding=True)))
+    if owner_filter:
         conds.append(
-            exists().where(DatasetOwner.dataset_id == Dataset.id, DatasetOwner.user_id.in_(q.owner))
+            exists().where(
+                DatasetOwner.dataset_id == Dataset.id,
+                DatasetOwner.user_id.in_(b("f_owner", expanding=True)),
+            )
         )
     return conds
+
+
+def _filters(q: SearchQuery, p: Principal | None) -> list[ColumnElement[bool]]:
+    viewer, who = _viewer_values(p)
+    filters, given = _filter_values(q)
+    return _base_conds(viewer, filters, _Bind(who | given))
 
 
 @dataclass(slots=True)
@@ -477,42 +542,70 @@ class _Text:
     locator: ColumnElement[bool]
 
 
-def _locator(text: str) -> ColumnElement[bool]:
-    """The text as a dataset's address: a namespace (``snowflake://acme.eu-west-1``) or a full
+def _text_values(text: str) -> tuple[tuple[bool, bool, int], dict[str, Any]]:
+    """The text's shape and values: the web-search query, the as-you-type prefix query (not
+    with operators), the lowered text for names and typos (one word only), and the text as a
+    dataset's address: a namespace (``snowflake://acme.eu-west-1``) or a full
     ``namespace/name``, split at each ``/`` after the scheme (names and namespaces may hold
-    slashes). Equality on (namespace, name), so the unique index answers it."""
-    text = text.strip()
-    conds: list[ColumnElement[bool]] = [Dataset.namespace == text]
-    start = text.find("://") + 3 if "://" in text else 0
-    for i in [i for i, ch in enumerate(text) if ch == "/" and i >= start][:10]:
-        namespace, name = text[:i], text[i + 1 :]
-        if namespace and name:
-            conds.append(and_(Dataset.namespace == namespace, Dataset.name == name))
-    return or_(*conds)
-
-
-def _text_terms(text: str) -> _Text:
+    slashes)."""
     lowered = text.strip().lower()
-    web = func.websearch_to_tsquery(TS_CONFIG, text)
+    operators = _OPERATORS.search(text) is not None
     prefix = _prefix_tsquery(text)
-    tsq = func.to_tsquery(TS_CONFIG, prefix) if prefix and not _OPERATORS.search(text) else None
-    combined = web.op("||")(tsq) if tsq is not None else web
-    single_word = " " not in lowered and not _OPERATORS.search(text)
-    name_prefix = _CODE_POINT_NAME.like(escape_like(lowered) + "%", escape="\\")
-    typo = Dataset.short_name.op("%")(lowered) if single_word else None
+    values: dict[str, Any] = {
+        "q_web": text,
+        "q_lower": lowered,
+        "q_like": escape_like(lowered) + "%",
+        "q_address": text.strip(),
+    }
+    if prefix and not operators:
+        values["q_prefix"] = prefix
+    address = text.strip()
+    start = address.find("://") + 3 if "://" in address else 0
+    splits = 0
+    for i in [i for i, ch in enumerate(address) if ch == "/" and i >= start][:10]:
+        namespace, name = address[:i], address[i + 1 :]
+        if namespace and name:
+            values[f"q_namespace_{splits}"], values[f"q_name_{splits}"] = namespace, name
+            splits += 1
+    shape = ("q_prefix" in values, " " not in lowered and not operators, splits)
+    return shape, values
+
+
+def _terms(shape: tuple[bool, bool, int], b: _Bind) -> _Text:
+    prefix, one_word, splits = shape
+    web = func.websearch_to_tsquery(TS_CONFIG, b("q_web", type_=String()))
+    combined = (
+        web.op("||")(func.to_tsquery(TS_CONFIG, b("q_prefix", type_=String()))) if prefix else web
+    )
+    # Compared with a column, a parameter takes the column's type (and collation); as a
+    # function's argument it is a string.
+    name_prefix = _CODE_POINT_NAME.like(b("q_like", type_=_CODE_POINT_NAME.type), escape="\\")
+    typo = Dataset.short_name.op("%")(b("q_lower")) if one_word else None
     fts = Dataset.search.op("@@")(combined)
-    locator = _locator(text)
+    # Equality on (namespace, name), so the unique index answers it.
+    locator = or_(
+        Dataset.namespace == b("q_address"),
+        *[
+            and_(Dataset.namespace == b(f"q_namespace_{i}"), Dataset.name == b(f"q_name_{i}"))
+            for i in range(splits)
+        ],
+    )
     match = or_(fts, name_prefix, locator, typo if typo is not None else false())
     score = (
         func.ts_rank_cd(Dataset.search, combined, 1)
         + case((locator, 20.0), else_=0.0)
-        + case((Dataset.short_name == lowered, 10.0), else_=0.0)
-        + case((Dataset.short_name.like(escape_like(lowered) + "%", escape="\\"), 5.0), else_=0.0)
-        + func.similarity(Dataset.short_name, lowered) * 2.0
+        + case((Dataset.short_name == b("q_lower"), 10.0), else_=0.0)
+        + case((Dataset.short_name.like(b("q_like"), escape="\\"), 5.0), else_=0.0)
+        + func.similarity(Dataset.short_name, b("q_lower", type_=String())) * 2.0
     )
     return _Text(
         match=match, score=score, fts=fts, name_prefix=name_prefix, typo=typo, locator=locator
     )
+
+
+def _text_terms(text: str) -> _Text:
+    shape, values = _text_values(text)
+    return _terms(shape, _Bind(values))
 
 
 _SEARCH_SETTINGS = text(
@@ -560,18 +653,55 @@ class SearchPage:
     org_names: dict[uuid.UUID, str]
 
 
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """A shape's page and facet statements, and the page's keyset columns."""
+
+    page: Select[Any]
+    keyset: list[Any]
+    descending: bool
+    facets: CompoundSelect[Any]
+
+
+@functools.lru_cache(maxsize=512)
+def _statements(shape: _Shape) -> _Statements:
+    b = _Bind()  # placeholders only
+    base = _base_conds(shape.viewer, shape.filters, b)
+    text = _terms(shape.text, b) if shape.text is not None else None
+    conds = [*base, text.match] if text is not None else base
+    # Relevance builds its own candidate sets from the base filters; other sorts page the match.
+    ranked = text is not None and shape.sort == "relevance"
+    page, keyset, descending = _page_statement(base if ranked else conds, text, shape.sort, b)
+    return _Statements(page, keyset, descending, _facets_statement(conds))
+
+
+def _search_values(q: SearchQuery, p: Principal | None) -> tuple[_Shape, dict[str, Any]]:
+    viewer, values = _viewer_values(p)
+    filters, given = _filter_values(q)
+    values |= given
+    text_shape = None
+    if q.text:
+        text_shape, text_values = _text_values(q.text)
+        values |= text_values
+    values |= {"page_limit": q.limit + 1, "typo_below": q.limit}
+    return _Shape(viewer, filters, text_shape, q.sort), values
+
+
 async def search(session: AsyncSession, p: Principal | None, q: SearchQuery) -> SearchPage:
     """Two statements after the text search's settings: the page (candidates, typo
-    neighbours and scores in one), then the total and facets with the orgs' names."""
-    base = _filters(q, p)
-    text = _text_terms(q.text) if q.text else None
-    conds = [*base, text.match] if text is not None else base
-    if text is not None:
+    neighbours and scores in one), then the total and facets with the orgs' names. Both are
+    built once per shape (:func:`_statements`) and sent with this search's values."""
+    shape, values = _search_values(q, p)
+    built = _statements(shape)
+    if q.text:
         await text_search_settings(session)
-    # Relevance builds its own candidate sets from the base filters; other sorts page the match.
-    ranked = text is not None and q.sort == "relevance"
-    page = await _page(session, base if ranked else conds, text, q)
-    total, capped, facets, names = await _facets(session, conds)
+    page_stmt = built.page
+    if q.after:
+        page_stmt = page_stmt.where(keyset_after(built.keyset, q.after, built.descending))
+    page = [(r, r.score) for r in await session.execute(page_stmt, values)]
+    total, capped, facets, names = _count_facets(
+        (await session.execute(built.facets, values)).all()
+    )
     names.update((r.org_id, r.org_name) for r, _ in page)
     return SearchPage(page, total, capped, facets, names)
 
@@ -587,7 +717,7 @@ def name_candidates(conds: list[ColumnElement[bool]], text: _Text) -> Select[tup
     )
 
 
-def _candidates(conds: list[ColumnElement[bool]], text: _Text, limit: int) -> Select[Any]:
+def _candidates(conds: list[ColumnElement[bool]], text: _Text, limit: Any) -> Select[Any]:
     """The ids a ranked search scores, each part stopping at its limit on its own index: names
     equal to or starting with the text (btree, in order), the first full-text matches (GIN),
     exact addresses, and trigram neighbours only when those found fewer than a page (a typo):
@@ -603,40 +733,45 @@ def _candidates(conds: list[ColumnElement[bool]], text: _Text, limit: int) -> Se
     return ids.union(typo_ids)  # type: ignore[return-value]
 
 
-async def _page(
-    session: AsyncSession, conds: list[ColumnElement[bool]], text: _Text | None, q: SearchQuery
-) -> list[tuple[Row[Any], float | None]]:
-    """One statement: for a ranked search the candidates, then their scores and order."""
-    if text is not None and q.sort == "relevance":
+def _page_statement(
+    conds: list[ColumnElement[bool]], text: _Text | None, sort: str, b: _Bind
+) -> tuple[Select[Any], list[Any], bool]:
+    """One statement for the page (its keyset columns and direction for a cursor): for a
+    ranked search the candidates, then their scores and order."""
+    if text is not None and sort == "relevance":
         scored = (
             select(Dataset.id.label("id"), text.score.label("score"))
-            .where(Dataset.id.in_(_candidates(conds, text, q.limit)))
+            .where(Dataset.id.in_(_candidates(conds, text, b("typo_below"))))
             .subquery()
         )
         stmt = select(*SUMMARY_COLUMNS, scored.c.score).join(scored, scored.c.id == Dataset.id)
-        if q.after:
-            stmt = stmt.where(keyset_after([scored.c.score, Dataset.id], q.after, descending=True))
+        keyset: list[Any] = [scored.c.score, Dataset.id]
+        descending = True
         stmt = stmt.order_by(scored.c.score.desc(), Dataset.id.desc())
     else:
         stmt = select(*SUMMARY_COLUMNS, literal(None).label("score")).where(*conds)
-        if q.sort == "name":
-            cols: list[Any] = [func.lower(Dataset.name), Dataset.id]
-            if q.after:
-                stmt = stmt.where(keyset_after(cols, q.after))
-            stmt = stmt.order_by(*cols)
+        if sort == "name":
+            keyset, descending = [func.lower(Dataset.name), Dataset.id], False
+            stmt = stmt.order_by(*keyset)
         else:
-            cols = [Dataset.updated_at, Dataset.id]
-            if q.after:
-                stmt = stmt.where(keyset_after(cols, q.after, descending=True))
+            keyset, descending = [Dataset.updated_at, Dataset.id], True
             stmt = stmt.order_by(Dataset.updated_at.desc(), Dataset.id.desc())
     stmt = stmt.join(Organization, Organization.id == Dataset.org_id)
-    rows = (await session.execute(stmt.limit(q.limit + 1))).all()
-    return [(r, r.score) for r in rows]
+    return stmt.limit(b("page_limit")), keyset, descending
 
 
-async def _facets(
-    session: AsyncSession, conds: list[ColumnElement[bool]], top: int = 25
-) -> tuple[int, bool, dict[str, list[tuple[str, int]]], dict[uuid.UUID, str]]:
+async def _page(
+    session: AsyncSession, conds: list[ColumnElement[bool]], text: _Text | None, q: SearchQuery
+) -> list[tuple[Row[Any], float | None]]:
+    """The page of a search whose conditions carry their values (see :func:`search`)."""
+    b = _Bind({"page_limit": q.limit + 1, "typo_below": q.limit})
+    stmt, keyset, descending = _page_statement(conds, text, q.sort, b)
+    if q.after:
+        stmt = stmt.where(keyset_after(keyset, q.after, descending))
+    return [(r, r.score) for r in await session.execute(stmt)]
+
+
+def _facets_statement(conds: list[ColumnElement[bool]]) -> CompoundSelect[Any]:
     """Total and facet counts in one scan of the (bounded) result; the org facet brings its
     orgs' names along (no statement of its own)."""
     matched = (
@@ -648,7 +783,7 @@ async def _facets(
     )
     tag = func.unnest(matched.c.tags).table_valued("value").render_derived()
     none = literal(None, String)
-    parts = [
+    return union_all(
         select(literal("total"), literal(None), func.count(), none).select_from(matched),
         select(literal("platform"), matched.c.platform, func.count(), none).group_by(
             matched.c.platform
@@ -663,8 +798,13 @@ async def _facets(
         .select_from(matched)
         .join(tag, true())
         .group_by(tag.c.value),
-    ]
-    rows = (await session.execute(union_all(*parts))).all()
+    )
+
+
+def _count_facets(
+    rows: Sequence[Row[Any]], top: int = 25
+) -> tuple[int, bool, dict[str, list[tuple[str, int]]], dict[uuid.UUID, str]]:
+    """The total (exact up to ``COUNT_LIMIT``), the top facet values by count, org names."""
     total = 0
     out: dict[str, list[tuple[str, int]]] = {"platform": [], "domain": [], "org": [], "tag": []}
     names: dict[uuid.UUID, str] = {}
