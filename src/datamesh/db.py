@@ -56,8 +56,13 @@ def database_url(settings: Settings) -> Iterator[str]:
 def make_engine(url: str, settings: Settings, **kw: Any) -> AsyncEngine:
     return create_async_engine(
         url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
+        # Every connection opened is kept (at most db_pool_size + db_max_overflow, as before):
+        # a pool that closed those above db_pool_size when they came back opened a new one
+        # for nearly every request past the tenth concurrent one (TCP, startup, SSL
+        # negotiation, type introspection, statements prepared again): ~10 % of a dataset
+        # read's CPU at 16 concurrent requests (BENCHMARKS.md, "Read paths").
+        pool_size=settings.db_pool_size + settings.db_max_overflow,
+        max_overflow=0,
         # No pre-ping round trip on every checkout: a connection broken by a database restart
         # fails once, SQLAlchemy then invalidates the whole pool and the next request reconnects.
         pool_pre_ping=False,
