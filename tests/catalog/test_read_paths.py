@@ -111,3 +111,25 @@ async def test_search_sends_three_statements_and_names_the_orgs(
     assert len(sent.statements) == 3, [s for s, _ in sent.statements]
     assert "set_config" in sent.statements[0][0]
     assert all(in_transaction for _, in_transaction in sent.statements)
+
+
+async def test_a_statement_built_for_one_search_serves_the_next_with_its_own_values(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Search statements are built once per shape: the next viewer of the same shape (another
+    org) and the next filter value get their own results, never the first request's."""
+    acme = await signed_in(app, client, "p@acme.test", role="producer")
+    globex = await signed_in(app, client, "p@globex.test", role="producer", org="Globex")
+    for who, name, platform in ((acme, "acme.orders", "hive"), (globex, "globex.orders", "trino")):
+        body = {**BODY, "name": name, "platform": platform, "visibility": "internal"}
+        r = await client.post("/api/datasets", json=body, headers=who.headers)
+        assert r.status_code == 201, r.text
+    repo._statements.cache_clear()
+    for who, expected in ((acme, ["acme.orders"]), (globex, ["globex.orders"])):
+        r = await client.get("/api/datasets", params={"query": "orders"}, headers=who.headers)
+        assert [i["name"] for i in r.json()["items"]] == expected
+    for platform, expected in (("hive", ["acme.orders"]), ("trino", [])):
+        params = {"query": "orders", "platform": platform}
+        r = await client.get("/api/datasets", params=params, headers=acme.headers)
+        assert [i["name"] for i in r.json()["items"]] == expected, platform
+    assert repo._statements.cache_info().currsize == 2, "one shape per filter set"
