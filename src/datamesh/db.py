@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -55,8 +56,13 @@ def database_url(settings: Settings) -> Iterator[str]:
 def make_engine(url: str, settings: Settings, **kw: Any) -> AsyncEngine:
     return create_async_engine(
         url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
+        # Every connection opened is kept (at most db_pool_size + db_max_overflow, as before):
+        # a pool that closed those above db_pool_size when they came back opened a new one
+        # for nearly every request past the tenth concurrent one (TCP, startup, SSL
+        # negotiation, type introspection, statements prepared again): ~10 % of a dataset
+        # read's CPU at 16 concurrent requests (BENCHMARKS.md, "Read paths").
+        pool_size=settings.db_pool_size + settings.db_max_overflow,
+        max_overflow=0,
         # No pre-ping round trip on every checkout: a connection broken by a database restart
         # fails once, SQLAlchemy then invalidates the whole pool and the next request reconnects.
         pool_pre_ping=False,
@@ -80,6 +86,21 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 def remember_event(session: AsyncSession, event_id: str) -> None:
     """Queue an event id to be announced when this session's transaction commits."""
     session.sync_session.info.setdefault(PENDING_EVENTS, []).append(event_id)
+
+
+async def read_connection(session: AsyncSession) -> AsyncConnection:
+    """The connection for a request's read that writes nothing and needs no transaction.
+
+    If the session has not begun a transaction, its connection is opened in AUTOCOMMIT: each
+    statement sees what was committed when it started, as in a READ COMMITTED transaction, but
+    without the BEGIN and COMMIT round trips (two of a one-statement read's three). The rest of
+    the request then runs without a transaction too, so use it only where nothing after it
+    writes or relies on transaction-local settings (``set_config(..., true)``); a session that
+    already began one (authentication read the database, a write) keeps it and sees its own
+    changes."""
+    if session.in_transaction():
+        return await session.connection()
+    return await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 @event.listens_for(Session, "before_commit")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -12,11 +13,13 @@ import orjson
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    CompoundSelect,
     Row,
     Select,
     String,
     Uuid,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -29,13 +32,13 @@ from sqlalchemy import (
     text,
     true,
     tuple_,
-    type_coerce,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import JSON, JSONB, aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.auth.principal import Principal
+from datamesh.db import read_connection
 from datamesh.kit.pagination import after as keyset_after
 from datamesh.kit.text import escape_like
 from datamesh.models.catalog import Dataset, DatasetOwner, Follow
@@ -58,16 +61,31 @@ def readable(p: Principal | None, dataset: Any = Dataset) -> ColumnElement[bool]
     private to its owners and the owning org's admins and stewards. Every read path uses this."""
     if p is None:
         return false()
+    return _readable(dataset, p.org_id, _owner_of(p), _elevated(p))
+
+
+def _owner_of(p: Principal) -> uuid.UUID | None:
+    """The user whose ownership shows private datasets (users only, not API keys)."""
+    return p.user_id if p.kind == "user" else None
+
+
+def _elevated(p: Principal) -> bool:
+    return p.role in ("admin", "steward")
+
+
+def _readable(dataset: Any, org: Any, user: Any, elevated: bool) -> ColumnElement[bool]:
+    """:func:`readable` for an org and a user given as values or as bound parameters (a
+    statement built once for every viewer of one shape, see :func:`get_with_extras`)."""
     private_ok: list[ColumnElement[bool]] = []
-    if p.kind == "user" and p.user_id is not None:
+    if user is not None:
         private_ok.append(
-            exists().where(DatasetOwner.dataset_id == dataset.id, DatasetOwner.user_id == p.user_id)
+            exists().where(DatasetOwner.dataset_id == dataset.id, DatasetOwner.user_id == user)
         )
-    if p.role in ("admin", "steward"):
-        private_ok.append(dataset.org_id == p.org_id)
+    if elevated:
+        private_ok.append(dataset.org_id == org)
     return or_(
         dataset.visibility == "public",
-        and_(dataset.visibility == "internal", dataset.org_id == p.org_id),
+        and_(dataset.visibility == "internal", dataset.org_id == org),
         and_(dataset.visibility == "private", or_(*private_ok) if private_ok else false()),
     )
 
@@ -94,29 +112,56 @@ class OwnerRef:
     email: str
 
 
-async def get_with_extras(
-    session: AsyncSession, dataset_id: uuid.UUID, p: Principal | None
-) -> tuple[Dataset, str, int, bool, list[OwnerRef]] | None:
-    """The dataset, its org's name, follower count, whether the caller follows, and its owners
-    (ordered by email, as ``owners``): one query, one round trip."""
+# The columns a profile or a search result shows: not the search document, short name or the
+# ingestion's bookkeeping (loading a tsvector per row was a visible share of a read).
+PROFILE_COLUMNS = (
+    Dataset.id,
+    Dataset.org_id,
+    Dataset.namespace,
+    Dataset.name,
+    Dataset.display_name,
+    Dataset.description,
+    Dataset.platform,
+    Dataset.domain,
+    Dataset.tags,
+    Dataset.named_owners,
+    Dataset.visibility,
+    Dataset.status,
+    Dataset.origin,
+    Dataset.node_id,
+    Dataset.source_database,
+    Dataset.source_schema,
+    Dataset.source_table,
+    Dataset.source_path,
+    Dataset.fields,
+    Dataset.kind,
+    Dataset.properties,
+    Dataset.created_at,
+    Dataset.updated_at,
+    Dataset.created_by,
+    Dataset.updated_by,
+    Dataset.version,
+)
+
+
+def _profile_statement(owner: bool, follower: bool, elevated: bool) -> Select[Any]:
+    """The profile's one query for viewers of one shape (a user or not, following possible,
+    admin/steward or not); who the viewer is and which dataset are bound parameters."""
     followers = select(func.count()).where(Follow.dataset_id == Dataset.id).scalar_subquery()
     following = (
-        exists().where(Follow.dataset_id == Dataset.id, Follow.user_id == p.user_id)
-        if p is not None and p.user_id is not None
+        exists().where(Follow.dataset_id == Dataset.id, Follow.user_id == bindparam("follower"))
+        if follower
         else false()
     )
     owners = (
         select(
-            type_coerce(
-                func.coalesce(
-                    func.json_agg(
-                        aggregate_order_by(
-                            func.json_build_array(User.id, User.name, User.email), User.email
-                        )
-                    ),
-                    literal_column("'[]'::json"),
+            func.coalesce(
+                func.json_agg(
+                    aggregate_order_by(
+                        func.json_build_array(User.id, User.name, User.email), User.email
+                    )
                 ),
-                JSON,
+                literal_column("'[]'::json"),
             )
         )
         .select_from(DatasetOwner)
@@ -124,17 +169,60 @@ async def get_with_extras(
         .where(DatasetOwner.dataset_id == Dataset.id)
         .scalar_subquery()
     )
-    row = (
-        await session.execute(
-            select(Dataset, Organization.name, followers, following, owners)
-            .join(Organization, Organization.id == Dataset.org_id)
-            .where(Dataset.id == dataset_id, readable(p))
+    org = bindparam("org", type_=Uuid())
+    user = bindparam("owner", type_=Uuid()) if owner else None
+    return (
+        select(
+            *PROFILE_COLUMNS,
+            Organization.name.label("org_name"),
+            followers.label("follower_count"),
+            following.label("following"),
+            owners.label("owners"),
         )
-    ).first()
+        .join(Organization, Organization.id == Dataset.org_id)
+        .where(Dataset.id == bindparam("dataset_id"), _readable(Dataset, org, user, elevated))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A statement compiled once: its SQL and, per position, a parameter's name or value."""
+
+    sql: str
+    params: tuple[tuple[str, Any], ...]
+
+    def args(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(values.get(n, v) for n, v in self.params)
+
+
+_PROFILE_SQL: dict[tuple[bool, bool, bool], _Compiled] = {}
+
+
+async def get_with_extras(
+    session: AsyncSession, dataset_id: uuid.UUID, p: Principal | None
+) -> tuple[Row[Any], str, int, bool, list[OwnerRef]] | None:
+    """The dataset (a row of :data:`PROFILE_COLUMNS`), its org's name, follower count,
+    whether the caller follows, and its owners (ordered by email, as ``owners``).
+
+    The hot read: one statement, in AUTOCOMMIT when the request has no transaction yet (no
+    BEGIN and COMMIT round trips, see ``db.read_connection``), compiled once per viewer shape
+    and sent as it is (no statement built, cache key computed or ORM row loaded per read)."""
+    if p is None:
+        return None
+    owner, follower, elevated = _owner_of(p), p.user_id, _elevated(p)
+    shape = (owner is not None, follower is not None, elevated)
+    conn = await read_connection(session)
+    compiled = _PROFILE_SQL.get(shape)
+    if compiled is None:
+        c = _profile_statement(*shape).compile(dialect=conn.dialect)
+        compiled = _Compiled(str(c), tuple((n, c.params[n]) for n in c.positiontup or ()))
+        _PROFILE_SQL[shape] = compiled
+    values = {"dataset_id": dataset_id, "org": p.org_id, "owner": owner, "follower": follower}
+    row = (await conn.exec_driver_sql(compiled.sql, compiled.args(values))).first()
     if row is None:
         return None
-    owner_refs = [OwnerRef(uuid.UUID(i), n, e) for i, n, e in row[4] or []]
-    return row[0], row[1], int(row[2]), bool(row[3]), owner_refs
+    owner_refs = [OwnerRef(uuid.UUID(i), n, e) for i, n, e in row.owners or []]
+    return row, row.org_name, int(row.follower_count), bool(row.following), owner_refs
 
 
 async def get_for_update(
@@ -360,25 +448,88 @@ def _prefix_tsquery(text: str) -> str | None:
     return " & ".join([*tokens[:-1], f"{tokens[-1]}:*"])
 
 
-def _filters(q: SearchQuery, p: Principal | None) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = [readable(p)]
-    if q.status:
-        conds.append(Dataset.status.in_(q.status))
-    if q.platform:
-        conds.append(Dataset.platform.in_(q.platform))
-    if q.domain:
-        conds.append(Dataset.domain.in_(q.domain))
-    if q.tag:
-        conds.append(Dataset.tags.contains(q.tag))
-    if q.org:
-        conds.append(Dataset.org_id.in_(q.org))
-    if q.visibility:
-        conds.append(Dataset.visibility.in_(q.visibility))
-    if q.owner:
+# A search's statements are built once per shape (which filters, what kind of viewer and text,
+# the sort) with every request value a named bound parameter, then sent with each request's
+# values: building them and computing SQLAlchemy's cache key was most of a search's Python
+# work. The builders below take a shape and a binder, never the request, so a statement built
+# for one request cannot carry its values into another's; a value not given is an error.
+_FILTERS = ("status", "platform", "domain", "tag", "org", "visibility", "owner")
+
+
+class _Bind:
+    """Named bound parameters: placeholders (a statement built once per shape; the values
+    come with each execution), or carrying their values (a statement built for one use)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: dict[str, Any] | None = None) -> None:
+        self.values = values
+
+    def __call__(self, name: str, **kw: Any) -> Any:
+        if self.values is None:
+            return bindparam(name, **kw)
+        return bindparam(name, self.values[name], **kw)
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a search's SQL depends on besides its values."""
+
+    viewer: tuple[bool, bool] | None  # (ownership counts, admin/steward); None: nobody
+    filters: tuple[bool, ...]  # which of _FILTERS are given
+    text: tuple[bool, bool, int] | None  # (prefix query, one word, address splits)
+    sort: str
+
+
+def _viewer_values(p: Principal | None) -> tuple[tuple[bool, bool] | None, dict[str, Any]]:
+    if p is None:
+        return None, {}
+    owner = _owner_of(p)
+    return (owner is not None, _elevated(p)), {"viewer_org": p.org_id, "viewer_owner": owner}
+
+
+def _filter_values(q: SearchQuery) -> tuple[tuple[bool, ...], dict[str, Any]]:
+    given = {f"f_{name}": getattr(q, name) for name in _FILTERS if getattr(q, name)}
+    return tuple(f"f_{name}" in given for name in _FILTERS), given
+
+
+def _base_conds(
+    viewer: tuple[bool, bool] | None, filters: tuple[bool, ...], b: _Bind
+) -> list[ColumnElement[bool]]:
+    """Visibility (:func:`readable`'s expression) and the filters."""
+    if viewer is None:
+        conds: list[ColumnElement[bool]] = [false()]
+    else:
+        owner, elevated = viewer
+        user = b("viewer_owner") if owner else None
+        conds = [_readable(Dataset, b("viewer_org"), user, elevated)]
+    status, platform, domain, tag, org, visibility, owner_filter = filters
+    if status:
+        conds.append(Dataset.status.in_(b("f_status", expanding=True)))
+    if platform:
+        conds.append(Dataset.platform.in_(b("f_platform", expanding=True)))
+    if domain:
+        conds.append(Dataset.domain.in_(b("f_domain", expanding=True)))
+    if tag:
+        conds.append(Dataset.tags.contains(b("f_tag")))
+    if org:
+        conds.append(Dataset.org_id.in_(b("f_org", expanding=True)))
+    if visibility:
+        conds.append(Dataset.visibility.in_(b("f_visibility", expanding=True)))
+    if owner_filter:
         conds.append(
-            exists().where(DatasetOwner.dataset_id == Dataset.id, DatasetOwner.user_id.in_(q.owner))
+            exists().where(
+                DatasetOwner.dataset_id == Dataset.id,
+                DatasetOwner.user_id.in_(b("f_owner", expanding=True)),
+            )
         )
     return conds
+
+
+def _filters(q: SearchQuery, p: Principal | None) -> list[ColumnElement[bool]]:
+    viewer, who = _viewer_values(p)
+    filters, given = _filter_values(q)
+    return _base_conds(viewer, filters, _Bind(who | given))
 
 
 @dataclass(slots=True)
@@ -391,42 +542,76 @@ class _Text:
     locator: ColumnElement[bool]
 
 
-def _locator(text: str) -> ColumnElement[bool]:
-    """The text as a dataset's address: a namespace (``snowflake://acme.eu-west-1``) or a full
+def _text_values(text: str) -> tuple[tuple[bool, bool, int], dict[str, Any]]:
+    """The text's shape and values: the web-search query, the as-you-type prefix query (not
+    with operators), the lowered text for names and typos (one word only), and the text as a
+    dataset's address: a namespace (``snowflake://acme.eu-west-1``) or a full
     ``namespace/name``, split at each ``/`` after the scheme (names and namespaces may hold
-    slashes). Equality on (namespace, name), so the unique index answers it."""
-    text = text.strip()
-    conds: list[ColumnElement[bool]] = [Dataset.namespace == text]
-    start = text.find("://") + 3 if "://" in text else 0
-    for i in [i for i, ch in enumerate(text) if ch == "/" and i >= start][:10]:
-        namespace, name = text[:i], text[i + 1 :]
-        if namespace and name:
-            conds.append(and_(Dataset.namespace == namespace, Dataset.name == name))
-    return or_(*conds)
-
-
-def _text_terms(text: str) -> _Text:
+    slashes)."""
     lowered = text.strip().lower()
-    web = func.websearch_to_tsquery(TS_CONFIG, text)
+    operators = _OPERATORS.search(text) is not None
     prefix = _prefix_tsquery(text)
-    tsq = func.to_tsquery(TS_CONFIG, prefix) if prefix and not _OPERATORS.search(text) else None
-    combined = web.op("||")(tsq) if tsq is not None else web
-    single_word = " " not in lowered and not _OPERATORS.search(text)
-    name_prefix = _CODE_POINT_NAME.like(escape_like(lowered) + "%", escape="\\")
-    typo = Dataset.short_name.op("%")(lowered) if single_word else None
+    values: dict[str, Any] = {
+        "q_web": text,
+        "q_lower": lowered,
+        "q_like": escape_like(lowered) + "%",
+        "q_address": text.strip(),
+    }
+    if prefix and not operators:
+        values["q_prefix"] = prefix
+    address = text.strip()
+    start = address.find("://") + 3 if "://" in address else 0
+    splits = 0
+    for i in [i for i, ch in enumerate(address) if ch == "/" and i >= start][:10]:
+        namespace, name = address[:i], address[i + 1 :]
+        if namespace and name:
+            values[f"q_namespace_{splits}"], values[f"q_name_{splits}"] = namespace, name
+            splits += 1
+    shape = ("q_prefix" in values, " " not in lowered and not operators, splits)
+    return shape, values
+
+
+def _terms(shape: tuple[bool, bool, int], b: _Bind) -> _Text:
+    prefix, one_word, splits = shape
+    web = func.websearch_to_tsquery(TS_CONFIG, b("q_web", type_=String()))
+    combined = (
+        web.op("||")(func.to_tsquery(TS_CONFIG, b("q_prefix", type_=String()))) if prefix else web
+    )
+    # Compared with a column, a parameter takes the column's type (and collation); as a
+    # function's argument it is a string.
+    name_prefix = _CODE_POINT_NAME.like(b("q_like", type_=_CODE_POINT_NAME.type), escape="\\")
+    typo = Dataset.short_name.op("%")(b("q_lower")) if one_word else None
     fts = Dataset.search.op("@@")(combined)
-    locator = _locator(text)
+    # Equality on (namespace, name), so the unique index answers it.
+    locator = or_(
+        Dataset.namespace == b("q_address"),
+        *[
+            and_(Dataset.namespace == b(f"q_namespace_{i}"), Dataset.name == b(f"q_name_{i}"))
+            for i in range(splits)
+        ],
+    )
     match = or_(fts, name_prefix, locator, typo if typo is not None else false())
     score = (
         func.ts_rank_cd(Dataset.search, combined, 1)
         + case((locator, 20.0), else_=0.0)
-        + case((Dataset.short_name == lowered, 10.0), else_=0.0)
-        + case((Dataset.short_name.like(escape_like(lowered) + "%", escape="\\"), 5.0), else_=0.0)
-        + func.similarity(Dataset.short_name, lowered) * 2.0
+        + case((Dataset.short_name == b("q_lower"), 10.0), else_=0.0)
+        + case((Dataset.short_name.like(b("q_like"), escape="\\"), 5.0), else_=0.0)
+        + func.similarity(Dataset.short_name, b("q_lower", type_=String())) * 2.0
     )
     return _Text(
         match=match, score=score, fts=fts, name_prefix=name_prefix, typo=typo, locator=locator
     )
+
+
+def _text_terms(text: str) -> _Text:
+    shape, values = _text_values(text)
+    return _terms(shape, _Bind(values))
+
+
+_SEARCH_SETTINGS = text(
+    "SELECT set_config('pg_trgm.similarity_threshold', :threshold, true),"
+    " set_config('plan_cache_mode', 'force_custom_plan', true)"
+).bindparams(threshold=str(TRGM_THRESHOLD))
 
 
 async def text_search_settings(session: AsyncSession) -> None:
@@ -434,28 +619,91 @@ async def text_search_settings(session: AsyncSession) -> None:
     values. The statements are the same text for every word, so after five runs PostgreSQL
     would reuse one generic plan, which cannot turn a `LIKE $1` into an index range or weigh a
     tsquery's selectivity: total and facets then took ~4x longer (measured at 100k datasets)."""
-    await session.execute(
-        select(
-            func.set_config("pg_trgm.similarity_threshold", str(TRGM_THRESHOLD), True),
-            func.set_config("plan_cache_mode", "force_custom_plan", True),
-        )
-    )
+    await session.execute(_SEARCH_SETTINGS)
 
 
-async def search(
-    session: AsyncSession, p: Principal | None, q: SearchQuery
-) -> tuple[list[tuple[Dataset, float | None]], int, bool, dict[str, list[tuple[str, int]]]]:
-    """One page, the total (exact up to ``COUNT_LIMIT``), and facet counts over the result."""
-    base = _filters(q, p)
-    text = _text_terms(q.text) if q.text else None
+# What a search result shows of a dataset (no search document), with its org's name.
+SUMMARY_COLUMNS = (
+    Dataset.id,
+    Dataset.org_id,
+    Dataset.namespace,
+    Dataset.name,
+    Dataset.display_name,
+    Dataset.description,
+    Dataset.platform,
+    Dataset.domain,
+    Dataset.tags,
+    Dataset.visibility,
+    Dataset.status,
+    Dataset.updated_at,
+    Organization.name.label("org_name"),
+)
+
+
+@dataclass(slots=True)
+class SearchPage:
+    """One page of rows of :data:`SUMMARY_COLUMNS` with their scores (``None`` unless ranked),
+    the total (exact up to ``COUNT_LIMIT``), facet counts over the result, and the names of
+    the orgs the page and the org facet mention."""
+
+    rows: list[tuple[Row[Any], float | None]]
+    total: int
+    total_is_lower_bound: bool
+    facets: dict[str, list[tuple[str, int]]]
+    org_names: dict[uuid.UUID, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """A shape's page and facet statements, and the page's keyset columns."""
+
+    page: Select[Any]
+    keyset: list[Any]
+    descending: bool
+    facets: CompoundSelect[Any]
+
+
+@functools.lru_cache(maxsize=512)
+def _statements(shape: _Shape) -> _Statements:
+    b = _Bind()  # placeholders only
+    base = _base_conds(shape.viewer, shape.filters, b)
+    text = _terms(shape.text, b) if shape.text is not None else None
     conds = [*base, text.match] if text is not None else base
-    if text is not None:
-        await text_search_settings(session)
     # Relevance builds its own candidate sets from the base filters; other sorts page the match.
-    ranked = text is not None and q.sort == "relevance"
-    page = await _page(session, base if ranked else conds, text, q)
-    total, capped, facets = await _facets(session, conds)
-    return page, total, capped, facets
+    ranked = text is not None and shape.sort == "relevance"
+    page, keyset, descending = _page_statement(base if ranked else conds, text, shape.sort, b)
+    return _Statements(page, keyset, descending, _facets_statement(conds))
+
+
+def _search_values(q: SearchQuery, p: Principal | None) -> tuple[_Shape, dict[str, Any]]:
+    viewer, values = _viewer_values(p)
+    filters, given = _filter_values(q)
+    values |= given
+    text_shape = None
+    if q.text:
+        text_shape, text_values = _text_values(q.text)
+        values |= text_values
+    values |= {"page_limit": q.limit + 1, "typo_below": q.limit}
+    return _Shape(viewer, filters, text_shape, q.sort), values
+
+
+async def search(session: AsyncSession, p: Principal | None, q: SearchQuery) -> SearchPage:
+    """Two statements after the text search's settings: the page (candidates, typo
+    neighbours and scores in one), then the total and facets with the orgs' names. Both are
+    built once per shape (:func:`_statements`) and sent with this search's values."""
+    shape, values = _search_values(q, p)
+    built = _statements(shape)
+    if q.text:
+        await text_search_settings(session)
+    page_stmt = built.page
+    if q.after:
+        page_stmt = page_stmt.where(keyset_after(built.keyset, q.after, built.descending))
+    page = [(r, r.score) for r in await session.execute(page_stmt, values)]
+    total, capped, facets, names = _count_facets(
+        (await session.execute(built.facets, values)).all()
+    )
+    names.update((r.org_id, r.org_name) for r, _ in page)
+    return SearchPage(page, total, capped, facets, names)
 
 
 def name_candidates(conds: list[ColumnElement[bool]], text: _Text) -> Select[tuple[uuid.UUID]]:
@@ -469,48 +717,63 @@ def name_candidates(conds: list[ColumnElement[bool]], text: _Text) -> Select[tup
     )
 
 
-async def _page(
-    session: AsyncSession, conds: list[ColumnElement[bool]], text: _Text | None, q: SearchQuery
-) -> list[tuple[Dataset, float | None]]:
-    if text is not None and q.sort == "relevance":
-        # A bounded candidate set, each part stopping at its limit on its own index: names
-        # equal to or starting with the text (btree, in order), the first full-text matches
-        # (GIN), and trigram neighbours only when those found too little (a typo); then scored.
-        fts_ids = select(Dataset.id).where(*conds, text.fts).limit(CANDIDATES)
-        located = select(Dataset.id).where(*conds, text.locator).limit(CANDIDATES)
-        ids = set(await session.scalars(name_candidates(conds, text).union(fts_ids, located)))
-        if text.typo is not None and len(ids) < q.limit:
-            typo_ids = select(Dataset.id).where(*conds, text.typo).limit(NAME_CANDIDATES)
-            ids |= set(await session.scalars(typo_ids))
+def _candidates(conds: list[ColumnElement[bool]], text: _Text, limit: Any) -> Select[Any]:
+    """The ids a ranked search scores, each part stopping at its limit on its own index: names
+    equal to or starting with the text (btree, in order), the first full-text matches (GIN),
+    exact addresses, and trigram neighbours only when those found fewer than a page (a typo):
+    PostgreSQL runs that part only if the count, a one-time filter, lets it."""
+    fts_ids = select(Dataset.id).where(*conds, text.fts).limit(CANDIDATES)
+    located = select(Dataset.id).where(*conds, text.locator).limit(CANDIDATES)
+    found = name_candidates(conds, text).union(fts_ids, located).cte("candidates")
+    ids = select(found.c.id)
+    if text.typo is None:
+        return ids
+    few = select(func.count()).select_from(found).scalar_subquery() < limit
+    typo_ids = select(Dataset.id).where(*conds, text.typo, few).limit(NAME_CANDIDATES)
+    return ids.union(typo_ids)  # type: ignore[return-value]
+
+
+def _page_statement(
+    conds: list[ColumnElement[bool]], text: _Text | None, sort: str, b: _Bind
+) -> tuple[Select[Any], list[Any], bool]:
+    """One statement for the page (its keyset columns and direction for a cursor): for a
+    ranked search the candidates, then their scores and order."""
+    if text is not None and sort == "relevance":
         scored = (
             select(Dataset.id.label("id"), text.score.label("score"))
-            .where(Dataset.id.in_(list(ids)) if ids else false())
+            .where(Dataset.id.in_(_candidates(conds, text, b("typo_below"))))
             .subquery()
         )
-        stmt = select(Dataset, scored.c.score).join(scored, scored.c.id == Dataset.id)
-        if q.after:
-            stmt = stmt.where(keyset_after([scored.c.score, Dataset.id], q.after, descending=True))
+        stmt = select(*SUMMARY_COLUMNS, scored.c.score).join(scored, scored.c.id == Dataset.id)
+        keyset: list[Any] = [scored.c.score, Dataset.id]
+        descending = True
         stmt = stmt.order_by(scored.c.score.desc(), Dataset.id.desc())
     else:
-        stmt = select(Dataset, literal(None).label("score")).where(*conds)
-        if q.sort == "name":
-            cols: list[Any] = [func.lower(Dataset.name), Dataset.id]
-            if q.after:
-                stmt = stmt.where(keyset_after(cols, q.after))
-            stmt = stmt.order_by(*cols)
+        stmt = select(*SUMMARY_COLUMNS, literal(None).label("score")).where(*conds)
+        if sort == "name":
+            keyset, descending = [func.lower(Dataset.name), Dataset.id], False
+            stmt = stmt.order_by(*keyset)
         else:
-            cols = [Dataset.updated_at, Dataset.id]
-            if q.after:
-                stmt = stmt.where(keyset_after(cols, q.after, descending=True))
+            keyset, descending = [Dataset.updated_at, Dataset.id], True
             stmt = stmt.order_by(Dataset.updated_at.desc(), Dataset.id.desc())
-    rows = (await session.execute(stmt.limit(q.limit + 1))).all()
-    return [(r[0], r[1]) for r in rows]
+    stmt = stmt.join(Organization, Organization.id == Dataset.org_id)
+    return stmt.limit(b("page_limit")), keyset, descending
 
 
-async def _facets(
-    session: AsyncSession, conds: list[ColumnElement[bool]], top: int = 25
-) -> tuple[int, bool, dict[str, list[tuple[str, int]]]]:
-    """Total and facet counts in one scan of the (bounded) result."""
+async def _page(
+    session: AsyncSession, conds: list[ColumnElement[bool]], text: _Text | None, q: SearchQuery
+) -> list[tuple[Row[Any], float | None]]:
+    """The page of a search whose conditions carry their values (see :func:`search`)."""
+    b = _Bind({"page_limit": q.limit + 1, "typo_below": q.limit})
+    stmt, keyset, descending = _page_statement(conds, text, q.sort, b)
+    if q.after:
+        stmt = stmt.where(keyset_after(keyset, q.after, descending))
+    return [(r, r.score) for r in await session.execute(stmt)]
+
+
+def _facets_statement(conds: list[ColumnElement[bool]]) -> CompoundSelect[Any]:
+    """Total and facet counts in one scan of the (bounded) result; the org facet brings its
+    orgs' names along (no statement of its own)."""
     matched = (
         select(Dataset.platform, Dataset.domain, Dataset.tags, Dataset.org_id)
         .where(*conds)
@@ -519,32 +782,43 @@ async def _facets(
         .prefix_with("MATERIALIZED")
     )
     tag = func.unnest(matched.c.tags).table_valued("value").render_derived()
-    parts = [
-        select(literal("total"), literal(None), func.count()).select_from(matched),
-        select(literal("platform"), matched.c.platform, func.count()).group_by(matched.c.platform),
-        select(literal("domain"), matched.c.domain, func.count())
+    none = literal(None, String)
+    return union_all(
+        select(literal("total"), literal(None), func.count(), none).select_from(matched),
+        select(literal("platform"), matched.c.platform, func.count(), none).group_by(
+            matched.c.platform
+        ),
+        select(literal("domain"), matched.c.domain, func.count(), none)
         .where(matched.c.domain.is_not(None))
         .group_by(matched.c.domain),
-        select(literal("org"), func.cast(matched.c.org_id, String), func.count()).group_by(
-            matched.c.org_id
-        ),
-        select(literal("tag"), tag.c.value, func.count())
+        select(literal("org"), func.cast(matched.c.org_id, String), func.count(), Organization.name)
+        .join(Organization, Organization.id == matched.c.org_id)
+        .group_by(matched.c.org_id, Organization.name),
+        select(literal("tag"), tag.c.value, func.count(), none)
         .select_from(matched)
         .join(tag, true())
         .group_by(tag.c.value),
-    ]
-    rows = (await session.execute(union_all(*parts))).all()
+    )
+
+
+def _count_facets(
+    rows: Sequence[Row[Any]], top: int = 25
+) -> tuple[int, bool, dict[str, list[tuple[str, int]]], dict[uuid.UUID, str]]:
+    """The total (exact up to ``COUNT_LIMIT``), the top facet values by count, org names."""
     total = 0
     out: dict[str, list[tuple[str, int]]] = {"platform": [], "domain": [], "org": [], "tag": []}
-    for facet, value, count in rows:
+    names: dict[uuid.UUID, str] = {}
+    for facet, value, count, name in rows:
         if facet == "total":
             total = int(count)
         else:
             out[facet].append((str(value), int(count)))
+            if facet == "org":
+                names[uuid.UUID(value)] = name
     for facet, values in out.items():
         out[facet] = sorted(values, key=lambda v: (-v[1], v[0]))[:top]
     capped = total > COUNT_LIMIT
-    return min(total, COUNT_LIMIT), capped, out
+    return min(total, COUNT_LIMIT), capped, out, names
 
 
 # -- ingestion (crawls, dbt) --------------------------------------------------------------------

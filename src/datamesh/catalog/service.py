@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import ColumnElement, Select
+from sqlalchemy import ColumnElement, Row, Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,9 +54,10 @@ _AUDITED = (
 
 @dataclass(slots=True)
 class DatasetView:
-    """A dataset with what its profile shows besides its own columns."""
+    """A dataset with what its profile shows besides its own columns (the dataset is an ORM
+    instance after a write, a row of ``repo.PROFILE_COLUMNS`` on the read path)."""
 
-    dataset: Dataset
+    dataset: Dataset | Row[Any]
     owners: Sequence[User | repo.OwnerRef]
     org_name: str
     follower_count: int
@@ -91,7 +92,7 @@ def ref(ds: DatasetRow) -> Ref:
     return Ref("dataset", str(ds.id), ds.display_name or ds.name)
 
 
-def etag(ds: Dataset) -> str:
+def etag(ds: Dataset | Row[Any]) -> str:
     return f'W/"{ds.id}:{ds.version}"'
 
 
@@ -388,7 +389,7 @@ async def deprecate(
 # -- search -------------------------------------------------------------------------------------
 @dataclass(slots=True)
 class SearchOutcome:
-    items: list[tuple[Dataset, float | None]]
+    items: list[tuple[Row[Any], float | None]]
     org_names: dict[uuid.UUID, str]
     next_cursor: str | None
     total: int
@@ -404,7 +405,8 @@ async def search(
     if q.sort == "relevance" and not q.text:
         q.sort = "updated"
     q.after = decode_cursor(cursor, 2)
-    rows, total, capped, facets = await repo.search(session, p, q)
+    found = await repo.search(session, p, q)
+    rows, names = found.rows, found.org_names
     next_cursor = None
     if len(rows) > q.limit:
         rows = rows[: q.limit]
@@ -416,13 +418,13 @@ async def search(
         else:
             key = [last.updated_at.isoformat(), str(last.id)]
         next_cursor = encode_cursor(key)
-    org_ids = [uuid.UUID(v) for v, _ in facets.get("org", [])] + [r[0].org_id for r in rows]
-    names = await repo.org_names(session, org_ids)
     labelled = {
         k: [(v, c, names.get(uuid.UUID(v)) if k == "org" else None) for v, c in vals]
-        for k, vals in facets.items()
+        for k, vals in found.facets.items()
     }
-    return SearchOutcome(rows, names, next_cursor, total, capped, labelled)
+    return SearchOutcome(
+        rows, names, next_cursor, found.total, found.total_is_lower_bound, labelled
+    )
 
 
 # -- names: which dataset a (namespace, name) means ------------------------------------------------
