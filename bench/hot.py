@@ -7,7 +7,9 @@ measured right before it in the same run (so a busy machine moves both alike):
     POST /api/datasets/{id}/connect     goal >= 0.3x health
     POST /api/v1/lineage (one event)    goal >= 0.3x health
 
-and ``GET /api/datasets/{id}`` next to a bare Starlette endpoint (a second process, same
+Connect's latency (p50/p95) at one client and at 20, next to health's at 20 (goal: p95 under
+10 ms at one client, at most 3x health's p95 under 20 clients), and
+``GET /api/datasets/{id}`` next to a bare Starlette endpoint (a second process, same
 uvicorn loop and parser) running the very same repository queries on the same database with
 no authentication, middleware or response model (goal >= 0.5x). The live stream over two
 workers is ``python -m bench stream``.
@@ -44,6 +46,8 @@ from bench.common import (
 from bench.load import WORDS, World, _dataset, _run_event, prepare
 
 GOALS = {"get": 0.7, "search": 0.4, "connect": 0.3, "lineage_event": 0.3, "get_vs_bare": 0.5}
+LATENCY_GOALS = {"connect_p95_1_client_ms": 10.0, "connect_p95_20_clients_x_health": 3.0}
+LATENCY_CLIENTS = 20
 Request = Callable[[random.Random], httpx.Request]
 
 
@@ -137,6 +141,7 @@ async def closed_loop(
         "rps": round(len(samples) / elapsed, 1),
         "n": len(samples),
         "p50_ms": round(pct(samples, 50), 2),
+        "p95_ms": round(pct(samples, 95), 2),
         "p99_ms": round(pct(samples, 99), 2),
         "errors": len(errors),
         "error_samples": errors[:3],
@@ -174,7 +179,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     bare, bare_url = _start_bare(server)  # starts while the server does; idle until its turn
     results: dict[str, Any] = {}
     try:
-        limits = httpx.Limits(max_connections=args.clients + 4)
+        limits = httpx.Limits(max_connections=max(args.clients, LATENCY_CLIENTS) + 4)
         async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as c:
             world = await prepare(c, server, datasets)
             make = requests(c, world)
@@ -187,6 +192,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if spy is not None:
                     await asyncio.to_thread(spy.wait, 60)
                 results[name] = _ratio(name, path, base)
+            latency = await _connect_latency(c, make["connect"], args.seconds)
             async with httpx.AsyncClient(base_url=bare_url, limits=limits, timeout=60) as b:
                 await _wait_bare(b, bare, world, server)
                 bare_req: Request = lambda rng: b.build_request(  # noqa: E731
@@ -206,6 +212,28 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "seeded_datasets": args.datasets,
         "loadavg": _loadavg(),
         "paths": results,
+        "connect_latency": latency,
+    }
+
+
+async def _connect_latency(
+    c: httpx.AsyncClient, connect: Request, seconds: float
+) -> dict[str, Any]:
+    """Connect's latency alone (one closed loop), then health's and Connect's under 20."""
+    one = await closed_loop(c, connect, 1, seconds)
+    await closed_loop(c, connect, LATENCY_CLIENTS, 1.0)  # warm-up at the new concurrency
+    health20 = await closed_loop(c, health(c), LATENCY_CLIENTS, seconds)
+    many = await closed_loop(c, connect, LATENCY_CLIENTS, seconds)
+    x_health = many["p95_ms"] / health20["p95_ms"] if health20["p95_ms"] else float("inf")
+    return {
+        "one_client": one,
+        "clients": LATENCY_CLIENTS,
+        "many_clients": many,
+        "health_many_clients": health20,
+        "p95_x_health": round(x_health, 2),
+        "goals": LATENCY_GOALS,
+        "met_one": one["p95_ms"] < LATENCY_GOALS["connect_p95_1_client_ms"],
+        "met_many": x_health <= LATENCY_GOALS["connect_p95_20_clients_x_health"],
     }
 
 
@@ -287,6 +315,19 @@ def report(result: dict[str, Any]) -> str:
             f"{r['path']['rps']:>8} {r['baseline']['rps']:>8} "
             f"{r['path']['p50_ms']:>7} {r['path']['p99_ms']:>7}"
         )
+    lat = result.get("connect_latency")
+    if lat:
+        one, many, h = lat["one_client"], lat["many_clients"], lat["health_many_clients"]
+        n, goals = lat["clients"], lat["goals"]
+        lines += [
+            f"connect latency, 1 client:   p50 {one['p50_ms']} ms, p95 {one['p95_ms']} ms "
+            f"(goal p95 < {goals['connect_p95_1_client_ms']:g} ms) "
+            f"{'ok' if lat['met_one'] else 'MISS'}",
+            f"connect latency, {n} clients: p50 {many['p50_ms']} ms, p95 {many['p95_ms']} ms; "
+            f"health p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms: p95 {lat['p95_x_health']}x "
+            f"health (goal <= {goals['connect_p95_20_clients_x_health']:g}x) "
+            f"{'ok' if lat['met_many'] else 'MISS'}",
+        ]
     return "\n".join(lines)
 
 
@@ -309,7 +350,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_save:
         save("hot", result)
     print(report(result), flush=True)
-    if any(r["path"]["errors"] or r["baseline"]["errors"] for r in result["paths"].values()):
+    lat = result["connect_latency"]
+    runs = [r[k] for r in result["paths"].values() for k in ("path", "baseline")]
+    runs += [lat["one_client"], lat["many_clients"], lat["health_many_clients"]]
+    if any(r["errors"] for r in runs):
         raise SystemExit("some requests failed: " + str(result["paths"]))
 
 
