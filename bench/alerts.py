@@ -15,10 +15,17 @@ The receiver is a minimal asyncio HTTP/1.1 server in this process that answers 2
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +36,31 @@ from bench.stream import PASSWORD, served, subscribe
 RULES = 200
 FAILURES = 10
 THROUGHPUT_RULES = 50
-THROUGHPUT_EVENTS = 200
+THROUGHPUT_EVENTS = int(os.environ.get("BENCH_ALERTS_EVENTS", "200"))  # smaller while developing
+PART = os.environ.get("BENCH_ALERTS_PART", "both")  # latency | throughput | both
+# A path: py-spy samples this process (raw, non-blocking) during the throughput part's sending.
+PROFILE = os.environ.get("BENCH_ALERTS_PROFILE")
+
+
+@contextlib.contextmanager
+def profiled(path: str | None) -> Iterator[None]:
+    """py-spy on this process for the block (nothing if no path)."""
+    if not path:
+        yield
+        return
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "--format",
+         "raw", "-r", "100", "-o", path, "--pid", str(os.getpid())],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1.0)  # attached
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
+
+
 CONCURRENCY = 16
 
 
@@ -224,13 +255,14 @@ async def throughput() -> dict[str, Any]:
                          "visibility": "public"}
                     ),
                 )  # fmt: skip
-        start = time.perf_counter()
-        for w in workers:
-            w.start()
-        deadline = start + 300
-        while len(receiver.arrivals) < total and time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
-        elapsed = time.perf_counter() - start
+        with profiled(PROFILE):
+            start = time.perf_counter()
+            for w in workers:
+                w.start()
+            deadline = start + 300
+            while len(receiver.arrivals) < total and time.perf_counter() < deadline:
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - start
         for w in workers:
             await w.stop()
     got = len(receiver.arrivals)
@@ -265,8 +297,12 @@ async def throughput() -> dict[str, Any]:
 
 
 def main() -> None:
-    result = {"latency": asyncio.run(latency()), "throughput": asyncio.run(throughput())}
-    save("alerts", result)
+    result: dict[str, Any] = {}
+    if PART in ("latency", "both"):
+        result["latency"] = asyncio.run(latency())
+    if PART in ("throughput", "both"):
+        result["throughput"] = asyncio.run(throughput())
+    save("alerts" if PART == "both" else f"alerts-{PART}", result)
 
 
 if __name__ == "__main__":
