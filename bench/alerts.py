@@ -23,12 +23,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import event as sa_event
 
 from bench.common import bench_app, save, summary
 from bench.stream import PASSWORD, served, subscribe
@@ -40,6 +42,8 @@ THROUGHPUT_EVENTS = int(os.environ.get("BENCH_ALERTS_EVENTS", "200"))  # smaller
 PART = os.environ.get("BENCH_ALERTS_PART", "both")  # latency | throughput | both
 # A path: py-spy samples this process (raw, non-blocking) during the throughput part's sending.
 PROFILE = os.environ.get("BENCH_ALERTS_PROFILE")
+# Set: print the statements the throughput part ran, by their start (round trips per delivery).
+COUNT = bool(os.environ.get("BENCH_ALERTS_COUNT"))
 
 
 @contextlib.contextmanager
@@ -62,6 +66,9 @@ def profiled(path: str | None) -> Iterator[None]:
 
 
 CONCURRENCY = 16
+# The throughput part's workers poll at the product's default (alert_poll_seconds): they are
+# woken by their own claims and sends, so a faster poll only adds idle outbox reads.
+POLL_SECONDS = 1.0
 
 
 class Receiver:
@@ -243,7 +250,8 @@ async def throughput() -> dict[str, Any]:
                     ctx.outbound,
                 )  # fmt: skip
         workers = [
-            AlertWorker(sm, ctx, poll_seconds=0.05, concurrency=CONCURRENCY) for _ in range(2)
+            AlertWorker(sm, ctx, poll_seconds=POLL_SECONDS, concurrency=CONCURRENCY)
+            for _ in range(2)
         ]
         await workers[0].consume_once()  # the consumer's position: the head
         async with session_scope(sm) as s:
@@ -255,6 +263,13 @@ async def throughput() -> dict[str, Any]:
                          "visibility": "public"}
                     ),
                 )  # fmt: skip
+        statements: Counter[str] = Counter()
+        if COUNT:
+
+            @sa_event.listens_for(app.state.engine.sync_engine, "before_cursor_execute")
+            def _count(_c: Any, _cur: Any, stmt: str, *_: Any) -> None:
+                statements[" ".join(stmt.split())[:70]] += 1
+
         with profiled(PROFILE):
             start = time.perf_counter()
             for w in workers:
@@ -265,6 +280,8 @@ async def throughput() -> dict[str, Any]:
             elapsed = time.perf_counter() - start
         for w in workers:
             await w.stop()
+    if COUNT:
+        print(json.dumps(dict(statements.most_common()), indent=1))
     got = len(receiver.arrivals)
     ids = [d for _t, d, _e, _b in receiver.arrivals]
     body = receiver.arrivals[0][3] if receiver.arrivals else b"{}"
