@@ -45,8 +45,8 @@ BATCH = 1000
 # A sender claims up to this many times its concurrency at once (at most MAX_CLAIM), and
 # claims again once fewer than AHEAD times its concurrency are left to send.
 CLAIM_FACTOR = 4
-MAX_CLAIM = 512
-AHEAD = 2
+MAX_CLAIM = 64
+AHEAD = 1
 # After a NOTIFY, when the sender looks for deliveries another process's consumer made.
 FOLLOW_UP_SECONDS = (0.05, 0.15, 0.4)
 
