@@ -3,9 +3,10 @@
 Two loops per process. The consumer reads the outbox through the one consumer helper
 (:mod:`datamesh.events.consumer`: one process at a time, position moved in the same
 transaction as the deliveries it creates). The sender claims due deliveries with
-``FOR UPDATE SKIP LOCKED`` in a short transaction that leases them, so several processes never
-send one delivery at the same time; the message is built and the attempt recorded in their own
-short transactions, and no connection is held while a receiver takes its time. A lease that
+``FOR UPDATE SKIP LOCKED`` in a short transaction that leases them and builds their messages,
+so several processes never send one delivery at the same time; a claim is larger than the send
+pool and feeds it, the outcomes are recorded in another short transaction, and no connection is
+held while a receiver takes its time. A lease that
 runs out (its process died) is taken over, and the receiver sees the same delivery id again.
 
 Both loops wake on the live stream's NOTIFY (the process's one LISTEN connection): the consumer
