@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     String,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -71,15 +73,6 @@ async def enabled_rules_for(session: AsyncSession, types: Collection[str]) -> li
         .execution_options(populate_existing=True)
     )
     return list(await session.scalars(stmt))
-
-
-async def org_name(session: AsyncSession, org_id: uuid.UUID | None) -> str | None:
-    if org_id is None:
-        return None
-    found: str | None = await session.scalar(
-        select(Organization.name).where(Organization.id == org_id)
-    )
-    return found
 
 
 async def users(session: AsyncSession, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, User]:
@@ -216,36 +209,35 @@ async def write_matches(
 
 async def claim_due(
     session: AsyncSession, limit: int, lease_seconds: int, token: uuid.UUID
-) -> list[uuid.UUID]:
-    """Lease up to ``limit`` due deliveries to the caller (commit to take the lease). Rows
-    another process is claiming are skipped; a lease that ran out (its process died) is taken
-    over, and the delivery keeps its id."""
+) -> list[AlertDelivery]:
+    """Lease up to ``limit`` due deliveries to the caller in one statement (commit to take the
+    lease) and return them. Rows another process is claiming are skipped; a lease that ran out
+    (its process died) is taken over, and the delivery keeps its id."""
     if limit <= 0:
         return []
-    ids = list(
-        await session.scalars(
-            select(AlertDelivery.id)
-            .where(
-                AlertDelivery.state == "pending",
-                AlertDelivery.next_attempt_at <= func.now(),
-                or_(AlertDelivery.lease_until.is_(None), AlertDelivery.lease_until < func.now()),
-            )
-            .order_by(AlertDelivery.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+    due = (
+        select(AlertDelivery.id)
+        .where(
+            AlertDelivery.state == "pending",
+            AlertDelivery.next_attempt_at <= func.now(),
+            or_(AlertDelivery.lease_until.is_(None), AlertDelivery.lease_until < func.now()),
         )
+        .order_by(AlertDelivery.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("due")
     )
-    if ids:
-        await session.execute(
-            update(AlertDelivery)
-            .where(AlertDelivery.id.in_(ids))
-            .values(
-                lease_until=func.now() + literal_column("interval '1 second'") * lease_seconds,
-                lease_token=token,
-            )
-            .execution_options(synchronize_session=False)
+    stmt = (
+        update(AlertDelivery)
+        .where(AlertDelivery.id == due.c.id)
+        .values(
+            lease_until=func.now() + literal_column("interval '1 second'") * lease_seconds,
+            lease_token=token,
         )
-    return ids
+        .returning(AlertDelivery)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return list(await session.scalars(stmt))
 
 
 async def leased(
@@ -276,6 +268,63 @@ async def leased_many(
         .execution_options(populate_existing=True)
     )
     return list(await session.scalars(stmt))
+
+
+async def record_attempts(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], token: uuid.UUID
+) -> set[uuid.UUID]:
+    """Write a batch's attempts in one statement, each row only if the caller still holds its
+    lease (the lease released with it); returns the ids written. Rows: id, state, attempts,
+    log, next_attempt_at, delivered_at."""
+    if not rows:
+        return set()
+    found = await session.execute(
+        text(
+            """
+            UPDATE alert_deliveries AS d
+               SET state = v.state, attempts = v.attempts, log = v.log::jsonb,
+                   next_attempt_at = coalesce(v.next_attempt_at, d.next_attempt_at),
+                   delivered_at = coalesce(v.delivered_at, d.delivered_at),
+                   lease_token = NULL, lease_until = NULL
+              FROM unnest(CAST(:ids AS uuid[]), CAST(:states AS text[]),
+                          CAST(:attempts AS int[]), CAST(:logs AS text[]),
+                          CAST(:next AS timestamptz[]), CAST(:delivered AS timestamptz[]))
+                   AS v(id, state, attempts, log, next_attempt_at, delivered_at)
+             WHERE d.id = v.id AND d.lease_token = :token
+            RETURNING d.id
+            """
+        ),
+        {
+            "ids": [r["id"] for r in rows],
+            "states": [r["state"] for r in rows],
+            "attempts": [r["attempts"] for r in rows],
+            "logs": [orjson.dumps(r["log"]).decode() for r in rows],
+            "next": [r.get("next_attempt_at") for r in rows],
+            "delivered": [r.get("delivered_at") for r in rows],
+            "token": token,
+        },
+    )
+    return {r[0] for r in found}
+
+
+async def release(session: AsyncSession, ids: Sequence[uuid.UUID], token: uuid.UUID) -> None:
+    """Give back the leases of deliveries the caller did not attempt (it is stopping)."""
+    if ids:
+        await session.execute(
+            update(AlertDelivery)
+            .where(AlertDelivery.id.in_(list(ids)), AlertDelivery.lease_token == token)
+            .values(lease_token=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def org_names(session: AsyncSession, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Organization.id, Organization.name).where(Organization.id.in_(list(ids)))
+    )
+    return {r[0]: r[1] for r in rows}
 
 
 async def rules_by_id(

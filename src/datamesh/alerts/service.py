@@ -17,6 +17,7 @@ is used up, and the rule turned off when a receiver answers 410.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -27,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.alerts import policies
@@ -614,7 +616,8 @@ def link(settings: Settings, kind: str, subject_id: str) -> str:
 # One event fans out to every rule that wants it; rules speaking for the same reader get the
 # same impact, so it is computed once per (event, reader) and kept for a few seconds.
 IMPACT_CACHE_SECONDS = 5.0
-_impact_cache: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}
+# (event, reader) -> (expiry, the loop it was computed on, the impact; None while computing)
+_impact_cache: dict[tuple[Any, ...], tuple[float, Any, asyncio.Future[dict[str, Any] | None]]] = {}
 
 
 def _reader_key(p: Principal) -> tuple[Any, ...]:
@@ -622,17 +625,31 @@ def _reader_key(p: Principal) -> tuple[Any, ...]:
 
 
 async def impact_of(session: AsyncSession, ctx: Context, p: Principal, e: Event) -> dict[str, Any]:
-    """The blast radius by the impact endpoint's own code, as the rule's owner may see it."""
+    """The blast radius by the impact endpoint's own code, as the rule's owner may see it.
+
+    Computed once however many batches ask at the same time: concurrent sends of one event's
+    deliveries wait for the first walk instead of each making their own (a walk is tens of
+    statements; an event fans out to every rule)."""
     key = (e.id, *_reader_key(p))
+    loop = asyncio.get_running_loop()
     now = time.monotonic()
     hit = _impact_cache.get(key)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    found = await _impact(session, ctx, p, e)
+    if hit is not None and hit[0] > now and hit[1] is loop:
+        found = await asyncio.shield(hit[2])
+        if found is not None:
+            return found
+    mine: asyncio.Future[dict[str, Any] | None] = loop.create_future()
     if len(_impact_cache) > 10_000:
-        for k in [k for k, (t, _) in _impact_cache.items() if t <= now]:
+        for k in [k for k, (t, _, f) in _impact_cache.items() if t <= now and f.done()]:
             del _impact_cache[k]
-    _impact_cache[key] = (now + IMPACT_CACHE_SECONDS, found)
+    _impact_cache[key] = (now + IMPACT_CACHE_SECONDS, loop, mine)
+    try:
+        found = await _impact(session, ctx, p, e)
+    except BaseException:
+        _impact_cache.pop(key, None)
+        mine.set_result(None)  # the ones waiting compute their own
+        raise
+    mine.set_result(found)
     return found
 
 
@@ -700,7 +717,10 @@ async def build_message(
     delivery: AlertDelivery,
     evs: list[Event],
     org_name: str | None,
+    bodies: dict[tuple[Any, ...], tuple[dict[str, Any], bytes]] | None = None,
 ) -> Message:
+    """The message of one delivery. ``bodies``: single-event bodies already built in this batch
+    by (event, reader, org), serialized once and shared by every rule they go to."""
     org = {"id": str(rule.org_id), "name": org_name}
     if delivery.kind == "test":
         body: dict[str, Any] = {
@@ -715,8 +735,17 @@ async def build_message(
         }
         return Message(delivery.id, "alert.test", "Test alert", body["summary"], body["link"], body)
     if len(evs) == 1 and delivery.kind == "single":
-        one = await event_body(session, ctx, p, evs[0], org)
-        return Message(delivery.id, evs[0].type, one["summary"], one["summary"], one["link"], one)
+        key = (evs[0].id, *_reader_key(p), rule.org_id, org_name)
+        cached = bodies.get(key) if bodies is not None else None
+        if cached is None:
+            one = await event_body(session, ctx, p, evs[0], org)
+            cached = (one, orjson.dumps(one))
+            if bodies is not None:
+                bodies[key] = cached
+        one, raw = cached
+        return Message(
+            delivery.id, evs[0].type, one["summary"], one["summary"], one["link"], one, raw=raw
+        )
     items = [await event_body(session, ctx, p, e, org) for e in evs]
     text = f"{len(items)} events for the alert rule {rule.name}"
     digest: dict[str, Any] = {
@@ -749,31 +778,38 @@ async def build_message(
 # -- sending ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Prepared:
+    """A leased delivery's message, with what recording its attempt needs (the row as it was
+    claimed: nobody else writes it while the lease is held)."""
+
     delivery_id: uuid.UUID
     channel: dict[str, Any]
     message: Message
+    rule_id: uuid.UUID
+    kind: str
+    attempts: int
+    log: list[dict[str, Any]]
 
 
 async def prepare(
     session: AsyncSession, ctx: Context, delivery_id: uuid.UUID, token: uuid.UUID
 ) -> Prepared | None:
-    """The message a leased delivery sends now (see :func:`prepare_many`)."""
-    found = await prepare_many(session, ctx, [delivery_id], token)
+    """The message a leased delivery sends now (see :func:`prepare_rows`)."""
+    found = await prepare_rows(session, ctx, await repo.leased_many(session, [delivery_id], token))
     return found[0] if found else None
 
 
-async def prepare_many(
-    session: AsyncSession, ctx: Context, ids: Sequence[uuid.UUID], token: uuid.UUID
+async def prepare_rows(
+    session: AsyncSession, ctx: Context, ds: Sequence[AlertDelivery]
 ) -> list[Prepared]:
-    """The messages of leased deliveries, each built with what its rule's owner may see now;
-    a delivery with nothing to send is settled as ``skipped``. Rules, owners, visibility and
-    events are read once for the batch, not once per delivery."""
-    ds = await repo.leased_many(session, ids, token)
+    """The messages of leased deliveries (as claimed, in the claim's transaction), each built
+    with what its rule's owner may see now; a delivery with nothing to send is settled as
+    ``skipped``. Rules, owners, org names and events are read once for the batch, visibility
+    once per reader, and an event's body is built and serialized once per (event, reader)."""
     if not ds:
         return []
     rules = await repo.rules_by_id(session, {d.rule_id for d in ds})
     readers = await principals_for(session, list(rules.values()))
-    orgs = {o: await repo.org_name(session, o) for o in {r.org_id for r in rules.values()}}
+    orgs = await repo.org_names(session, {r.org_id for r in rules.values()})
     # What each reader may see of the events these deliveries carry: one query per reader.
     wanted: dict[tuple[Any, ...], tuple[Principal, set[uuid.UUID]]] = {}
     for d in ds:
@@ -786,6 +822,7 @@ async def prepare_many(
     }
     all_ids = set().union(*readable.values()) if readable else set()
     events_by_id = {e.id: e for e in await repo.events(session, list(all_ids))}
+    bodies: dict[tuple[Any, ...], tuple[dict[str, Any], bytes]] = {}
     out: list[Prepared] = []
     for d in ds:
         found = rules.get(d.rule_id)
@@ -803,8 +840,12 @@ async def prepare_many(
             if not evs:
                 _skip(d, "nothing in it that the rule's owner may see now")
                 continue
-        message = await build_message(session, ctx, p, found, d, evs, orgs.get(found.org_id))
-        out.append(Prepared(d.id, dict(found.channel), message))
+        message = await build_message(
+            session, ctx, p, found, d, evs, orgs.get(found.org_id), bodies
+        )
+        out.append(
+            Prepared(d.id, dict(found.channel), message, d.rule_id, d.kind, d.attempts, list(d.log))
+        )
     return out
 
 
@@ -825,61 +866,60 @@ def retry_delay(settings: Settings, attempts: int) -> float | None:
 
 
 async def record(
-    session: AsyncSession,
-    ctx: Context,
-    delivery_id: uuid.UUID,
-    token: uuid.UUID,
-    result: SendResult,
+    session: AsyncSession, ctx: Context, prepared: Prepared, token: uuid.UUID, result: SendResult
 ) -> str | None:
     """Write an attempt's outcome (if the caller still holds the lease); returns the state."""
-    states = await record_many(session, ctx, [(delivery_id, result)], token)
-    return states.get(delivery_id)
+    states = await record_many(session, ctx, [(prepared, result)], token)
+    return states.get(prepared.delivery_id)
 
 
 async def record_many(
     session: AsyncSession,
     ctx: Context,
-    results: Sequence[tuple[uuid.UUID, SendResult]],
+    results: Sequence[tuple[Prepared, SendResult]],
     token: uuid.UUID,
 ) -> dict[uuid.UUID, str]:
-    """Write attempts' outcomes for the deliveries the caller still holds; their new states."""
-    held = {d.id: d for d in await repo.leased_many(session, [i for i, _ in results], token)}
-    states: dict[uuid.UUID, str] = {}
+    """Write attempts' outcomes for the deliveries the caller still holds, in one statement;
+    their new states. A receiver that answered 410 turns its rule off."""
     now = _now()
-    for delivery_id, result in results:
-        d = held.get(delivery_id)
-        if d is None:
-            continue
+    rows: list[dict[str, Any]] = []
+    gone: set[uuid.UUID] = set()
+    for p, result in results:
         entry: dict[str, Any] = {
             "at": now.isoformat(),
             "status_code": result.status_code,
             "error": result.error,
             "ms": result.ms,
         }
-        d.log = [*d.log, entry][-LOG_KEEP:]
-        d.attempts += 1
-        d.lease_token = None
-        d.lease_until = None
+        row: dict[str, Any] = {
+            "id": p.delivery_id,
+            "attempts": p.attempts + 1,
+            "log": [*p.log, entry][-LOG_KEEP:],
+            "state": "pending",
+        }
         if result.ok:
-            d.state = "delivered"
-            d.delivered_at = now
+            row |= {"state": "delivered", "delivered_at": now}
         elif result.gone:
-            d.state = "failed"
-            rule = await repo.get_rule(session, d.rule_id)
-            if rule is not None and rule.enabled:
-                await _turn_off(
-                    session, rule, f"the receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC"
-                )
-        elif d.kind == "test":
-            d.state = "failed"
+            row["state"] = "failed"
+            gone.add(p.rule_id)
+        elif p.kind == "test":
+            row["state"] = "failed"
         else:
-            delay = retry_delay(ctx.settings, d.attempts)
+            delay = retry_delay(ctx.settings, p.attempts + 1)
             if delay is None:
-                d.state = "failed"
+                row["state"] = "failed"
             else:
-                d.next_attempt_at = now + timedelta(seconds=delay)
-        states[delivery_id] = d.state
-    return states
+                row["next_attempt_at"] = now + timedelta(seconds=delay)
+        rows.append(row)
+    written = await repo.record_attempts(session, rows, token)
+    held = {p.delivery_id for p, _ in results if p.delivery_id in written}
+    for rule_id in sorted({p.rule_id for p, r in results if r.gone and p.delivery_id in held}):
+        rule = await repo.get_rule(session, rule_id)
+        if rule is not None and rule.enabled:
+            await _turn_off(
+                session, rule, f"the receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC"
+            )
+    return {r["id"]: r["state"] for r in rows if r["id"] in held}
 
 
 async def _turn_off(session: AsyncSession, rule: AlertRule, why: str) -> None:
@@ -1007,7 +1047,7 @@ async def send_test(
     result = await adapter(prepared.channel["kind"]).send(
         prepared.channel, prepared.message, ctx.outbound
     )
-    await record(session, ctx, delivery_id, token, result)
+    await record(session, ctx, prepared, token, result)
     return {
         "delivery_id": delivery_id,
         "ok": result.ok,

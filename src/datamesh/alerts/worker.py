@@ -3,9 +3,10 @@
 Two loops per process. The consumer reads the outbox through the one consumer helper
 (:mod:`datamesh.events.consumer`: one process at a time, position moved in the same
 transaction as the deliveries it creates). The sender claims due deliveries with
-``FOR UPDATE SKIP LOCKED`` in a short transaction that leases them, so several processes never
-send one delivery at the same time; the message is built and the attempt recorded in their own
-short transactions, and no connection is held while a receiver takes its time. A lease that
+``FOR UPDATE SKIP LOCKED`` in a short transaction that leases them and builds their messages,
+so several processes never send one delivery at the same time; a claim is larger than the send
+pool and feeds it, the outcomes are recorded in another short transaction, and no connection is
+held while a receiver takes its time. A lease that
 runs out (its process died) is taken over, and the receiver sees the same delivery id again.
 
 Both loops wake on the live stream's NOTIFY (the process's one LISTEN connection): the consumer
@@ -42,6 +43,11 @@ from datamesh.models.events import Event
 
 log = logging.getLogger("datamesh.alerts")
 BATCH = 1000
+# A sender claims up to this many times its concurrency at once (at most MAX_CLAIM), and
+# claims again once fewer than AHEAD times its concurrency are left to send.
+CLAIM_FACTOR = 4
+MAX_CLAIM = 64
+AHEAD = 1
 # After a NOTIFY, when the sender looks for deliveries another process's consumer made.
 FOLLOW_UP_SECONDS = (0.05, 0.15, 0.4)
 
@@ -83,38 +89,42 @@ def build_context(app: FastAPI) -> service.Context:
     )
 
 
-async def send(
+async def send_prepared(
     sessionmaker: async_sessionmaker[AsyncSession],
     ctx: service.Context,
-    delivery_id: uuid.UUID,
+    prepared: list[service.Prepared],
     token: uuid.UUID,
-) -> SendResult | None:
-    """One attempt of a leased delivery (see :func:`send_many`)."""
-    return (await send_many(sessionmaker, ctx, [delivery_id], token)).get(delivery_id)
-
-
-async def send_many(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    ctx: service.Context,
-    ids: list[uuid.UUID],
-    token: uuid.UUID,
+    slots: asyncio.Semaphore | None = None,
+    sent: Callable[[], None] | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> dict[uuid.UUID, SendResult]:
-    """One attempt of each leased delivery: the messages built in one short transaction, sent
-    at once with no transaction open, the outcomes recorded in another."""
-    async with session_scope(sessionmaker) as session:
-        prepared = await service.prepare_many(session, ctx, ids, token)
+    """One attempt of each prepared (leased) delivery, with no transaction open: at most
+    ``slots`` at once (the process's send pool), ``sent`` called after each; the outcomes then
+    recorded in one short transaction. Those still waiting for a slot when ``stopping`` is set
+    are not attempted: their leases are given back, so another process sends them at once."""
+
+    async def one(p: service.Prepared) -> SendResult | None:
+        adapter = channels.adapter(p.channel["kind"])
+        try:
+            if slots is None:
+                return await adapter.send(p.channel, p.message, ctx.outbound)
+            async with slots:
+                if stopping is not None and stopping.is_set():
+                    return None
+                return await adapter.send(p.channel, p.message, ctx.outbound)
+        finally:
+            if sent is not None:
+                sent()
+
     if not prepared:
         return {}
-    results = await asyncio.gather(
-        *(
-            channels.adapter(p.channel["kind"]).send(p.channel, p.message, ctx.outbound)
-            for p in prepared
-        )
-    )
-    outcome = {p.delivery_id: r for p, r in zip(prepared, results, strict=True)}
+    results = await asyncio.gather(*(one(p) for p in prepared))
+    done = [(p, r) for p, r in zip(prepared, results, strict=True) if r is not None]
+    untried = [p.delivery_id for p, r in zip(prepared, results, strict=True) if r is None]
     async with session_scope(sessionmaker) as session:
-        await service.record_many(session, ctx, list(outcome.items()), token)
-    return outcome
+        await service.record_many(session, ctx, done, token)
+        await repo.release(session, untried, token)
+    return {p.delivery_id: r for p, r in done}
 
 
 class AlertWorker:
@@ -130,13 +140,20 @@ class AlertWorker:
         self._ctx = ctx
         self._poll = poll_seconds
         self._concurrency = concurrency
-        self._lease_seconds = math.ceil(ctx.outbound.timeout) + 30
+        # A claim is larger than what is sent at once (its round trips shared by more
+        # deliveries); its rows wait for a free slot of the send pool, behind fewer than AHEAD
+        # pools' worth of an earlier claim, so the lease covers that many rounds of timeouts.
+        self._claim_size = min(concurrency * CLAIM_FACTOR, MAX_CLAIM)
+        self._low_water = concurrency * AHEAD
+        rounds = math.ceil(self._claim_size / concurrency) + AHEAD
+        self._lease_seconds = rounds * math.ceil(ctx.outbound.timeout) + 30
+        self._slots = asyncio.Semaphore(concurrency)
         self._stopping = asyncio.Event()
         self._consume_wake = asyncio.Event()
         self._send_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
-        self._in_flight = 0
+        self._unsent = 0  # claimed deliveries not sent yet
         self._follow_up = False  # sender wake-ups after a NOTIFY are scheduled
 
     def wake(self) -> None:
@@ -166,9 +183,10 @@ class AlertWorker:
             ]
 
     async def stop(self) -> None:
-        """Stop claiming; sends in flight get up to the outbound timeout to finish and record
-        their attempt (cancelled, a sent attempt would go unrecorded and its lease would hold
-        the retry back until it ran out)."""
+        """Stop claiming; claimed deliveries not sent yet give their leases back, and sends in
+        flight get up to the outbound timeout to finish and record their attempt (cancelled, a
+        sent attempt would go unrecorded and its lease would hold the retry back until it ran
+        out)."""
         self._stopping.set()
         for task in self._tasks:
             task.cancel()
@@ -199,42 +217,51 @@ class AlertWorker:
 
     async def deliver_once(self) -> int:
         """Claim the due deliveries and send them; returns how many were attempted."""
-        claimed, token = await self._claim(self._concurrency)
-        if claimed:
-            await self._send(claimed, token)
-        return len(claimed)
+        prepared, token = await self._claim(self._claim_size)
+        await send_prepared(self._sessionmaker, self._ctx, prepared, token, self._slots)
+        return len(prepared)
 
-    async def _claim(self, limit: int) -> tuple[list[uuid.UUID], uuid.UUID]:
+    async def _claim(self, limit: int) -> tuple[list[service.Prepared], uuid.UUID]:
+        """Lease due deliveries and build their messages, in one short transaction."""
         token = uuid.uuid4()
-        if limit <= 0:
-            return [], token
         async with session_scope(self._sessionmaker) as session:
-            return await repo.claim_due(session, limit, self._lease_seconds, token), token
+            rows = await repo.claim_due(session, limit, self._lease_seconds, token)
+            return await service.prepare_rows(session, self._ctx, rows), token
 
     async def _claim_and_send(self) -> int:
-        claimed, token = await self._claim(self._concurrency - self._in_flight)
-        if claimed:
-            self._in_flight += len(claimed)
-            task = asyncio.create_task(self._send(claimed, token))
+        """Claim more once fewer than AHEAD pools' worth are left to send, so the next claim's
+        round trips overlap the current one's last sends."""
+        if self._unsent >= self._low_water:
+            return 0
+        prepared, token = await self._claim(self._claim_size)
+        if prepared:
+            self._unsent += len(prepared)
+            task = asyncio.create_task(self._send(prepared, token))
             self._sends.add(task)
-            task.add_done_callback(self._done(len(claimed)))
-        return len(claimed)
+            task.add_done_callback(self._sends.discard)
+        return len(prepared)
 
-    def _done(self, n: int) -> Callable[[asyncio.Task[None]], None]:
-        def done(task: asyncio.Task[None]) -> None:
-            self._sends.discard(task)
-            self._in_flight -= n
-            self._send_wake.set()  # slots are free: more may be due
+    def _sent(self) -> None:
+        self._unsent -= 1
+        if self._unsent < self._low_water:
+            self._send_wake.set()  # room for the next claim
 
-        return done
-
-    async def _send(self, ids: list[uuid.UUID], token: uuid.UUID) -> None:
+    async def _send(self, prepared: list[service.Prepared], token: uuid.UUID) -> None:
         try:
-            await send_many(self._sessionmaker, self._ctx, ids, token)
+            await send_prepared(
+                self._sessionmaker,
+                self._ctx,
+                prepared,
+                token,
+                self._slots,
+                self._sent,
+                self._stopping,
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the leases run out and the deliveries are tried again
             log.warning("alert deliveries failed: %s", type(exc).__name__)
+        self._send_wake.set()  # more may be due
 
     async def _loop(self, step: Callable[[], object], wake: asyncio.Event) -> None:
         while not self._stopping.is_set():

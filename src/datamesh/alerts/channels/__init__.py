@@ -55,6 +55,8 @@ class Message:
     link: str
     body: dict[str, Any]  # the webhook JSON
     lines: list[str] = field(default_factory=list)  # one per event (digests), for people
+    # ``body`` serialized, when it is shared by several deliveries (serialized once for all)
+    raw: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

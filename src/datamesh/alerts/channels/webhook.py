@@ -27,7 +27,7 @@ class Webhook:
     kind = "webhook"
 
     async def send(self, config: dict[str, Any], message: Message, out: Outbound) -> SendResult:
-        body = orjson.dumps(message.body)
+        body = message.raw if message.raw is not None else orjson.dumps(message.body)
         headers = {
             "User-Agent": USER_AGENT,
             "X-DataMesh-Delivery": str(message.delivery_id),
