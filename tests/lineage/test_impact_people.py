@@ -10,10 +10,10 @@ from fastapi import FastAPI
 
 from tests.catalog.test_search import _ds
 from tests.conftest import client_for, running_app
-from tests.factories import signed_in
+from tests.factories import Account, signed_in
 
 
-async def _chain(client: httpx.AsyncClient, app: FastAPI) -> tuple[dict, list[dict], dict]:
+async def _chain(client: httpx.AsyncClient, app: FastAPI) -> tuple[dict, Account]:
     """src -> d1 -> ... -> d7; keeper owns d1..d7, fan follows d6 and d3, gone (disabled)
     follows d2, and the producer owns them all too."""
     producer = await signed_in(app, client, "producer@acme.test", role="producer")
@@ -38,23 +38,25 @@ async def _chain(client: httpx.AsyncClient, app: FastAPI) -> tuple[dict, list[di
     for who, ds in ((fan, chain[5]), (fan, chain[2]), (gone, chain[1])):
         r = await client.put(f"/api/follows/{ds['id']}", headers=who.headers)
         assert r.status_code == 200, r.text
-    r = await client.patch(f"/api/auth/users/{gone.id}", json={"disabled": True}, headers=admin.headers)
+    r = await client.patch(
+        f"/api/auth/users/{gone.id}", json={"disabled": True}, headers=admin.headers
+    )
     assert r.status_code == 200, r.text
-    return src, chain, {"viewer": fan}
+    return src, fan
 
 
 @pytest.mark.parametrize("index", [True, False], ids=["index", "postgres"])
 async def test_each_person_once_with_first_reasons_nearest_first(
     settings, clean_db: None, index: bool
 ) -> None:
-    async with running_app(settings.model_copy(update={"lineage_index": index})) as app:
-        async with client_for(app) as client:
-            src, chain, who = await _chain(client, app)
-            r = await client.get(
-                "/api/lineage/impact",
-                params={"node": src["id"], "limit": 2},
-                headers=who["viewer"].headers,
-            )
+    async with (
+        running_app(settings.model_copy(update={"lineage_index": index})) as app,
+        client_for(app) as client,
+    ):
+        src, viewer = await _chain(client, app)
+        r = await client.get(
+            "/api/lineage/impact", params={"node": src["id"], "limit": 2}, headers=viewer.headers
+        )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["exact"] is index and body["totals"]["datasets"] == 7
