@@ -317,3 +317,35 @@ async def test_slack_gets_an_incoming_webhook_message_with_blocks(
     assert any("Impact" in (b.get("text") or {}).get("text", "") for b in body["blocks"])
     assert "x-datamesh-signature" not in call.headers
     await until(lambda: _delivered(client, owner, made["id"]), "delivered")
+
+
+async def test_the_payload_counts_the_whole_radius_and_describes_only_the_top(
+    app: FastAPI, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """The alert's impact asks for one page of TOP_IMPACT items: the totals still cover all."""
+    producer = await signed_in(app, client, "prod@acme.test", role="producer")
+    start = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+    await send(client, producer, run("load_orders", ["raw.orders"], ["shop.orders"], start=start))
+    for i in range(12):
+        await send(client, producer, run(f"mart_{i}", ["shop.orders"], [f"mart.m{i}"], start=start))
+    await rule(client, producer, _hook(receiver), events=["process.run_failed"])
+    failing = run(
+        "load_orders",
+        ["raw.orders"],
+        ["shop.orders"],
+        start=start + timedelta(hours=1),
+        state=RunState.FAIL,
+    )
+    await send(client, producer, failing)
+    got = await until(lambda: receiver.received, "the webhook call")
+    body = got[0].json()
+    r = await client.get(
+        "/api/lineage/impact",
+        params={"node": body["subject"]["id"], "limit": 10},
+        headers=producer.headers,
+    )
+    impact = r.json()
+    assert body["impact"]["datasets"] == impact["totals"]["datasets"] == 13
+    assert body["impact"]["processes"] == impact["totals"]["processes"] == 12
+    assert [t["id"] for t in body["impact"]["top"]] == [i["id"] for i in impact["items"]]
+    assert len(body["impact"]["top"]) == 10

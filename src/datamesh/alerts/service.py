@@ -666,6 +666,7 @@ async def _impact(session: AsyncSession, ctx: Context, p: Principal, e: Event) -
             ctx.settings.alert_impact_depth,
             ctx.settings.lineage_max_nodes,
             salt=ctx.salt,
+            limit=TOP_IMPACT,  # the totals cover the whole radius; only the top is described
         )
     except (NotFound, Unprocessable):
         return empty
