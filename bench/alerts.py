@@ -142,6 +142,20 @@ def _ol_fail(job: str) -> list[dict[str, Any]]:
     ]
 
 
+async def _failure_rules(
+    c: httpx.AsyncClient, h: dict[str, str], receiver: Receiver, n: int
+) -> None:
+    """``n`` webhook rules for run failures, each to its own path on the receiver."""
+    for i in range(n):
+        r = await c.post(
+            "/api/alerts",
+            json={"name": f"r{i}", "events": ["process.run_failed"],
+                  "channel": {"kind": "webhook", "url": receiver.url(f"/r{i}")}},
+            headers=h,
+        )  # fmt: skip
+        r.raise_for_status()
+
+
 async def latency() -> dict[str, Any]:
     env = {
         "DATAMESH_SLA_CHECK_INTERVAL_SECONDS": "0",
@@ -153,14 +167,7 @@ async def latency() -> dict[str, Any]:
     try:
         async with served("alerts", env) as srv:
             c, h = srv.client, srv.headers
-            for i in range(RULES):
-                r = await c.post(
-                    "/api/alerts",
-                    json={"name": f"r{i}", "events": ["process.run_failed"],
-                          "channel": {"kind": "webhook", "url": receiver.url(f"/r{i}")}},
-                    headers=h,
-                )  # fmt: skip
-                r.raise_for_status()
+            await _failure_rules(c, h, receiver, RULES)
             seen: dict[str, float] = {}
             ready = asyncio.Event()
 
@@ -336,14 +343,7 @@ async def throughput_served() -> dict[str, Any]:
     try:
         async with served("alerts-tp", env) as srv:
             c, h = srv.client, srv.headers
-            for i in range(THROUGHPUT_RULES):
-                r = await c.post(
-                    "/api/alerts",
-                    json={"name": f"r{i}", "events": ["process.run_failed"],
-                          "channel": {"kind": "webhook", "url": receiver.url(f"/r{i}")}},
-                    headers=h,
-                )  # fmt: skip
-                r.raise_for_status()
+            await _failure_rules(c, h, receiver, THROUGHPUT_RULES)
             await asyncio.sleep(2)  # both processes' consumers at the head
             events = [e for i in range(THROUGHPUT_EVENTS) for e in _ol_fail(f"tp{i}")]
             r = await c.post("/api/v1/lineage/batch", json=events, headers=h)

@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from openlineage.client.event_v2 import RunState
+from openlineage.client.event_v2 import RunEvent, RunState
 
 from datamesh.config import Settings
 from tests.alerts.support import dataset, deliveries, rule, touch, until
@@ -30,6 +30,17 @@ SECRET = "hook-secret-value-0123456789"
 
 def _hook(receiver: Receiver, path: str = "/hook", **kw: Any) -> dict[str, Any]:
     return {"kind": "webhook", "url": receiver.url(path), **kw}
+
+
+def _load_orders_fails(start: datetime) -> list[RunEvent]:
+    """The next run of load_orders (raw.orders -> shop.orders), an hour later, failing."""
+    return run(
+        "load_orders",
+        ["raw.orders"],
+        ["shop.orders"],
+        start=start + timedelta(hours=1),
+        state=RunState.FAIL,
+    )
 
 
 async def test_a_run_failure_reaches_the_webhook_signed_with_its_blast_radius(
@@ -55,14 +66,7 @@ async def test_a_run_failure_reaches_the_webhook_signed_with_its_blast_radius(
         events=["process.run_failed"],
         scope={"affects": {"node": typed, "depth": 5}},
     )
-    failing = run(
-        "load_orders",
-        ["raw.orders"],
-        ["shop.orders"],
-        start=start + timedelta(hours=1),
-        state=RunState.FAIL,
-    )
-    await send(client, producer, failing)
+    await send(client, producer, _load_orders_fails(start))
     got = await until(lambda: receiver.received, "the webhook call")
     assert len(got) == 1
     call = got[0]
@@ -329,14 +333,7 @@ async def test_the_payload_counts_the_whole_radius_and_describes_only_the_top(
     for i in range(12):
         await send(client, producer, run(f"mart_{i}", ["shop.orders"], [f"mart.m{i}"], start=start))
     await rule(client, producer, _hook(receiver), events=["process.run_failed"])
-    failing = run(
-        "load_orders",
-        ["raw.orders"],
-        ["shop.orders"],
-        start=start + timedelta(hours=1),
-        state=RunState.FAIL,
-    )
-    await send(client, producer, failing)
+    await send(client, producer, _load_orders_fails(start))
     got = await until(lambda: receiver.received, "the webhook call")
     body = got[0].json()
     r = await client.get(
