@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
+from datamesh.alerts.worker import AlertWorker, build_context
+from datamesh.config import Settings
+from datamesh.db import make_engine, make_sessionmaker
 from tests.factories import Account
 
 GUARD_SECONDS = 180.0  # a hang guard, not a timing goal
@@ -56,3 +61,24 @@ async def deliveries(c: httpx.AsyncClient, who: Account, rule_id: str) -> list[d
     assert r.status_code == 200, r.text
     items: list[dict[str, Any]] = r.json()["items"]
     return items
+
+
+@contextlib.asynccontextmanager
+async def own_workers(
+    app: FastAPI, settings: Settings, n: int, concurrency: int
+) -> AsyncIterator[list[AlertWorker]]:
+    """``n`` alert workers, each on its own connection pool (as separate processes would be),
+    not started; stopped and their pools closed at the end."""
+    ctx = build_context(app)
+    engines = [make_engine(app.state.database_url, settings) for _ in range(n)]
+    workers = [
+        AlertWorker(make_sessionmaker(e), ctx, poll_seconds=0.05, concurrency=concurrency)
+        for e in engines
+    ]
+    try:
+        yield workers
+    finally:
+        for w in workers:
+            await w.stop()
+        for engine in engines:
+            await engine.dispose()

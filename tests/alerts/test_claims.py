@@ -10,14 +10,13 @@ from collections import Counter
 
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from datamesh.alerts import repository as repo
 from datamesh.alerts import service
 from datamesh.alerts.worker import AlertWorker, build_context, send_prepared
 from datamesh.config import Settings
-from datamesh.db import make_engine, make_sessionmaker, session_scope
-from tests.alerts.support import dataset, rule, touch, until
+from datamesh.db import session_scope
+from tests.alerts.support import dataset, own_workers, rule, touch, until
 from tests.conftest import client_for, running_app
 from tests.factories import signed_in
 from tests.fixtures.receiver import Receiver
@@ -73,23 +72,11 @@ async def test_big_claims_split_across_two_workers_send_each_delivery_once(
     quiet = settings.model_copy(update={"alerts_enabled": False})
     async with running_app(quiet, migrate_on_start=False) as app:
         total = await _pending(app, receiver, rules=4, changes=10)
-        ctx = build_context(app)
-        engines, workers = [], []
-        for _ in range(2):
-            engine = make_engine(app.state.database_url, settings)
-            sm: async_sessionmaker[AsyncSession] = make_sessionmaker(engine)
-            engines.append(engine)
-            workers.append(AlertWorker(sm, ctx, poll_seconds=0.05, concurrency=2))
-        for w in workers:
-            w.start()
-        try:
+        async with own_workers(app, settings, 2, concurrency=2) as workers:
+            for w in workers:
+                w.start()
             await until(lambda: len(receiver.received) >= total, f"{total} deliveries")
             await until(lambda: _states(app, {"delivered": total}), "all recorded")
-        finally:
-            for w in workers:
-                await w.stop()
-            for engine in engines:
-                await engine.dispose()
         ids = Counter(c.delivery for c in receiver.received)
         assert len(ids) == total and max(ids.values()) == 1
 

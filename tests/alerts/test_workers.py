@@ -13,12 +13,9 @@ import httpx
 from fastapi import FastAPI
 from openlineage.client.event_v2 import RunState
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from datamesh.alerts.worker import AlertWorker, build_context
 from datamesh.config import Settings
-from datamesh.db import make_engine, make_sessionmaker
-from tests.alerts.support import dataset, deliveries, rule, touch, until
+from tests.alerts.support import dataset, deliveries, own_workers, rule, touch, until
 from tests.conftest import client_for, running_app
 from tests.factories import signed_in
 from tests.fixtures.receiver import Receiver
@@ -36,17 +33,10 @@ async def test_several_workers_send_each_delivery_once(
         datasets = [await dataset(client, owner, f"shop.t{i}") for i in range(4)]
         for i in range(3):
             await rule(client, owner, {"kind": "webhook", "url": receiver.url(f"/r{i}")})
-        engines, workers = [], []
-        ctx = build_context(app)
-        for _ in range(3):
-            engine = make_engine(app.state.database_url, settings)
-            sm: async_sessionmaker[AsyncSession] = make_sessionmaker(engine)
-            engines.append(engine)
-            workers.append(AlertWorker(sm, ctx, poll_seconds=0.05, concurrency=8))
-        for w in workers:
-            await w.consume_once()  # positions start at the head: what comes next counts
-            w.start()
-        try:
+        async with own_workers(app, settings, 3, concurrency=8) as workers:
+            for w in workers:
+                await w.consume_once()  # positions start at the head: what comes next counts
+                w.start()
             n = 0
             for round_ in range(10):
                 for ds in datasets:
@@ -54,11 +44,6 @@ async def test_several_workers_send_each_delivery_once(
                     n += 1
             await until(lambda: len(receiver.received) >= 3 * n, f"{3 * n} deliveries")
             await asyncio.sleep(1.0)  # anything sent twice would arrive by now
-        finally:
-            for w in workers:
-                await w.stop()
-            for engine in engines:
-                await engine.dispose()
         ids = Counter(c.delivery for c in receiver.received)
         assert len(ids) == 3 * n
         assert max(ids.values()) == 1
