@@ -6,13 +6,26 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.auth.principal import Principal
 from datamesh.errors import Conflict
 from datamesh.kit.pagination import after as keyset_after
+from datamesh.models.catalog import Dataset
 from datamesh.models.connect import PlatformProfile
 
 _UNIQUE_MESSAGES = {
@@ -52,6 +65,81 @@ async def default_for(session: AsyncSession, p: Principal, platform: str) -> Pla
         .limit(1)
     )
     return found
+
+
+# What Connect reads of a dataset: where it lives and what it holds, not its profile's text.
+_DATASET_COLUMNS = (
+    Dataset.id,
+    Dataset.org_id,
+    Dataset.namespace,
+    Dataset.name,
+    Dataset.display_name,
+    Dataset.platform,
+    Dataset.status,
+    Dataset.source_database,
+    Dataset.source_schema,
+    Dataset.source_table,
+    Dataset.source_path,
+    Dataset.fields,
+)
+
+
+def _canonical(platform: Any, aliases: dict[str, str]) -> ColumnElement[str]:
+    """``canonical_platform`` in SQL: trimmed, lower case, then the renderer's aliases."""
+    key = func.lower(func.btrim(platform))
+    if not aliases:
+        return key
+    return case(*((key == a, literal(t)) for a, t in sorted(aliases.items())), else_=key)
+
+
+async def connect_context(
+    session: AsyncSession,
+    p: Principal,
+    dataset_id: uuid.UUID,
+    dataset_readable: ColumnElement[bool],
+    profile_id: uuid.UUID | None,
+    aliases: dict[str, str],
+    lock_key: str | None = None,
+) -> Row[Any] | None:
+    """What a Connect needs, in one round trip: the dataset if the caller may see it
+    (``dataset_readable``: the catalog's rule; else no row); the profile asked for, else the
+    caller's default for the dataset's platform, else the organization's (``profile_*``
+    columns, NULL when none is readable); with ``lock_key``, the advisory lock
+    ``pg_advisory_xact_lock(hashtextextended(lock_key, 0))``, taken once the row is found
+    (for ``events.recently_emitted(..., locked=True)``: the feed's window check)."""
+    chosen = (
+        PlatformProfile.id == profile_id
+        if profile_id is not None
+        else and_(
+            PlatformProfile.platform == _canonical(Dataset.platform, aliases),
+            PlatformProfile.is_default,
+        )
+    )
+    profile = (
+        select(
+            PlatformProfile.id.label("profile_id"),
+            PlatformProfile.name.label("profile_name"),
+            PlatformProfile.scope.label("profile_scope"),
+            PlatformProfile.platform.label("profile_platform"),
+            PlatformProfile.settings.label("profile_settings"),
+            PlatformProfile.secrets.label("profile_secrets"),
+        )
+        .where(readable(p), chosen)
+        .order_by(case((PlatformProfile.scope == "user", 0), else_=1))
+        .limit(1)
+        .lateral("profile")
+    )
+    stmt = (
+        select(*_DATASET_COLUMNS, *profile.c)
+        .select_from(Dataset)
+        .outerjoin(profile, true())
+        .where(Dataset.id == dataset_id, dataset_readable)
+    )
+    if lock_key is not None:
+        lock = func.pg_advisory_xact_lock(func.hashtextextended(lock_key, 0))
+        stmt = stmt.add_columns(lock.label("locked"))
+    # Core rows on the session's connection: no ORM instance to build for a read.
+    return (await (await session.connection()).execute(stmt)).first()
 
 
 def _same_slot(profile: PlatformProfile) -> list[ColumnElement[bool]]:
