@@ -185,6 +185,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             make = requests(c, world)
             await closed_loop(c, health(c), args.clients, 1.0)  # warm-up (connections, caches)
             for name, req in make.items():
+                if args.paths and name not in args.paths:
+                    continue
                 await closed_loop(c, req, args.clients, 1.0)
                 base = await closed_loop(c, health(c), args.clients, args.seconds)
                 spy = _profile(args, server, name)
@@ -192,7 +194,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if spy is not None:
                     await asyncio.to_thread(spy.wait, 60)
                 results[name] = _ratio(name, path, base)
+            spy = _profile(args, server, "connect_1_client")
             latency = await _connect_latency(c, make["connect"], args.seconds)
+            if spy is not None:
+                await asyncio.to_thread(spy.wait, 60)
+            if args.paths and "get_vs_bare" not in args.paths:
+                return _result(args, results, latency)
             async with httpx.AsyncClient(base_url=bare_url, limits=limits, timeout=60) as b:
                 await _wait_bare(b, bare, world, server)
                 bare_req: Request = lambda rng: b.build_request(  # noqa: E731
@@ -206,6 +213,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         bare.terminate()
         bare.wait(30)
         await asyncio.to_thread(stop_server, server)
+    return _result(args, results, latency)
+
+
+def _result(
+    args: argparse.Namespace, results: dict[str, Any], latency: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "clients": args.clients,
         "seconds_per_path": args.seconds,
@@ -338,6 +351,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", type=int, default=2000, help="datasets seeded")
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results")
     parser.add_argument("--profile", default=None, help="py-spy the server into this folder")
+    parser.add_argument(
+        "--paths",
+        type=lambda v: v.split(","),
+        default=None,
+        help="only these (comma-separated: get,search,connect,lineage_event,get_vs_bare); "
+        "Connect's latency is always measured",
+    )
     parser.add_argument("--bare-serve", type=int, default=None, help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     if args.bare_serve is not None:
