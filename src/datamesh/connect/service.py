@@ -385,10 +385,11 @@ async def _choose_profile(
         if row.profile_platform != platform:
             raise _mismatch(row.profile_name, row.profile_platform, platform)
         return _chosen(row, "profile_")
-    if row.profile_id is not None and row.profile_platform == platform:
+    key = row.platform.strip(" ").lower()  # what the read's SQL matched defaults on
+    if renderer._ALIASES.get(key, key) == platform:
         return _chosen(row, "profile_")
-    # The SQL's trim may differ from Python's on odd whitespace in the dataset's platform:
-    # ask again by the platform as Python reads it.
+    # PostgreSQL's btrim() trims spaces only, Python's strip() any whitespace: for such a
+    # spelling, ask again by the platform as Python reads it.
     return _chosen(await repo.default_for(session, p, platform))
 
 
