@@ -85,3 +85,33 @@ async def test_a_platform_spelled_with_odd_whitespace_still_finds_the_default(
         "UPDATE datasets SET platform = E'\\tPostgreSQL\\n' WHERE id = $1", ds["id"]
     )
     assert (await _connect(client, alice, ds["id"]))["profile_id"] == mine["id"]
+
+
+async def test_the_compiled_read_carries_no_viewer_values(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # The read is compiled once per shape of viewer and request (repository._CONTEXT_SQL)
+    # and never changes after: it holds SQL only, so there is nothing to invalidate. What
+    # must hold is that one viewer's values never reach another viewer of the same shape.
+    admin = await signed_in(app, client, "admin@acme.test", role="admin")
+    alice = await signed_in(app, client, "alice@acme.test")
+    eve = await signed_in(app, client, "eve@other.test", org="Other")
+    internal = await _ds(client, admin, "warehouse.sales.internal", visibility="internal")
+    public = await _ds(client, admin, "warehouse.sales.public", visibility="public")
+    alices = await _profile(client, alice, "postgresql", "alice's")
+    eves = await _profile(client, eve, "postgresql", "eve's")
+    org = await _profile(client, admin, "postgresql", "Acme PG", scope="org")
+    for _ in range(2):  # the first of each shape compiles, the second reuses
+        assert (await _connect(client, alice, internal["id"]))["profile_id"] == alices["id"]
+        hidden = await client.post(
+            f"/api/datasets/{internal['id']}/connect", json={}, headers=eve.headers
+        )
+        assert hidden.status_code == 404, "another org's viewer does not see an internal one"
+        assert (await _connect(client, eve, public["id"]))["profile_id"] == eves["id"]
+        assert (await _connect(client, alice, public["id"]))["profile_id"] == alices["id"]
+        r = await client.post(
+            f"/api/datasets/{public['id']}/connect",
+            json={"profile_id": org["id"]},
+            headers=eve.headers,
+        )
+        assert r.status_code == 404, "another org's org-wide profile is not eve's to use"

@@ -526,7 +526,6 @@ async def _render(
         session,
         p,
         dataset_id,
-        catalog.readable_clause(p),
         req.profile_id,
         renderer._ALIASES,
         lock_key,
