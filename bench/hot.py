@@ -9,6 +9,8 @@ measured right before it in the same run (so a busy machine moves both alike):
 
 Connect's latency (p50/p95) at one client and at 20, next to health's at 20 (goal: p95 under
 10 ms at one client, at most 3x health's p95 under 20 clients), and
+the server process's CPU per request for each path (``cpu ms``: steadier than requests/s on a
+busy machine; PostgreSQL's and the clients' CPU are not in it), and
 ``GET /api/datasets/{id}`` next to a bare Starlette endpoint (a second process, same
 uvicorn loop and parser) running the very same repository queries on the same database with
 no authentication, middleware or response model (goal >= 0.5x). The live stream over two
@@ -190,12 +192,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await closed_loop(c, req, args.clients, 1.0)
                 base = await closed_loop(c, health(c), args.clients, args.seconds)
                 spy = _profile(args, server, name)
+                cpu = _cpu_seconds(server.proc.pid)
                 path = await closed_loop(c, req, args.clients, args.seconds)
+                path["server_cpu_ms"] = _cpu_ms(server.proc.pid, cpu, path["n"])
                 if spy is not None:
                     await asyncio.to_thread(spy.wait, 60)
                 results[name] = _ratio(name, path, base)
             spy = _profile(args, server, "connect_1_client")
-            latency = await _connect_latency(c, make["connect"], args.seconds)
+            latency = await _connect_latency(c, make["connect"], args.seconds, server.proc.pid)
             if spy is not None:
                 await asyncio.to_thread(spy.wait, 60)
             if args.paths and "get_vs_bare" not in args.paths:
@@ -229,11 +233,29 @@ def _result(
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ms(pid: int, since: float, requests: int) -> float:
+    """The server process's CPU per request since ``since``: unlike requests/s, it does not
+    move with what else the machine runs (PostgreSQL's and the clients' CPU not included)."""
+    return round((_cpu_seconds(pid) - since) * 1000 / max(requests, 1), 2)
+
+
 async def _connect_latency(
-    c: httpx.AsyncClient, connect: Request, seconds: float
+    c: httpx.AsyncClient, connect: Request, seconds: float, pid: int
 ) -> dict[str, Any]:
     """Connect's latency alone (one closed loop), then health's and Connect's under 20."""
+    cpu = _cpu_seconds(pid)
     one = await closed_loop(c, connect, 1, seconds)
+    one["server_cpu_ms"] = _cpu_ms(pid, cpu, one["n"])
     await closed_loop(c, connect, LATENCY_CLIENTS, 1.0)  # warm-up at the new concurrency
     health20 = await closed_loop(c, health(c), LATENCY_CLIENTS, seconds)
     many = await closed_loop(c, connect, LATENCY_CLIENTS, seconds)
@@ -320,13 +342,14 @@ def report(result: dict[str, Any]) -> str:
         f"{result['clients']} clients, {result['seconds_per_path']} s per path, "
         f"loadavg before: {result['loadavg']}",
         f"{'path':<14} {'ratio':>6} {'goal':>6} {'':>4} {'req/s':>8} {'base/s':>8} "
-        f"{'p50 ms':>7} {'p99 ms':>7}",
+        f"{'p50 ms':>7} {'p99 ms':>7} {'cpu ms':>7}",
     ]
     for name, r in result["paths"].items():
         lines.append(
             f"{name:<14} {r['ratio']:>6} {r['goal']:>6} {'ok' if r['met'] else 'MISS':>4} "
             f"{r['path']['rps']:>8} {r['baseline']['rps']:>8} "
-            f"{r['path']['p50_ms']:>7} {r['path']['p99_ms']:>7}"
+            f"{r['path']['p50_ms']:>7} {r['path']['p99_ms']:>7} "
+            f"{r['path'].get('server_cpu_ms', ''):>7}"
         )
     lat = result.get("connect_latency")
     if lat:
@@ -335,7 +358,8 @@ def report(result: dict[str, Any]) -> str:
         lines += [
             f"connect latency, 1 client:   p50 {one['p50_ms']} ms, p95 {one['p95_ms']} ms "
             f"(goal p95 < {goals['connect_p95_1_client_ms']:g} ms) "
-            f"{'ok' if lat['met_one'] else 'MISS'}",
+            f"{'ok' if lat['met_one'] else 'MISS'}; server CPU {one.get('server_cpu_ms')} ms "
+            "per Connect",
             f"connect latency, {n} clients: p50 {many['p50_ms']} ms, p95 {many['p95_ms']} ms; "
             f"health p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms: p95 {lat['p95_x_health']}x "
             f"health (goal <= {goals['connect_p95_20_clients_x_health']:g}x) "
