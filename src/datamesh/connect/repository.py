@@ -178,8 +178,8 @@ async def connect_context(
     (for ``events.recently_emitted(..., locked=True)``: the feed's window check).
 
     Compiled once per shape and sent as SQL, like the catalog's profile read: no statement
-    built, cache key computed or ORM instance loaded per Connect (the cache key of this
-    statement alone was ~13 % of the server's CPU under 16 clients). ``aliases`` is constant
+    built, cache key computed or ORM instance loaded per Connect (computing this statement's
+    cache key was ~10 % of the server's CPU under 16 clients). ``aliases`` is constant
     (the renderer's), so it is not part of the shape."""
     owner, elevated = catalog.readable_viewer(p)
     shape = (
