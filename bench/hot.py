@@ -9,6 +9,8 @@ measured right before it in the same run (so a busy machine moves both alike):
 
 Connect's latency (p50/p95) at one client and at 20, next to health's at 20 (goal: p95 under
 10 ms at one client, at most 3x health's p95 under 20 clients), and
+the server process's CPU per request for each path (``cpu ms``: steadier than requests/s on a
+busy machine; PostgreSQL's and the clients' CPU are not in it), and
 ``GET /api/datasets/{id}`` next to a bare Starlette endpoint (a second process, same
 uvicorn loop and parser) running the very same repository queries on the same database with
 no authentication, middleware or response model (goal >= 0.5x). The live stream over two
@@ -185,14 +187,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             make = requests(c, world)
             await closed_loop(c, health(c), args.clients, 1.0)  # warm-up (connections, caches)
             for name, req in make.items():
+                if args.paths and name not in args.paths:
+                    continue
                 await closed_loop(c, req, args.clients, 1.0)
                 base = await closed_loop(c, health(c), args.clients, args.seconds)
                 spy = _profile(args, server, name)
+                cpu = _cpu_seconds(server.proc.pid)
                 path = await closed_loop(c, req, args.clients, args.seconds)
+                path["server_cpu_ms"] = _cpu_ms(server.proc.pid, cpu, path["n"])
                 if spy is not None:
                     await asyncio.to_thread(spy.wait, 60)
                 results[name] = _ratio(name, path, base)
-            latency = await _connect_latency(c, make["connect"], args.seconds)
+            spy = _profile(args, server, "connect_1_client")
+            latency = await _connect_latency(c, make["connect"], args.seconds, server.proc.pid)
+            if spy is not None:
+                await asyncio.to_thread(spy.wait, 60)
+            if args.paths and "get_vs_bare" not in args.paths:
+                return _result(args, results, latency)
             async with httpx.AsyncClient(base_url=bare_url, limits=limits, timeout=60) as b:
                 await _wait_bare(b, bare, world, server)
                 bare_req: Request = lambda rng: b.build_request(  # noqa: E731
@@ -206,6 +217,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         bare.terminate()
         bare.wait(30)
         await asyncio.to_thread(stop_server, server)
+    return _result(args, results, latency)
+
+
+def _result(
+    args: argparse.Namespace, results: dict[str, Any], latency: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "clients": args.clients,
         "seconds_per_path": args.seconds,
@@ -216,11 +233,29 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ms(pid: int, since: float, requests: int) -> float:
+    """The server process's CPU per request since ``since``: unlike requests/s, it does not
+    move with what else the machine runs (PostgreSQL's and the clients' CPU not included)."""
+    return round((_cpu_seconds(pid) - since) * 1000 / max(requests, 1), 2)
+
+
 async def _connect_latency(
-    c: httpx.AsyncClient, connect: Request, seconds: float
+    c: httpx.AsyncClient, connect: Request, seconds: float, pid: int
 ) -> dict[str, Any]:
     """Connect's latency alone (one closed loop), then health's and Connect's under 20."""
+    cpu = _cpu_seconds(pid)
     one = await closed_loop(c, connect, 1, seconds)
+    one["server_cpu_ms"] = _cpu_ms(pid, cpu, one["n"])
     await closed_loop(c, connect, LATENCY_CLIENTS, 1.0)  # warm-up at the new concurrency
     health20 = await closed_loop(c, health(c), LATENCY_CLIENTS, seconds)
     many = await closed_loop(c, connect, LATENCY_CLIENTS, seconds)
@@ -307,13 +342,14 @@ def report(result: dict[str, Any]) -> str:
         f"{result['clients']} clients, {result['seconds_per_path']} s per path, "
         f"loadavg before: {result['loadavg']}",
         f"{'path':<14} {'ratio':>6} {'goal':>6} {'':>4} {'req/s':>8} {'base/s':>8} "
-        f"{'p50 ms':>7} {'p99 ms':>7}",
+        f"{'p50 ms':>7} {'p99 ms':>7} {'cpu ms':>7}",
     ]
     for name, r in result["paths"].items():
         lines.append(
             f"{name:<14} {r['ratio']:>6} {r['goal']:>6} {'ok' if r['met'] else 'MISS':>4} "
             f"{r['path']['rps']:>8} {r['baseline']['rps']:>8} "
-            f"{r['path']['p50_ms']:>7} {r['path']['p99_ms']:>7}"
+            f"{r['path']['p50_ms']:>7} {r['path']['p99_ms']:>7} "
+            f"{r['path'].get('server_cpu_ms', ''):>7}"
         )
     lat = result.get("connect_latency")
     if lat:
@@ -322,7 +358,8 @@ def report(result: dict[str, Any]) -> str:
         lines += [
             f"connect latency, 1 client:   p50 {one['p50_ms']} ms, p95 {one['p95_ms']} ms "
             f"(goal p95 < {goals['connect_p95_1_client_ms']:g} ms) "
-            f"{'ok' if lat['met_one'] else 'MISS'}",
+            f"{'ok' if lat['met_one'] else 'MISS'}; server CPU {one.get('server_cpu_ms')} ms "
+            "per Connect",
             f"connect latency, {n} clients: p50 {many['p50_ms']} ms, p95 {many['p95_ms']} ms; "
             f"health p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms: p95 {lat['p95_x_health']}x "
             f"health (goal <= {goals['connect_p95_20_clients_x_health']:g}x) "
@@ -338,6 +375,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", type=int, default=2000, help="datasets seeded")
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results")
     parser.add_argument("--profile", default=None, help="py-spy the server into this folder")
+    parser.add_argument(
+        "--paths",
+        type=lambda v: v.split(","),
+        default=None,
+        help="only these (comma-separated: get,search,connect,lineage_event,get_vs_bare); "
+        "Connect's latency is always measured",
+    )
     parser.add_argument("--bare-serve", type=int, default=None, help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     if args.bare_serve is not None:

@@ -561,3 +561,36 @@ def test_quoting_details() -> None:
     assert quote_ident("example.com:proj", "bigquery") == "`example.com:proj`"
     with pytest.raises(TypeError):
         py_literal(object())
+
+
+def test_templates_are_compiled_once_and_rendered_per_call() -> None:
+    # Issue 21: a Connect must not parse and compile its templates. The sandboxed environment
+    # and each template are made once per process (the templates ship with the package and
+    # never change while it runs, so nothing invalidates them); rendering is per call.
+    assert renderer._environment() is renderer._environment()
+    assert isinstance(renderer._environment(), jinja2.sandbox.ImmutableSandboxedEnvironment)
+    template = renderer._template("postgresql", "python")
+    assert renderer._template("postgresql", "python") is template
+    compiled = renderer._environment().compile
+    calls: list[str] = []
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        calls.append(str(args[1] if len(args) > 1 else kw.get("name")))
+        return compiled(*args, **kw)
+
+    renderer._environment().compile = counting  # type: ignore[method-assign]
+    try:
+        a = render(
+            DatasetSource(namespace="", name="db.s.one", platform="postgresql"),
+            ProfileInfo("postgresql"),
+            kinds=["python"],
+        )
+        b = render(
+            DatasetSource(namespace="", name="db.s.two", platform="postgresql"),
+            ProfileInfo("postgresql"),
+            kinds=["python"],
+        )
+    finally:
+        del renderer._environment().compile
+    assert calls == [], "no template was compiled again"
+    assert '"s"."one"' in a.artifacts[0].content and '"s"."two"' in b.artifacts[0].content

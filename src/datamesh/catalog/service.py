@@ -100,6 +100,18 @@ def readable_clause(p: Principal | None, dataset: Any = Dataset) -> ColumnElemen
     return repo.readable(p, dataset)
 
 
+def readable_viewer(p: Principal) -> tuple[uuid.UUID | None, bool]:
+    """(the user whose ownership shows private datasets, admin/steward): with the org, what
+    :func:`readable_clause` depends on, for :func:`readable_bound`."""
+    return repo._owner_of(p), repo._elevated(p)
+
+
+def readable_bound(dataset: Any, org: Any, user: Any, elevated: bool) -> ColumnElement[bool]:
+    """:func:`readable_clause` with the org and the user as bound parameters (``user`` None when
+    :func:`readable_viewer` gives none): a statement compiled once per viewer shape."""
+    return repo._readable(dataset, org, user, elevated)
+
+
 def readable_ids(p: Principal | None) -> Select[tuple[uuid.UUID]]:
     return repo.readable_ids(p)
 

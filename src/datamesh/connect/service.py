@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.audit import service as audit
@@ -50,7 +51,6 @@ from datamesh.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocess
 from datamesh.events import service as events
 from datamesh.kit.pagination import decode_cursor, split_page
 from datamesh.kit.refs import Ref
-from datamesh.models.catalog import Dataset
 from datamesh.models.connect import PlatformProfile
 from datamesh.orgs import service as orgs
 
@@ -351,29 +351,49 @@ class _Chosen:
     secrets: dict[str, str]
 
 
-async def _choose_profile(
-    session: AsyncSession, p: Principal, platform: str, profile_id: uuid.UUID | None
-) -> _Chosen | None:
-    profile = (
-        await get_profile(session, p, profile_id)
-        if profile_id is not None
-        else await repo.default_for(session, p, platform)
-    )
-    if profile is not None and profile.platform != platform:
-        raise Conflict(
-            f"The profile {profile.name!r} is for {_title(profile.platform)}, but this "
-            f"dataset lives on {_title(platform)}: choose one of your {_title(platform)} "
-            "profiles (or create one at /api/platform-profiles), or leave out profile_id "
-            f"to use your default {_title(platform)} profile."
-        )
-    if profile is None:
+def _chosen(found: PlatformProfile | Row[Any] | None, prefix: str = "") -> _Chosen | None:
+    """A profile (or the ``profile_*`` columns of the Connect read) as Connect uses it."""
+    if found is None:
+        return None
+
+    def get(name: str) -> Any:
+        return getattr(found, f"{prefix}{name}")
+
+    if get("id") is None:
         return None
     return _Chosen(
-        profile.id, profile.name, profile.scope, dict(profile.settings), dict(profile.secrets)
+        get("id"), get("name"), get("scope"), dict(get("settings")), dict(get("secrets"))
     )
 
 
-def _dataset_platform(ds: Dataset, asked: str | None) -> str:
+def _mismatch(name: str, profile_platform: str, platform: str) -> Conflict:
+    return Conflict(
+        f"The profile {name!r} is for {_title(profile_platform)}, but this "
+        f"dataset lives on {_title(platform)}: choose one of your {_title(platform)} "
+        "profiles (or create one at /api/platform-profiles), or leave out profile_id "
+        f"to use your default {_title(platform)} profile."
+    )
+
+
+async def _choose_profile(
+    session: AsyncSession, p: Principal, platform: str, req: ConnectRequest, row: Row[Any]
+) -> _Chosen | None:
+    """The profile the read found (asked for, else the caller's default, else the org's)."""
+    if req.profile_id is not None:
+        if row.profile_id is None:
+            raise NotFound("No such platform profile.")
+        if row.profile_platform != platform:
+            raise _mismatch(row.profile_name, row.profile_platform, platform)
+        return _chosen(row, "profile_")
+    key = row.platform.strip(" ").lower()  # what the read's SQL matched defaults on
+    if renderer._ALIASES.get(key, key) == platform:
+        return _chosen(row, "profile_")
+    # PostgreSQL's btrim() trims spaces only, Python's strip() any whitespace: for such a
+    # spelling, ask again by the platform as Python reads it.
+    return _chosen(await repo.default_for(session, p, platform))
+
+
+def _dataset_platform(ds: Row[Any], asked: str | None) -> str:
     platform = canonical_platform(ds.platform)
     if platform is None:
         raise Conflict(
@@ -402,7 +422,7 @@ def _kinds(platform: str, asked: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(asked))
 
 
-def _source(ds: Dataset, platform: str) -> DatasetSource:
+def _source(ds: Row[Any], platform: str) -> DatasetSource:
     return DatasetSource(
         namespace=ds.namespace,
         name=ds.name,
@@ -485,7 +505,7 @@ async def _run_test(
 
 @dataclass(slots=True)
 class _Rendered:
-    ds: Dataset
+    ds: Row[Any]
     platform: str
     profile: _Chosen | None
     source: DatasetSource
@@ -494,12 +514,27 @@ class _Rendered:
 
 
 async def _render(
-    session: AsyncSession, p: Principal, dataset_id: uuid.UUID, req: ConnectRequest
+    session: AsyncSession,
+    p: Principal,
+    dataset_id: uuid.UUID,
+    req: ConnectRequest,
+    lock_key: str | None = None,
 ) -> _Rendered:
-    ds = await catalog.get(session, p, dataset_id)  # 404 when hidden
+    """Read (one statement: the dataset, 404 when hidden, and the profile; with ``lock_key``
+    also the feed window's lock) and render."""
+    ds = await repo.connect_context(
+        session,
+        p,
+        dataset_id,
+        req.profile_id,
+        renderer._ALIASES,
+        lock_key,
+    )
+    if ds is None:
+        raise NotFound("No such dataset.")
     platform = _dataset_platform(ds, req.platform)
     kinds = _kinds(platform, req.kinds)
-    profile = await _choose_profile(session, p, platform, req.profile_id)
+    profile = await _choose_profile(session, p, platform, req, ds)
     source = _source(ds, platform)
     info = (
         ProfileInfo(platform, profile.settings, profile.secrets)
@@ -573,7 +608,11 @@ async def connect(
     dataset_id: uuid.UUID,
     req: ConnectRequest,
 ) -> ConnectResult:
-    r = await _render(session, p, dataset_id, req)
+    # The feed window's lock is taken by the read, unless a connection test will end the
+    # transaction (and so release it) before the check: then the check takes it itself.
+    subject = Ref("dataset", str(dataset_id))
+    lock_key = None if req.test else events.window_lock_key("dataset.connected", p.actor(), subject)
+    r = await _render(session, p, dataset_id, req, lock_key)
     ds, platform, profile = r.ds, r.platform, r.profile
 
     test: ConnectionTest | None = None
@@ -590,7 +629,12 @@ async def connect(
     artifact_kinds = [a.kind for a in r.artifacts]
     action = "test" if req.test else (req.action or "get")
     if not await events.recently_emitted(
-        session, "dataset.connected", p.actor(), ref, CONNECT_FEED_WINDOW_SECONDS
+        session,
+        "dataset.connected",
+        p.actor(),
+        ref,
+        CONNECT_FEED_WINDOW_SECONDS,
+        locked=lock_key is not None,
     ):
         await events.emit(
             session,

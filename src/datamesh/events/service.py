@@ -8,8 +8,8 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.db import remember_event
@@ -35,9 +35,15 @@ async def emit(
         type, actor, subject, payload, org_id, [str(r) for r in related], current_trace_id()
     )
     values["idempotency_key"] = idempotency_key
-    stmt = insert(Event).values(**values)
-    if idempotency_key is not None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=[Event.idempotency_key])
+    # SQLAlchemy never caches the PostgreSQL dialect's INSERT (ON CONFLICT is not part of a
+    # cache key), so it was compiled again for every event: the plain INSERT when no key.
+    stmt = (
+        pg_insert(Event)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[Event.idempotency_key])
+        if idempotency_key is not None
+        else insert(Event).values(**values)
+    )
     inserted: UUID | None = await session.scalar(stmt.returning(Event.id))
     if inserted is None:
         return None
@@ -52,15 +58,29 @@ async def seen(session: AsyncSession, idempotency_key: str) -> bool:
     return found is not None
 
 
+def window_lock_key(type: str, actor: Actor, subject: Ref) -> str:
+    """The advisory lock :func:`recently_emitted` takes, as ``hashtextextended(key, 0)``."""
+    return f"{type}|{actor.kind}:{actor.id}|{subject.kind}:{subject.id}"
+
+
 async def recently_emitted(
-    session: AsyncSession, type: str, actor: Actor, subject: Ref, within_seconds: int
+    session: AsyncSession,
+    type: str,
+    actor: Actor,
+    subject: Ref,
+    within_seconds: int,
+    *,
+    locked: bool = False,
 ) -> bool:
     """Did this actor cause an event of this type on this subject in the last seconds?
 
     Takes a transaction-scoped advisory lock on (type, actor, subject) first, so two requests
-    of one person at once (a double click) do not both find none."""
-    key = f"{type}|{actor.kind}:{actor.id}|{subject.kind}:{subject.id}"
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+    of one person at once (a double click) do not both find none. ``locked``: the caller took
+    that lock already in this transaction, in an earlier statement (:func:`window_lock_key`;
+    not in this one: the check must see what committed while it waited)."""
+    if not locked:
+        key = window_lock_key(type, actor, subject)
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
     found = await session.scalar(
         select(Event.id)
         .where(

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import numpy as np
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Table,
@@ -34,7 +35,6 @@ from datamesh.models.lineage import (
     ColumnEdge,
     DatasetQuality,
     GraphCursor,
-    IngestedEvent,
     LineageEdge,
     Process,
     Run,
@@ -311,14 +311,22 @@ async def undrawn_neighbours(
 
 
 # -- bulk ingestion -----------------------------------------------------------------------------
+# The ingestion's ON CONFLICT statements as text, one per table, built once. SQLAlchemy does
+# not cache its PostgreSQL INSERT (ON CONFLICT is not part of a cache key), so each was compiled
+# again on every request (~1 ms of a single event's CPU each, BENCHMARKS.md "Hot paths"); a
+# text clause is cached, and its rows travel as one array per column (any batch size, one
+# statement, inserted in the arrays' order as before).
+_NEW_HASHES = text(
+    "INSERT INTO ingested_events (hash) SELECT unnest(CAST(:hashes AS varchar[])) "
+    "ON CONFLICT DO NOTHING RETURNING hash"
+)
+
+
 async def new_event_hashes(session: AsyncSession, hashes: Sequence[str]) -> set[str]:
     """Record hashes; return those not seen before (a replayed event is skipped)."""
     if not hashes:
         return set()
-    rows = await session.scalars(
-        insert(IngestedEvent).on_conflict_do_nothing().returning(IngestedEvent.hash),
-        [{"hash": h} for h in dict.fromkeys(hashes)],
-    )
+    rows = await session.scalars(_NEW_HASHES, {"hashes": list(dict.fromkeys(hashes))})
     return set(rows)
 
 
@@ -381,10 +389,17 @@ async def upsert_processes(
     keys = [(r["namespace"], r["name"]) for r in rows]
     existing = {
         (p.namespace, p.name): p
-        for p in await session.scalars(
-            select(Process).where(
-                tuple_(Process.namespace, Process.name).in_(keys), Process.org_id == org_id
-            )
+        for p in await session.execute(
+            select(
+                Process.namespace,
+                Process.name,
+                Process.id,
+                Process.type,
+                Process.sql,
+                Process.description,
+                Process.owners,
+                Process.source_code,
+            ).where(tuple_(Process.namespace, Process.name).in_(keys), Process.org_id == org_id)
         )
     }
     fresh = [r for r in rows if (r["namespace"], r["name"]) not in existing]
@@ -437,23 +452,33 @@ async def existing_runs(
     return {(r[0], r[1]) for r in rows}
 
 
+_UPSERT_RUNS = text(
+    "INSERT INTO runs AS r (id, process_id, run_id, state, started_at, ended_at, event_time, "
+    "facets) "
+    "SELECT u.id, u.process_id, u.run_id, u.state, u.started_at, u.ended_at, u.event_time, "
+    "u.facets::jsonb FROM unnest(CAST(:id AS uuid[]), CAST(:process_id AS uuid[]), "
+    "CAST(:run_id AS varchar[]), CAST(:state AS varchar[]), "
+    "CAST(:started_at AS timestamptz[]), CAST(:ended_at AS timestamptz[]), "
+    "CAST(:event_time AS timestamptz[]), CAST(:facets AS text[])) "
+    "AS u(id, process_id, run_id, state, started_at, ended_at, event_time, facets) "
+    "ON CONFLICT (process_id, run_id) DO UPDATE SET "
+    "state = CASE WHEN excluded.event_time >= r.event_time THEN excluded.state ELSE r.state END, "
+    "event_time = greatest(r.event_time, excluded.event_time), "
+    "started_at = coalesce(r.started_at, excluded.started_at), "
+    "ended_at = coalesce(excluded.ended_at, r.ended_at), "
+    "facets = r.facets || excluded.facets"
+)
+_RUN_COLUMNS = ("id", "process_id", "run_id", "state", "started_at", "ended_at", "event_time")
+
+
 async def upsert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Runs spread over many events: the newest event decides the state; start and end stick."""
+    """Runs spread over many events: the newest event decides the state; start and end stick.
+    One row per (process, run) in ``rows`` (a statement may not update a row twice)."""
     if not rows:
         return
-    stmt = insert(Run)
-    newer = stmt.excluded.event_time >= Run.event_time
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[Run.process_id, Run.run_id],
-        set_={
-            "state": case((newer, stmt.excluded.state), else_=Run.state),
-            "event_time": func.greatest(Run.event_time, stmt.excluded.event_time),
-            "started_at": func.coalesce(Run.started_at, stmt.excluded.started_at),
-            "ended_at": func.coalesce(stmt.excluded.ended_at, Run.ended_at),
-            "facets": Run.facets.op("||")(stmt.excluded.facets),
-        },
-    )
-    await session.execute(stmt, rows)
+    params: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in _RUN_COLUMNS}
+    params["facets"] = [orjson.dumps(r["facets"]).decode() for r in rows]
+    await session.execute(_UPSERT_RUNS, params)
 
 
 async def refresh_latest_runs(session: AsyncSession, process_ids: Sequence[uuid.UUID]) -> None:
@@ -470,17 +495,24 @@ async def refresh_latest_runs(session: AsyncSession, process_ids: Sequence[uuid.
     )
 
 
+_INSERT_EDGES = text(
+    "INSERT INTO lineage_edges (id, src_id, dst_id, src_kind, dst_kind, org_id, origin) "
+    "SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:src_id AS uuid[]), "
+    "CAST(:dst_id AS uuid[]), CAST(:src_kind AS varchar[]), CAST(:dst_kind AS varchar[]), "
+    "CAST(:org_id AS uuid[]), CAST(:origin AS varchar[])) "
+    "ON CONFLICT DO NOTHING RETURNING src_id, dst_id"
+)
+_EDGE_COLUMNS = ("id", "src_id", "dst_id", "src_kind", "dst_kind", "org_id", "origin")
+
+
 async def insert_edges(
     session: AsyncSession, rows: list[dict[str, Any]]
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Insert edges that are new; returns (src, dst) of those inserted."""
     if not rows:
         return []
-    result = await session.execute(
-        insert(LineageEdge)
-        .on_conflict_do_nothing()
-        .returning(LineageEdge.src_id, LineageEdge.dst_id),
-        rows,
-    )
+    params = {c: [r[c] for r in rows] for c in _EDGE_COLUMNS}
+    result = await session.execute(_INSERT_EDGES, params)
     return [(r[0], r[1]) for r in result]
 
 
