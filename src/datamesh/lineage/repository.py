@@ -739,6 +739,20 @@ SNAPSHOT_NODES = (
     f" UNION ALL SELECT id, true, coalesce(org_id, {_NIL}), 255::int2, -1, false FROM processes"
 )
 SNAPSHOT_PLATFORMS = "SELECT DISTINCT coalesce(platform, '') FROM datasets ORDER BY 1"
+SNAPSHOT_PEOPLE = (
+    "SELECT dataset_id, user_id, 0::int2 FROM dataset_owners"
+    " UNION ALL SELECT dataset_id, user_id, 1::int2 FROM follows"
+)
+"""Who owns (0) and follows (1) each dataset, for the index's people arrays."""
+_NAMED = (
+    "FROM datasets d CROSS JOIN LATERAL unnest(d.named_owners) AS n(who)"
+    " WHERE cardinality(d.named_owners) > 0 AND n.who IS NOT NULL"
+)
+SNAPSHOT_NAMED = 'SELECT d.id, (dense_rank() OVER (ORDER BY n.who COLLATE "C") - 1)::int4 ' + _NAMED
+"""The owners named by ownership facets, as (dataset, number of the name in ``named_owners``)."""
+SNAPSHOT_NAMED_NAMES = 'SELECT DISTINCT n.who COLLATE "C", lower(n.who) ' + _NAMED + " ORDER BY 1"
+"""Those names in the order ``SNAPSHOT_NAMED`` numbers them, each with the key people are
+grouped by (PostgreSQL's ``lower``, as ``people_of`` groups them)."""
 """The platform names, in the order ``SNAPSHOT_NODES`` numbers them (same snapshot)."""
 SNAPSHOT_EDGES = (
     "SELECT src_id, dst_id, src_kind = 'process', dst_kind = 'process' FROM lineage_edges"
@@ -753,6 +767,13 @@ NODE_ROW = np.dtype(
         *(("l5", _L), ("people", "?")),
     ]
 )
+PEOPLE_ROW = np.dtype(
+    [
+        *(("n", _F), ("l0", _L), ("ds", "V16"), ("l1", _L), ("user", "V16")),
+        *(("l2", _L), ("kind", ">i2")),
+    ]
+)
+NAMED_ROW = np.dtype([("n", _F), ("l0", _L), ("ds", "V16"), ("l1", _L), ("who", ">i4")])
 EDGE_ROW = np.dtype(
     [
         *(("n", _F), ("l0", _L), ("src", "V16"), ("l1", _L), ("dst", "V16")),
@@ -874,13 +895,69 @@ _PLAN_FOR_THESE_IDS = text(
     "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
     " set_config('work_mem', '32MB', true)"
 )
+
+
+async def named_names(session: AsyncSession) -> list[tuple[str, str]]:
+    """``SNAPSHOT_NAMED_NAMES``: (name, key) in the order ``SNAPSHOT_NAMED`` numbers them."""
+    return [(str(r[0]), str(r[1])) for r in await session.execute(text(SNAPSHOT_NAMED_NAMES))]
+
+
+_PEOPLE_ROWS = text(
+    "SELECT dataset_id::text, user_id::text, 0 FROM dataset_owners"
+    " WHERE dataset_id = ANY(CAST(:ids AS uuid[]))"
+    " UNION ALL SELECT dataset_id::text, user_id::text, 1 FROM follows"
+    " WHERE dataset_id = ANY(CAST(:ids AS uuid[]))"
+)
+_NAMED_ROWS = text(
+    "SELECT d.id::text, n.who, lower(n.who) " + _NAMED + " AND d.id = ANY(CAST(:ids AS uuid[]))"
+)
+
+
+async def people_rows(
+    session: AsyncSession, ids: Sequence[str]
+) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, str]]]:
+    """The people of a few datasets, one row each (what the index holds for the others):
+    (dataset, user, 0 owns | 1 follows) and (dataset, named owner, its key)."""
+    if not ids:
+        return [], []
+    params = {"ids": list(ids)}
+    users = [(r[0], r[1], int(r[2])) for r in await session.execute(_PEOPLE_ROWS, params)]
+    named = [(r[0], r[1], r[2]) for r in await session.execute(_NAMED_ROWS, params)]
+    return users, named
+
+
+_USERS_BRIEF = text(
+    "SELECT id::text, name, email, disabled FROM users WHERE id = ANY(CAST(:ids AS uuid[]))"
+)
+
+
+async def users_brief(
+    session: AsyncSession, ids: Sequence[str]
+) -> dict[str, tuple[str, str | None, bool]]:
+    """Name, e-mail and whether disabled, of these users (as they are now), by id text."""
+    if not ids:
+        return {}
+    rows = await session.execute(_USERS_BRIEF, {"ids": list(ids)})
+    return {r[0]: (r[1], r[2], bool(r[3])) for r in rows}
+
+
+_NAMES = text("SELECT id::text, name FROM datasets WHERE id = ANY(CAST(:ids AS uuid[]))")
+
+
+async def dataset_names(session: AsyncSession, ids: Sequence[str]) -> dict[str, str]:
+    """The names of these datasets, by id text."""
+    if not ids:
+        return {}
+    return {r[0]: r[1] for r in await session.execute(_NAMES, {"ids": list(ids)})}
+
+
 _NAMED_OWNERS = text(
     """
 WITH w AS (SELECT t.id, t.ord FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS t(id, ord))
 SELECT lower(n.who), (array_agg(n.who ORDER BY w.ord))[1], count(*),
        (array_agg(d.name ORDER BY w.ord))[1:CAST(:shown AS int)]
 FROM w JOIN datasets d ON d.id = w.id CROSS JOIN LATERAL unnest(d.named_owners) AS n(who)
-WHERE cardinality(d.named_owners) > 0
+WHERE cardinality(d.named_owners) > 0 AND n.who IS NOT NULL
 GROUP BY lower(n.who)
 """
 )
