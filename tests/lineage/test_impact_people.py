@@ -5,6 +5,7 @@ comes from the lineage index or from PostgreSQL."""
 from __future__ import annotations
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 
@@ -117,6 +118,15 @@ async def test_the_index_holds_the_people_and_agrees_with_postgres_after_changes
                 headers=admin.headers,
             )
             assert r.status_code == 200, r.text
+        # Names of several bytes per character (the index holds them as UTF-8).
+        uni = await signed_in(app, client, "uni@acme.test")
+        wide = await _ds(client, producer, "p.naïve_表", visibility="public", owners=[uni.id])
+        r = await client.post(
+            "/api/lineage/edges",
+            json={"source": by_name["p.d7"], "target": wide["id"]},
+            headers=admin.headers,
+        )
+        assert r.status_code == 201, r.text
         # A private dataset downstream that only its owner (and admins) may read.
         hidden = await _ds(client, secret, "p.hidden", visibility="private", owners=[secret.id])
         r = await client.post(
@@ -130,13 +140,16 @@ async def test_the_index_holds_the_people_and_agrees_with_postgres_after_changes
         index.index = None  # built now: every dataset's people in its arrays
         await index.start_build()
         ix = index.index
-        assert ix is not None and ix.people[1].size >= 7 * 2 + 3 + 3 + 1
+        assert ix is not None and ix.people[1].size >= 7 * 2 + 3 + 3 + 2
         assert not ix.people_stale[: ix.sorted_count].any()
+        assert set(ix.names_of(np.arange(ix.sorted_count))) >= {"p.d1", "p.naïve_表"}
         await _both_engines(app, src["id"], viewers)
         fan_view = (
             await client.get("/api/lineage/impact", params={"node": src["id"]}, headers=fan.headers)
         ).json()
         assert fan_view["totals"]["hidden_owners"] == 1  # secret: counted, never named
+        told = {p["email"]: p for p in fan_view["notify"]}
+        assert told["uni@acme.test"]["reasons"] == ["owns p.naïve_表"]
         named = {p["name"]: p for p in fan_view["notify"] if p["id"] is None}
         assert set(named) == {"Team Data", "ops"}  # one per lowercased name, nearest spelling
         assert named["Team Data"]["reasons"] == ["owns p.d2", "owns p.d4"]

@@ -123,6 +123,11 @@ class LineageIndex:
     named_keys: dict[str, int] = field(default_factory=dict)
     named_key_names: list[str] = field(default_factory=list)
     """``named_keys`` in number order."""
+    names: bytes = b""
+    """Every dataset's name at the build (UTF-8), one after the other in node order: node
+    ``i``'s is ``names[name_at[i]:name_at[i + 1]]``; read only where ``people_stale`` is False
+    (an event about a dataset may have renamed it)."""
+    name_at: Any = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     out_base: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
     in_base: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
     """The adjacency as of the last fold (or the build), in both directions."""
@@ -154,7 +159,8 @@ class LineageIndex:
         platforms = await repo.platform_names(session)
         owners = await repo.copy_records(session, repo.SNAPSHOT_PEOPLE, repo.PEOPLE_ROW)
         named = await repo.copy_records(session, repo.SNAPSHOT_NAMED, repo.NAMED_ROW)
-        names = await repo.named_names(session)
+        named_names = await repo.named_names(session)
+        names = await repo.all_names(session)
         # The position of the snapshot: its head, and as gaps the numbers below it that it does
         # not see (transactions still running; the bounds are those of this very snapshot).
         xmin, xmax = await snapshot_bounds(session)
@@ -162,7 +168,9 @@ class LineageIndex:
         cursor = Position(floor)
         cursor.advance(await repo.seqs_after(session, floor), xmin, xmax, time.time())
         await session.rollback()
-        return cls.from_records(nodes, edges, cursor, platforms, (owners, named, names))
+        return cls.from_records(
+            nodes, edges, cursor, platforms, (owners, named, named_names), names
+        )
 
     @classmethod
     def from_records(
@@ -172,12 +180,14 @@ class LineageIndex:
         cursor: Position,
         platforms: list[str] | None = None,
         who: tuple[Any, Any, list[tuple[str, str]]] | None = None,
+        names: bytes | None = None,
     ) -> LineageIndex:
         """From ``repo.NODE_ROW`` and ``repo.EDGE_ROW`` records, all in array operations;
         ``who``: ``repo.PEOPLE_ROW`` and ``repo.NAMED_ROW`` records and the named owners
-        (without them every dataset's people are asked of PostgreSQL)."""
+        (without them every dataset's people are asked of PostgreSQL); ``names``:
+        ``repo.SNAPSHOT_NAMES`` (without it, names are asked too)."""
         ids, procs, orgs, vis = nodes["id"], nodes["proc"], nodes["org"], nodes["vis"]
-        plat, people = nodes["plat"], nodes["people"]
+        plat, people, name_len = nodes["plat"], nodes["people"], nodes["name_len"]
         known = np.isin(edges["src"], ids), np.isin(edges["dst"], ids)
         if not (known[0].all() and known[1].all()):  # an edge end not listed (not expected)
             ends = (("src", "src_proc", known[0]), ("dst", "dst_proc", known[1]))
@@ -189,6 +199,7 @@ class LineageIndex:
             vis = np.concatenate([vis, np.full(k, UNKNOWN, dtype=vis.dtype)])
             plat = np.concatenate([plat, np.full(k, -1, dtype=plat.dtype)])
             people = np.concatenate([people, np.ones(k, dtype=bool)])
+            name_len = np.concatenate([name_len, np.zeros(k, dtype=name_len.dtype)])
         uids, first = np.unique(ids, return_index=True)
         org_ids, org_no = np.unique(orgs[first], return_inverse=True)
         n = uids.size
@@ -212,6 +223,13 @@ class LineageIndex:
             index.people_stale = np.ones(n, dtype=bool)
         else:
             index._set_people(*who)
+        if names is not None:
+            # Nodes are numbered in id order, the order of ``names`` (processes: no bytes).
+            index.name_at = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(name_len[first], out=index.name_at[1:])
+            index.names = names
+        else:
+            index.name_at = np.zeros(n + 1, dtype=np.int64)
         return index
 
     def _set_people(self, owners: Any, named: Any, names: list[tuple[str, str]]) -> None:
@@ -382,6 +400,7 @@ class LineageIndex:
         self.has_people = np.concatenate([self.has_people, np.ones(k, dtype=bool)])
         self.people_stale = np.concatenate([self.people_stale, np.ones(k, dtype=bool)])
         self.people = (_grow(self.people[0], k), self.people[1])
+        self.name_at = _grow(self.name_at, k)
         self._new = []
         self.out_base = (_grow(self.out_base[0], k), self.out_base[1])
         self.in_base = (_grow(self.in_base[0], k), self.in_base[1])
@@ -545,13 +564,13 @@ class LineageIndex:
         """Bytes held by the index: all of it is arrays, but the ids of nodes first told by an
         event since the build (a dict, counted roughly)."""
         arrays: list[Any] = [self.uids, self.is_process, self.org, self.visibility, self.platform]
-        arrays += [self.has_people, self.people_stale, *self.people, self.users]
+        arrays += [self.has_people, self.people_stale, *self.people, self.users, self.name_at]
         arrays += [*self.out_base, *self.in_base, self.added, self.removed]
         arrays += [self._added_in, self._removed_in]
         held = sum(int(a.nbytes) for a in arrays)
         if self._bfs is not None:
             held += traversal.bfs_graph_nbytes(self._bfs, self.out_base)
-        return held + 200 * len(self.extra) + 100 * len(self.named)
+        return held + len(self.names) + 200 * len(self.extra) + 100 * len(self.named)
 
     def people_of(self, nodes: Any) -> tuple[Any, Any, Any]:
         """The people the index knows of these datasets (``people_stale`` ones left out, to be
@@ -568,6 +587,16 @@ class LineageIndex:
         offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
         coded = entries[np.repeat(starts, counts) + offsets].astype(np.int64)
         return at, coded >> 1, coded & 1
+
+    def names_of(self, nodes: Any) -> list[str | None]:
+        """The names of these datasets as of the build (None: not known, ask PostgreSQL)."""
+        at, names = self.name_at, self.names
+        lo, hi = at[nodes].tolist(), at[np.asarray(nodes) + 1].tolist()
+        stale = self.people_stale[nodes].tolist()
+        return [
+            None if s or a == b else names[a:b].decode()
+            for a, b, s in zip(lo, hi, stale, strict=True)
+        ]
 
     def user_texts(self, persons: Any) -> list[str]:
         """The user id text of each of these person numbers (users only)."""

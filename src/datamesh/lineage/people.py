@@ -11,6 +11,7 @@ the index cannot know (datasets changed since the build, users as they are now, 
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,8 +38,10 @@ class PeopleEntries:
         self._extra_users: dict[str, int] = {}
         self._extra_keys: dict[str, int] = {}
         self._extra_spellings: list[str] = []
-        self.users: dict[int, str] = {}
-        """Each user's group -> id text (after ``keep_told``)."""
+        self._in_order = True
+        self._user_groups = np.zeros(0, dtype=np.int64)
+        self.user_order: dict[int, int] = {}
+        """Each user's group -> its place in ``user_ids`` (after ``keep_told``)."""
 
     def _new_group(self) -> int:
         return self.users_n + self.keys_n + len(self._extra_users) + len(self._extra_keys)
@@ -70,69 +73,83 @@ class PeopleEntries:
             self._extra_spellings.append(who)
             more.append((where[ds], g, 0, len(self.ix.named) + len(self._extra_spellings) - 1))
         if more:
+            self._in_order = False
             add = np.array(more, dtype=np.int64)
             self.pos = np.concatenate([self.pos, add[:, 0]])
             self.group = np.concatenate([self.group, add[:, 1]])
             self.kind = np.concatenate([self.kind, add[:, 2]])
             self.spell = np.concatenate([self.spell, add[:, 3]])
 
+    def _groups(self) -> Any:
+        """Every group among the entries, ascending (a count per group number, not a sort)."""
+        size = self._new_group()
+        return (
+            np.flatnonzero(np.bincount(self.group, minlength=size))
+            if self.group.size
+            else (self.group)
+        )
+
     def _is_user(self, groups: Any) -> Any:
         extra = np.fromiter(self._extra_users.values(), np.int64, len(self._extra_users))
         return (groups < self.users_n) | np.isin(groups, extra)
 
-    def _user_text(self, groups: Any) -> list[str]:
-        by_group = {g: u for u, g in self._extra_users.items()}
+    def user_ids(self) -> bytes:
+        """Every user among the entries, as 16-byte ids one after the other (to ask how they
+        are now); ``keep_told`` takes the answers in this order."""
+        groups = self._groups()
+        self._user_groups = groups = groups[self._is_user(groups)]
         known = groups < self.users_n
-        texts = iter(self.ix.user_texts(groups[known]))
-        return [
-            next(texts) if k else by_group[g]
-            for g, k in zip(groups.tolist(), known.tolist(), strict=True)
-        ]
+        raw: bytes = self.ix.users[groups[known]].tobytes()
+        by_group = {g: u for u, g in self._extra_users.items()}
+        return raw + b"".join(uuid.UUID(by_group[g]).bytes for g in groups[~known].tolist())
 
-    def user_texts(self) -> list[str]:
-        """Every user among the entries (to ask how they are now)."""
-        groups = np.unique(self.group)
-        return self._user_text(groups[self._is_user(groups)])
-
-    def keep_told(self, users: dict[str, tuple[str, str | None, bool]]) -> None:
+    def keep_told(self, exists: list[bool], disabled: list[bool]) -> None:
         """Drop the entries of users gone since the build and the follows of disabled users
-        (``users``: name, e-mail and disabled of those that exist, by id text)."""
-        groups = np.unique(self.group)
-        user_groups = groups[self._is_user(groups)]
-        texts = self._user_text(user_groups)
-        self.users = dict(zip(user_groups.tolist(), texts, strict=True))
-        gone = np.array([t not in users for t in texts], dtype=bool)
-        disabled = np.array([t in users and users[t][2] for t in texts], dtype=bool)
-        at = np.searchsorted(user_groups, self.group)
-        at = np.minimum(at, max(user_groups.size - 1, 0))
-        is_user = user_groups.size > 0
-        user = (user_groups[at] == self.group) if is_user else np.zeros(self.group.size, bool)
-        drop = user & (gone[at] | (disabled[at] & (self.kind == 1))) if is_user else user
-        keep = ~drop
+        (``exists`` and ``disabled``: for each user of ``user_ids``, in its order)."""
+        size = self._new_group()
+        gone_at = np.zeros(size, dtype=bool)
+        disabled_at = np.zeros(size, dtype=bool)
+        gone_at[self._user_groups] = ~np.array(exists, dtype=bool)
+        disabled_at[self._user_groups] = np.array(disabled, dtype=bool)
+        self.user_order = {g: i for i, g in enumerate(self._user_groups.tolist())}
+        if not (gone_at.any() or disabled_at.any()):
+            return
+        keep = ~(gone_at[self.group] | (disabled_at[self.group] & (self.kind == 1)))
         self.pos, self.group = self.pos[keep], self.group[keep]
         self.kind, self.spell = self.kind[keep], self.spell[keep]
+
+    def user_id(self, group: int) -> uuid.UUID:
+        if group < self.users_n:
+            return uuid.UUID(bytes=self.ix.users[group].tobytes())
+        return next(uuid.UUID(u) for u, g in self._extra_users.items() if g == group)
 
     def owners_among(self, mask: Any) -> set[str]:
         """The users owning a dataset where ``mask`` holds, as id texts."""
         groups = np.unique(self.group[mask & (self.kind == 0)])
-        return {self.users[g] for g in groups.tolist() if g in self.users}
+        return {str(self.user_id(g)) for g in groups.tolist() if g in self.user_order}
 
-    def grouped(self, mask: Any, shown: int) -> list[tuple[int, int, Any, Any, int]]:
-        """Per person among the entries where ``mask`` holds: (group, how many reasons, the
-        first ``shown`` reasons' positions and kinds, nearest first with an owner's before a
-        follower's, and the spelling of the first)."""
+    def grouped(self, mask: Any, shown: int) -> tuple[Any, Any, Any, Any, Any, Any]:
+        """Per person among the entries where ``mask`` holds, as arrays: their groups, how
+        many reasons each has, the spelling of each one's first reason; and the first
+        ``shown`` reasons of all of them (nearest first, an owner's before a follower's on the
+        same dataset) as positions and kinds, the person's at ``offsets[i]:offsets[i + 1]``."""
         pos, group, kind, spell = (a[mask] for a in (self.pos, self.group, self.kind, self.spell))
-        order = np.lexsort((kind, pos, group))
+        # The index gives its entries nearest first, an owner's before a follower's: a stable
+        # sort by person keeps that; rows added for changed datasets need the full order.
+        if self._in_order:
+            # Fewer than 65,536 people (the usual case): numpy's radix sort, linear.
+            small = self._new_group() <= 1 << 16
+            order = np.argsort(group.astype(np.uint16) if small else group, kind="stable")
+        else:
+            order = np.lexsort((kind, pos, group))
         pos, group, kind, spell = pos[order], group[order], kind[order], spell[order]
-        if not group.size:
-            return []
-        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-        ends = np.r_[starts[1:], group.size]
-        out = []
-        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-            c = min(b, a + shown)
-            out.append((int(group[a]), b - a, pos[a:c], kind[a:c], int(spell[a])))
-        return out
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if group.size else pos[:0]
+        totals = np.diff(np.r_[starts, group.size])
+        # Rank of each entry within its person's: keep the first ``shown``.
+        rank = np.arange(group.size) - np.repeat(starts, totals)
+        first = rank < shown
+        offsets = np.r_[0, np.cumsum(np.minimum(totals, shown))]
+        return group[starts], totals, spell[starts], pos[first], kind[first], offsets
 
     def spelling(self, spell: int) -> str:
         named = self.ix.named

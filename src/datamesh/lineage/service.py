@@ -831,27 +831,37 @@ async def _people_on_index(
     asked = ix.texts(both[stale])
     where = dict(zip(asked, stale.tolist(), strict=True))
     entries.add_rows(where, *await repo.people_rows(session, asked))
-    users = await repo.users_brief(session, entries.user_texts())
-    entries.keep_told(users)
+    exists, user_names, emails, disabled = await repo.users_brief(session, entries.user_ids())
+    entries.keep_told(exists, disabled)
     in_shown = entries.pos < shown.size
     hidden_owners = entries.owners_among(~in_shown)
-    grouped = entries.grouped(in_shown, REASONS_SHOWN)
-    firsts = np.concatenate([g[2] for g in grouped]) if grouped else np.zeros(0, np.int64)
-    names = await repo.dataset_names(session, sorted(set(ix.texts(both[firsts]))))
+    groups, totals, spells, at, kinds, offsets = entries.grouped(in_shown, REASONS_SHOWN)
+    datasets, which = np.unique(both[at], return_inverse=True)
+    names = ix.names_of(datasets)
+    unknown = [i for i, n in enumerate(names) if n is None]
+    if unknown:  # changed since the build: as they are now
+        texts = ix.texts(datasets[unknown])
+        now = await repo.dataset_names(session, texts)
+        for i, t in zip(unknown, texts, strict=True):
+            names[i] = now.get(t)
+    why = [
+        f"{'owns' if k == 0 else 'follows'} {names[d] or ''}"
+        for k, d in zip(kinds.tolist(), which.reshape(-1).tolist(), strict=True)
+    ]
     told: dict[str, dict[str, Any]] = {}
-    for group, total, at, kinds, spell in grouped:
-        why = [
-            f"{'owns' if k == 0 else 'follows'} {names.get(t, '')}"
-            for k, t in zip(kinds.tolist(), ix.texts(both[at]), strict=True)
-        ]
-        uid = entries.users.get(group)
-        if uid is not None:
-            name, email, _ = users[uid]
-            told[uid] = {
-                "id": uuid.UUID(uid),
-                "name": name,
-                "email": email,
-                "reasons": why,
+    bounds = offsets.tolist()
+    for i, (group, total, spell) in enumerate(
+        zip(groups.tolist(), totals.tolist(), spells.tolist(), strict=True)
+    ):
+        reasons = why[bounds[i] : bounds[i + 1]]
+        at_user = entries.user_order.get(group)
+        if at_user is not None:
+            uid = entries.user_id(group)
+            told[str(uid)] = {
+                "id": uid,
+                "name": user_names[at_user],
+                "email": emails[at_user],
+                "reasons": reasons,
                 "reasons_total": total,
             }
         else:
@@ -860,7 +870,7 @@ async def _people_on_index(
                 "id": None,
                 "name": who,
                 "email": owner_email(who),
-                "reasons": why,
+                "reasons": reasons,
                 "reasons_total": total,
             }
     return told, hidden_owners
