@@ -39,7 +39,7 @@ class PeopleEntries:
         self._extra_keys: dict[str, int] = {}
         self._extra_spellings: list[str] = []
         self._in_order = True
-        self._user_groups = np.zeros(0, dtype=np.int64)
+        self.user_groups = np.zeros(0, dtype=np.int64)
         self.user_order: dict[int, int] = {}
         """Each user's group -> its place in ``user_ids`` (after ``keep_told``)."""
 
@@ -82,12 +82,9 @@ class PeopleEntries:
 
     def _groups(self) -> Any:
         """Every group among the entries, ascending (a count per group number, not a sort)."""
-        size = self._new_group()
-        return (
-            np.flatnonzero(np.bincount(self.group, minlength=size))
-            if self.group.size
-            else (self.group)
-        )
+        if not self.group.size:
+            return self.group
+        return np.flatnonzero(np.bincount(self.group, minlength=self._new_group()))
 
     def _is_user(self, groups: Any) -> Any:
         extra = np.fromiter(self._extra_users.values(), np.int64, len(self._extra_users))
@@ -97,11 +94,11 @@ class PeopleEntries:
         """Every user among the entries, as 16-byte ids one after the other (to ask how they
         are now); ``keep_told`` takes the answers in this order."""
         groups = self._groups()
-        self._user_groups = groups = groups[self._is_user(groups)]
+        self.user_groups = groups = groups[self._is_user(groups)]
         known = groups < self.users_n
         raw: bytes = self.ix.users[groups[known]].tobytes()
-        by_group = {g: u for u, g in self._extra_users.items()}
-        return raw + b"".join(uuid.UUID(by_group[g]).bytes for g in groups[~known].tolist())
+        extra = self.user_texts(groups[~known])
+        return raw + b"".join(uuid.UUID(u).bytes for u in extra)
 
     def keep_told(self, exists: list[bool], disabled: list[bool]) -> None:
         """Drop the entries of users gone since the build and the follows of disabled users
@@ -109,24 +106,29 @@ class PeopleEntries:
         size = self._new_group()
         gone_at = np.zeros(size, dtype=bool)
         disabled_at = np.zeros(size, dtype=bool)
-        gone_at[self._user_groups] = ~np.array(exists, dtype=bool)
-        disabled_at[self._user_groups] = np.array(disabled, dtype=bool)
-        self.user_order = {g: i for i, g in enumerate(self._user_groups.tolist())}
+        gone_at[self.user_groups] = ~np.array(exists, dtype=bool)
+        disabled_at[self.user_groups] = np.array(disabled, dtype=bool)
+        self.user_order = {g: i for i, g in enumerate(self.user_groups.tolist())}
         if not (gone_at.any() or disabled_at.any()):
             return
         keep = ~(gone_at[self.group] | (disabled_at[self.group] & (self.kind == 1)))
         self.pos, self.group = self.pos[keep], self.group[keep]
         self.kind, self.spell = self.kind[keep], self.spell[keep]
 
-    def user_id(self, group: int) -> uuid.UUID:
-        if group < self.users_n:
-            return uuid.UUID(bytes=self.ix.users[group].tobytes())
-        return next(uuid.UUID(u) for u, g in self._extra_users.items() if g == group)
+    def user_texts(self, groups: Any) -> list[str]:
+        """The id text of each of these users' groups."""
+        by_group = {g: u for u, g in self._extra_users.items()}
+        known = groups < self.users_n
+        texts = iter(self.ix.user_texts(groups[known]))
+        return [
+            next(texts) if k else by_group[g]
+            for g, k in zip(groups.tolist(), known.tolist(), strict=True)
+        ]
 
     def owners_among(self, mask: Any) -> set[str]:
         """The users owning a dataset where ``mask`` holds, as id texts."""
         groups = np.unique(self.group[mask & (self.kind == 0)])
-        return {str(self.user_id(g)) for g in groups.tolist() if g in self.user_order}
+        return set(self.user_texts(groups[self._is_user(groups)]))
 
     def grouped(self, mask: Any, shown: int) -> tuple[Any, Any, Any, Any, Any, Any]:
         """Per person among the entries where ``mask`` holds, as arrays: their groups, how

@@ -800,7 +800,7 @@ async def _people(
     people: dict[str, dict[str, Any]] = {}
     for uid, name, email, total, reasons in users:
         people[str(uid)] = {
-            "id": uid,
+            "id": str(uid),
             "name": name,
             "email": email,
             "reasons": reasons,
@@ -850,14 +850,15 @@ async def _people_on_index(
     ]
     told: dict[str, dict[str, Any]] = {}
     bounds = offsets.tolist()
+    uids = iter(entries.user_texts(groups[np.isin(groups, entries.user_groups)]))
     for i, (group, total, spell) in enumerate(
         zip(groups.tolist(), totals.tolist(), spells.tolist(), strict=True)
     ):
         reasons = why[bounds[i] : bounds[i + 1]]
         at_user = entries.user_order.get(group)
         if at_user is not None:
-            uid = entries.user_id(group)
-            told[str(uid)] = {
+            uid = next(uids)
+            told[uid] = {
                 "id": uid,
                 "name": user_names[at_user],
                 "email": emails[at_user],
