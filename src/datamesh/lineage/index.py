@@ -127,7 +127,7 @@ class LineageIndex:
     """Every dataset's name at the build (UTF-8), one after the other in node order: node
     ``i``'s is ``names[name_at[i]:name_at[i + 1]]``; read only where ``people_stale`` is False
     (an event about a dataset may have renamed it)."""
-    name_at: Any = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    name_at: Any = field(default_factory=lambda: np.zeros(1, dtype=np.uint32))
     out_base: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
     in_base: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
     """The adjacency as of the last fold (or the build), in both directions."""
@@ -223,13 +223,13 @@ class LineageIndex:
             index.people_stale = np.ones(n, dtype=bool)
         else:
             index._set_people(*who)
+        # Nodes are numbered in id order, the order of ``names`` (processes: no bytes); 4-byte
+        # offsets while the names take under 4 GB.
+        wide = names is not None and len(names) >= 1 << 32
+        index.name_at = np.zeros(n + 1, dtype=np.int64 if wide else np.uint32)
         if names is not None:
-            # Nodes are numbered in id order, the order of ``names`` (processes: no bytes).
-            index.name_at = np.zeros(n + 1, dtype=np.int64)
             np.cumsum(name_len[first], out=index.name_at[1:])
             index.names = names
-        else:
-            index.name_at = np.zeros(n + 1, dtype=np.int64)
         return index
 
     def _set_people(self, owners: Any, named: Any, names: list[tuple[str, str]]) -> None:
