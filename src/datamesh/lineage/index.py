@@ -107,6 +107,27 @@ class LineageIndex:
     has_people: Any = field(default_factory=lambda: np.zeros(0, dtype=bool))
     """A dataset that had an owner or a follower at the build (True too when not known): the
     others need no question about who to tell."""
+    people: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
+    """Dataset -> its people at the build, each as ``person << 1 | kind`` (kind 0 owns, 1
+    follows); a person is a user (``users[person]``) or, past them, an owner named by an
+    ownership facet (``named[person - len(users)]``). Read only where ``people_stale`` is False."""
+    people_stale: Any = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Datasets whose people may have changed since the build (an event about them), or not
+    known to it: their people are asked of PostgreSQL."""
+    users: Any = field(default_factory=lambda: np.zeros(0, dtype="V16"))
+    """The users of ``people``, sorted by id (a person number is a rank)."""
+    named: list[tuple[str, str]] = field(default_factory=list)
+    """Owners named by ownership facets: (name as written, the key people are grouped by)."""
+    named_key: Any = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Each of ``named``'s key as a number in ``named_keys``."""
+    named_keys: dict[str, int] = field(default_factory=dict)
+    named_key_names: list[str] = field(default_factory=list)
+    """``named_keys`` in number order."""
+    names: bytes = b""
+    """Every dataset's name at the build (UTF-8), one after the other in node order: node
+    ``i``'s is ``names[name_at[i]:name_at[i + 1]]``; read only where ``people_stale`` is False
+    (an event about a dataset may have renamed it)."""
+    name_at: Any = field(default_factory=lambda: np.zeros(1, dtype=np.uint32))
     out_base: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
     in_base: traversal.CSR = field(default_factory=lambda: _csr(_i64(), _i64(), 0))
     """The adjacency as of the last fold (or the build), in both directions."""
@@ -136,6 +157,10 @@ class LineageIndex:
         nodes = await repo.copy_records(session, repo.SNAPSHOT_NODES, repo.NODE_ROW)
         edges = await repo.copy_records(session, repo.SNAPSHOT_EDGES, repo.EDGE_ROW)
         platforms = await repo.platform_names(session)
+        owners = await repo.copy_records(session, repo.SNAPSHOT_PEOPLE, repo.PEOPLE_ROW)
+        named = await repo.copy_records(session, repo.SNAPSHOT_NAMED, repo.NAMED_ROW)
+        named_names = await repo.named_names(session)
+        names = await repo.all_names(session)
         # The position of the snapshot: its head, and as gaps the numbers below it that it does
         # not see (transactions still running; the bounds are those of this very snapshot).
         xmin, xmax = await snapshot_bounds(session)
@@ -143,15 +168,26 @@ class LineageIndex:
         cursor = Position(floor)
         cursor.advance(await repo.seqs_after(session, floor), xmin, xmax, time.time())
         await session.rollback()
-        return cls.from_records(nodes, edges, cursor, platforms)
+        return cls.from_records(
+            nodes, edges, cursor, platforms, (owners, named, named_names), names
+        )
 
     @classmethod
     def from_records(
-        cls, nodes: Any, edges: Any, cursor: Position, platforms: list[str] | None = None
+        cls,
+        nodes: Any,
+        edges: Any,
+        cursor: Position,
+        platforms: list[str] | None = None,
+        who: tuple[Any, Any, list[tuple[str, str]]] | None = None,
+        names: bytes | None = None,
     ) -> LineageIndex:
-        """From ``repo.NODE_ROW`` and ``repo.EDGE_ROW`` records, all in array operations."""
+        """From ``repo.NODE_ROW`` and ``repo.EDGE_ROW`` records, all in array operations;
+        ``who``: ``repo.PEOPLE_ROW`` and ``repo.NAMED_ROW`` records and the named owners
+        (without them every dataset's people are asked of PostgreSQL); ``names``:
+        ``repo.SNAPSHOT_NAMES`` (without it, names are asked too)."""
         ids, procs, orgs, vis = nodes["id"], nodes["proc"], nodes["org"], nodes["vis"]
-        plat, people = nodes["plat"], nodes["people"]
+        plat, people, name_len = nodes["plat"], nodes["people"], nodes["name_len"]
         known = np.isin(edges["src"], ids), np.isin(edges["dst"], ids)
         if not (known[0].all() and known[1].all()):  # an edge end not listed (not expected)
             ends = (("src", "src_proc", known[0]), ("dst", "dst_proc", known[1]))
@@ -163,6 +199,7 @@ class LineageIndex:
             vis = np.concatenate([vis, np.full(k, UNKNOWN, dtype=vis.dtype)])
             plat = np.concatenate([plat, np.full(k, -1, dtype=plat.dtype)])
             people = np.concatenate([people, np.ones(k, dtype=bool)])
+            name_len = np.concatenate([name_len, np.zeros(k, dtype=name_len.dtype)])
         uids, first = np.unique(ids, return_index=True)
         org_ids, org_no = np.unique(orgs[first], return_inverse=True)
         n = uids.size
@@ -182,7 +219,35 @@ class LineageIndex:
             cursor=cursor,
         )
         index._reshape(keys)
+        if who is None:
+            index.people_stale = np.ones(n, dtype=bool)
+        else:
+            index._set_people(*who)
+        # Nodes are numbered in id order, the order of ``names`` (processes: no bytes); 4-byte
+        # offsets while the names take under 4 GB.
+        wide = names is not None and len(names) >= 1 << 32
+        index.name_at = np.zeros(n + 1, dtype=np.int64 if wide else np.uint32)
+        if names is not None:
+            np.cumsum(name_len[first], out=index.name_at[1:])
+            index.names = names
         return index
+
+    def _set_people(self, owners: Any, named: Any, names: list[tuple[str, str]]) -> None:
+        n = self.uids.size
+        users, user_no = np.unique(owners["user"], return_inverse=True)
+        person = np.concatenate([user_no.reshape(-1), named["who"].astype(np.int64) + users.size])
+        kind = np.concatenate([owners["kind"].astype(np.int64), np.zeros(named.size, np.int64)])
+        ds_ids = np.concatenate([owners["ds"], named["ds"]])
+        at = np.minimum(np.searchsorted(self.uids[: self.sorted_count], ds_ids), n - 1)
+        known = (self.uids[at] == ds_ids) if n else np.zeros(ds_ids.size, dtype=bool)
+        self.people = _csr(at[known], ((person << 1) | kind)[known], n)
+        self.people_stale = np.zeros(n, dtype=bool)
+        self.users, self.named = users, list(names)
+        keys: dict[str, int] = {}
+        self.named_key = np.fromiter(
+            (keys.setdefault(k, len(keys)) for _, k in names), np.int64, len(names)
+        )
+        self.named_keys, self.named_key_names = keys, list(keys)
 
     def _reshape(self, keys: Any) -> None:
         self.out_base, self.in_base = _shapes(keys, self.uids.size)
@@ -333,6 +398,9 @@ class LineageIndex:
         self.visibility = np.concatenate([self.visibility, np.full(k, UNKNOWN, dtype=np.uint8)])
         self.platform = np.concatenate([self.platform, np.full(k, -1, dtype=np.int32)])
         self.has_people = np.concatenate([self.has_people, np.ones(k, dtype=bool)])
+        self.people_stale = np.concatenate([self.people_stale, np.ones(k, dtype=bool)])
+        self.people = (_grow(self.people[0], k), self.people[1])
+        self.name_at = _grow(self.name_at, k)
         self._new = []
         self.out_base = (_grow(self.out_base[0], k), self.out_base[1])
         self.in_base = (_grow(self.in_base[0], k), self.in_base[1])
@@ -372,8 +440,9 @@ class LineageIndex:
         if numbers:
             self.org, self.visibility = self.org.copy(), self.visibility.copy()
             self.platform, self.has_people = self.platform.copy(), self.has_people.copy()
+            self.people_stale = self.people_stale.copy()
             self.org[numbers], self.visibility[numbers], self.platform[numbers] = -1, UNKNOWN, -1
-            self.has_people[numbers] = True
+            self.has_people[numbers] = self.people_stale[numbers] = True
 
     def apply(self, payloads: Iterable[dict[str, Any]]) -> int:
         """Apply ``lineage.changed`` payloads in order; idempotent (an edge is present or not,
@@ -495,13 +564,49 @@ class LineageIndex:
         """Bytes held by the index: all of it is arrays, but the ids of nodes first told by an
         event since the build (a dict, counted roughly)."""
         arrays: list[Any] = [self.uids, self.is_process, self.org, self.visibility, self.platform]
-        arrays.append(self.has_people)
+        arrays += [self.has_people, self.people_stale, *self.people, self.users, self.name_at]
         arrays += [*self.out_base, *self.in_base, self.added, self.removed]
         arrays += [self._added_in, self._removed_in]
         held = sum(int(a.nbytes) for a in arrays)
         if self._bfs is not None:
             held += traversal.bfs_graph_nbytes(self._bfs, self.out_base)
-        return held + 200 * len(self.extra)
+        return held + len(self.names) + 200 * len(self.extra) + 100 * len(self.named)
+
+    def people_of(self, nodes: Any) -> tuple[Any, Any, Any]:
+        """The people the index knows of these datasets (``people_stale`` ones left out, to be
+        asked of PostgreSQL), one entry per reason as three aligned arrays: the position in
+        ``nodes`` of the dataset, the person number and the kind (0 owns, 1 follows)."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        indptr, entries = self.people
+        starts = indptr[nodes]
+        counts = np.where(self.people_stale[nodes], 0, indptr[nodes + 1] - starts)
+        total = int(counts.sum())
+        if total == 0:
+            return _i64(), _i64(), _i64()
+        at = np.repeat(np.arange(nodes.size, dtype=np.int64), counts)
+        offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        coded = entries[np.repeat(starts, counts) + offsets].astype(np.int64)
+        return at, coded >> 1, coded & 1
+
+    def names_of(self, nodes: Any) -> list[str | None]:
+        """The names of these datasets as of the build (None: not known, ask PostgreSQL)."""
+        at, names = self.name_at, self.names
+        lo, hi = at[nodes].tolist(), at[np.asarray(nodes) + 1].tolist()
+        stale = self.people_stale[nodes].tolist()
+        return [
+            None if s or a == b else names[a:b].decode()
+            for a, b, s in zip(lo, hi, stale, strict=True)
+        ]
+
+    def user_texts(self, persons: Any) -> list[str]:
+        """The user id text of each of these person numbers (users only)."""
+        return _text(self.users[persons].tobytes())
+
+    def user_number(self, user_id: str) -> int | None:
+        """A user's person number, or None when no dataset had them at the build."""
+        key = _v16(uuid.UUID(user_id))
+        i = int(np.searchsorted(self.users, key)[0])
+        return i if i < self.users.size and self.users[i] == key[0] else None
 
 
 @dataclass(slots=True, frozen=True)

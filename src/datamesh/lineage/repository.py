@@ -767,10 +767,28 @@ _HAS_PEOPLE = (
 )
 SNAPSHOT_NODES = (
     f"SELECT id, false, coalesce(org_id, {_NIL}), coalesce({_VIS_CODE}, 255)::int2,"
-    f" {_PLATFORM_NO}, {_HAS_PEOPLE} FROM datasets"
-    f" UNION ALL SELECT id, true, coalesce(org_id, {_NIL}), 255::int2, -1, false FROM processes"
+    f" {_PLATFORM_NO}, {_HAS_PEOPLE}, octet_length(name)::int4 FROM datasets"
+    f" UNION ALL SELECT id, true, coalesce(org_id, {_NIL}), 255::int2, -1, false, 0"
+    " FROM processes"
 )
+SNAPSHOT_NAMES = "SELECT coalesce(string_agg(name, '' ORDER BY id), '') FROM datasets"
+"""Every dataset's name, one after the other in id order (their lengths in bytes are in
+``SNAPSHOT_NODES``): one value, no row per dataset."""
 SNAPSHOT_PLATFORMS = "SELECT DISTINCT coalesce(platform, '') FROM datasets ORDER BY 1"
+SNAPSHOT_PEOPLE = (
+    "SELECT dataset_id, user_id, 0::int2 FROM dataset_owners"
+    " UNION ALL SELECT dataset_id, user_id, 1::int2 FROM follows"
+)
+"""Who owns (0) and follows (1) each dataset, for the index's people arrays."""
+_NAMED = (
+    "FROM datasets d CROSS JOIN LATERAL unnest(d.named_owners) AS n(who)"
+    " WHERE cardinality(d.named_owners) > 0 AND n.who IS NOT NULL"
+)
+SNAPSHOT_NAMED = 'SELECT d.id, (dense_rank() OVER (ORDER BY n.who COLLATE "C") - 1)::int4 ' + _NAMED
+"""The owners named by ownership facets, as (dataset, number of the name in ``named_owners``)."""
+SNAPSHOT_NAMED_NAMES = 'SELECT DISTINCT n.who COLLATE "C", lower(n.who) ' + _NAMED + " ORDER BY 1"
+"""Those names in the order ``SNAPSHOT_NAMED`` numbers them, each with the key people are
+grouped by (PostgreSQL's ``lower``, as ``people_of`` groups them)."""
 """The platform names, in the order ``SNAPSHOT_NODES`` numbers them (same snapshot)."""
 SNAPSHOT_EDGES = (
     "SELECT src_id, dst_id, src_kind = 'process', dst_kind = 'process' FROM lineage_edges"
@@ -782,9 +800,16 @@ NODE_ROW = np.dtype(
     [
         *(("n", _F), ("l0", _L), ("id", "V16"), ("l1", _L), ("proc", "?")),
         *(("l2", _L), ("org", "V16"), ("l3", _L), ("vis", ">i2"), ("l4", _L), ("plat", ">i4")),
-        *(("l5", _L), ("people", "?")),
+        *(("l5", _L), ("people", "?"), ("l6", _L), ("name_len", ">i4")),
     ]
 )
+PEOPLE_ROW = np.dtype(
+    [
+        *(("n", _F), ("l0", _L), ("ds", "V16"), ("l1", _L), ("user", "V16")),
+        *(("l2", _L), ("kind", ">i2")),
+    ]
+)
+NAMED_ROW = np.dtype([("n", _F), ("l0", _L), ("ds", "V16"), ("l1", _L), ("who", ">i4")])
 EDGE_ROW = np.dtype(
     [
         *(("n", _F), ("l0", _L), ("src", "V16"), ("l1", _L), ("dst", "V16")),
@@ -906,13 +931,90 @@ _PLAN_FOR_THESE_IDS = text(
     "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
     " set_config('work_mem', '32MB', true)"
 )
+
+
+async def all_names(session: AsyncSession) -> bytes:
+    """``SNAPSHOT_NAMES``, as UTF-8."""
+    return str(await session.scalar(text(SNAPSHOT_NAMES)) or "").encode()
+
+
+async def named_names(session: AsyncSession) -> list[tuple[str, str]]:
+    """``SNAPSHOT_NAMED_NAMES``: (name, key) in the order ``SNAPSHOT_NAMED`` numbers them."""
+    return [(str(r[0]), str(r[1])) for r in await session.execute(text(SNAPSHOT_NAMED_NAMES))]
+
+
+_PEOPLE_ROWS = text(
+    "SELECT dataset_id::text, user_id::text, 0 FROM dataset_owners"
+    " WHERE dataset_id = ANY(CAST(:ids AS uuid[]))"
+    " UNION ALL SELECT dataset_id::text, user_id::text, 1 FROM follows"
+    " WHERE dataset_id = ANY(CAST(:ids AS uuid[]))"
+)
+_NAMED_ROWS = text(
+    "SELECT d.id::text, n.who, lower(n.who) " + _NAMED + " AND d.id = ANY(CAST(:ids AS uuid[]))"
+)
+
+
+async def people_rows(
+    session: AsyncSession, ids: Sequence[str]
+) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, str]]]:
+    """The people of a few datasets, one row each (what the index holds for the others):
+    (dataset, user, 0 owns | 1 follows) and (dataset, named owner, its key)."""
+    if not ids:
+        return [], []
+    params = {"ids": list(ids)}
+    users = [(r[0], r[1], int(r[2])) for r in await session.execute(_PEOPLE_ROWS, params)]
+    named = [(r[0], r[1], r[2]) for r in await session.execute(_NAMED_ROWS, params)]
+    return users, named
+
+
+# Ids sent as one bytea of 16-byte UUIDs (the index's own bytes): no text and no UUID object
+# per id on either side; the answers come back as arrays in the same order.
+_IDS = (
+    "WITH x AS (SELECT encode(substr(CAST(:raw AS bytea), i * 16 + 1, 16), 'hex')::uuid AS id,"
+    " i AS o FROM generate_series(0, length(CAST(:raw AS bytea)) / 16 - 1) AS i) "
+)
+_USERS_BRIEF = text(
+    _IDS + "SELECT array_agg(u.id IS NOT NULL ORDER BY x.o), array_agg(u.name ORDER BY x.o),"
+    " array_agg(u.email ORDER BY x.o), array_agg(coalesce(u.disabled, false) ORDER BY x.o)"
+    " FROM x LEFT JOIN users u ON u.id = x.id"
+)
+
+
+async def users_brief(
+    session: AsyncSession, raw: bytes
+) -> tuple[list[bool], list[str], list[str | None], list[bool]]:
+    """Whether each of these users (16-byte ids, one after the other) exists, and their names,
+    e-mails and disabled flags as they are now, in the same order."""
+    if not raw:
+        return [], [], [], []
+    row = (await session.execute(_USERS_BRIEF, {"raw": raw})).one()
+    return list(row[0]), list(row[1]), list(row[2]), list(row[3])
+
+
+_NAMES = text("SELECT id::text, name FROM datasets WHERE id = ANY(CAST(:ids AS uuid[]))")
+
+
+async def dataset_names(session: AsyncSession, ids: Sequence[str]) -> dict[str, str]:
+    """The names of these datasets, by id text."""
+    if not ids:
+        return {}
+    return {r[0]: r[1] for r in await session.execute(_NAMES, {"ids": list(ids)})}
+
+
+async def plan_for_these_ids(session: AsyncSession) -> None:
+    """Until the transaction ends, plan each statement for the ids it is given: the generic
+    plan a prepared statement falls back to after five runs guesses a handful of ids and walks
+    the indexes (~6x slower for a hub's 10^4); and room to sort them in memory."""
+    await session.execute(_PLAN_FOR_THESE_IDS)
+
+
 _NAMED_OWNERS = text(
     """
 WITH w AS (SELECT t.id, t.ord FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS t(id, ord))
 SELECT lower(n.who), (array_agg(n.who ORDER BY w.ord))[1], count(*),
        (array_agg(d.name ORDER BY w.ord))[1:CAST(:shown AS int)]
 FROM w JOIN datasets d ON d.id = w.id CROSS JOIN LATERAL unnest(d.named_owners) AS n(who)
-WHERE cardinality(d.named_owners) > 0
+WHERE cardinality(d.named_owners) > 0 AND n.who IS NOT NULL
 GROUP BY lower(n.who)
 """
 )
@@ -932,10 +1034,7 @@ async def people_of(
     if not ids:
         return [], []
     params = {"ids": list(ids), "shown": shown}
-    # Planned for these ids each time: the generic plan a prepared statement falls back to after
-    # five runs guesses a handful of ids and walks the indexes (~6x slower for a hub's 10^4);
-    # and room to sort a hub's ownerships in memory. Both end with the transaction.
-    await session.execute(_PLAN_FOR_THESE_IDS)
+    await plan_for_these_ids(session)
     users = [
         (
             r[0],

@@ -32,12 +32,13 @@ from datamesh.lineage import repository as repo
 from datamesh.lineage.engine import GraphEngine, PostgresEngine, traverse
 from datamesh.lineage.openlineage import error_message as error_message
 from datamesh.lineage.openlineage import owner_email
+from datamesh.lineage.people import PeopleEntries
 from datamesh.lineage.schemas import EdgeCreate, ProcessCreate, ProcessUpdate
 from datamesh.models.catalog import Dataset
 from datamesh.models.lineage import LineageEdge, Process, Run
 
 if TYPE_CHECKING:
-    from datamesh.lineage.index import Blast
+    from datamesh.lineage.index import Blast, LineageIndex
 
 POSTGRES = PostgresEngine()
 WRITERS = ("admin", "producer", "steward")
@@ -712,10 +713,7 @@ async def _impact_on_index(
         visible = visible.copy()
         visible[undecided] = np.fromiter((i in seen for i in asked), bool, len(asked))
     shown_ds, hidden_ds = nodes[visible & ~proc], nodes[~visible & ~proc]
-    # Only datasets that may have owners or followers are asked about (in the same order).
-    # Ids as text, straight to the array parameter: no UUID object each (tens of thousands).
-    people = await _people(session, ix.texts(shown_ds[ix.has_people[shown_ds]]))
-    hidden_owners = await _owner_keys(session, ix.texts(hidden_ds[ix.has_people[hidden_ds]]))
+    people, hidden_owners = await _people_on_index(session, ix, shown_ds, hidden_ds)
     # Counts by bincount (one pass), not np.unique (a sort of ~1.5M values for a big hub).
     per_distance = np.bincount(depths) if depths.size else np.zeros(0, np.int64)
     distances = np.flatnonzero(per_distance)
@@ -802,7 +800,7 @@ async def _people(
     people: dict[str, dict[str, Any]] = {}
     for uid, name, email, total, reasons in users:
         people[str(uid)] = {
-            "id": uid,
+            "id": str(uid),
             "name": name,
             "email": email,
             "reasons": reasons,
@@ -818,6 +816,65 @@ async def _people(
             "reasons_total": total,
         }
     return people
+
+
+async def _people_on_index(
+    session: AsyncSession, ix: LineageIndex, shown: Any, hidden: Any
+) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """:func:`_people` of the ``shown`` datasets (in their order) and :func:`_owner_keys` of the
+    ``hidden`` ones, from the index's people arrays (``people.PeopleEntries``). PostgreSQL is
+    asked only the people of datasets changed since the build, the users as they are now and
+    the names of the reasons shown."""
+    both = np.concatenate([shown, hidden])
+    entries = PeopleEntries(ix, *ix.people_of(both))
+    stale = np.flatnonzero(ix.people_stale[both] & ix.has_people[both])
+    asked = ix.texts(both[stale])
+    where = dict(zip(asked, stale.tolist(), strict=True))
+    entries.add_rows(where, *await repo.people_rows(session, asked))
+    exists, user_names, emails, disabled = await repo.users_brief(session, entries.user_ids())
+    entries.keep_told(exists, disabled)
+    in_shown = entries.pos < shown.size
+    hidden_owners = entries.owners_among(~in_shown)
+    groups, totals, spells, at, kinds, offsets = entries.grouped(in_shown, REASONS_SHOWN)
+    datasets, which = np.unique(both[at], return_inverse=True)
+    names = ix.names_of(datasets)
+    unknown = [i for i, n in enumerate(names) if n is None]
+    if unknown:  # changed since the build: as they are now
+        texts = ix.texts(datasets[unknown])
+        now = await repo.dataset_names(session, texts)
+        for i, t in zip(unknown, texts, strict=True):
+            names[i] = now.get(t)
+    why = [
+        f"{'owns' if k == 0 else 'follows'} {names[d] or ''}"
+        for k, d in zip(kinds.tolist(), which.reshape(-1).tolist(), strict=True)
+    ]
+    told: dict[str, dict[str, Any]] = {}
+    bounds = offsets.tolist()
+    uids = iter(entries.user_texts(groups[np.isin(groups, entries.user_groups)]))
+    for i, (group, total, spell) in enumerate(
+        zip(groups.tolist(), totals.tolist(), spells.tolist(), strict=True)
+    ):
+        reasons = why[bounds[i] : bounds[i + 1]]
+        at_user = entries.user_order.get(group)
+        if at_user is not None:
+            uid = next(uids)
+            told[uid] = {
+                "id": uid,
+                "name": user_names[at_user],
+                "email": emails[at_user],
+                "reasons": reasons,
+                "reasons_total": total,
+            }
+        else:
+            who = entries.spelling(spell)
+            told[f"named:{entries.key(group)}"] = {
+                "id": None,
+                "name": who,
+                "email": owner_email(who),
+                "reasons": reasons,
+                "reasons_total": total,
+            }
+    return told, hidden_owners
 
 
 async def _owner_keys(session: AsyncSession, ds: Sequence[uuid.UUID | str]) -> set[str]:
