@@ -9,11 +9,12 @@ announces nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import event, text
+from sqlalchemy import Row, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -22,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from datamesh.config import Settings
 from datamesh.embedded_pg import EmbeddedPostgres
@@ -131,3 +134,37 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
             else:
                 await session.rollback()
             raise
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A statement compiled once: its SQL and, per position, a parameter's name or value.
+
+    For the hottest statements: sent as it is (``exec_driver_sql``), with no statement built,
+    cache key computed or ORM row loaded per call. Compile one per shape (the parts of a
+    statement that vary with the caller, never their values): see :func:`compiled`."""
+
+    sql: str
+    params: tuple[tuple[str, Any], ...]
+
+    def args(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(values.get(n, v) for n, v in self.params)
+
+    async def first(self, conn: AsyncConnection, values: dict[str, Any]) -> Row[Any] | None:
+        """The first row of this statement run with ``values`` by parameter name."""
+        return (await conn.exec_driver_sql(self.sql, self.args(values))).first()
+
+
+def compiled(
+    cache: dict[Any, Compiled],
+    shape: Hashable,
+    build: Callable[[], ClauseElement],
+    conn: AsyncConnection,
+) -> Compiled:
+    """``cache[shape]``, compiled from ``build()`` for ``conn``'s dialect the first time."""
+    found = cache.get(shape)
+    if found is None:
+        c = cast(SQLCompiler, build().compile(dialect=conn.dialect))
+        found = Compiled(str(c), tuple((n, c.params[n]) for n in c.positiontup or ()))
+        cache[shape] = found
+    return found

@@ -118,23 +118,18 @@ async def test_the_index_holds_the_people_and_agrees_with_postgres_after_changes
                 headers=admin.headers,
             )
             assert r.status_code == 200, r.text
-        # Names of several bytes per character (the index holds them as UTF-8).
+        # Names of several bytes per character (the index holds them as UTF-8), and a private
+        # dataset that only its owner (and admins) may read, both below p.d7.
         uni = await signed_in(app, client, "uni@acme.test")
         wide = await _ds(client, producer, "p.naïve_表", visibility="public", owners=[uni.id])
-        r = await client.post(
-            "/api/lineage/edges",
-            json={"source": by_name["p.d7"], "target": wide["id"]},
-            headers=admin.headers,
-        )
-        assert r.status_code == 201, r.text
-        # A private dataset downstream that only its owner (and admins) may read.
         hidden = await _ds(client, secret, "p.hidden", visibility="private", owners=[secret.id])
-        r = await client.post(
-            "/api/lineage/edges",
-            json={"source": by_name["p.d7"], "target": hidden["id"]},
-            headers=admin.headers,
-        )
-        assert r.status_code == 201, r.text
+        for below in (wide, hidden):
+            r = await client.post(
+                "/api/lineage/edges",
+                json={"source": by_name["p.d7"], "target": below["id"]},
+                headers=admin.headers,
+            )
+            assert r.status_code == 201, r.text
         index = service.engine_for(app.state)
         assert isinstance(index, IndexEngine)
         index.index = None  # built now: every dataset's people in its arrays

@@ -38,7 +38,7 @@ from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.auth.principal import Principal
-from datamesh.db import read_connection
+from datamesh.db import Compiled, compiled, read_connection
 from datamesh.kit.pagination import after as keyset_after
 from datamesh.kit.text import escape_like
 from datamesh.models.catalog import Dataset, DatasetOwner, Follow
@@ -184,18 +184,7 @@ def _profile_statement(owner: bool, follower: bool, elevated: bool) -> Select[An
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    """A statement compiled once: its SQL and, per position, a parameter's name or value."""
-
-    sql: str
-    params: tuple[tuple[str, Any], ...]
-
-    def args(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(values.get(n, v) for n, v in self.params)
-
-
-_PROFILE_SQL: dict[tuple[bool, bool, bool], _Compiled] = {}
+_PROFILE_SQL: dict[tuple[bool, bool, bool], Compiled] = {}
 
 
 async def get_with_extras(
@@ -212,13 +201,9 @@ async def get_with_extras(
     owner, follower, elevated = _owner_of(p), p.user_id, _elevated(p)
     shape = (owner is not None, follower is not None, elevated)
     conn = await read_connection(session)
-    compiled = _PROFILE_SQL.get(shape)
-    if compiled is None:
-        c = _profile_statement(*shape).compile(dialect=conn.dialect)
-        compiled = _Compiled(str(c), tuple((n, c.params[n]) for n in c.positiontup or ()))
-        _PROFILE_SQL[shape] = compiled
+    statement = compiled(_PROFILE_SQL, shape, lambda: _profile_statement(*shape), conn)
     values = {"dataset_id": dataset_id, "org": p.org_id, "owner": owner, "follower": follower}
-    row = (await conn.exec_driver_sql(compiled.sql, compiled.args(values))).first()
+    row = await statement.first(conn, values)
     if row is None:
         return None
     owner_refs = [OwnerRef(uuid.UUID(i), n, e) for i, n, e in row.owners or []]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.auth.principal import Principal
 from datamesh.catalog import service as catalog
+from datamesh.db import Compiled, compiled
 from datamesh.errors import Conflict
 from datamesh.kit.pagination import after as keyset_after
 from datamesh.models.catalog import Dataset
@@ -148,18 +148,7 @@ def _context_statement(
     return stmt
 
 
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    """A statement compiled once: its SQL and, per position, a parameter's name or value."""
-
-    sql: str
-    params: tuple[tuple[str, Any], ...]
-
-    def args(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(values.get(n, v) for n, v in self.params)
-
-
-_CONTEXT_SQL: dict[tuple[bool, ...], _Compiled] = {}
+_CONTEXT_SQL: dict[tuple[bool, ...], Compiled] = {}
 
 
 async def connect_context(
@@ -190,11 +179,7 @@ async def connect_context(
         lock_key is not None,
     )
     conn = await session.connection()
-    compiled = _CONTEXT_SQL.get(shape)
-    if compiled is None:
-        c = _context_statement(*shape, aliases).compile(dialect=conn.dialect)
-        compiled = _Compiled(str(c), tuple((n, c.params[n]) for n in c.positiontup or ()))
-        _CONTEXT_SQL[shape] = compiled
+    statement = compiled(_CONTEXT_SQL, shape, lambda: _context_statement(*shape, aliases), conn)
     values = {
         "viewer_org": p.org_id,
         "viewer_user": p.user_id,
@@ -203,7 +188,7 @@ async def connect_context(
         "profile_id": profile_id,
         "lock_key": lock_key,
     }
-    return (await conn.exec_driver_sql(compiled.sql, compiled.args(values))).first()
+    return await statement.first(conn, values)
 
 
 def _same_slot(profile: PlatformProfile) -> list[ColumnElement[bool]]:
