@@ -58,6 +58,7 @@ MAX_ATTEMPTS = 3
 MAX_ERRORS = 200
 OBSERVE_CHUNK = 2000  # datasets per catalog call (bounded statement parameters)
 PLATFORMS = {"postgres": "postgresql", "redshift": "redshift"}
+YOUNG_THRESHOLD = 50_000  # allocations between young collections while a crawl runs
 
 
 # -- requests -----------------------------------------------------------------------------------
@@ -232,11 +233,17 @@ def _older_objects_frozen() -> Iterator[None]:
     full collections run several times during it, each over the whole process (the app's own
     long-lived objects too): a third of a first crawl at 0.3 of the bench. ``gc.freeze`` sets what
     exists now aside for the crawl's duration (nothing is freed here; a cycle that was already
-    garbage waits until the end), ``gc.unfreeze`` hands it back to the collector."""
+    garbage waits until the end), ``gc.unfreeze`` hands it back to the collector. The young
+    generation's threshold is raised meanwhile (``YOUNG_THRESHOLD``, was 700): the crawl's own
+    objects then meet a full pass about once instead of six times (0.43 s -> 0.26 s of
+    collections in a first crawl at 0.3). Both are process-wide, and both are put back."""
     gc.freeze()
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], YOUNG_THRESHOLD), *threshold[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*threshold)
         gc.unfreeze()
 
 
