@@ -9,12 +9,17 @@ Measured side by side in the same run:
   tables per second and the process's peak memory growth; goal: <= 3x the baseline;
 - a no-change re-crawl; goal: <= 0.5x the first crawl.
 
-``BENCH_CRAWL_SCALE`` (default 1.0) shrinks the database for a quick look.
+``BENCH_CRAWL_SCALE`` (default 1.0) shrinks the database for a quick look;
+``BENCH_CRAWL_PHASES=1`` adds the wall time of each phase of both crawls (the read, view SQL
+lineage, name resolution, writing, commit, garbage collection) to the figures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
+import gc
 import os
 import resource
 import time
@@ -22,10 +27,12 @@ import uuid
 from typing import Any
 
 import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench.common import bench_app, save
 from datamesh.auth.principal import Principal
-from datamesh.connectors import crawls
+from datamesh.catalog import service as catalog
+from datamesh.connectors import crawls, registry
 from datamesh.connectors import service as nodes
 from datamesh.connectors.crawl_worker import CrawlWorker
 from datamesh.connectors.schemas import NodeCreate
@@ -77,6 +84,92 @@ BASELINE = [
 ]
 
 
+class _Phases:
+    """Wall time per phase of a crawl, by wrapping the functions a crawl calls (bench only)."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._gc_start = 0.0
+
+    def add(self, name: str, seconds: float) -> None:
+        self.times[name] = self.times.get(name, 0.0) + seconds
+
+    def wrap(self, owner: Any, attr: str, name: str) -> None:
+        original = getattr(owner, attr)
+        add = self.add
+        if asyncio.iscoroutinefunction(original):
+
+            @functools.wraps(original)
+            async def timed_async(*args: Any, **kw: Any) -> Any:
+                start = time.perf_counter()
+                try:
+                    return await original(*args, **kw)
+                finally:
+                    add(name, time.perf_counter() - start)
+
+            setattr(owner, attr, timed_async)
+        else:
+
+            @functools.wraps(original)
+            def timed(*args: Any, **kw: Any) -> Any:
+                start = time.perf_counter()
+                try:
+                    return original(*args, **kw)
+                finally:
+                    add(name, time.perf_counter() - start)
+
+            setattr(owner, attr, timed)
+
+    def _gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.add(f"gc (generation {info['generation']})", time.perf_counter() - self._gc_start)
+            self.add(f"gc (generation {info['generation']}) count", 1)
+
+    def install(self) -> None:
+        get = registry.get
+
+        def timed_get(type_id: str) -> Any:
+            ctype = get(type_id)
+            if ctype.crawler is None:
+                return ctype
+            crawler = ctype.crawler
+
+            async def read(*args: Any, **kw: Any) -> Any:
+                start = time.perf_counter()
+                try:
+                    return await crawler(*args, **kw)
+                finally:
+                    self.add("read the source", time.perf_counter() - start)
+
+            return dataclasses.replace(ctype, crawler=read)
+
+        registry.get = timed_get  # type: ignore[assignment]
+        self.wrap(crawls, "_view_lineage", "view SQL lineage")
+        self.wrap(crawls.lineage, "derived_sql", "stored view SQL")
+        self.wrap(crawls.lineage_ingest, "resolve_datasets", "name resolution")
+        self.wrap(crawls.lineage, "apply_derived", "view edges")
+        self.wrap(catalog, "_first_sight", "write: new datasets")
+        self.wrap(catalog, "apply_observations", "write: all datasets (incl. new)")
+        self.wrap(catalog, "mark_removed", "mark removed")
+        self.wrap(catalog.repo, "insert_named", "  insert of new rows (in name resolution)")
+        self.wrap(catalog.repo, "fill_created", "  content of new rows (UPDATE)")
+        self.wrap(catalog.repo, "add_schema_versions", "  schema versions")
+        self.wrap(catalog.audit, "record_many", "  audit entries (pending)")
+        self.wrap(catalog.events, "emit_many", "  events")
+        self.wrap(AsyncSession, "commit", "commit (audit chain and its insert)")
+        self.wrap(crawls, "apply", "apply (all writing)")
+        self.wrap(crawls, "_close", "close the crawl")
+        self.wrap(crawls, "_run", "crawl end to end (incl. commit)")
+        gc.callbacks.append(self._gc)
+
+    def take(self) -> dict[str, float]:
+        out = {k: round(v, 3) for k, v in sorted(self.times.items(), key=lambda kv: -kv[1])}
+        self.times = {}
+        return out
+
+
 def _max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -94,6 +187,9 @@ async def _baseline(url: str) -> tuple[float, int]:
 
 
 async def run() -> dict[str, Any]:
+    phases = _Phases() if os.environ.get("BENCH_CRAWL_PHASES") == "1" else None
+    if phases is not None:
+        phases.install()
     async with bench_app("crawl", health_checks_enabled=False, crawls_enabled=False) as (app, pg):
         pg.psql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'")
         pg.create_database(DATABASE)
@@ -152,9 +248,11 @@ async def run() -> dict[str, Any]:
         base1, rows = await _baseline(source_url)
         rss_before = _max_rss_mb()
         first, first_counts = await crawl_once()
+        first_phases = phases.take() if phases else None
         rss_after = _max_rss_mb()
         base2, _ = await _baseline(source_url)
         again, again_counts = await crawl_once()
+        again_phases = phases.take() if phases else None
         base3, _ = await _baseline(source_url)
         baseline = min(base1, base2, base3)
         objects = TABLES + VIEWS
@@ -173,6 +271,7 @@ async def run() -> dict[str, Any]:
             "recrawl_counts": again_counts,
             "recrawl_vs_first": round(again / first, 3),
             "goals": {"crawl_vs_baseline": "<= 3", "recrawl_vs_first": "<= 0.5"},
+            **({"phases": {"first": first_phases, "recrawl": again_phases}} if phases else {}),
         }
 
 

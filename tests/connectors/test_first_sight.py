@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import asyncpg
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,11 +51,25 @@ def _observed(ids: dict[tuple[str, str], uuid.UUID], name: str, n: int) -> catal
     )
 
 
-async def _first_sight(session: AsyncSession, names: list[str]) -> tuple[uuid.UUID, dict[Any, Any]]:
+async def _first_sight(
+    session: AsyncSession, names: list[str], *, once: bool = False
+) -> tuple[uuid.UUID, dict[Any, Any]]:
+    """Datasets made by a source's first word: filled in after ``resolve_names`` made them
+    blank, or (``once``) written once, with their content, by ``resolve_names`` itself."""
     org = await orgs.get_or_create_by_name(session, "Acme")
     sender = catalog.system_sender(org.id, "crawler")
-    found = await catalog.resolve_names(session, sender, [(NS, n) for n in names], written=True)
+    keys = [(NS, n) for n in names]
+    unresolved = dict.fromkeys(keys, uuid.UUID(int=0))
+    content = {
+        (NS, n): catalog.first_content(_observed(unresolved, n, i), "crawl", CRAWLER)
+        for i, n in enumerate(names)
+    }
+    found = await catalog.resolve_names(
+        session, sender, keys, written=True, content=content if once else None
+    )
     observed = [_observed(found.ids, n, i) for i, n in enumerate(names)]
+    for obs in observed:
+        obs.filled = once
     outcome = await catalog.apply_observations(
         session, CRAWLER, org.id, observed, origin="crawl", source_id=SOURCE, downstream=_none
     )
@@ -67,11 +82,12 @@ def _without(row: Any, *keys: str) -> dict[str, Any]:
     return {k: getattr(row, k) for k in cols if k not in keys}
 
 
+@pytest.mark.parametrize("once", [False, True], ids=["filled-after", "written-once"])
 async def test_bulk_made_datasets_are_audited_and_announced_like_single_writes(
-    session: AsyncSession, clean_db: None
+    session: AsyncSession, clean_db: None, once: bool
 ) -> None:
     names = [f"db.Odd Schema.t{i}" for i in range(3)]
-    org_id, ids = await _first_sight(session, names)
+    org_id, ids = await _first_sight(session, names, once=once)
     await session.commit()
 
     for name in names:
@@ -139,3 +155,21 @@ async def test_a_rolled_back_first_sight_leaves_nothing(
     published = "SELECT count(*) FROM audit_log WHERE action = 'dataset.publish'"
     assert await raw_conn.fetchval(published) == 1
     assert (await audit.verify(session)).ok
+
+
+async def test_rows_written_once_are_the_rows_filled_in_after(
+    session: AsyncSession, clean_db: None
+) -> None:
+    after = [f"db.s.after{i}" for i in range(3)]
+    once = [f"db.s.once{i}" for i in range(3)]
+    _, ids_after = await _first_sight(session, after)
+    _, ids_once = await _first_sight(session, once, once=True)
+    await session.commit()
+    differ = ("id", "name", "short_name", "search", "source_table", "created_at", "updated_at")
+    for a, o in zip(after, once, strict=True):
+        row_after = await session.get(Dataset, ids_after[(NS, a)])
+        row_once = await session.get(Dataset, ids_once[(NS, o)])
+        assert row_after is not None and row_once is not None
+        assert row_once.fields and row_once.origin == "crawl" and row_once.node_id is not None
+        assert _without(row_once, *differ) == _without(row_after, *differ)
+    assert await session.scalar(select(func.count()).select_from(Dataset)) == 6

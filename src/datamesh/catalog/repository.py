@@ -837,23 +837,47 @@ _FIRST_SIGHT = {
     "source_table": "text",
     "created_by": "uuid",
 }
+# What the audit entry of a new dataset describes (``_snapshot``), as stored.
+_AS_STORED = [
+    "id",
+    "name",
+    "display_name",
+    "description",
+    "platform",
+    "domain",
+    "tags",
+    "named_owners",
+    "visibility",
+    "status",
+    "node_id",
+    "source_database",
+    "source_schema",
+    "source_table",
+    "source_path",
+    "fields",
+    "kind",
+    "properties",
+]
+_AS_STORED_TYPES: dict[str, Any] = {
+    "id": Uuid(),
+    "tags": ARRAY(String()),
+    "named_owners": ARRAY(String()),
+    "node_id": Uuid(),
+    "fields": JSONB(),
+    "properties": JSONB(),
+}
 _FILL_CREATED = text(
     "UPDATE datasets AS d SET "
     + ", ".join(f"{c} = v.{c}" for c in _FIRST_SIGHT)
     + " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id uuid, "
     + ", ".join(f"{c} {t}" for c, t in _FIRST_SIGHT.items())
-    + ") WHERE d.id = v.id AND d.org_id = :org_id RETURNING d.id, d.name, d.display_name,"
-    " d.description, d.platform, d.domain, d.tags, d.named_owners, d.visibility, d.status,"
-    " d.node_id, d.source_database, d.source_schema, d.source_table, d.source_path, d.fields,"
-    " d.kind, d.properties"
-).columns(
-    id=Uuid(),
-    tags=ARRAY(String()),
-    named_owners=ARRAY(String()),
-    node_id=Uuid(),
-    fields=JSONB(),
-    properties=JSONB(),
-)
+    + ") WHERE d.id = v.id AND d.org_id = :org_id RETURNING "
+    + ", ".join(f"d.{c}" for c in _AS_STORED)
+).columns(**_AS_STORED_TYPES)
+_CREATED_ROWS = text(
+    f"SELECT {', '.join(_AS_STORED)} FROM datasets WHERE id = ANY(:ids) AND org_id = :org_id"
+    " ORDER BY id"
+).columns(**_AS_STORED_TYPES)
 
 
 async def fill_created(
@@ -867,6 +891,16 @@ async def fill_created(
         _FILL_CREATED, {"rows": orjson.dumps(rows, default=str).decode(), "org_id": org_id}
     )
     return sorted(result, key=lambda r: r.id)
+
+
+async def created_rows(
+    session: AsyncSession, org_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> list[Row[Any]]:
+    """Datasets this transaction created with their content, as stored, in id order (the rows
+    :func:`fill_created` gives back, for rows written once)."""
+    if not ids:
+        return []
+    return list(await session.execute(_CREATED_ROWS, {"ids": list(ids), "org_id": org_id}))
 
 
 async def add_owners(session: AsyncSession, owners: dict[uuid.UUID, list[uuid.UUID]]) -> None:
@@ -889,9 +923,31 @@ async def latest_schema_versions(
     return {r[0]: int(r[1]) for r in rows}
 
 
+_VERSION_COLUMNS = {
+    "id": "uuid",
+    "dataset_id": "uuid",
+    "version": "integer",
+    "fields": "jsonb",
+    "diff": "jsonb",
+    "breaking": "boolean",
+    "origin": "text",
+    "source_id": "uuid",
+}
+_ADD_VERSIONS = text(
+    f"INSERT INTO {SchemaVersion.__tablename__} ({', '.join(_VERSION_COLUMNS)}) SELECT "
+    + ", ".join(_VERSION_COLUMNS)
+    + " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v("
+    + ", ".join(f"{c} {t}" for c, t in _VERSION_COLUMNS.items())
+    + ")"
+)
+
+
 async def add_schema_versions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Schema versions in one statement, as one JSON document (a first crawl adds thousands;
+    row by row, with a bound JSON value each, they cost about twice as much)."""
     if rows:
-        await session.execute(insert(SchemaVersion), rows)
+        doc = [{c: r[c] for c in _VERSION_COLUMNS} for r in rows]
+        await session.execute(_ADD_VERSIONS, {"rows": orjson.dumps(doc, default=str).decode()})
 
 
 async def schema_versions(

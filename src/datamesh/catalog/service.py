@@ -502,6 +502,7 @@ async def resolve_names(
     create: bool = True,
     origin: str = "lineage",
     fields: Mapping[Name, list[dict[str, Any]]] | None = None,
+    content: Mapping[Name, Mapping[str, Any]] | None = None,
 ) -> Resolution:
     """THE rule for what a dataset name means in a write by ``sender`` (ADR 0005); a writer
     without a user (file import, crawler) passes :func:`system_sender`:
@@ -519,7 +520,13 @@ async def resolve_names(
     insert (and the org's settings) when something is created. The caller audits the write.
     Every way lineage or datasets are written by name goes through here: OpenLineage ingestion,
     the lineage CRUD API, file import, crawlers, dbt import.
+
+    ``content`` (a source's first word on a name, :func:`first_content`) is written into a row
+    this call creates, so a new dataset is written once (what :func:`apply_observations` then
+    reads back for its audit entry, see ``Observed.filled``); a name that exists is untouched.
     """
+    if content and any(c.keys() - _CONTENT_COLUMNS for c in content.values()):
+        raise ValueError("content names columns a first sight does not write")
     wanted = list(dict.fromkeys(names))
     out = Resolution()
     if not wanted:
@@ -555,6 +562,8 @@ async def resolve_names(
             "tags": [],
             "status": "active",
             "version": 1,
+            **(_UNSET_CONTENT if content else {}),
+            **(content or {}).get((ns, name), {}),
         }
         for ns, name in sorted(missing)  # one lock order for concurrent batches: no deadlocks
     ]
@@ -568,6 +577,20 @@ async def resolve_names(
         again = await repo.own_named(session, org_id, [(ns[:500], n[:1000]) for ns, n in raced])
         out.ids |= {asked.get(k, k): ds_id for k, ds_id in again.items()}
     return out
+
+
+# The columns of a new row a source's first word (:func:`first_content`) writes, beyond those
+# every new row names; a row without content names them too (one insert, the same columns).
+_UNSET_CONTENT: dict[str, Any] = {
+    "kind": None,
+    "properties": {},
+    "node_id": None,
+    "source_database": None,
+    "source_schema": None,
+    "source_table": None,
+    "created_by": None,
+}
+_CONTENT_COLUMNS = {"description", "platform", "origin", "fields", "tags", *_UNSET_CONTENT}
 
 
 def system_sender(org_id: uuid.UUID, name: str = "system") -> Principal:
@@ -803,6 +826,9 @@ class Observed:
     table: str | None = None
     tags: list[str] = field(default_factory=list)
     owners: list[uuid.UUID] = field(default_factory=list)
+    # Created (``created``) with its content already in it: ``resolve_names(content=...)`` wrote
+    # :func:`first_content` of this observation (a first crawl writes each new row once).
+    filled: bool = False
 
 
 @dataclass(slots=True)
@@ -1073,11 +1099,15 @@ async def apply_observations(
 
 
 def _first_row(obs: Observed, origin: str, actor: Actor) -> dict[str, Any]:
-    """What a source's first word about a dataset makes of the row :func:`resolve_names` just
-    created for it (empty: no description, columns, properties or tags yet) — the outcome
-    :func:`apply_observations` gives an existing row, from a blank start."""
+    return {"id": obs.dataset_id, **first_content(obs, origin, actor)}
+
+
+def first_content(obs: Observed, origin: str, actor: Actor) -> dict[str, Any]:
+    """What a source's first word about a dataset makes of a new row (blank: no description,
+    columns, properties or tags yet) — the outcome :func:`apply_observations` gives an existing
+    row, from a blank start. Written into the row :func:`resolve_names` creates (``content``),
+    or afterwards by :func:`apply_observations` (``Observed.filled`` False)."""
     return {
-        "id": obs.dataset_id,
         "description": obs.description,
         "platform": obs.platform,
         "origin": origin,
@@ -1105,11 +1135,16 @@ async def _first_sight(
     emits: list[tuple[str, Ref, dict[str, Any], uuid.UUID | None]],
 ) -> int:
     """The bulk path for datasets a source has just created (a first crawl: thousands): their
-    content in one statement, owners in one, and the same audit entry, event and first schema
-    version per dataset as every write, appended in one pass each (no ORM object per row)."""
+    content in one statement (or, written with the row already, read back in one), owners in
+    one, and the same audit entry, event and first schema version per dataset as every write,
+    appended in one pass each (no ORM object per row)."""
     if not fresh:
         return 0
-    rows = await repo.fill_created(session, org_id, [_first_row(o, origin, actor) for o in fresh])
+    blank = [_first_row(o, origin, actor) for o in fresh if not o.filled]
+    rows = await repo.fill_created(session, org_id, blank)
+    filled = [o.dataset_id for o in fresh if o.filled]
+    if filled:
+        rows = sorted([*rows, *await repo.created_rows(session, org_id, filled)], key=_by_id)
     owners = {o.dataset_id: list(dict.fromkeys(o.owners)) for o in fresh if o.owners}
     await repo.add_owners(session, owners)
     details = {"origin": origin, "source_id": str(source_id) if source_id else None}
@@ -1135,6 +1170,10 @@ async def _first_sight(
     if audit_each:
         await audit.record_many(session, actor, entries, org_id=org_id)
     return len(rows)
+
+
+def _by_id(row: Any) -> uuid.UUID:
+    return cast(uuid.UUID, row.id)
 
 
 def _version_row(

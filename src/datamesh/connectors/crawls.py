@@ -58,6 +58,8 @@ MAX_ATTEMPTS = 3
 MAX_ERRORS = 200
 OBSERVE_CHUNK = 2000  # datasets per catalog call (bounded statement parameters)
 PLATFORMS = {"postgres": "postgresql", "redshift": "redshift"}
+_UNRESOLVED = uuid.UUID(int=0)  # an observation's dataset id until its name is resolved
+YOUNG_THRESHOLD = 50_000  # allocations between young collections while a crawl runs
 
 
 # -- requests -----------------------------------------------------------------------------------
@@ -232,11 +234,17 @@ def _older_objects_frozen() -> Iterator[None]:
     full collections run several times during it, each over the whole process (the app's own
     long-lived objects too): a third of a first crawl at 0.3 of the bench. ``gc.freeze`` sets what
     exists now aside for the crawl's duration (nothing is freed here; a cycle that was already
-    garbage waits until the end), ``gc.unfreeze`` hands it back to the collector."""
+    garbage waits until the end), ``gc.unfreeze`` hands it back to the collector. The young
+    generation's threshold is raised meanwhile (``YOUNG_THRESHOLD``, was 700): the crawl's own
+    objects then meet a full pass about once instead of six times (0.43 s -> 0.26 s of
+    collections in a first crawl at 0.3). Both are process-wide, and both are put back."""
     gc.freeze()
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], YOUNG_THRESHOLD), *threshold[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*threshold)
         gc.unfreeze()
 
 
@@ -425,7 +433,32 @@ async def apply(
     keys = [(ns, n) for n in crawled]
     for lin in views.values():
         keys += [(ns, ".".join(t)) for t in lin.tables]
-    ids, foreign, created = await lineage_ingest.resolve_datasets(session, principal, keys)
+    platform = PLATFORMS.get(ns.split("://", 1)[0], "postgresql")
+    observed = {
+        name: catalog.Observed(
+            dataset_id=_UNRESOLVED,
+            created=False,
+            platform=platform,
+            kind=obj.kind,
+            description=obj.comment,
+            fields=_fields(obj),
+            properties={
+                "row_estimate": obj.row_estimate,
+                "size_bytes": obj.size_bytes,
+                "primary_key": obj.primary_key,
+                "foreign_keys": obj.foreign_keys,
+            },
+            node_id=job.node.id,
+            database=db,
+            schema=obj.schema,
+            table=obj.name,
+        )
+        for name, obj in crawled.items()
+    }
+    # A new dataset is written once, with what the crawl says about it (one naming rule still:
+    # resolve_names decides which names are new).
+    content = {(ns, n): catalog.first_content(o, "crawl", actor) for n, o in observed.items()}
+    ids, foreign, created = await lineage_ingest.resolve_datasets(session, principal, keys, content)
 
     derived = []
     for name, lin in views.items():
@@ -471,40 +504,21 @@ async def apply(
         )
     await lineage.apply_derived(session, actor, org_id, derived, origin="crawl")
 
-    platform = PLATFORMS.get(ns.split("://", 1)[0], "postgresql")
-    observed = [
-        catalog.Observed(
-            dataset_id=ids[(ns, name)],
-            created=(ns, name) in created,
-            platform=platform,
-            kind=obj.kind,
-            description=obj.comment,
-            fields=_fields(obj),
-            properties={
-                "row_estimate": obj.row_estimate,
-                "size_bytes": obj.size_bytes,
-                "primary_key": obj.primary_key,
-                "foreign_keys": obj.foreign_keys,
-            },
-            node_id=job.node.id,
-            database=db,
-            schema=obj.schema,
-            table=obj.name,
-        )
-        for name, obj in crawled.items()
-        if ids[(ns, name)] not in foreign
-    ]
+    for name, obs in observed.items():
+        obs.dataset_id = ids[(ns, name)]
+        obs.created = obs.filled = (ns, name) in created
+    observed_list = [o for o in observed.values() if o.dataset_id not in foreign]
 
     async def downstream(dataset_id: uuid.UUID) -> int:
         return await lineage.downstream_dataset_count(session, dataset_id, "dataset")
 
     outcome = catalog.ObserveOutcome()
-    for start in range(0, len(observed), OBSERVE_CHUNK):
+    for start in range(0, len(observed_list), OBSERVE_CHUNK):
         part = await catalog.apply_observations(
             session,
             actor,
             org_id,
-            observed[start : start + OBSERVE_CHUNK],
+            observed_list[start : start + OBSERVE_CHUNK],
             origin="crawl",
             source_id=job.crawl_id,
             downstream=downstream,
@@ -525,7 +539,7 @@ async def apply(
             seen={ids[(ns, n)] for n in crawled},
             source_id=job.crawl_id,
         )
-    skipped = len(crawled) - len(observed)
+    skipped = len(crawled) - len(observed_list)
     if skipped:
         errors.append(
             {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -159,19 +160,22 @@ async def _audit(session: AsyncSession, p: Principal, who: Actor, out: Outcome) 
 
 
 async def resolve_datasets(
-    session: AsyncSession, p: Principal, keys: list[tuple[str, str]]
+    session: AsyncSession,
+    p: Principal,
+    keys: list[tuple[str, str]],
+    content: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> tuple[dict[tuple[str, str], uuid.UUID], set[uuid.UUID], set[tuple[str, str]]]:
     """Dataset ids for (namespace, name) keys that a crawl or dbt import describes, by the
     catalog's one rule (ADR 0005; described names are the sender's own, created if new):
-    (ids, those another org owns, those created). No schema is written here: callers write
-    what they know through the catalog."""
+    (ids, those another org owns, those created). Only a row created here gets ``content``
+    (``catalog.first_content``); callers write the rest through the catalog."""
     ids: dict[tuple[str, str], uuid.UUID] = {}
     foreign: set[uuid.UUID] = set()
     created: set[tuple[str, str]] = set()
     unique = list(dict.fromkeys(keys))
     for start in range(0, len(unique), MAX_BATCH):  # bounded statement parameters
         found = await catalog.resolve_names(
-            session, p, unique[start : start + MAX_BATCH], written=True
+            session, p, unique[start : start + MAX_BATCH], written=True, content=content
         )
         ids |= found.ids
         foreign |= found.foreign

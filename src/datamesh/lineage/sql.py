@@ -156,14 +156,28 @@ def parse(
         result = SqlLineage()
         seen_tables: dict[TableKey, None] = {}
         indirect: dict[tuple[ColumnRef, str], None] = {}
-        for scope in traverse_scope(qualified):
+        scopes = traverse_scope(qualified)
+        for scope in scopes:
             for table in _base_tables(scope, database, schema).values():
                 seen_tables[table] = None
             for item in _indirect(scope, database, schema):
                 indirect[item] = None
         result.tables = list(seen_tables)
         result.indirect = list(indirect)
-        outputs = lineage(None, qualified, schema=mapping, dialect="postgres", copy=False)
+        if not scopes:
+            raise SqlLineageError("not a query")
+        # The query is qualified and its scopes built once (``scope=``: sqlglot would do both
+        # again); ``trim_selects=False``: no copy of each select per output column, only the
+        # leaves (tables and their columns) are read below.
+        outputs = lineage(
+            None,
+            qualified,
+            schema=mapping,
+            dialect="postgres",
+            scope=scopes[-1],
+            trim_selects=False,
+            copy=False,
+        )
         assert isinstance(outputs, dict)
         for name, node in outputs.items():
             inputs: dict[ColumnRef, None] = {}
