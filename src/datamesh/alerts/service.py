@@ -516,10 +516,15 @@ async def collect(session: AsyncSession, ctx: Context, batch: list[Event]) -> in
 class _Plan:
     """The rows one batch writes. Per rule, in seq order: the first event after a quiet window
     goes at once (a ``single``), the ones within the window after it join one digest due at the
-    window's end (the rule's open digest if it still can take them, else a new one)."""
+    window's end (the rule's open digest if it still can take them, else a new one).
+
+    The ``single`` deliveries of one event are due at one instant, taken once per event in seq
+    order: claims go by due time, so one claim carries one event's fan-out together (its impact
+    built once per reader) rather than one rule's deliveries for as many events."""
 
     def __init__(self, window: timedelta, open_digests: dict[uuid.UUID, AlertDelivery]) -> None:
         self.window = window
+        self.due: dict[uuid.UUID, datetime] = {}  # event -> when its single deliveries are due
         self.open = open_digests
         self.new: list[dict[str, Any]] = []
         self.grown: dict[uuid.UUID, list[uuid.UUID]] = {}  # open digest -> its event ids now
@@ -563,7 +568,8 @@ class _Plan:
                 digest["event_ids"].append(e.id)
                 target = digest["id"]
             else:
-                target = self._delivery(rule, "single", _now(), [e.id])["id"]
+                due = self.due.setdefault(e.id, _now())
+                target = self._delivery(rule, "single", due, [e.id])["id"]
                 until, digest_id, digest = at + self.window, None, None
             self.matches.append(self._match(rule, key, target, e))
         self.windows[rule.id] = {"id": rule.id, "window_until": until, "digest_id": digest_id}
