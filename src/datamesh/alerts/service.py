@@ -659,6 +659,53 @@ async def impact_of(session: AsyncSession, ctx: Context, p: Principal, e: Event)
     return found
 
 
+def _cached_impact(e: Event, p: Principal) -> bool:
+    hit = _impact_cache.get((e.id, *_reader_key(p)))
+    return hit is not None and hit[0] > time.monotonic() and hit[1] is asyncio.get_running_loop()
+
+
+async def share_impacts(
+    session: AsyncSession, ctx: Context, wanted: dict[uuid.UUID, tuple[Event, list[Principal]]]
+) -> None:
+    """For each event going to several readers: the readers who see the same of its blast
+    radius (``lineage.impact_view``: the start and every node of the radius alike) are given
+    one impact, computed for the first of them. The impact depends on its reader only through
+    that, so each still gets exactly what ``GET /api/lineage/impact`` gives them; readers who
+    see differently (another org, a private dataset they own) get their own. A view costs a
+    few statements, an impact ~10; an event's fan-out to many owners of one org is built once.
+    """
+    for e, ps in wanted.values():
+        if e.subject_kind not in ("dataset", "process"):
+            continue
+        pending = [p for p in ps if not _cached_impact(e, p)]
+        if len(pending) < 2:
+            continue
+        views: dict[bytes, list[Principal]] = {}
+        for p in pending:
+            try:
+                view = await lineage.impact_view(
+                    session,
+                    p,
+                    ctx.engine,
+                    e.subject_id,
+                    ctx.settings.alert_impact_depth,
+                    ctx.settings.lineage_max_nodes,
+                )
+            except (NotFound, Unprocessable):
+                continue  # hidden from this reader: its own (empty) impact, as before
+            views.setdefault(view, []).append(p)
+        loop = asyncio.get_running_loop()
+        for same in views.values():
+            if len(same) < 2:
+                continue
+            found = await impact_of(session, ctx, same[0], e)
+            for p in same[1:]:
+                done: asyncio.Future[dict[str, Any] | None] = loop.create_future()
+                done.set_result(found)
+                key = (e.id, *_reader_key(p))
+                _impact_cache[key] = (time.monotonic() + IMPACT_CACHE_SECONDS, loop, done)
+
+
 async def _impact(session: AsyncSession, ctx: Context, p: Principal, e: Event) -> dict[str, Any]:
     empty: dict[str, Any] = {"datasets": 0, "processes": 0, "people": 0, "top": [], "notify": []}
     if e.subject_kind not in ("dataset", "process"):
@@ -829,6 +876,17 @@ async def prepare_rows(
     }
     all_ids = set().union(*readable.values()) if readable else set()
     events_by_id = {e.id: e for e in await repo.events(session, list(all_ids))}
+    # Which readers each event goes to: readers who see its radius alike share one impact.
+    fan_out: dict[uuid.UUID, tuple[Event, dict[tuple[Any, ...], Principal]]] = {}
+    for d in ds:
+        reader, of = readers.get(d.rule_id), rules.get(d.rule_id)
+        if reader is None or of is None or not of.enabled or d.kind == "test":
+            continue
+        key = _reader_key(reader)
+        for i in d.event_ids:
+            if i in readable[key] and i in events_by_id:
+                fan_out.setdefault(i, (events_by_id[i], {}))[1][key] = reader
+    await share_impacts(session, ctx, {i: (e, list(ps.values())) for i, (e, ps) in fan_out.items()})
     bodies: dict[tuple[Any, ...], tuple[dict[str, Any], bytes]] = {}
     out: list[Prepared] = []
     for d in ds:
