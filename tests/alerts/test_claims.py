@@ -179,3 +179,20 @@ async def _states(app: FastAPI, want: dict[str, int]) -> bool:
     async with app.state.sessionmaker() as s:
         rows = await s.execute(text("SELECT state, count(*) FROM alert_deliveries GROUP BY 1"))
         return {r[0]: r[1] for r in rows} == want
+
+
+async def test_the_claim_size_follows_the_settings(
+    settings: Settings, clean_db: None, receiver: Receiver
+) -> None:
+    """A sender sends what one claim leased: factor x its concurrency, at most the maximum."""
+    quiet = settings.model_copy(
+        update={"alerts_enabled": False, "alert_claim_factor": 2, "alert_claim_max": 3}
+    )
+    async with running_app(quiet, migrate_on_start=False) as app:
+        total = await _pending(app, receiver, rules=3, changes=3)
+        ctx = build_context(app)
+        one = AlertWorker(app.state.sessionmaker, ctx, poll_seconds=60, concurrency=1)
+        two = AlertWorker(app.state.sessionmaker, ctx, poll_seconds=60, concurrency=2)
+        assert await one.deliver_once() == 2  # 2 x 1
+        assert await two.deliver_once() == 3  # 2 x 2, at most 3
+        assert len(receiver.received) == 5 and total == 9

@@ -43,11 +43,6 @@ from datamesh.models.events import Event
 
 log = logging.getLogger("datamesh.alerts")
 BATCH = 1000
-# A sender claims up to this many times its concurrency at once (at most MAX_CLAIM), and
-# claims again once fewer than AHEAD times its concurrency are left to send.
-CLAIM_FACTOR = 4
-MAX_CLAIM = 64
-AHEAD = 1
 # After a NOTIFY, when the sender looks for deliveries another process's consumer made.
 FOLLOW_UP_SECONDS = (0.05, 0.15, 0.4)
 
@@ -141,11 +136,14 @@ class AlertWorker:
         self._poll = poll_seconds
         self._concurrency = concurrency
         # A claim is larger than what is sent at once (its round trips shared by more
-        # deliveries); its rows wait for a free slot of the send pool, behind fewer than AHEAD
-        # pools' worth of an earlier claim, so the lease covers that many rounds of timeouts.
-        self._claim_size = min(concurrency * CLAIM_FACTOR, MAX_CLAIM)
-        self._low_water = concurrency * AHEAD
-        rounds = math.ceil(self._claim_size / concurrency) + AHEAD
+        # deliveries); its rows wait for a free slot of the send pool, behind fewer than
+        # ``alert_claim_ahead`` pools' worth of an earlier claim, so the lease covers that many
+        # rounds of timeouts.
+        settings = ctx.settings
+        self._claim_size = min(concurrency * settings.alert_claim_factor, settings.alert_claim_max)
+        ahead = settings.alert_claim_ahead
+        self._low_water = concurrency * ahead
+        rounds = math.ceil(self._claim_size / concurrency) + ahead
         self._lease_seconds = rounds * math.ceil(ctx.outbound.timeout) + 30
         self._slots = asyncio.Semaphore(concurrency)
         self._stopping = asyncio.Event()
@@ -229,8 +227,8 @@ class AlertWorker:
             return await service.prepare_rows(session, self._ctx, rows), token
 
     async def _claim_and_send(self) -> int:
-        """Claim more once fewer than AHEAD pools' worth are left to send, so the next claim's
-        round trips overlap the current one's last sends."""
+        """Claim more once fewer than ``alert_claim_ahead`` pools' worth are left to send, so
+        the next claim's round trips overlap the current one's last sends."""
         if self._unsent >= self._low_water:
             return 0
         prepared, token = await self._claim(self._claim_size)
