@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.alerts import policies
 from datamesh.alerts import repository as repo
-from datamesh.alerts.channels import Message, Outbound, SendResult
+from datamesh.alerts.channels import Lanes, Message, Outbound, SendResult
 from datamesh.alerts.schemas import (
     AlertRuleCreate,
     AlertRuleUpdate,
@@ -74,6 +74,7 @@ class Context:
     outbound: Outbound
     engine: Any  # the lineage graph engine (PostgreSQL or Bolt)
     salt: str
+    lanes: Lanes | None = None  # the workers' sends; None: every send on ``outbound``
 
 
 def ref(rule: AlertRule) -> Ref:
