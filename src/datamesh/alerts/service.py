@@ -505,7 +505,7 @@ async def collect(session: AsyncSession, ctx: Context, batch: list[Event]) -> in
     open_digests = await repo.open_digests(
         session, [r.digest_id for r, _ in wanted if r.digest_id is not None]
     )
-    plan = _Plan(timedelta(seconds=ctx.settings.alert_digest_seconds), open_digests)
+    plan = _Plan(timedelta(seconds=ctx.settings.alert_digest_seconds), open_digests, batch)
     for rule, by_key in wanted:
         plan.attach(rule, [(k, e) for k, e in by_key.items() if (rule.id, k) not in seen])
     await repo.write_matches(
@@ -519,13 +519,21 @@ class _Plan:
     goes at once (a ``single``), the ones within the window after it join one digest due at the
     window's end (the rule's open digest if it still can take them, else a new one).
 
-    The ``single`` deliveries of one event are due at one instant, taken once per event in seq
-    order: claims go by due time, so one claim carries one event's fan-out together (its impact
-    built once per reader) rather than one rule's deliveries for as many events."""
+    The ``single`` deliveries of one event are due at one instant, a microsecond apart per
+    event in seq order: claims go by due time, so one claim carries one event's fan-out
+    together (its impact built once per reader) rather than one rule's deliveries for as many
+    events, and events go out in the order they happened."""
 
-    def __init__(self, window: timedelta, open_digests: dict[uuid.UUID, AlertDelivery]) -> None:
+    def __init__(
+        self,
+        window: timedelta,
+        open_digests: dict[uuid.UUID, AlertDelivery],
+        batch: list[Event],
+    ) -> None:
         self.window = window
-        self.due: dict[uuid.UUID, datetime] = {}  # event -> when its single deliveries are due
+        now = _now()
+        # event -> when its single deliveries are due
+        self.due = {e.id: now + timedelta(microseconds=i) for i, e in enumerate(batch)}
         self.open = open_digests
         self.new: list[dict[str, Any]] = []
         self.grown: dict[uuid.UUID, list[uuid.UUID]] = {}  # open digest -> its event ids now
@@ -569,8 +577,7 @@ class _Plan:
                 digest["event_ids"].append(e.id)
                 target = digest["id"]
             else:
-                due = self.due.setdefault(e.id, _now())
-                target = self._delivery(rule, "single", due, [e.id])["id"]
+                target = self._delivery(rule, "single", self.due[e.id], [e.id])["id"]
                 until, digest_id, digest = at + self.window, None, None
             self.matches.append(self._match(rule, key, target, e))
         self.windows[rule.id] = {"id": rule.id, "window_until": until, "digest_id": digest_id}
