@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     alerts_enabled: bool = True
     alert_poll_seconds: float = Field(default=1.0, gt=0)
     alert_concurrency: int = Field(default=64, ge=1, le=1024)  # deliveries a process sends at once
+    # A sender leases up to factor x concurrency deliveries in one claim (at most max), and
+    # claims again once fewer than ahead x concurrency of them are left to send (ADR 0010).
+    alert_claim_factor: int = Field(default=4, ge=1, le=64)
+    alert_claim_max: int = Field(default=64, ge=1, le=10_000)
+    alert_claim_ahead: int = Field(default=1, ge=1, le=64)
     # First retry within this many seconds (with jitter), then doubling, for up to a day.
     alert_retry_base_seconds: float = Field(default=10.0, gt=0)
     alert_retry_max_age_seconds: float = Field(default=24 * 3600, gt=0)

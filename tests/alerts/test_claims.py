@@ -64,6 +64,35 @@ async def test_concurrent_claims_never_share_a_delivery(
         assert len(ids) == len(set(ids)) == total
 
 
+async def test_a_claim_takes_one_events_fan_out_together_in_event_order(
+    settings: Settings, clean_db: None, receiver: Receiver
+) -> None:
+    """The consumer matches a batch rule by rule, but claims go by due time: a claim as large
+    as one event's fan-out takes exactly that event's deliveries (one per rule), and the
+    events come out in the order they happened."""
+    quiet = settings.model_copy(update={"alerts_enabled": False})
+    async with running_app(quiet, migrate_on_start=False) as app:
+        await _pending(app, receiver, rules=3, changes=4)
+        sm = app.state.sessionmaker
+        claims = []
+        for _ in range(4):
+            async with session_scope(sm) as s:
+                claims.append(await repo.claim_due(s, 3, 60, uuid.uuid4()))
+        async with sm() as s:
+            seqs = dict(
+                (await s.execute(text("SELECT id, seq FROM events WHERE type = 'dataset.updated'")))
+                .tuples()
+                .all()
+            )
+        firsts = []
+        for claim in claims:
+            events = {i for d in claim for i in d.event_ids}
+            assert len(claim) == 3 and len(events) == 1
+            assert len({d.rule_id for d in claim}) == 3
+            firsts.append(seqs[events.pop()])
+        assert firsts == sorted(firsts) and len(set(firsts)) == 4
+
+
 async def test_big_claims_split_across_two_workers_send_each_delivery_once(
     settings: Settings, clean_db: None, receiver: Receiver
 ) -> None:
@@ -150,3 +179,20 @@ async def _states(app: FastAPI, want: dict[str, int]) -> bool:
     async with app.state.sessionmaker() as s:
         rows = await s.execute(text("SELECT state, count(*) FROM alert_deliveries GROUP BY 1"))
         return {r[0]: r[1] for r in rows} == want
+
+
+async def test_the_claim_size_follows_the_settings(
+    settings: Settings, clean_db: None, receiver: Receiver
+) -> None:
+    """A sender sends what one claim leased: factor x its concurrency, at most the maximum."""
+    quiet = settings.model_copy(
+        update={"alerts_enabled": False, "alert_claim_factor": 2, "alert_claim_max": 3}
+    )
+    async with running_app(quiet, migrate_on_start=False) as app:
+        total = await _pending(app, receiver, rules=3, changes=3)
+        ctx = build_context(app)
+        one = AlertWorker(app.state.sessionmaker, ctx, poll_seconds=60, concurrency=1)
+        two = AlertWorker(app.state.sessionmaker, ctx, poll_seconds=60, concurrency=2)
+        assert await one.deliver_once() == 2  # 2 x 1
+        assert await two.deliver_once() == 3  # 2 x 2, at most 3
+        assert len(receiver.received) == 5 and total == 9

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.alerts import policies
 from datamesh.alerts import repository as repo
-from datamesh.alerts.channels import Message, Outbound, SendResult
+from datamesh.alerts.channels import Lanes, Message, Outbound, SendResult
 from datamesh.alerts.schemas import (
     AlertRuleCreate,
     AlertRuleUpdate,
@@ -74,6 +74,7 @@ class Context:
     outbound: Outbound
     engine: Any  # the lineage graph engine (PostgreSQL or Bolt)
     salt: str
+    lanes: Lanes | None = None  # the workers' sends; None: every send on ``outbound``
 
 
 def ref(rule: AlertRule) -> Ref:
@@ -504,7 +505,7 @@ async def collect(session: AsyncSession, ctx: Context, batch: list[Event]) -> in
     open_digests = await repo.open_digests(
         session, [r.digest_id for r, _ in wanted if r.digest_id is not None]
     )
-    plan = _Plan(timedelta(seconds=ctx.settings.alert_digest_seconds), open_digests)
+    plan = _Plan(timedelta(seconds=ctx.settings.alert_digest_seconds), open_digests, batch)
     for rule, by_key in wanted:
         plan.attach(rule, [(k, e) for k, e in by_key.items() if (rule.id, k) not in seen])
     await repo.write_matches(
@@ -516,10 +517,23 @@ async def collect(session: AsyncSession, ctx: Context, batch: list[Event]) -> in
 class _Plan:
     """The rows one batch writes. Per rule, in seq order: the first event after a quiet window
     goes at once (a ``single``), the ones within the window after it join one digest due at the
-    window's end (the rule's open digest if it still can take them, else a new one)."""
+    window's end (the rule's open digest if it still can take them, else a new one).
 
-    def __init__(self, window: timedelta, open_digests: dict[uuid.UUID, AlertDelivery]) -> None:
+    The ``single`` deliveries of one event are due at one instant, a microsecond apart per
+    event in seq order: claims go by due time, so one claim carries one event's fan-out
+    together (its impact built once per reader) rather than one rule's deliveries for as many
+    events, and events go out in the order they happened."""
+
+    def __init__(
+        self,
+        window: timedelta,
+        open_digests: dict[uuid.UUID, AlertDelivery],
+        batch: list[Event],
+    ) -> None:
         self.window = window
+        now = _now()
+        # event -> when its single deliveries are due
+        self.due = {e.id: now + timedelta(microseconds=i) for i, e in enumerate(batch)}
         self.open = open_digests
         self.new: list[dict[str, Any]] = []
         self.grown: dict[uuid.UUID, list[uuid.UUID]] = {}  # open digest -> its event ids now
@@ -563,7 +577,7 @@ class _Plan:
                 digest["event_ids"].append(e.id)
                 target = digest["id"]
             else:
-                target = self._delivery(rule, "single", _now(), [e.id])["id"]
+                target = self._delivery(rule, "single", self.due[e.id], [e.id])["id"]
                 until, digest_id, digest = at + self.window, None, None
             self.matches.append(self._match(rule, key, target, e))
         self.windows[rule.id] = {"id": rule.id, "window_until": until, "digest_id": digest_id}
@@ -651,6 +665,53 @@ async def impact_of(session: AsyncSession, ctx: Context, p: Principal, e: Event)
         raise
     mine.set_result(found)
     return found
+
+
+def _cached_impact(e: Event, p: Principal) -> bool:
+    hit = _impact_cache.get((e.id, *_reader_key(p)))
+    return hit is not None and hit[0] > time.monotonic() and hit[1] is asyncio.get_running_loop()
+
+
+async def share_impacts(
+    session: AsyncSession, ctx: Context, wanted: dict[uuid.UUID, tuple[Event, list[Principal]]]
+) -> None:
+    """For each event going to several readers: the readers who see the same of its blast
+    radius (``lineage.impact_view``: the start and every node of the radius alike) are given
+    one impact, computed for the first of them. The impact depends on its reader only through
+    that, so each still gets exactly what ``GET /api/lineage/impact`` gives them; readers who
+    see differently (another org, a private dataset they own) get their own. A view costs a
+    few statements, an impact ~10; an event's fan-out to many owners of one org is built once.
+    """
+    for e, ps in wanted.values():
+        if e.subject_kind not in ("dataset", "process"):
+            continue
+        pending = [p for p in ps if not _cached_impact(e, p)]
+        if len(pending) < 2:
+            continue
+        views: dict[bytes, list[Principal]] = {}
+        for p in pending:
+            try:
+                view = await lineage.impact_view(
+                    session,
+                    p,
+                    ctx.engine,
+                    e.subject_id,
+                    ctx.settings.alert_impact_depth,
+                    ctx.settings.lineage_max_nodes,
+                )
+            except (NotFound, Unprocessable):
+                continue  # hidden from this reader: its own (empty) impact, as before
+            views.setdefault(view, []).append(p)
+        loop = asyncio.get_running_loop()
+        for same in views.values():
+            if len(same) < 2:
+                continue
+            found = await impact_of(session, ctx, same[0], e)
+            for p in same[1:]:
+                done: asyncio.Future[dict[str, Any] | None] = loop.create_future()
+                done.set_result(found)
+                key = (e.id, *_reader_key(p))
+                _impact_cache[key] = (time.monotonic() + IMPACT_CACHE_SECONDS, loop, done)
 
 
 async def _impact(session: AsyncSession, ctx: Context, p: Principal, e: Event) -> dict[str, Any]:
@@ -823,6 +884,17 @@ async def prepare_rows(
     }
     all_ids = set().union(*readable.values()) if readable else set()
     events_by_id = {e.id: e for e in await repo.events(session, list(all_ids))}
+    # Which readers each event goes to: readers who see its radius alike share one impact.
+    fan_out: dict[uuid.UUID, tuple[Event, dict[tuple[Any, ...], Principal]]] = {}
+    for d in ds:
+        reader, of = readers.get(d.rule_id), rules.get(d.rule_id)
+        if reader is None or of is None or not of.enabled or d.kind == "test":
+            continue
+        key = _reader_key(reader)
+        for i in d.event_ids:
+            if i in readable[key] and i in events_by_id:
+                fan_out.setdefault(i, (events_by_id[i], {}))[1][key] = reader
+    await share_impacts(session, ctx, {i: (e, list(ps.values())) for i, (e, ps) in fan_out.items()})
     bodies: dict[tuple[Any, ...], tuple[dict[str, Any], bytes]] = {}
     out: list[Prepared] = []
     for d in ds:

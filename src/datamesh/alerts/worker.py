@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import uuid
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from datamesh.alerts import channels, service
 from datamesh.alerts import repository as repo
-from datamesh.alerts.channels import Outbound, SendResult, Smtp
+from datamesh.alerts.channels import Lanes, Outbound, SendResult, Smtp
 from datamesh.config import Settings
 from datamesh.connectors import service as connectors
 from datamesh.db import session_scope
@@ -43,11 +44,8 @@ from datamesh.models.events import Event
 
 log = logging.getLogger("datamesh.alerts")
 BATCH = 1000
-# A sender claims up to this many times its concurrency at once (at most MAX_CLAIM), and
-# claims again once fewer than AHEAD times its concurrency are left to send.
-CLAIM_FACTOR = 4
-MAX_CLAIM = 64
-AHEAD = 1
+# The most connections of one outbound pool (see channels.Lanes).
+LANE_WIDTH = 8
 # After a NOTIFY, when the sender looks for deliveries another process's consumer made.
 FOLLOW_UP_SECONDS = (0.05, 0.15, 0.4)
 
@@ -70,22 +68,30 @@ def build_context(app: FastAPI) -> service.Context:
             ca_file=settings.smtp_ca_file,
         ),
         protected=lambda ref: connectors.is_protected(runtime, ref),
-        # One pool for every send, as wide as a process sends at once: a wider one only costs
-        # (httpcore checks each pooled connection on every request).
-        http=guarded_client(
-            runtime.policy,
-            timeout=runtime.timeout,
-            limits=httpx.Limits(
-                max_connections=settings.alert_concurrency,
-                max_keepalive_connections=settings.alert_concurrency,
-            ),
-        ),
+    )
+    # Pools together as wide as a process sends at once (a wider one only costs), in lanes of
+    # at most LANE_WIDTH connections: httpcore checks each pooled connection on every request.
+    n = math.ceil(settings.alert_concurrency / LANE_WIDTH)
+    width = math.ceil(settings.alert_concurrency / n)
+    lanes = Lanes(
+        [
+            dataclasses.replace(
+                outbound,
+                http=guarded_client(
+                    runtime.policy,
+                    timeout=runtime.timeout,
+                    limits=httpx.Limits(max_connections=width, max_keepalive_connections=width),
+                ),
+            )
+            for _ in range(n)
+        ]
     )
     return service.Context(
         settings=settings,
-        outbound=outbound,
+        outbound=lanes.lanes[0],
         engine=lineage.engine_for(app.state),
         salt=app.state.signing_key,
+        lanes=lanes,
     )
 
 
@@ -103,15 +109,21 @@ async def send_prepared(
     recorded in one short transaction. Those still waiting for a slot when ``stopping`` is set
     are not attempted: their leases are given back, so another process sends them at once."""
 
-    async def one(p: service.Prepared) -> SendResult | None:
+    async def attempt(p: service.Prepared) -> SendResult:
         adapter = channels.adapter(p.channel["kind"])
+        if ctx.lanes is None:
+            return await adapter.send(p.channel, p.message, ctx.outbound)
+        with ctx.lanes.take() as out:
+            return await adapter.send(p.channel, p.message, out)
+
+    async def one(p: service.Prepared) -> SendResult | None:
         try:
             if slots is None:
-                return await adapter.send(p.channel, p.message, ctx.outbound)
+                return await attempt(p)
             async with slots:
                 if stopping is not None and stopping.is_set():
                     return None
-                return await adapter.send(p.channel, p.message, ctx.outbound)
+                return await attempt(p)
         finally:
             if sent is not None:
                 sent()
@@ -141,11 +153,14 @@ class AlertWorker:
         self._poll = poll_seconds
         self._concurrency = concurrency
         # A claim is larger than what is sent at once (its round trips shared by more
-        # deliveries); its rows wait for a free slot of the send pool, behind fewer than AHEAD
-        # pools' worth of an earlier claim, so the lease covers that many rounds of timeouts.
-        self._claim_size = min(concurrency * CLAIM_FACTOR, MAX_CLAIM)
-        self._low_water = concurrency * AHEAD
-        rounds = math.ceil(self._claim_size / concurrency) + AHEAD
+        # deliveries); its rows wait for a free slot of the send pool, behind fewer than
+        # ``alert_claim_ahead`` pools' worth of an earlier claim, so the lease covers that many
+        # rounds of timeouts.
+        settings = ctx.settings
+        self._claim_size = min(concurrency * settings.alert_claim_factor, settings.alert_claim_max)
+        ahead = settings.alert_claim_ahead
+        self._low_water = concurrency * ahead
+        rounds = math.ceil(self._claim_size / concurrency) + ahead
         self._lease_seconds = rounds * math.ceil(ctx.outbound.timeout) + 30
         self._slots = asyncio.Semaphore(concurrency)
         self._stopping = asyncio.Event()
@@ -229,8 +244,8 @@ class AlertWorker:
             return await service.prepare_rows(session, self._ctx, rows), token
 
     async def _claim_and_send(self) -> int:
-        """Claim more once fewer than AHEAD pools' worth are left to send, so the next claim's
-        round trips overlap the current one's last sends."""
+        """Claim more once fewer than ``alert_claim_ahead`` pools' worth are left to send, so
+        the next claim's round trips overlap the current one's last sends."""
         if self._unsent >= self._low_water:
             return 0
         prepared, token = await self._claim(self._claim_size)
@@ -302,5 +317,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if worker is not None:
             await worker.stop()
-        if ctx.outbound.http is not None:
+        if ctx.lanes is not None:
+            await ctx.lanes.aclose()
+        elif ctx.outbound.http is not None:
             await ctx.outbound.http.aclose()
