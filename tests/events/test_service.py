@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
 
 import asyncpg
-from sqlalchemy import func, select
+from fastapi import FastAPI
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.db import NOTIFY_CHANNEL
@@ -63,3 +67,64 @@ async def test_replayed_idempotency_key_writes_nothing(session: AsyncSession) ->
     assert first is not None and again is None
     assert await session.scalar(select(func.count()).select_from(Event)) == 1
     assert await events.seen(session, "run-1")
+
+
+ALICE = Actor(kind="user", id=uuid.UUID("00000000-0000-0000-0000-0000000000a1"), name="alice")
+OTHER = Ref("dataset", "00000000-0000-0000-0000-000000000002", "customers")
+
+
+async def test_once_within_writes_one_event_per_actor_type_subject_and_window(
+    session: AsyncSession,
+) -> None:
+    def once(actor: Actor, subject: Ref, type: str = "dataset.connected") -> Any:
+        return events.emit(
+            session, type, actor, subject, {"kinds": ["python"]}, related=["x:1"], once_within=60
+        )
+
+    first = await once(ALICE, SUBJECT)
+    assert first is not None
+    assert await once(ALICE, SUBJECT) is None, "its own transaction's event counts"
+    await session.commit()
+    assert await once(ALICE, SUBJECT) is None, "a committed one too"
+    # Anyone else, any other subject or type, and an actor without an id are their own.
+    others = [
+        await once(BOB, SUBJECT),
+        await once(Actor(kind="user", id=uuid.uuid4(), name="carol"), SUBJECT),
+        await once(ALICE, OTHER),
+        await once(ALICE, SUBJECT, "dataset.followed"),
+    ]
+    assert None not in others
+    assert await once(BOB, SUBJECT) is None, "an actor without an id is matched as such"
+    await session.commit()
+    row = (await session.execute(select(Event).where(Event.id == first))).scalar_one()
+    assert (row.payload, row.related, row.actor_id) == ({"kinds": ["python"]}, ["x:1"], ALICE.id)
+
+    # Once the window has passed, the next one is written.
+    await session.execute(
+        update(Event)
+        .where(Event.id == first)
+        .values(occurred_at=func.now() - timedelta(seconds=61))
+    )
+    await session.commit()
+    assert await once(ALICE, SUBJECT) is not None
+    await session.commit()
+    assert await session.scalar(select(func.count()).select_from(Event)) == 6
+
+
+async def test_once_within_at_once_in_many_transactions_is_one_event(app: FastAPI) -> None:
+    """Each transaction takes the window's lock before its insert, whose snapshot then sees
+    the event the lock's holder committed: one event however many try at once."""
+
+    async def attempt() -> uuid.UUID | None:
+        async with app.state.sessionmaker() as s:
+            written = await events.emit(
+                s, "dataset.connected", ALICE, SUBJECT, {"n": 1}, once_within=3600
+            )
+            await asyncio.sleep(0.05)  # hold the lock a while, so others queue behind it
+            await s.commit()
+            return written
+
+    results = await asyncio.gather(*(attempt() for _ in range(6)))
+    assert len([r for r in results if r is not None]) == 1
+    async with app.state.sessionmaker() as s:
+        assert await s.scalar(select(func.count()).select_from(Event)) == 1

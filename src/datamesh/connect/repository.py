@@ -164,7 +164,7 @@ async def connect_context(
     dataset's platform, else the organization's (``profile_*`` columns, NULL when none is
     readable); with ``lock_key``, the advisory lock
     ``pg_advisory_xact_lock(hashtextextended(lock_key, 0))``, taken once the row is found
-    (for ``events.recently_emitted(..., locked=True)``: the feed's window check).
+    (for ``events.emit(..., once_within=..., window_locked=True)``: the feed's window check).
 
     Compiled once per shape and sent as SQL, like the catalog's profile read: no statement
     built, cache key computed or ORM instance loaded per Connect (computing this statement's

@@ -628,27 +628,22 @@ async def connect(
     ref = catalog.ref(ds)
     artifact_kinds = [a.kind for a in r.artifacts]
     action = "test" if req.test else (req.action or "get")
-    if not await events.recently_emitted(
+    # One feed item per person, dataset and window: the check is in the event's insert.
+    await events.emit(
         session,
         "dataset.connected",
         p.actor(),
         ref,
-        CONNECT_FEED_WINDOW_SECONDS,
-        locked=lock_key is not None,
-    ):
-        await events.emit(
-            session,
-            "dataset.connected",
-            p.actor(),
-            ref,
-            {
-                "platform": platform,
-                "kinds": artifact_kinds,
-                "tested": test is not None,
-                "action": action,
-            },
-            org_id=ds.org_id,
-        )
+        {
+            "platform": platform,
+            "kinds": artifact_kinds,
+            "tested": test is not None,
+            "action": action,
+        },
+        org_id=ds.org_id,
+        once_within=CONNECT_FEED_WINDOW_SECONDS,
+        window_locked=lock_key is not None,
+    )
     # Last: the audit chain's lock is then held only until the commit that follows.
     await audit.record(
         session,

@@ -19,11 +19,11 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
+import orjson
 from sqlalchemy import ColumnElement, func, or_, select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from datamesh.models.events import Event, OutboxPosition
+from datamesh.models.events import Event
 
 Handler = Callable[[AsyncSession, list[Event]], Awaitable[None]]
 GAP_GRACE_SECONDS = 5.0
@@ -105,23 +105,38 @@ async def head(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.coalesce(func.max(Event.seq), 0))) or 0)
 
 
-async def position(session: AsyncSession, name: str) -> Position | None:
-    row = await session.get(OutboxPosition, name, populate_existing=True)
-    if row is None:
-        return None
-    gaps = {int(g[0]): (int(g[1]), float(g[2])) for g in row.gaps or []}
-    return Position(int(row.last_seq), gaps)
+# Text, so SQLAlchemy caches them: the dialect's INSERT ... ON CONFLICT it never caches was
+# compiled again on every wake of every consumer (issue 21).
+_POSITION_AND_BOUNDS = text(
+    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"
+    " pg_snapshot_xmax(pg_current_snapshot())::text::bigint, p.last_seq, p.gaps::text"
+    " FROM (SELECT 1) AS one LEFT JOIN outbox_positions p ON p.name = :name"
+)
+_SAVE = text(
+    "INSERT INTO outbox_positions (name, last_seq, gaps) VALUES (:name, :last_seq,"
+    " CAST(:gaps AS jsonb)) ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq,"
+    " gaps = excluded.gaps, updated_at = now()"
+)
+
+
+async def position_and_bounds(
+    session: AsyncSession, name: str
+) -> tuple[Position | None, tuple[int, int]]:
+    """This consumer's stored position (None the first time) and ``snapshot_bounds``, in one
+    round trip: the bounds come from the same snapshot as the position, taken before the
+    events are read (as ``Position`` asks)."""
+    row = (await session.execute(_POSITION_AND_BOUNDS, {"name": name})).one()
+    bounds = (int(row[0]), int(row[1]))
+    if row[2] is None:
+        return None, bounds
+    gaps = {int(g[0]): (int(g[1]), float(g[2])) for g in orjson.loads(row[3] or "[]")}
+    return Position(int(row[2]), gaps), bounds
 
 
 async def save(session: AsyncSession, name: str, pos: Position) -> None:
     gaps = [[s, h, t] for s, (h, t) in sorted(pos.gaps.items())]
     await session.execute(
-        insert(OutboxPosition)
-        .values(name=name, last_seq=pos.last_seq, gaps=gaps)
-        .on_conflict_do_update(
-            index_elements=[OutboxPosition.name],
-            set_={"last_seq": pos.last_seq, "gaps": gaps, "updated_at": func.now()},
-        )
+        _SAVE, {"name": name, "last_seq": pos.last_seq, "gaps": orjson.dumps(gaps).decode()}
     )
 
 
@@ -141,11 +156,11 @@ async def consume(
     """
     if not await lock(session, name):
         return 0
-    pos = await position(session, name)
+    pos, (xmin, xmax) = await position_and_bounds(session, name)
     if pos is None:
         await save(session, name, Position(await head(session), {}))
         return 0
-    xmin, xmax = await snapshot_bounds(session)
+    before = (pos.last_seq, dict(pos.gaps))
     query = select(Event).where(pos.unread()).order_by(Event.seq).limit(batch)
     rows = list(await session.scalars(query))
     fresh = set(pos.advance([e.seq for e in rows], xmin, xmax, time.time()))
@@ -153,5 +168,6 @@ async def consume(
     wanted = [e for e in rows if types is None or e.type in types]
     if wanted:
         await handle(session, wanted)
-    await save(session, name, pos)
+    if (pos.last_seq, pos.gaps) != before:  # an idle wake writes nothing
+        await save(session, name, pos)
     return len(rows)

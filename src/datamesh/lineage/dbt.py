@@ -419,7 +419,6 @@ async def _runs(
     known = await repo.existing_runs(session, [(r["process_id"], r["run_id"]) for r in rows])
     fresh = [r for r in rows if (r["process_id"], r["run_id"]) not in known]
     await repo.upsert_runs(session, fresh)
-    await repo.refresh_latest_runs(session, list({r["process_id"] for r in fresh}))
     out.runs = len(fresh)
     announce = ingest.Outcome(failed_runs=[f for f in failed if (f[0], f[1]) not in known])
     out.failed_runs = len(announce.failed_runs)

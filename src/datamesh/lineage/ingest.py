@@ -290,7 +290,6 @@ async def _runs(
     await repo.upsert_runs(
         session, [merged[k] for k in sorted(merged, key=lambda k: (str(k[0]), k[1]))]
     )
-    await repo.refresh_latest_runs(session, list({k[0] for k in merged}))
 
 
 async def announce_failures(session: AsyncSession, who: Actor, out: Outcome) -> None:

@@ -453,8 +453,8 @@ async def existing_runs(
 
 
 _UPSERT_RUNS = text(
-    "INSERT INTO runs AS r (id, process_id, run_id, state, started_at, ended_at, event_time, "
-    "facets) "
+    "WITH u AS (INSERT INTO runs AS r (id, process_id, run_id, state, started_at, ended_at, "
+    "event_time, facets) "
     "SELECT u.id, u.process_id, u.run_id, u.state, u.started_at, u.ended_at, u.event_time, "
     "u.facets::jsonb FROM unnest(CAST(:id AS uuid[]), CAST(:process_id AS uuid[]), "
     "CAST(:run_id AS varchar[]), CAST(:state AS varchar[]), "
@@ -466,33 +466,32 @@ _UPSERT_RUNS = text(
     "event_time = greatest(r.event_time, excluded.event_time), "
     "started_at = coalesce(r.started_at, excluded.started_at), "
     "ended_at = coalesce(excluded.ended_at, r.ended_at), "
-    "facets = r.facets || excluded.facets"
+    "facets = r.facets || excluded.facets "
+    "RETURNING r.process_id, r.state, r.event_time) "
+    "UPDATE processes p SET latest_run_state = n.state, latest_run_at = n.event_time "
+    "FROM (SELECT DISTINCT ON (process_id) process_id, state, event_time FROM u "
+    "      ORDER BY process_id, event_time DESC) n "
+    "WHERE p.id = n.process_id "
+    "AND (p.latest_run_at IS NULL OR n.event_time >= p.latest_run_at)"
 )
 _RUN_COLUMNS = ("id", "process_id", "run_id", "state", "started_at", "ended_at", "event_time")
 
 
 async def upsert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Runs spread over many events: the newest event decides the state; start and end stick.
-    One row per (process, run) in ``rows`` (a statement may not update a row twice)."""
+    One row per (process, run) in ``rows`` (a statement may not update a row twice).
+
+    Their processes' latest run is kept in the same statement (one round trip, not a second
+    that read the runs again): a run's ``event_time`` only grows and runs are deleted only
+    with their process, so a process's latest run is the newest of what it was and the rows
+    just written (as RETURNING gives them). The ``>=`` is rechecked on the process row's
+    newest version when another transaction updated it first (READ COMMITTED), so a
+    concurrent ingestion's newer run is not overwritten by an older one."""
     if not rows:
         return
     params: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in _RUN_COLUMNS}
     params["facets"] = [orjson.dumps(r["facets"]).decode() for r in rows]
     await session.execute(_UPSERT_RUNS, params)
-
-
-async def refresh_latest_runs(session: AsyncSession, process_ids: Sequence[uuid.UUID]) -> None:
-    if not process_ids:
-        return
-    await session.execute(
-        text(
-            "UPDATE processes p SET latest_run_state = r.state, latest_run_at = r.event_time "
-            "FROM (SELECT DISTINCT ON (process_id) process_id, state, event_time FROM runs "
-            "      WHERE process_id = ANY(:ids) ORDER BY process_id, event_time DESC) r "
-            "WHERE p.id = r.process_id"
-        ).bindparams(bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True)))),
-        {"ids": list(process_ids)},
-    )
 
 
 _INSERT_EDGES = text(
