@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -12,9 +14,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.audit import service as audit
-from datamesh.kit.context import Actor
+from datamesh.kit.context import Actor, RequestContext, request_context
 from datamesh.kit.refs import Ref
 from datamesh.models.audit import AuditEntry
+
+ENTRY_COLUMNS = [c.key for c in AuditEntry.__table__.columns if c.key != "seq"]
 
 ALICE = Actor(kind="user", name="alice@example.com")
 
@@ -138,3 +142,41 @@ async def test_record_many_chains_with_single_records_in_order(session: AsyncSes
     assert rows[2].actor_name == ALICE.name and rows[2].target_name == "t2"
     result = await audit.verify(session)
     assert result.ok and result.checked == 4
+
+
+async def test_a_large_batch_is_stored_as_recorded_in_chain_order(session: AsyncSession) -> None:
+    """The entries of a transaction go in as one JSON document: each stored row is the entry
+    as recorded and hashed (time to the microsecond, client address, text with quotes,
+    backslashes and unicode, nested and empty values, missing ids), ``seq`` follows the chain."""
+    actor = Actor(kind="user", id=uuid.uuid4(), name='o\'brien "\\" ünï', org_id=uuid.uuid4())
+    token = request_context.set(
+        RequestContext(request_id="req-1", client="2001:db8::1", user_agent="agent/1.0 ✓")
+    )
+    try:
+        many = await audit.record_many(
+            session,
+            actor,
+            [
+                (
+                    "dataset.publish",
+                    Ref("dataset", f"d{i}", f'db."Odd Schema".t{i} ✓' if i % 2 else None),
+                    {"fields": {"before": None, "after": [{"name": "a", "n": i, "x": [1.5]}]}},
+                    {} if i % 3 else {"at": datetime(2026, 1, 1, tzinfo=UTC), "null": None},
+                )
+                for i in range(1500)
+            ],
+        )
+    finally:
+        request_context.reset(token)
+    await audit.record(session, ALICE, "dataset.update", Ref("dataset", "last"))
+    await session.commit()
+    rows = list(await session.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+    assert [r.id for r in rows[:-1]] == [e.id for e in many] and rows[-1].target_id == "last"
+    assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
+    for row, entry in zip(rows, many, strict=False):
+        stored = {c: getattr(row, c) for c in ENTRY_COLUMNS}
+        assert stored | {"client": str(row.client)} == {c: getattr(entry, c) for c in ENTRY_COLUMNS}
+        assert audit.compute_hash(row.prev_hash, row) == row.hash
+    assert rows[-1].actor_id is None and rows[-1].client is None and rows[-1].org_id is None
+    result = await audit.verify(session)
+    assert result.ok and result.checked == 1501

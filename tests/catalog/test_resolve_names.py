@@ -4,16 +4,19 @@ else a new one in its org; hidden datasets are never found."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.auth.principal import Principal
 from datamesh.catalog import service as catalog
+from datamesh.models.catalog import Dataset
+from datamesh.orgs import service as orgs
 from tests.factories import Account, signed_in
 
 NS = "postgres://shared:5432"
@@ -130,3 +133,84 @@ async def test_a_name_longer_than_its_column_still_resolves(
     await session.commit()
     again = await catalog.resolve_names(session, _principal(acme), [name])
     assert again.ids == first.ids and not again.created
+
+
+async def test_a_name_created_by_a_concurrent_writer_is_read_back_not_doubled(
+    app: FastAPI, client: httpx.AsyncClient, raw_conn: Any
+) -> None:
+    """Two writers of one org create overlapping names at once: the second one's insert waits
+    for the first's rows, skips them once they are committed and reads them back, so each name
+    is one row and both writers agree on its id."""
+    acme = await signed_in(app, client, "admin@acme.test", role="admin", org="Acme")
+    p = _principal(acme, "producer")
+    first_names = [(NS, "race_a"), (NS, "race_b"), (NS, "race_c")]
+    second_names = [(NS, "race_d"), (NS, "race_c"), (NS, "race_b")]
+    async with app.state.sessionmaker() as one, app.state.sessionmaker() as two:
+        first = await catalog.resolve_names(one, p, first_names)
+        assert set(first.created) == set(first_names)
+        pid = await two.scalar(select(func.pg_backend_pid()))
+        second_task = asyncio.create_task(catalog.resolve_names(two, p, second_names))
+        # The second writer's insert waits on the first's uncommitted rows (asked of the server,
+        # not timed): it conflicts with them rather than missing them.
+        while not await raw_conn.fetchval(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
+        ):
+            assert not second_task.done(), second_task.result()
+            await asyncio.sleep(0.01)
+        await one.commit()
+        second = await second_task
+        await two.commit()
+    assert set(second.created) == {(NS, "race_d")}
+    assert {k: second.ids[k] for k in [(NS, "race_b"), (NS, "race_c")]} == {
+        k: first.ids[k] for k in [(NS, "race_b"), (NS, "race_c")]
+    }
+    count = await raw_conn.fetchval(
+        "SELECT count(*) FROM datasets WHERE namespace = $1 AND name LIKE 'race_%'", NS
+    )
+    assert count == 4
+
+
+async def test_a_new_row_is_stored_with_the_model_defaults(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """The one-statement insert writes what the model's own insert would: every column it
+    does not name keeps the model's default, and a source's content is stored as given."""
+    acme = await signed_in(app, client, "admin@acme.test", role="admin", org="Acme")
+    p = _principal(acme, "producer")
+    plain, rich = (NS, "plain"), (NS, 'db.Odd "Schema".Sélect')
+    content = {
+        "description": "a table's comment, with 'quotes' and \\ backslash",
+        "platform": "postgresql",
+        "origin": "crawl",
+        "kind": "table",
+        "properties": {"rows": 12, "comment.crawl": "c"},
+        "fields": [{"name": "id", "type": "bigint", "nullable": False}],
+        "tags": ["a", "b"],
+        "node_id": None,
+        "source_database": "db",
+        "source_schema": 'Odd "Schema"',
+        "source_table": "Sélect",
+        "created_by": None,
+    }
+    made = await catalog.resolve_names(session, p, [plain])
+    made_rich = await catalog.resolve_names(
+        session, p, [rich], origin="crawl", content={rich: content}
+    )
+    await session.commit()
+    a = await session.get(Dataset, made.created[plain])
+    b = await session.get(Dataset, made_rich.created[rich])
+    assert a is not None and b is not None
+    assert (a.namespace, a.name, a.org_id) == (NS, "plain", uuid.UUID(acme.org_id))
+    assert (a.display_name, a.description, a.description_source, a.domain) == ("", "", "", None)
+    assert (a.tags, a.named_owners, a.facet_owners, a.fields, a.properties) == ([], [], [], [], {})
+    assert (a.status, a.version, a.origin, a.kind, a.node_id) == (
+        "active",
+        1,
+        "lineage",
+        None,
+        None,
+    )
+    default = (await orgs.org_settings(session, a.org_id)).default_visibility
+    assert a.visibility == b.visibility == default and a.created_at is not None
+    assert {k: getattr(b, k) for k in content} == content
+    assert (b.namespace, b.name, b.origin, b.status) == (NS, rich[1], "crawl", "active")
