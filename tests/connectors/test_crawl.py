@@ -347,6 +347,55 @@ async def test_recrawl_is_safe_schema_changes_removal_and_restore(
         source.sql("DROP VIEW IF EXISTS public.scratch_view; DROP TABLE IF EXISTS public.scratch")
 
 
+async def test_recrawl_writes_only_the_changed_table(
+    cclient: httpx.AsyncClient, admin: Account, source: Source, raw_conn: asyncpg.Connection
+) -> None:
+    """The unlocked pre-compare lets unchanged rows through untouched: one changed table among
+    unchanged ones gets the only event, audit entry and version bump."""
+    source.sql("CREATE TABLE public.steady (a int); CREATE TABLE public.moving (a int)")
+    source.sql(f"GRANT SELECT ON public.steady, public.moving TO {source.role}")
+    try:
+        node_id = await create_node(cclient, admin, node_body(source))
+        first = await crawl(cclient, admin, node_id)
+        assert first["status"] == "succeeded"
+        ns, db = f"postgres://127.0.0.1:{source.pg.port}", source.database
+        steady = await dataset(cclient, admin, ns, f"{db}.public.steady")
+        moving = await dataset(cclient, admin, ns, f"{db}.public.moving")
+        seq = await raw_conn.fetchval("SELECT coalesce(max(seq), 0) FROM events")
+        audits = (
+            "SELECT target_id, count(*) AS n FROM audit_log "
+            "WHERE action = 'dataset.update' GROUP BY target_id"
+        )
+        before = {r["target_id"]: r["n"] for r in await raw_conn.fetch(audits)}
+
+        source.sql("ALTER TABLE public.moving ADD COLUMN b text")
+        again = await crawl(cclient, admin, node_id)
+        assert again["status"] == "succeeded"
+        assert again["counts"]["updated"] == 1
+        assert again["counts"]["unchanged"] == first["counts"]["created"] - 1
+        written = await raw_conn.fetch(
+            "SELECT type, subject_id FROM events WHERE seq > $1 AND subject_kind = 'dataset'",
+            seq,
+        )
+        assert {e["subject_id"] for e in written} == {moving["id"]}
+        assert sorted(e["type"] for e in written) == [
+            "dataset.schema_changed",
+            "dataset.updated",
+        ]
+        after = {r["target_id"]: r["n"] for r in await raw_conn.fetch(audits)}
+        grown = {k for k, n in after.items() if n != before.get(k, 0)}
+        assert grown == {moving["id"]}
+        assert after[moving["id"]] == before.get(moving["id"], 0) + 1
+        assert (await dataset(cclient, admin, ns, f"{db}.public.steady"))["version"] == steady[
+            "version"
+        ]
+        assert (await dataset(cclient, admin, ns, f"{db}.public.moving"))["version"] == moving[
+            "version"
+        ] + 1
+    finally:
+        source.sql("DROP TABLE IF EXISTS public.steady; DROP TABLE IF EXISTS public.moving")
+
+
 async def test_partial_crawl_removes_nothing(
     crawl_settings: Settings, clean_db: None, source: Source, raw_conn: asyncpg.Connection
 ) -> None:

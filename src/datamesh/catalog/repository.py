@@ -822,6 +822,42 @@ async def lock_many(session: AsyncSession, dataset_ids: Sequence[uuid.UUID]) -> 
     return found
 
 
+async def peek_many(
+    session: AsyncSession, dataset_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    """These datasets' rows as plain rows (no lock, no ORM instance): what a source's
+    observation is compared against before deciding which rows to lock (``lock_many``)."""
+    ordered = sorted(set(dataset_ids))
+    cols = [
+        Dataset.id,
+        Dataset.org_id,
+        Dataset.name,
+        Dataset.display_name,
+        Dataset.description,
+        Dataset.platform,
+        Dataset.domain,
+        Dataset.tags,
+        Dataset.named_owners,
+        Dataset.visibility,
+        Dataset.status,
+        Dataset.node_id,
+        Dataset.source_database,
+        Dataset.source_schema,
+        Dataset.source_table,
+        Dataset.source_path,
+        Dataset.fields,
+        Dataset.kind,
+        Dataset.properties,
+    ]
+    found: dict[uuid.UUID, Any] = {}
+    for start in range(0, len(ordered), 5000):  # bounded statement parameters
+        result = await session.execute(
+            select(*cols).where(Dataset.id.in_(ordered[start : start + 5000]))
+        )
+        found.update({row.id: row for row in result})
+    return found
+
+
 # The columns the bulk first-sight path writes, with their types for jsonb_to_recordset.
 _FIRST_SIGHT = {
     "description": "text",

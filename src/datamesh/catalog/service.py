@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, Protocol, cast
 
 from sqlalchemy import ColumnElement, Row, Select
@@ -997,46 +998,10 @@ async def apply_observations(
             out.unchanged += 1
             continue
         owner_ids = [u.id for u in owners.get(ds.id, [])]
-        before = {**_snapshot(ds, owner_ids), "kind": ds.kind, "properties": dict(ds.properties)}
-        old_fields = list(ds.fields or [])
-        crawled_elsewhere = obs.node_id is None and ds.node_id is not None
-        if crawled_elsewhere:
-            # The database itself (a crawl) says what the columns are; this source adds text.
-            fields = _described_fields(old_fields, obs.fields)
-        else:
-            fields = _merged_fields(old_fields, obs.fields)
-        props = dict(ds.properties or {})
-        comment_key = f"comment.{origin}"
-        known_comments = {str(v) for k, v in props.items() if k.startswith("comment.")}
-        if obs.description and (not ds.description or ds.description in known_comments):
-            ds.description = obs.description
-        elif not obs.description and ds.description and ds.description == props.get(comment_key):
-            ds.description = ""  # the source dropped its comment
-        properties = {**props, **obs.properties, comment_key: obs.description}
-        if not crawled_elsewhere:
-            ds.kind = obs.kind or ds.kind
-        if _same_properties(props, properties):
-            properties = props
-        ds.properties = properties
-        ds.fields = fields
-        if obs.tags:
-            ds.tags = list(dict.fromkeys([*(ds.tags or []), *obs.tags]))
-        if obs.node_id is not None:
-            ds.node_id = obs.node_id
-        ds.source_database = obs.database or ds.source_database
-        ds.source_schema = obs.schema or ds.source_schema
-        ds.source_table = obs.table or ds.source_table
-        restored = ds.status == "removed"
-        if restored:
-            ds.status = "active"
-        new_owners = [o for o in obs.owners if o not in owner_ids]
+        before, old_fields, fields, restored, new_owners = _observe_row(ds, obs, owner_ids, origin)
         if new_owners:
             await repo.set_owners(session, ds.id, [*owner_ids, *new_owners])
-        after = {
-            **_snapshot(ds, [*owner_ids, *new_owners]),
-            "kind": ds.kind,
-            "properties": dict(ds.properties),
-        }
+        after = _observed_after(ds, [*owner_ids, *new_owners])
         changes = audit.diff(before, after)
         if not changes:
             out.unchanged += 1
@@ -1096,6 +1061,86 @@ async def apply_observations(
         org_id=org_id,
     )
     return out
+
+
+def _observe_row(
+    ds: Any, obs: Observed, owner_ids: list[uuid.UUID], origin: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], bool, list[uuid.UUID]]:
+    """Apply ``obs`` to ``ds`` in memory (a :class:`Dataset`, or a plain copy of its row when
+    only asking whether anything would change): (before, old fields, fields, restored, new
+    owners). One rule for :func:`apply_observations` and :func:`changing_observations`."""
+    before = {**_snapshot(ds, owner_ids), "kind": ds.kind, "properties": dict(ds.properties)}
+    old_fields = list(ds.fields or [])
+    crawled_elsewhere = obs.node_id is None and ds.node_id is not None
+    if crawled_elsewhere:
+        # The database itself (a crawl) says what the columns are; this source adds text.
+        fields = _described_fields(old_fields, obs.fields)
+    else:
+        fields = _merged_fields(old_fields, obs.fields)
+    props = dict(ds.properties or {})
+    comment_key = f"comment.{origin}"
+    known_comments = {str(v) for k, v in props.items() if k.startswith("comment.")}
+    if obs.description and (not ds.description or ds.description in known_comments):
+        ds.description = obs.description
+    elif not obs.description and ds.description and ds.description == props.get(comment_key):
+        ds.description = ""  # the source dropped its comment
+    properties = {**props, **obs.properties, comment_key: obs.description}
+    if not crawled_elsewhere:
+        ds.kind = obs.kind or ds.kind
+    if _same_properties(props, properties):
+        properties = props
+    ds.properties = properties
+    ds.fields = fields
+    if obs.tags:
+        ds.tags = list(dict.fromkeys([*(ds.tags or []), *obs.tags]))
+    if obs.node_id is not None:
+        ds.node_id = obs.node_id
+    ds.source_database = obs.database or ds.source_database
+    ds.source_schema = obs.schema or ds.source_schema
+    ds.source_table = obs.table or ds.source_table
+    restored = ds.status == "removed"
+    if restored:
+        ds.status = "active"
+    new_owners = [o for o in obs.owners if o not in owner_ids]
+    return before, old_fields, fields, restored, new_owners
+
+
+def _observed_after(ds: Any, owner_ids: list[uuid.UUID]) -> dict[str, Any]:
+    return {**_snapshot(ds, owner_ids), "kind": ds.kind, "properties": dict(ds.properties)}
+
+
+async def changing_observations(
+    session: AsyncSession, org_id: uuid.UUID, observed: list[Observed], *, origin: str
+) -> tuple[list[Observed], int]:
+    """The observations :func:`apply_observations` may write, and how many would change nothing.
+
+    Compared against plain rows (no lock, no ORM instance), so a re-crawl of an unchanged
+    database costs one read. Nothing is lost by not locking here: a row that looks changed is
+    locked and compared again by :func:`apply_observations` before anything is written, and a
+    row that looks unchanged is one the source has nothing to write to (a writer committing
+    after this read changes it after the crawl, as if the crawl had locked first).
+    """
+    existing = [o for o in observed if not o.created]
+    rows = await repo.peek_many(session, [o.dataset_id for o in existing])
+    owners = await repo.owners(session, [o.dataset_id for o in existing if o.owners])
+    keep = [o for o in observed if o.created]
+    same = 0
+    for obs in existing:
+        row = rows.get(obs.dataset_id)
+        if row is None:
+            keep.append(obs)
+            continue
+        if row.org_id != org_id:
+            same += 1
+            continue
+        ds = SimpleNamespace(**row._asdict())
+        owner_ids = [u.id for u in owners.get(obs.dataset_id, [])]
+        before, _, _, _, new_owners = _observe_row(ds, obs, owner_ids, origin)
+        if new_owners or audit.diff(before, _observed_after(ds, owner_ids)):
+            keep.append(obs)
+        else:
+            same += 1
+    return keep, same
 
 
 def _first_row(obs: Observed, origin: str, actor: Actor) -> dict[str, Any]:

@@ -508,6 +508,10 @@ async def apply(
         obs.dataset_id = ids[(ns, name)]
         obs.created = obs.filled = (ns, name) in created
     observed_list = [o for o in observed.values() if o.dataset_id not in foreign]
+    # Only the rows that would change are locked and loaded (a no-change re-crawl reads once).
+    observed_list, same = await catalog.changing_observations(
+        session, org_id, observed_list, origin="crawl"
+    )
 
     async def downstream(dataset_id: uuid.UUID) -> int:
         return await lineage.downstream_dataset_count(session, dataset_id, "dataset")
@@ -539,7 +543,7 @@ async def apply(
             seen={ids[(ns, n)] for n in crawled},
             source_id=job.crawl_id,
         )
-    skipped = len(crawled) - len(observed_list)
+    skipped = len(crawled) - len(observed_list) - same
     if skipped:
         errors.append(
             {
@@ -552,7 +556,7 @@ async def apply(
     counts = {
         "created": outcome.created,
         "updated": outcome.updated,
-        "unchanged": outcome.unchanged + skipped,
+        "unchanged": outcome.unchanged + same + skipped,
         "removed": removed,
     }
     return counts, errors
