@@ -887,14 +887,14 @@ async def _people_on_index(
     ]
     told: dict[str, dict[str, Any]] = {}
     bounds = offsets.tolist()
-    uids = iter(entries.user_texts(groups[np.isin(groups, entries.user_groups)]))
+    uids = entries.user_texts(entries.user_groups)  # in the order of users_brief's answers
     for i, (group, total, spell) in enumerate(
         zip(groups.tolist(), totals.tolist(), spells.tolist(), strict=True)
     ):
         reasons = why[bounds[i] : bounds[i + 1]]
         at_user = entries.user_order.get(group)
         if at_user is not None:
-            uid = next(uids)
+            uid = uids[at_user]
             told[uid] = {
                 "id": uid,
                 "name": user_names[at_user],
