@@ -16,11 +16,13 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from datamesh import migrate
 from datamesh.app import create_app
 from datamesh.config import Settings
 from datamesh.embedded_pg import EmbeddedPostgres
+from datamesh.lineage.schemas import Impact
 
 TEMPLATE_DB = "datamesh_template"
 _ENV_DIR = "DATAMESH_TEST_PG_DIR"
@@ -144,10 +146,46 @@ async def running_app(settings: Settings, **kw: Any) -> AsyncIterator[FastAPI]:
         yield app
 
 
+# Answers encoded by ``kit.schemas.encoded`` (not validated by FastAPI on the way out): every
+# one a test receives must be its response model exactly, or the test fails.
+ENCODED_ANSWERS: dict[str, type[BaseModel]] = {"/api/lineage/impact": Impact}
+
+
+async def _check_encoded(response: httpx.Response) -> None:
+    model = ENCODED_ANSWERS.get(response.request.url.path)
+    if model is None or response.status_code != 200:
+        return
+    body = (await response.aread()) and response.json()
+    dump = model.model_validate(body).model_dump(mode="json")
+    assert dump == body, (
+        f"{response.request.url.path} answered outside its model {model.__name__}: "
+        f"{_first_difference(dump, body)}"
+    )
+
+
+def _first_difference(want: Any, got: Any, at: str = "") -> str:
+    if isinstance(want, dict) and isinstance(got, dict):
+        for key in sorted(want.keys() | got.keys()):
+            if key not in got or key not in want:
+                a, b = want.get(key, "<none>"), got.get(key, "<none>")
+                return f"{at}.{key}: model {a!r}, answer {b!r}"
+            if want[key] != got[key]:
+                return _first_difference(want[key], got[key], f"{at}.{key}")
+    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        for i, (a, b) in enumerate(zip(want, got, strict=True)):
+            if a != b:
+                return _first_difference(a, b, f"{at}[{i}]")
+    return f"{at}: model {want!r}, answer {got!r}"
+
+
 def client_for(app: FastAPI, **kw: Any) -> httpx.AsyncClient:
     # raise_app_exceptions=False: see the 500 the user gets, as a real server would send it.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver", **kw)
+    hooks = kw.pop("event_hooks", {})
+    hooks = {**hooks, "response": [*hooks.get("response", []), _check_encoded]}
+    return httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", event_hooks=hooks, **kw
+    )
 
 
 @pytest.fixture

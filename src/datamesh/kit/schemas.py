@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
+from fastapi import Response
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 
@@ -14,6 +16,16 @@ class InputModel(BaseModel):
 
 class OutputModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+def encoded(content: dict[str, Any]) -> Response:
+    """A large answer built in its response model's exact shape, encoded once by orjson.
+
+    FastAPI would validate it into the model and dump it again: for a hub's impact with 2,000
+    people ~7 ms, ~25 ms when a garbage collection lands among the objects it makes. The shape
+    is held by the tests instead: ``tests/conftest.py`` validates every such answer against its
+    model and requires the model's own dump to equal it (no field missing, none extra)."""
+    return Response(orjson.dumps(content), media_type="application/json")
 
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")

@@ -18,6 +18,7 @@ from datamesh.deps import SessionDep
 from datamesh.errors import BadRequest, Unprocessable, field_error
 from datamesh.kit import spreadsheet
 from datamesh.kit.pagination import CursorParam, Limit
+from datamesh.kit.schemas import encoded
 from datamesh.lineage import columns, ingest, marquez, service
 from datamesh.lineage.repository import runs_of
 from datamesh.lineage.schemas import (
@@ -309,7 +310,7 @@ async def impact(
         int | None, Query(ge=1, le=5000, description="Items per page (default: the node cap).")
     ] = None,
     cursor: CursorParam = None,
-) -> Impact:
+) -> Response:
     """What breaks if this fails: exact totals and counts by distance and platform for the whole
     blast radius, one page of the affected datasets and processes, people to notify."""
     settings = request.app.state.settings
@@ -324,7 +325,7 @@ async def impact(
         limit=limit,
         cursor=cursor,
     )
-    return Impact.model_validate(result)
+    return encoded(result)
 
 
 _IMPACT_CSV = ["distance", "kind", "id", "namespace", "name", "platform", "restricted", "owners",

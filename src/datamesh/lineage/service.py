@@ -685,7 +685,9 @@ async def _impact_page(
     )
     root.pop("real_id")
     return {
-        "node": root,
+        # Every field of ``GraphNode``: the impact is encoded as built (``kit.schemas.encoded``).
+        "node": {"platform": None, "visibility": None, "more_upstream": 0, "more_downstream": 0}
+        | root,
         "items": await _impact_items(session, affected),
         "next_cursor": encode_cursor([next_at]) if more else None,
     }
@@ -953,7 +955,11 @@ async def _impact_items(
             "namespace": n.get("namespace"),
             "distance": n["depth"],
             "restricted": n["restricted"],
+            "owners": [],
+            "follower_count": 0,
             "health": n.get("health"),
+            "latest_run_state": None,
+            "platform": None,
         }
         if n["kind"] == "dataset" and not n["restricted"]:
             item["platform"] = n.get("platform")
