@@ -883,10 +883,11 @@ async def _people_on_index(
         now = await repo.dataset_names(session, texts)
         for i, t in zip(unknown, texts, strict=True):
             names[i] = now.get(t)
-    why = [
-        f"{'owns' if k == 0 else 'follows'} {names[d] or ''}"
-        for k, d in zip(kinds.tolist(), which.reshape(-1).tolist(), strict=True)
-    ]
+    # Each reason's text once per (kind, dataset), then taken for every entry in C.
+    labels = np.array(
+        [f"owns {n or ''}" for n in names] + [f"follows {n or ''}" for n in names], dtype=object
+    )
+    why: list[str] = labels[kinds * len(names) + which.reshape(-1)].tolist()
     told: dict[str, dict[str, Any]] = {}
     bounds = offsets.tolist()
     uids = entries.user_texts(entries.user_groups)  # in the order of users_brief's answers
