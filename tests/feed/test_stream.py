@@ -380,3 +380,29 @@ async def test_a_lineage_event_goes_out_fully_redacted_while_the_database_is_awa
     assert data["payload"]["edges_added"] == [[RESTRICTED, RESTRICTED], [RESTRICTED, RESTRICTED]]
     assert data["payload"]["kinds"] == {}
     assert not {src, dst} & set(str(msg.data).split('"')), "no hidden node id is named"
+
+
+async def test_a_stream_is_told_when_its_session_ends_while_it_waits(
+    live: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream waiting for events checks its session every ``_REVALIDATE_SECONDS``: signed
+    out elsewhere, it is told ``session_ended`` and closed (before and after an event)."""
+    from datamesh.feed import endpoints as feed_endpoints
+
+    monkeypatch.setattr(feed_endpoints, "_REVALIDATE_SECONDS", 0.2)
+    url, app = live
+    async with httpx.AsyncClient(base_url=url) as c:
+        owner = await _login(c, await make_user(app, "owner@acme.test", role="producer"))
+        async with sse(c, STREAM, headers=owner.headers) as stream:
+            ds = await _publish(c, owner, "s.before_sign_out", "public")
+            await stream.wait_for(
+                lambda m: (
+                    m.event != "session_ended" and m.data and m.json()["subject"]["id"] == ds["id"]
+                )
+            )
+            assert not [m for m in stream.messages if m.event == "session_ended"]
+            r = await c.post("/api/auth/logout", headers=owner.headers)
+            assert r.status_code in (200, 204), r.text
+            ended = await stream.wait_for(lambda m: m.event == "session_ended")
+            assert ended.json() == {}
+        assert app.state.stream_hub.subscriber_count == 0
