@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from datamesh.alerts.worker import AlertWorker, build_context
+from datamesh.alerts.worker import AlertWorker, build_context, close_context
 from datamesh.config import Settings
 from datamesh.db import make_engine, make_sessionmaker
 from tests.factories import Account
@@ -82,3 +82,4 @@ async def own_workers(
             await w.stop()
         for engine in engines:
             await engine.dispose()
+        await close_context(ctx)

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from datamesh.alerts import repository as repo
 from datamesh.alerts import service
-from datamesh.alerts.worker import AlertWorker, build_context, send_prepared
+from datamesh.alerts.worker import AlertWorker, send_prepared
 from datamesh.config import Settings
 from datamesh.db import session_scope
 from tests.alerts.support import dataset, own_workers, rule, touch, until
@@ -31,7 +31,7 @@ async def _pending(app: FastAPI, receiver: Receiver, rules: int, changes: int) -
         for i in range(rules):
             await rule(client, owner, {"kind": "webhook", "url": receiver.url(f"/r{i}")})
         consumer = AlertWorker(
-            app.state.sessionmaker, build_context(app), poll_seconds=60, concurrency=1
+            app.state.sessionmaker, app.state.alerts, poll_seconds=60, concurrency=1
         )
         await consumer.consume_once()  # the position at the head: what follows counts
         for i in range(changes):
@@ -120,7 +120,7 @@ async def test_a_lease_that_runs_out_mid_batch_is_taken_over_and_recorded_once(
     quiet = settings.model_copy(update={"alerts_enabled": False})
     async with running_app(quiet, migrate_on_start=False) as app:
         total = await _pending(app, receiver, rules=2, changes=3)
-        ctx = build_context(app)
+        ctx = app.state.alerts
         sm = app.state.sessionmaker
         token_a, token_b = uuid.uuid4(), uuid.uuid4()
         async with session_scope(sm) as s:
@@ -160,7 +160,7 @@ async def test_a_stopping_worker_gives_back_what_it_has_not_sent(
     quiet = settings.model_copy(update={"alerts_enabled": False})
     async with running_app(quiet, migrate_on_start=False) as app:
         total = await _pending(app, receiver, rules=2, changes=2)
-        ctx = build_context(app)
+        ctx = app.state.alerts
         sm = app.state.sessionmaker
         token = uuid.uuid4()
         async with session_scope(sm) as s:
@@ -190,7 +190,7 @@ async def test_the_claim_size_follows_the_settings(
     )
     async with running_app(quiet, migrate_on_start=False) as app:
         total = await _pending(app, receiver, rules=3, changes=3)
-        ctx = build_context(app)
+        ctx = app.state.alerts
         one = AlertWorker(app.state.sessionmaker, ctx, poll_seconds=60, concurrency=1)
         two = AlertWorker(app.state.sessionmaker, ctx, poll_seconds=60, concurrency=2)
         assert await one.deliver_once() == 2  # 2 x 1

@@ -317,7 +317,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if worker is not None:
             await worker.stop()
-        if ctx.lanes is not None:
-            await ctx.lanes.aclose()
-        elif ctx.outbound.http is not None:
-            await ctx.outbound.http.aclose()
+        await close_context(ctx)
+
+
+async def close_context(ctx: service.Context) -> None:
+    """Close the HTTP pools ``build_context`` opened."""
+    if ctx.lanes is not None:
+        await ctx.lanes.aclose()
+    elif ctx.outbound.http is not None:
+        await ctx.outbound.http.aclose()
