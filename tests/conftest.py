@@ -22,7 +22,7 @@ from datamesh import migrate
 from datamesh.app import create_app
 from datamesh.config import Settings
 from datamesh.embedded_pg import EmbeddedPostgres
-from datamesh.lineage.schemas import Impact
+from datamesh.lineage.schemas import Graph, Impact
 
 TEMPLATE_DB = "datamesh_template"
 _ENV_DIR = "DATAMESH_TEST_PG_DIR"
@@ -148,7 +148,10 @@ async def running_app(settings: Settings, **kw: Any) -> AsyncIterator[FastAPI]:
 
 # Answers encoded by ``kit.schemas.encoded`` (not validated by FastAPI on the way out): every
 # one a test receives must be its response model exactly, or the test fails.
-ENCODED_ANSWERS: dict[str, type[BaseModel]] = {"/api/lineage/impact": Impact}
+ENCODED_ANSWERS: dict[str, type[BaseModel]] = {
+    "/api/lineage/graph": Graph,
+    "/api/lineage/impact": Impact,
+}
 
 
 async def _check_encoded(response: httpx.Response) -> None:

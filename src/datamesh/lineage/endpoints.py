@@ -281,7 +281,7 @@ async def graph(
     ],
     direction: Literal["upstream", "downstream", "both"] = "both",
     depth: Annotated[int, Query(ge=0, le=1000, description=DEPTH_DOC)] = 3,
-) -> Graph:
+) -> Response:
     """The lineage around a node, upstream and/or downstream, to a depth; per node at the edge
     of the drawing and per direction, how many more lie beyond it (``more_*``, ``more``)."""
     settings = request.app.state.settings
@@ -296,7 +296,7 @@ async def graph(
         salt=request.app.state.signing_key,
         more=True,
     )
-    return Graph.model_validate(result)
+    return encoded(result)
 
 
 @router.get("/api/lineage/impact", response_model=Impact, description=DEPTH_DOC)

@@ -495,6 +495,19 @@ def _placeholder_id(node_id: str, salt: str) -> str:
     return f"restricted-{digest[:20]}"
 
 
+_NODE_FIELDS: dict[str, Any] = {
+    "name": None,
+    "namespace": None,
+    "platform": None,
+    "visibility": None,
+    "health": None,
+    "more_upstream": 0,
+    "more_downstream": 0,
+}
+"""Every field of ``GraphNode`` a described node may not have: the graph and impact answers
+are encoded as built (``kit.schemas.encoded``), so each node carries them all."""
+
+
 async def _describe(
     session: AsyncSession, p: Principal, depths: dict[str, int], salt: str = ""
 ) -> list[dict[str, Any]]:
@@ -522,7 +535,8 @@ async def _describe(
         if uid in datasets:
             d = datasets[uid]
             out.append(
-                {
+                _NODE_FIELDS
+                | {
                     "real_id": node_id,
                     "id": node_id,
                     "kind": "dataset",
@@ -538,7 +552,8 @@ async def _describe(
         elif uid in processes:
             pr = processes[uid]
             out.append(
-                {
+                _NODE_FIELDS
+                | {
                     "real_id": node_id,
                     "id": node_id,
                     "kind": "process",
@@ -551,7 +566,8 @@ async def _describe(
             )
         else:
             out.append(
-                {
+                _NODE_FIELDS
+                | {
                     "real_id": node_id,
                     "id": _placeholder_id(node_id, salt),
                     "kind": kind,
@@ -685,9 +701,7 @@ async def _impact_page(
     )
     root.pop("real_id")
     return {
-        # Every field of ``GraphNode``: the impact is encoded as built (``kit.schemas.encoded``).
-        "node": {"platform": None, "visibility": None, "more_upstream": 0, "more_downstream": 0}
-        | root,
+        "node": root,
         "items": await _impact_items(session, affected),
         "next_cursor": encode_cursor([next_at]) if more else None,
     }
