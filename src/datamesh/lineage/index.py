@@ -316,20 +316,29 @@ class LineageIndex:
     # -- folding -----------------------------------------------------------------------------
     def fold_start(self) -> tuple[Any, ...]:
         """What a fold reads (arrays are never edited in place: safe from another thread)."""
-        return self.out_base, self.added, self.removed, self.is_process
+        return (
+            self.out_base, self.in_base, self.added, self.removed,
+            self._added_in, self._removed_in, self.is_process,
+        )  # fmt: skip
 
     @staticmethod
-    def fold_compute(out_base: Any, added: Any, removed: Any, is_process: Any) -> tuple[Any, ...]:
-        """The new base adjacency and its breadth-first graph; CPU only (run in a thread)."""
-        keys = _base_keys(out_base)
-        if removed.size:
-            at = np.minimum(np.searchsorted(removed, keys), removed.size - 1)
-            keys = keys[removed[at] != keys]
-        # Two sorted runs: a stable sort (timsort) merges them in linear time.
-        keys = np.sort(np.concatenate([keys, added]), kind="stable")
-        out, inn = _shapes(keys, is_process.size)
+    def fold_compute(
+        out_base: Any,
+        in_base: Any,
+        added: Any,
+        removed: Any,
+        added_in: Any,
+        removed_in: Any,
+        is_process: Any,
+    ) -> tuple[Any, ...]:
+        """The new base adjacency and its breadth-first graph; CPU only (run in a thread).
+        Each direction is merged with its own sorted changes in linear time (re-sorting every
+        edge by target for the upstream one was ~45 % of a fold at 3.9M edges)."""
+        n = int(is_process.size)
+        out = _csr_of(_merged(_base_keys(out_base), added, removed), n)
+        inn = _csr_of(_merged(_base_keys(in_base), added_in, removed_in), n)
         bfs = traversal.bfs_graph(out, is_process)
-        return out, inn, bfs, int(is_process.size), added, removed, out_base[1]
+        return out, inn, bfs, n, added, removed, out_base[1]
 
     def fold_finish(self, folded: tuple[Any, ...]) -> bool:
         """Swap a computed fold in, keeping the changes that came while it was computed: what
@@ -629,13 +638,28 @@ def _shapes(keys: Any, n: int) -> tuple[traversal.CSR, traversal.CSR]:
     """Both CSRs of edges given as sorted unique ``src << 32 | dst`` keys over ``n`` nodes:
     the downstream one is the keys in order; the upstream one a stable sort by target (the
     sources stay ascending within a target)."""
-    src, dst = keys >> 32, (keys & _LOW).astype(np.int32)
-    out_ptr = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(np.bincount(src, minlength=n), out=out_ptr[1:])
+    out = _csr_of(keys, n)
+    dst = out[1]
     order = np.argsort(dst, kind="stable")
     in_ptr = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(np.bincount(dst, minlength=n), out=in_ptr[1:])
-    return (out_ptr, dst), (in_ptr, src[order].astype(np.int32))
+    return out, (in_ptr, (keys >> 32)[order].astype(np.int32))
+
+
+def _merged(keys: Any, added: Any, removed: Any) -> Any:
+    """Sorted edge keys without ``removed`` and with ``added`` (both sorted, unique)."""
+    if removed.size:
+        at = np.minimum(np.searchsorted(removed, keys), removed.size - 1)
+        keys = keys[removed[at] != keys]
+    # Two sorted runs: a stable sort (timsort) merges them in linear time.
+    return np.sort(np.concatenate([keys, added]), kind="stable")
+
+
+def _csr_of(keys: Any, n: int) -> traversal.CSR:
+    """A CSR of sorted ``row << 32 | column`` keys over ``n`` rows."""
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(keys >> 32, minlength=n), out=indptr[1:])
+    return indptr, (keys & _LOW).astype(np.int32)
 
 
 def _base_keys(out: traversal.CSR) -> Any:
