@@ -294,23 +294,20 @@ async def test_name_candidates_are_read_in_order_from_one_index(session: AsyncSe
 async def test_text_searches_are_planned_for_their_own_words(session: AsyncSession) -> None:
     """Every word runs the same statements; a generic plan (PostgreSQL's choice after five runs)
     cannot use the name index for `LIKE $1`, so each text search plans with its values: on
-    connections that carry that setting and the typo threshold from their start, outside any
-    transaction; the app's other connections keep PostgreSQL's defaults."""
-    show = text(
-        "SELECT current_setting('plan_cache_mode'),"
-        " current_setting('pg_trgm.similarity_threshold', true),"
-        " current_setting('application_name')"
-    )
+    connections that carry that setting, the typo threshold and no sequential scans from their
+    start, outside any transaction; the app's other connections keep PostgreSQL's defaults."""
+    names = [*repo.SEARCH_SETTINGS, "application_name"]
+    show = text("SELECT " + ", ".join(f"current_setting('{n}', true)" for n in names))
     for _ in range(7):  # past the five custom plans PostgreSQL makes before a generic one
         await repo.search(session, None, repo.SearchQuery(text="orders"))
     engine = configured_engine(session.bind, "search", repo.SEARCH_SETTINGS)
     assert engine.sync_engine.pool.checkedin() >= 1  # the searches used it
     async with engine.connect() as conn:
         assert (await conn.execute(show)).one() == (
-            "force_custom_plan",
-            str(repo.TRGM_THRESHOLD),
+            *repo.SEARCH_SETTINGS.values(),
             "datamesh-search",
         )
         raw = await conn.get_raw_connection()
         assert not raw.driver_connection.is_in_transaction()  # no BEGIN was sent
-    assert (await session.execute(show)).one()[0::2] == ("auto", "datamesh")
+    own = (await session.execute(show)).one()
+    assert (own[1], own[2], own[3]) == ("auto", "on", "datamesh")
