@@ -167,8 +167,9 @@ def serve_app() -> Any:
     collector once started.
 
     What start-up built (modules, the app, settings, pools, the lineage index) lives as long as
-    the process, yet every full collection walked it: ~37 ms per pass with the lineage index
-    at the hot-path bench's size, landing on whichever requests were running (their p95).
+    the process, yet every full collection walked it (~250,000 objects with an empty catalog:
+    ~145 ms per pass on the shared bench machine, BENCHMARKS.md), landing on whichever
+    requests were running.
     ``gc.freeze`` sets those objects aside for good (their reference counts still free them);
     only ``serve`` does it, not tests or other commands. A crawl's own freeze composes with it
     (``connectors.crawls._older_objects_frozen`` puts this one back)."""
