@@ -342,13 +342,13 @@ def report(result: dict[str, Any]) -> str:
         f"{result['clients']} clients, {result['seconds_per_path']} s per path, "
         f"loadavg before: {result['loadavg']}",
         f"{'path':<14} {'ratio':>6} {'goal':>6} {'':>4} {'req/s':>8} {'base/s':>8} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'cpu ms':>7}",
+        f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'cpu ms':>7}",
     ]
     for name, r in result["paths"].items():
         lines.append(
             f"{name:<14} {r['ratio']:>6} {r['goal']:>6} {'ok' if r['met'] else 'MISS':>4} "
             f"{r['path']['rps']:>8} {r['baseline']['rps']:>8} "
-            f"{r['path']['p50_ms']:>7} {r['path']['p99_ms']:>7} "
+            f"{r['path']['p50_ms']:>7} {r['path']['p95_ms']:>7} {r['path']['p99_ms']:>7} "
             f"{r['path'].get('server_cpu_ms', ''):>7}"
         )
     lat = result.get("connect_latency")

@@ -9,12 +9,13 @@ announces nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+import weakref
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Row, event, text
+from sqlalchemy import Engine, Row, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -57,7 +58,7 @@ def database_url(settings: Settings) -> Iterator[str]:
 
 
 def make_engine(url: str, settings: Settings, **kw: Any) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         # Every connection opened is kept (at most db_pool_size + db_max_overflow, as before):
         # a pool that closed those above db_pool_size when they came back opened a new one
@@ -70,16 +71,55 @@ def make_engine(url: str, settings: Settings, **kw: Any) -> AsyncEngine:
         # fails once, SQLAlchemy then invalidates the whole pool and the next request reconnects.
         pool_pre_ping=False,
         pool_timeout=settings.db_connect_timeout,
-        connect_args={
-            "timeout": settings.db_connect_timeout,
-            "command_timeout": settings.db_statement_timeout_ms / 1000,
-            "server_settings": {
-                "application_name": "datamesh",
-                "statement_timeout": str(settings.db_statement_timeout_ms),
-            },
-        },
+        connect_args=_connect_args(settings, {"application_name": "datamesh"}),
         **kw,
     )
+    _MADE[engine.sync_engine] = settings
+    return engine
+
+
+def _connect_args(settings: Settings, server_settings: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "timeout": settings.db_connect_timeout,
+        "command_timeout": settings.db_statement_timeout_ms / 1000,
+        "server_settings": {
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+            **server_settings,
+        },
+    }
+
+
+_MADE: weakref.WeakKeyDictionary[Engine, Settings] = weakref.WeakKeyDictionary()
+_CONFIGURED: weakref.WeakKeyDictionary[Engine, dict[str, AsyncEngine]] = weakref.WeakKeyDictionary()
+
+
+def configured_engine(engine: AsyncEngine, name: str, settings: Mapping[str, str]) -> AsyncEngine:
+    """A pool next to ``engine`` (same database) whose connections carry ``settings`` from
+    their start and run in AUTOCOMMIT: for a read that needs session settings the rest of the
+    app must not get (search's custom plans and trigram threshold), without a transaction,
+    BEGIN, ``set_config`` and COMMIT per use. Made on first use, at most ``db_pool_size``
+    connections (all kept), closed when ``engine`` is disposed."""
+    found = _CONFIGURED.setdefault(engine.sync_engine, {})
+    if name not in found:
+        app = _MADE.get(engine.sync_engine) or Settings()
+        made = create_async_engine(
+            engine.url,
+            pool_size=app.db_pool_size,
+            max_overflow=0,
+            pool_pre_ping=False,
+            pool_timeout=app.db_connect_timeout,
+            isolation_level="AUTOCOMMIT",
+            connect_args=_connect_args(app, {"application_name": f"datamesh-{name}", **settings}),
+        )
+
+        # Engine.dispose runs in the async engine's greenlet, so this one closes its
+        # connections the same way.
+        @event.listens_for(engine.sync_engine, "engine_disposed")
+        def _dispose(_engine: Engine) -> None:
+            made.sync_engine.dispose()
+
+        found[name] = made
+    return found[name]
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,7 +1,8 @@
 """The hot read paths (ADR 0012): a profile is read by one statement, outside any transaction
 when the request has none (no BEGIN/COMMIT round trips), inside the request's transaction when
-it has one (it sees that transaction's own writes); search sends its page and its counts in
-two statements after its settings, and names the orgs it shows."""
+it has one (it sees that transaction's own writes); a text search sends its page and its
+counts in two statements on connections that carry its settings, outside any transaction, and
+names the orgs it shows."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.auth.principal import Principal
 from datamesh.catalog import repository as repo
+from datamesh.db import configured_engine
 from datamesh.models.catalog import Dataset
 from tests.factories import signed_in
 
@@ -23,25 +25,31 @@ BODY = {"namespace": "postgres://db:5432", "name": "shop.orders", "platform": "p
 
 
 class _Sent:
-    """The statements this task sends on the app's engine, and whether the database had a
-    transaction open after each (asyncpg's own view of the protocol's state)."""
+    """The statements this task sends on the app's engine and on search's (``engine`` names
+    which), and whether the database had a transaction open after each (asyncpg's own view of
+    the protocol's state)."""
 
     def __init__(self, app: FastAPI) -> None:
-        self.engine = app.state.engine.sync_engine
+        search = configured_engine(app.state.engine, "search", repo.SEARCH_SETTINGS)
+        self.engines = {"app": app.state.engine.sync_engine, "search": search.sync_engine}
         self.task = asyncio.current_task()
         self.statements: list[tuple[str, bool]] = []
+        self.engine: list[str] = []
 
     def _after(self, conn: Any, _cur: Any, statement: str, *_: Any) -> None:
         if asyncio.current_task() is self.task:
             driver = conn.connection.driver_connection
             self.statements.append((statement, driver.is_in_transaction()))
+            self.engine.append(next(k for k, e in self.engines.items() if e is conn.engine))
 
     def __enter__(self) -> _Sent:
-        event.listen(self.engine, "after_cursor_execute", self._after)
+        for engine in self.engines.values():
+            event.listen(engine, "after_cursor_execute", self._after)
         return self
 
     def __exit__(self, *_: object) -> None:
-        event.remove(self.engine, "after_cursor_execute", self._after)
+        for engine in self.engines.values():
+            event.remove(engine, "after_cursor_execute", self._after)
 
 
 async def test_a_profile_read_is_one_statement_outside_a_transaction(
@@ -90,7 +98,7 @@ async def test_a_read_sees_its_transactions_writes_and_others_see_them_at_commit
     assert (await client.get(url, headers=prod.headers)).json()["description"] == "new"
 
 
-async def test_search_sends_three_statements_and_names_the_orgs(
+async def test_a_text_search_sends_two_statements_and_names_the_orgs(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     prod = await signed_in(app, client, "p@acme.test", role="producer")
@@ -108,9 +116,11 @@ async def test_search_sends_three_statements_and_names_the_orgs(
     assert body["items"][0]["org"]["name"] == "Acme"
     assert [(f["label"], f["count"]) for f in body["facets"]["org"]] == [("Acme", 1)]
     assert body["total"] == 1
-    assert len(sent.statements) == 3, [s for s, _ in sent.statements]
-    assert "set_config" in sent.statements[0][0]
-    assert all(in_transaction for _, in_transaction in sent.statements)
+    # The page and the counts, on search's connections, with no BEGIN, settings or COMMIT.
+    assert len(sent.statements) == 2, [s for s, _ in sent.statements]
+    assert sent.engine == ["search", "search"]
+    assert not any("set_config" in s for s, _ in sent.statements)
+    assert not any(in_transaction for _, in_transaction in sent.statements)
 
 
 async def test_a_statement_built_for_one_search_serves_the_next_with_its_own_values(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import httpx
@@ -11,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.catalog import repository as repo
+from datamesh.db import configured_engine, make_engine
 from tests.factories import Account, signed_in
 
 
@@ -292,11 +294,44 @@ async def test_name_candidates_are_read_in_order_from_one_index(session: AsyncSe
 
 async def test_text_searches_are_planned_for_their_own_words(session: AsyncSession) -> None:
     """Every word runs the same statements; a generic plan (PostgreSQL's choice after five runs)
-    cannot use the name index for `LIKE $1`, so each text search plans with its values, for its
-    own transaction only."""
-    await repo.search(session, None, repo.SearchQuery(text="orders"))
-    assert await session.scalar(text("SELECT current_setting('plan_cache_mode')")) == (
-        "force_custom_plan"
-    )
-    await session.commit()
-    assert await session.scalar(text("SELECT current_setting('plan_cache_mode')")) == "auto"
+    cannot use the name index for `LIKE $1`, so each text search plans with its values: on
+    connections that carry that setting, the typo threshold and no sequential scans from their
+    start, outside any transaction; the app's other connections keep PostgreSQL's defaults."""
+    names = [*repo.SEARCH_SETTINGS, "application_name"]
+    show = text("SELECT " + ", ".join(f"current_setting('{n}', true)" for n in names))
+    for _ in range(7):  # past the five custom plans PostgreSQL makes before a generic one
+        await repo.search(session, None, repo.SearchQuery(text="orders"))
+    engine = configured_engine(session.bind, "search", repo.SEARCH_SETTINGS)
+    assert engine.sync_engine.pool.checkedin() >= 1  # the searches used it
+    async with engine.connect() as conn:
+        assert (await conn.execute(show)).one() == (
+            *repo.SEARCH_SETTINGS.values(),
+            "datamesh-search",
+        )
+        raw = await conn.get_raw_connection()
+        assert not raw.driver_connection.is_in_transaction()  # no BEGIN was sent
+    own = (await session.execute(show)).one()
+    assert (own[1], own[2], own[3]) == ("auto", "on", "datamesh")
+
+
+async def test_the_search_connections_close_with_the_app_engine(app: FastAPI) -> None:
+    """The search's pool is made on first use next to an engine and closed when that engine
+    is disposed (no connection left open on the database)."""
+    engine = make_engine(app.state.database_url, app.state.settings)
+    search = configured_engine(engine, "search", repo.SEARCH_SETTINGS)
+    assert configured_engine(engine, "search", repo.SEARCH_SETTINGS) is search  # one per engine
+    async with search.connect() as conn:
+        pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+    assert search.sync_engine.pool.checkedin() == 1
+    await engine.dispose()
+    assert search.sync_engine.pool.checkedin() == 0
+    gone = text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid")
+    # The backend leaves pg_stat_activity as it exits; each look is a transaction of its own
+    # (the view is a snapshot per transaction).
+    for _ in range(200):
+        async with app.state.engine.connect() as conn:
+            if await conn.scalar(gone, {"pid": pid}):
+                break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the search connection's backend is still there")

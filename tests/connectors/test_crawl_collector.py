@@ -29,3 +29,27 @@ def test_collector_settings_are_put_back_when_the_crawl_fails() -> None:
         raise RuntimeError("the crawl failed")
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == frozen_before
+
+
+def test_a_freeze_made_before_the_crawl_is_there_after_it() -> None:
+    """``datamesh serve`` freezes start-up's objects; a crawl's own freeze ends with
+    ``gc.unfreeze``, which would hand them back to every full collection: it freezes again
+    (after one collection, so the crawl's garbage is not frozen). In a child process: tests
+    themselves never freeze."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, weakref\n"
+        "from datamesh.connectors import crawls\n"
+        "class Cycle: pass\n"
+        "kept = Cycle()\n"
+        "gc.collect(); gc.freeze()\n"
+        "with crawls._older_objects_frozen():\n"
+        "    c = Cycle(); c.me = c; ref = weakref.ref(c); del c\n"
+        "assert all(o is not kept for o in gc.get_objects()), 'start-up not frozen again'\n"
+        "assert ref() is None, 'the crawl garbage was frozen, not collected'\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

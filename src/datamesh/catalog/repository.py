@@ -35,10 +35,10 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from datamesh.auth.principal import Principal
-from datamesh.db import Compiled, compiled, read_connection
+from datamesh.db import Compiled, compiled, configured_engine, read_connection
 from datamesh.kit.pagination import after as keyset_after
 from datamesh.kit.text import escape_like
 from datamesh.models.catalog import Dataset, DatasetOwner, Follow
@@ -593,17 +593,33 @@ def _text_terms(text: str) -> _Text:
     return _terms(shape, _Bind(values))
 
 
+# What a text search needs of its connection. The typo threshold. A plan made for each
+# search's own values: the statements are the same text for every word, so after five runs
+# PostgreSQL would reuse one generic plan, which cannot turn a `LIKE $1` into an index range or
+# weigh a tsquery's selectivity (total and facets then took ~4x longer at 100k datasets). And
+# no sequential scan where an index answers: on a small catalog the planner scans every row
+# and computes each name's trigrams for the `%` branch of the match (it prices that like a
+# cheap operator) instead of OR-ing the four indexes: the counts' statement took ~2x as long
+# at 2,000 datasets; at 100k it picks the indexes anyway (same plans, same time, ADR 0003).
+# Text searches run on connections that carry these from their start
+# (``db.configured_engine``), in AUTOCOMMIT: no BEGIN, settings statement or COMMIT per search.
+SEARCH_SETTINGS = {
+    "pg_trgm.similarity_threshold": str(TRGM_THRESHOLD),
+    "plan_cache_mode": "force_custom_plan",
+    "enable_seqscan": "off",
+}
 _SEARCH_SETTINGS = text(
-    "SELECT set_config('pg_trgm.similarity_threshold', :threshold, true),"
-    " set_config('plan_cache_mode', 'force_custom_plan', true)"
-).bindparams(threshold=str(TRGM_THRESHOLD))
+    "SELECT "
+    + ", ".join(f"set_config(:name_{i}, :value_{i}, true)" for i in range(len(SEARCH_SETTINGS)))
+).bindparams(
+    **{f"name_{i}": name for i, name in enumerate(SEARCH_SETTINGS)},
+    **{f"value_{i}": value for i, value in enumerate(SEARCH_SETTINGS.values())},
+)
 
 
 async def text_search_settings(session: AsyncSession) -> None:
-    """For this transaction: the typo threshold, and a plan made for each text search's own
-    values. The statements are the same text for every word, so after five runs PostgreSQL
-    would reuse one generic plan, which cannot turn a `LIKE $1` into an index range or weigh a
-    tsquery's selectivity: total and facets then took ~4x longer (measured at 100k datasets)."""
+    """``SEARCH_SETTINGS`` for this transaction only: for a text search on a session's own
+    connection (one bound to a connection, the search bench's direct calls)."""
     await session.execute(_SEARCH_SETTINGS)
 
 
@@ -673,20 +689,28 @@ def _search_values(q: SearchQuery, p: Principal | None) -> tuple[_Shape, dict[st
 
 
 async def search(session: AsyncSession, p: Principal | None, q: SearchQuery) -> SearchPage:
-    """Two statements after the text search's settings: the page (candidates, typo
-    neighbours and scores in one), then the total and facets with the orgs' names. Both are
-    built once per shape (:func:`_statements`) and sent with this search's values."""
+    """Two statements: the page (candidates, typo neighbours and scores in one), then the
+    total and facets with the orgs' names. Both are built once per shape
+    (:func:`_statements`) and sent with this search's values; a text search sends them on a
+    connection that carries ``SEARCH_SETTINGS`` (what was committed when each statement
+    started, as in the request's READ COMMITTED transaction: a search writes nothing)."""
     shape, values = _search_values(q, p)
     built = _statements(shape)
-    if q.text:
-        await text_search_settings(session)
     page_stmt = built.page
     if q.after:
         page_stmt = page_stmt.where(keyset_after(built.keyset, q.after, built.descending))
-    page = [(r, r.score) for r in await session.execute(page_stmt, values)]
-    total, capped, facets, names = _count_facets(
-        (await session.execute(built.facets, values)).all()
-    )
+    bind = session.bind
+    if q.text and isinstance(bind, AsyncEngine):
+        async with configured_engine(bind, "search", SEARCH_SETTINGS).connect() as conn:
+            page_rows = list(await conn.execute(page_stmt, values))
+            facet_rows = (await conn.execute(built.facets, values)).all()
+    else:
+        if q.text:
+            await text_search_settings(session)
+        page_rows = list(await session.execute(page_stmt, values))
+        facet_rows = (await session.execute(built.facets, values)).all()
+    page = [(r, r.score) for r in page_rows]
+    total, capped, facets, names = _count_facets(facet_rows)
     names.update((r.org_id, r.org_name) for r, _ in page)
     return SearchPage(page, total, capped, facets, names)
 
