@@ -100,3 +100,32 @@ async def test_ready_is_503_when_schema_is_behind(
         resp = await client.get("/api/ready")
         assert resp.status_code == 503
         assert "schema" in resp.json()["detail"]
+
+
+async def test_no_free_connection_in_time_is_a_503_busy_not_a_500(
+    settings: Settings, clean_db: None
+) -> None:
+    """Every pooled connection held past ``db_connect_timeout``: a request is told to retry
+    shortly (503, Retry-After), not given an internal error; once one is free it works."""
+    from tests.factories import PASSWORD, make_user
+
+    one = settings.model_copy(
+        update={"db_pool_size": 1, "db_max_overflow": 0, "db_connect_timeout": 0.5}
+    )
+    async with running_app(one, migrate_on_start=False) as app, client_for(app) as client:
+        await make_user(app, "busy@acme.test", role="producer")
+        r = await client.post(
+            "/api/auth/login", json={"email": "busy@acme.test", "password": PASSWORD}
+        )
+        assert r.status_code == 200, r.text
+        client.cookies.clear()
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        async with app.state.engine.connect() as held:  # the pool's only connection
+            await held.exec_driver_sql("SELECT 1")
+            busy = await client.get("/api/datasets", headers=headers)
+            assert busy.status_code == 503, busy.text
+            assert busy.headers["retry-after"] == "2"
+            assert busy.json()["type"].endswith("/busy")
+            assert "no database connection came free" in busy.json()["detail"]
+            assert "Traceback" not in busy.text and "QueuePool" not in busy.text
+        assert (await client.get("/api/datasets", headers=headers)).status_code == 200

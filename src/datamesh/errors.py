@@ -198,6 +198,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
     """True for errors that mean PostgreSQL cannot be reached (not a bad query)."""
     import asyncpg
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout  # no connection free in time
 
     seen: set[int] = set()
     cur: BaseException | None = exc
@@ -215,7 +216,8 @@ def is_database_unavailable(exc: BaseException) -> bool:
             | asyncpg.exceptions.CrashShutdownError
             | asyncpg.exceptions.TooManyConnectionsError
             | OperationalError
-            | InterfaceError,
+            | InterfaceError
+            | PoolTimeout,
         ):
             return True
         if isinstance(cur, DBAPIError) and cur.connection_invalidated:
@@ -316,6 +318,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:
+        from sqlalchemy.exc import IntegrityError
+        from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+        if isinstance(exc, PoolTimeout):
+            log.warning("no database connection came free in time")
+            return problem(
+                503,
+                "The server is busy: no database connection came free in time; try again "
+                "shortly.",
+                slug="busy",
+                headers={"Retry-After": "2"},
+            )
         if is_database_unavailable(exc):
             log.warning("database unavailable: %s", type(exc).__name__)
             return problem(
@@ -324,7 +338,6 @@ def install_error_handlers(app: FastAPI) -> None:
                 slug="database-unavailable",
                 headers={"Retry-After": "5"},
             )
-        from sqlalchemy.exc import IntegrityError
 
         if isinstance(exc, IntegrityError):
             # A race the service's own checks could not see (e.g. two creates at once).

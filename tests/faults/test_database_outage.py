@@ -161,7 +161,7 @@ async def _reader(
     c: httpx.AsyncClient, headers: dict[str, str], stop: asyncio.Event, ledger: Ledger
 ) -> None:
     while not stop.is_set():
-        for path in ("/api/datasets?q=w1", "/api/feed?limit=20"):
+        for path in ("/api/datasets?query=w1", "/api/feed?limit=20"):
             try:
                 r = await c.get(path, headers=headers)
             except httpx.TransportError:
