@@ -325,8 +325,7 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("no database connection came free in time")
             return problem(
                 503,
-                "The server is busy: no database connection came free in time; try again "
-                "shortly.",
+                "The server is busy: no database connection came free in time; try again shortly.",
                 slug="busy",
                 headers={"Retry-After": "2"},
             )
