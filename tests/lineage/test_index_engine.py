@@ -216,3 +216,30 @@ async def test_impact_is_exact_beyond_the_node_cap_pages_and_exports_everything(
             "/api/lineage/impact/export", params={"node": hidden["id"]}, headers=prod.headers
         )
         assert nope.status_code == 404
+
+
+async def test_a_build_reads_its_snapshot_past_a_request_s_statement_timeout(
+    settings: Settings, clean_db: None
+) -> None:
+    """A build is background work that reads the whole catalog: its statements are not held to
+    a request's timeout (at 1M datasets with owners a build ran into it and never completed),
+    and the node snapshot has no subquery per dataset (a ``SubPlan``: rescanned for every
+    dataset once the ownerships outgrow work_mem)."""
+    from sqlalchemy import text
+
+    from datamesh.lineage import repository as repo
+
+    tight = settings.model_copy(update={"db_statement_timeout_ms": 200})
+    async with running_app(tight, migrate_on_start=False) as app:
+        async with app.state.sessionmaker() as s:
+            assert await s.scalar(text("SHOW statement_timeout")) == "200ms"
+            await repo.allow_snapshot_time(s)
+            assert await s.scalar(text("SHOW statement_timeout")) == "15min"
+            await s.execute(text("SET LOCAL work_mem = '64kB'"))
+            plan = "\n".join((await s.scalars(text(f"EXPLAIN {repo.SNAPSHOT_NODES}"))).all())
+            assert "SubPlan" not in plan, plan
+            await s.rollback()
+            assert await s.scalar(text("SHOW statement_timeout")) == "200ms"  # this build only
+        engine = IndexEngine(app.state.sessionmaker)
+        await engine.start_build()
+        assert engine.index is not None

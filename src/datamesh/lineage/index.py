@@ -153,6 +153,7 @@ class LineageIndex:
         """From the tables, in one REPEATABLE READ snapshot (the session must not have started
         a transaction): every node and edge through ``COPY (FORMAT binary)`` into numpy."""
         await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        await repo.allow_snapshot_time(session)
         head = await repo.outbox_head(session)  # first: it takes the snapshot
         nodes = await repo.copy_records(session, repo.SNAPSHOT_NODES, repo.NODE_ROW)
         edges = await repo.copy_records(session, repo.SNAPSHOT_EDGES, repo.EDGE_ROW)

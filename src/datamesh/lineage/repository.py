@@ -760,13 +760,17 @@ async def node_statuses(
 _VIS_CODE = "CASE visibility WHEN 'public' THEN 0 WHEN 'internal' THEN 1 WHEN 'private' THEN 2 END"
 _NIL = "'00000000-0000-0000-0000-000000000000'::uuid"
 _PLATFORM_NO = "(dense_rank() OVER (ORDER BY coalesce(platform, '')) - 1)::int4"
-_HAS_PEOPLE = (
-    "(coalesce(cardinality(named_owners), 0) > 0"
-    " OR id IN (SELECT dataset_id FROM dataset_owners UNION SELECT dataset_id FROM follows))"
+# Who has people, as a join: an ``id IN (SELECT ...)`` is hashed only while the hash fits in
+# work_mem; past that (~650,000 ownerships and follows at 1M datasets) PostgreSQL rescans the
+# subquery for every dataset and the build ran into the statement timeout.
+_HAS_PEOPLE = "(coalesce(cardinality(named_owners), 0) > 0 OR people.dataset_id IS NOT NULL)"
+_PEOPLE_JOIN = (
+    " LEFT JOIN (SELECT dataset_id FROM dataset_owners UNION SELECT dataset_id FROM follows)"
+    " AS people ON people.dataset_id = datasets.id"
 )
 SNAPSHOT_NODES = (
     f"SELECT id, false, coalesce(org_id, {_NIL}), coalesce({_VIS_CODE}, 255)::int2,"
-    f" {_PLATFORM_NO}, {_HAS_PEOPLE}, octet_length(name)::int4 FROM datasets"
+    f" {_PLATFORM_NO}, {_HAS_PEOPLE}, octet_length(name)::int4 FROM datasets{_PEOPLE_JOIN}"
     f" UNION ALL SELECT id, true, coalesce(org_id, {_NIL}), 255::int2, -1, false, 0"
     " FROM processes"
 )
@@ -817,6 +821,11 @@ EDGE_ROW = np.dtype(
 )
 _COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
 _COPY_CHUNK = 8 << 20
+SNAPSHOT_SECONDS = 900.0
+"""How long one snapshot read of an index build may take. A build is background work: a
+catalog of millions of datasets reads for tens of seconds on a small machine, past the bound
+of a request (``db_statement_timeout_ms``), and a build cut by it never completes (tried again
+and again while PostgreSQL answers every walk)."""
 
 
 async def copy_records(session: AsyncSession, query: str, row: np.dtype[Any]) -> Any:
@@ -847,9 +856,15 @@ async def copy_records(session: AsyncSession, query: str, row: np.dtype[Any]) ->
         if len(pending) >= _COPY_CHUNK:
             take(final=False)
 
-    await driver.copy_from_query(query, output=sink, format="binary")
+    await driver.copy_from_query(query, output=sink, format="binary", timeout=SNAPSHOT_SECONDS)
     take(final=True)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=row)
+
+
+async def allow_snapshot_time(session: AsyncSession) -> None:
+    """Lift the request's statement timeout for this transaction to ``SNAPSHOT_SECONDS`` (an
+    index build's reads; a ``SET`` takes no snapshot)."""
+    await session.execute(text(f"SET LOCAL statement_timeout = '{int(SNAPSHOT_SECONDS)}s'"))
 
 
 async def outbox_head(session: AsyncSession) -> int:
