@@ -243,3 +243,18 @@ async def test_a_build_reads_its_snapshot_past_a_request_s_statement_timeout(
         engine = IndexEngine(app.state.sessionmaker)
         await engine.start_build()
         assert engine.index is not None
+
+
+async def test_node_kinds_takes_a_radius_past_the_parameter_limit(
+    app: FastAPI, session: object
+) -> None:
+    """The PostgreSQL engine's impact asks the kinds of its whole radius: past 32,767 ids (one
+    bound parameter each) asyncpg refused it; they go as one array."""
+    from datamesh.lineage import repository as repo
+
+    async with client_for(app) as client:
+        producer = await signed_in(app, client, "kinds@acme.test", role="producer")
+        ds = await _ds(client, producer, "s.kinds")
+    known = uuid.UUID(ds["id"])
+    ids = [uuid.uuid4() for _ in range(40_000)] + [known]
+    assert await repo.node_kinds(session, ids) == {known: "dataset"}  # type: ignore[arg-type]

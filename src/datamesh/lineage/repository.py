@@ -113,14 +113,15 @@ async def page_runs(
 
 # -- nodes and edges ----------------------------------------------------------------------------
 async def node_kinds(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Each id's kind; the ids as one array (a walk's whole radius can pass 32,767 ids)."""
     id_list = list(set(ids))
     if not id_list:
         return {}
     out = dict.fromkeys(
-        await session.scalars(select(Dataset.id).where(Dataset.id.in_(id_list))), "dataset"
+        await session.scalars(select(Dataset.id).where(Dataset.id == uuid_any(id_list))), "dataset"
     )
     out |= dict.fromkeys(
-        await session.scalars(select(Process.id).where(Process.id.in_(id_list))), "process"
+        await session.scalars(select(Process.id).where(Process.id == uuid_any(id_list))), "process"
     )
     return out
 
