@@ -258,3 +258,28 @@ async def test_node_kinds_takes_a_radius_past_the_parameter_limit(
     known = uuid.UUID(ds["id"])
     ids = [uuid.uuid4() for _ in range(40_000)] + [known]
     assert await repo.node_kinds(session, ids) == {known: "dataset"}  # type: ignore[arg-type]
+
+
+async def test_a_failed_build_is_tried_again_after_a_wait_not_on_every_walk(
+    settings: Settings,
+) -> None:
+    """PostgreSQL unreachable: the build fails, walks meanwhile do not each start another
+    (a build reads the whole catalog); once the wait is over the next walk starts one."""
+    from datamesh.db import make_engine, make_sessionmaker
+    from tests.fixtures.live import free_port
+
+    nowhere = f"postgresql+asyncpg://nobody:x@127.0.0.1:{free_port()}/none"
+    db = make_engine(nowhere, settings.model_copy(update={"db_connect_timeout": 1}))
+    try:
+        engine = IndexEngine(make_sessionmaker(db))
+        engine.retry_seconds = (60.0, 600.0)
+        await engine.start_build()
+        assert engine.index is None and engine.failed_builds == 1
+        for _ in range(3):  # walks asking within the wait
+            assert engine.start_build().done()
+        assert engine.failed_builds == 1
+        engine._retry_at = 0.0  # the wait is over
+        await engine.start_build()
+        assert engine.failed_builds == 2
+    finally:
+        await db.dispose()

@@ -692,6 +692,10 @@ class IndexEngine:
     """Changes held over the base past which a fold starts at once."""
     fold_delay = 1.0
     """Seconds a fold of fewer changes waits, so a burst of events is folded once."""
+    retry_seconds = (5.0, 60.0)
+    """After a failed build, the wait before the next one may start (doubling from the first
+    to the second): a build reads the whole catalog, and walks asked meanwhile would otherwise
+    start one each."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], max_lag: int = 10_000):
         self.sessionmaker = sessionmaker
@@ -705,13 +709,18 @@ class IndexEngine:
         self._task: asyncio.Task[None] | None = None
         self._follower: asyncio.Task[None] | None = None
         self._woken = asyncio.Event()
+        self.failed_builds = 0
+        """Builds failed in a row (0 once one succeeds)."""
+        self._retry_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start_build(self) -> asyncio.Task[None]:
         """Build (or rebuild) in the background; walks fall back to PostgreSQL meanwhile
         (or keep using the previous index, swapped out only when the new one is complete)."""
-        if self._task is None or self._task.done():
+        waiting = self.failed_builds and time.monotonic() < self._retry_at
+        if (self._task is None or self._task.done()) and not waiting:
             self._task = asyncio.create_task(self._build(), name="lineage-index-build")
+        assert self._task is not None  # a wait follows a failed build's task
         return self._task
 
     async def _build(self) -> None:
@@ -722,8 +731,16 @@ class IndexEngine:
                 # Events committed while it streamed: applied before it is swapped in.
                 await self._catch_up(fresh, session)
         except Exception:
-            log.exception("the lineage index could not be built; PostgreSQL answers")
+            self.failed_builds += 1
+            first, most = self.retry_seconds
+            wait = min(most, first * 2 ** (self.failed_builds - 1))
+            self._retry_at = time.monotonic() + wait
+            log.exception(
+                "the lineage index could not be built; PostgreSQL answers (next try in %.0f s)",
+                wait,
+            )
             return
+        self.failed_builds = 0
         self.build_seconds = time.perf_counter() - began
         self.index = fresh
         self._fold_soon(fresh)
