@@ -10,6 +10,7 @@ import uuid
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from datamesh.auth.principal import Principal, for_user
 from datamesh.config import Settings
@@ -246,7 +247,7 @@ async def test_a_build_reads_its_snapshot_past_a_request_s_statement_timeout(
 
 
 async def test_node_kinds_takes_a_radius_past_the_parameter_limit(
-    app: FastAPI, session: object
+    app: FastAPI, session: AsyncSession
 ) -> None:
     """The PostgreSQL engine's impact asks the kinds of its whole radius: past 32,767 ids (one
     bound parameter each) asyncpg refused it; they go as one array."""
@@ -257,7 +258,7 @@ async def test_node_kinds_takes_a_radius_past_the_parameter_limit(
         ds = await _ds(client, producer, "s.kinds")
     known = uuid.UUID(ds["id"])
     ids = [uuid.uuid4() for _ in range(40_000)] + [known]
-    assert await repo.node_kinds(session, ids) == {known: "dataset"}  # type: ignore[arg-type]
+    assert await repo.node_kinds(session, ids) == {known: "dataset"}
 
 
 async def test_a_failed_build_is_tried_again_after_a_wait_not_on_every_walk(
